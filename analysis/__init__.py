@@ -1,0 +1,1 @@
+"""Questions asked of finished studies, one module per question (``python -m analysis.<question>``)."""
