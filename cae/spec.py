@@ -1,0 +1,275 @@
+"""A CAE architecture as a plain, typed value, and everything known about it before a tensor exists.
+
+An :class:`Architecture` is two tuples of layers (encoder, decoder). :func:`infer_shapes` walks them
+with the assignment's formula ``out = (W − K + 2P) / S + 1`` and refuses, with a reason, any
+architecture whose shapes cannot work. Latent size and parameter count follow from the walk.
+
+    >>> arch = Architecture(
+    ...     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
+    ...     decoder=(Upsample(), Conv(12), Upsample(), Conv(3, activation="none")),
+    ... )
+    >>> arch.latent_shape, arch.latent_size, arch.n_params
+    ((16, 8, 8), 1024, 4911)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+from typing import Any, Literal, get_args
+
+Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
+OutputActivation = Literal["sigmoid", "none"]
+UpsampleMode = Literal["nearest", "bilinear"]
+Shape = tuple[int, int, int]  # channels, height, width
+
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+OUTPUT_ACTIVATIONS: tuple[str, ...] = get_args(OutputActivation)
+UPSAMPLE_MODES: tuple[str, ...] = get_args(UpsampleMode)
+
+
+class ArchitectureError(ValueError):
+    """An architecture that cannot be built; the message is the one-line reason."""
+
+
+def _require_positive(layer: object, **values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArchitectureError(f"{type(layer).__name__}.{name} must be an integer ≥ 1, got {value!r}")
+
+
+def _require_choice(layer: object, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ArchitectureError(f"{type(layer).__name__}.{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A 2-D convolution followed by an activation. ``padding=None`` means ``kernel // 2`` ("same")."""
+
+    out_channels: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int | None = None
+    activation: Activation = "relu"
+
+    def __post_init__(self) -> None:
+        _require_positive(self, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
+        if self.padding is None:
+            object.__setattr__(self, "padding", self.kernel // 2)
+        if isinstance(self.padding, bool) or not isinstance(self.padding, int) or self.padding < 0:
+            raise ArchitectureError(f"Conv.padding must be an integer ≥ 0, got {self.padding!r}")
+        _require_choice(self, "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class ConvTranspose:
+    """A transposed convolution (learned up-sampling) followed by an activation."""
+
+    out_channels: int
+    kernel: int = 2
+    stride: int = 2
+    padding: int = 0
+    output_padding: int = 0
+    activation: Activation = "relu"
+
+    def __post_init__(self) -> None:
+        _require_positive(self, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
+        for name in ("padding", "output_padding"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ArchitectureError(f"ConvTranspose.{name} must be an integer ≥ 0, got {value!r}")
+        if self.output_padding >= self.stride:
+            raise ArchitectureError(
+                f"ConvTranspose.output_padding must be smaller than its stride ({self.stride}), got {self.output_padding}"
+            )
+        _require_choice(self, "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Max-pooling; ``stride=None`` means the kernel size (2×2 pooling halves the image)."""
+
+    kernel: int = 2
+    stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stride is None:
+            object.__setattr__(self, "stride", self.kernel)
+        _require_positive(self, kernel=self.kernel, stride=self.stride)
+
+
+@dataclass(frozen=True)
+class Upsample:
+    """Fixed up-sampling by an integer factor (nearest or bilinear interpolation)."""
+
+    scale: int = 2
+    mode: UpsampleMode = "nearest"
+
+    def __post_init__(self) -> None:
+        _require_positive(self, scale=self.scale)
+        _require_choice(self, "mode", self.mode, UPSAMPLE_MODES)
+
+
+Layer = Conv | ConvTranspose | MaxPool | Upsample
+LAYER_KINDS: dict[str, type] = {
+    "conv": Conv,
+    "transpose": ConvTranspose,
+    "maxpool": MaxPool,
+    "upsample": Upsample,
+}
+_KIND_OF = {cls: kind for kind, cls in LAYER_KINDS.items()}
+
+
+def describe(layer: Layer) -> str:
+    """A short human name for one layer, e.g. ``conv 3×3/1 p1 → 8, relu``."""
+    match layer:
+        case Conv(c, k, s, p, act):
+            return f"conv {k}×{k}/{s} p{p} → {c}, {act}"
+        case ConvTranspose(c, k, s, p, op, act):
+            extra = f" op{op}" if op else ""
+            return f"transpose {k}×{k}/{s} p{p}{extra} → {c}, {act}"
+        case MaxPool(k, s):
+            return f"maxpool {k}×{k}/{s}"
+        case Upsample(scale, mode):
+            return f"upsample ×{scale}, {mode}"
+    raise TypeError(f"not a layer: {layer!r}")
+
+
+def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int, p: int) -> int:
+    """``(W − K + 2P) / S + 1`` rounded down as PyTorch does, refusing pixels that no window reads.
+
+    A strided conv with "same" padding floors but still reads every input pixel (32 → 16 with a
+    3×3/2 conv), so it is fine; a 2×2 max-pool on a 5×5 map never reads the last row and column
+    (the "non-integer size" of the assignment's formula), so it is refused.
+    """
+    span = size - k + 2 * p
+    name = f"{part} layer {index} ({describe(layer)})"
+    if span < 0:
+        raise ArchitectureError(f"{name}: kernel {k} is larger than its padded {size}×{size} input")
+    out = span // s + 1
+    last_read = (out - 1) * s - p + k - 1
+    if last_read < size - 1:
+        exact = f"{span / s + 1:g}"
+        raise ArchitectureError(
+            f"{name}: ({size} − {k} + 2·{p})/{s} + 1 = {exact} on a {size}×{size} input, "
+            f"a non-integer size: the last {size - 1 - last_read} row(s) would never be read"
+        )
+    return out
+
+
+def _out_shape(part: str, index: int, layer: Layer, shape: Shape) -> tuple[Shape, int]:
+    """Output shape and parameter count of one layer on an input of ``shape``."""
+    c, h, _ = shape
+    match layer:
+        case Conv(out, k, s, p, _):
+            size = _window_size(part, index, layer, h, k, s, p)
+            return (out, size, size), c * out * k * k + out
+        case ConvTranspose(out, k, s, p, op, _):
+            size = (h - 1) * s - 2 * p + k + op
+            if size < 1:
+                raise ArchitectureError(f"{part} layer {index} ({describe(layer)}): output size {size} on a {h}×{h} input")
+            return (out, size, size), c * out * k * k + out
+        case MaxPool(k, s):
+            size = _window_size(part, index, layer, h, k, s, 0)
+            return (c, size, size), 0
+        case Upsample(scale, _):
+            return (c, h * scale, h * scale), 0
+    raise TypeError(f"not a layer: {layer!r}")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One row of an architecture's shape walk."""
+
+    part: Literal["encoder", "decoder"]
+    index: int
+    layer: Layer
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+
+    @property
+    def values(self) -> int:
+        return math.prod(self.out_shape)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A convolutional autoencoder: encoder layers to the latent map, decoder layers back to the image.
+
+    ``output`` is the activation after the last decoder layer (``sigmoid`` keeps pixels in [0, 1]).
+    Construction validates the layers and their shapes; an impossible architecture raises
+    :class:`ArchitectureError` with the reason.
+    """
+
+    encoder: tuple[Layer, ...]
+    decoder: tuple[Layer, ...]
+    in_channels: int = 3
+    out_channels: int = 3
+    image_size: int = 32
+    output: OutputActivation = "sigmoid"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder", tuple(self.encoder))
+        object.__setattr__(self, "decoder", tuple(self.decoder))
+        if not self.encoder or not self.decoder:
+            raise ArchitectureError("an architecture needs at least one encoder and one decoder layer")
+        _require_positive(self, in_channels=self.in_channels, out_channels=self.out_channels, image_size=self.image_size)
+        _require_choice(self, "output", self.output, OUTPUT_ACTIVATIONS)
+        for layer in (*self.encoder, *self.decoder):
+            if type(layer) not in _KIND_OF:
+                raise ArchitectureError(f"not a layer: {layer!r}")
+        expected = (self.out_channels, self.image_size, self.image_size)
+        if self.shapes[-1].out_shape != expected:
+            got = "×".join(map(str, self.shapes[-1].out_shape))
+            raise ArchitectureError(f"the decoder returns {got}, expected {'×'.join(map(str, expected))} (the input's shape)")
+
+    @cached_property
+    def shapes(self) -> tuple[LayerShape, ...]:
+        """Every layer's input and output shape and parameter count, encoder first."""
+        rows: list[LayerShape] = []
+        shape: Shape = (self.in_channels, self.image_size, self.image_size)
+        for part, layers in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for index, layer in enumerate(layers):
+                out, params = _out_shape(part, index, layer, shape)
+                rows.append(LayerShape(part, index, layer, shape, out, params))
+                shape = out
+        return tuple(rows)
+
+    @property
+    def latent_shape(self) -> Shape:
+        return self.shapes[len(self.encoder) - 1].out_shape
+
+    @property
+    def latent_size(self) -> int:
+        """Values in the bottleneck representation, C × H × W."""
+        return math.prod(self.latent_shape)
+
+    @property
+    def n_params(self) -> int:
+        return sum(row.params for row in self.shapes)
+
+    @property
+    def compression(self) -> float:
+        """Input values per latent value (3 for the assignment's network)."""
+        return self.in_channels * self.image_size**2 / self.latent_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form (Optuna user attributes, checkpoints); :meth:`from_dict` reverses it."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("encoder", "decoder")}
+        for part in ("encoder", "decoder"):
+            plain[part] = [{"kind": _KIND_OF[type(layer)], **asdict(layer)} for layer in getattr(self, part)]
+        return plain
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Architecture:
+        data = dict(data)
+        for part in ("encoder", "decoder"):
+            layers = []
+            for entry in data[part]:
+                entry = dict(entry)
+                layers.append(LAYER_KINDS[entry.pop("kind")](**entry))
+            data[part] = tuple(layers)
+        return cls(**data)
