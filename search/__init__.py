@@ -1,0 +1,1 @@
+"""How spaces become trials: space parsing, sampling, the objective, the study runner and its CLI."""

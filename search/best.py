@@ -1,0 +1,41 @@
+"""``python -m search best``: the best trial of a study, its architecture, parameters and errors."""
+
+from __future__ import annotations
+
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.table import Table
+
+from cae.spec import Architecture
+from cae.summary import summary_table
+from search.storage import StorageError, default_storage, load_study, study_dir
+
+
+def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    study, rdb = load_study(study_name, storage or default_storage(study_name))
+    try:
+        trial = study.best_trial
+    except ValueError:
+        counts = ", ".join(f"{len(study.get_trials(deepcopy=False, states=(s,)))} {s.name.lower()}" for s in TrialState)
+        raise StorageError(f"--study {study_name}: no completed trial yet ({counts})") from None
+    a = trial.user_attrs
+    console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
+    table = Table(show_header=False, title="parameters and errors", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in trial.params.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    if not trial.params:
+        table.add_row("parameters", "(fixed space)")
+    table.add_row("epochs", str(len(a["val_mse"])), end_section=True)
+    table.add_row("best val MSE", f"{trial.value:.6f}")
+    table.add_row("test MSE", f"{a['test_mse']:.6f}")
+    table.add_row("test PSNR", f"{a['test_psnr']:.2f} dB")
+    table.add_row("latent size", f"{a['latent_size']:,}")
+    table.add_row("parameters", f"{a['n_params']:,}")
+    for meta in get_all_artifact_meta(trial, storage=rdb):
+        table.add_row(meta.filename, str(study_dir(study_name) / "artifacts" / meta.artifact_id))
+    console.print(table)
+    return 0

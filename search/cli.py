@@ -1,0 +1,136 @@
+"""The ``python -m search`` command line: ``run``, ``best`` and ``dashboard``.
+
+Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2 bad input
+(space file, flag, data, storage) with one line naming the file, the key and what was expected;
+130 on Ctrl-C, with the study left resumable by the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from rich.console import Console
+
+from cae.data import DataError
+from search.space import SpaceError, check_study_name
+from search.storage import StorageError, artifact_store, default_storage, load_study, mask
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run (or resume) the study of a space file", description="Run or resume a study until it holds N finished trials."
+    )
+    run.add_argument("space", help="space file, e.g. spaces/recon.yaml")
+    run.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="finished (completed or pruned) trials the study should hold (default 100)",
+    )
+    run.add_argument("--timeout", type=_positive_float, metavar="S", help="stop starting new trials after S seconds")
+    run.add_argument("--study", metavar="NAME", help="study name (default: the space's study.name, else its file name)")
+    run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///studies/NAME.db)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a space entry, e.g. --set train.epochs=4",
+    )
+
+    best = commands.add_parser("best", help="show the best trial of a study")
+    best.add_argument("--study", required=True, metavar="NAME")
+    best.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
+
+    dash = commands.add_parser("dashboard", help="optuna-dashboard on a study, with its artifact pictures")
+    dash.add_argument("--study", required=True, metavar="NAME")
+    dash.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=_positive_int, default=8080)
+    return parser
+
+
+def _quiet_optuna() -> None:
+    # Our display prints one line per trial; Optuna's own log would repeat each, with tracebacks.
+    import optuna
+
+    optuna.logging.set_verbosity(logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*multivariate.*")
+
+
+def _dashboard(args: argparse.Namespace, console: Console) -> int:
+    from optuna_dashboard import run_server
+
+    url = args.storage or default_storage(args.study)
+    _, storage = load_study(args.study, url)
+    console.print(f"optuna-dashboard on {mask(url)}: http://{args.host}:{args.port}/dashboard/  (Ctrl-C to stop)", highlight=False)
+    run_server(storage, host=args.host, port=args.port, artifact_store=artifact_store(args.study))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, so tables stay readable.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    _quiet_optuna()
+    try:
+        if args.command == "run":
+            from search.run import run_study
+
+            return run_study(
+                args.space,
+                trials=args.trials,
+                timeout=args.timeout,
+                study_name=args.study,
+                storage=args.storage,
+                overrides=args.overrides,
+                console=console,
+            )
+        check_study_name(args.study, "command line", "--study")
+        if args.command == "best":
+            from search.best import show_best
+
+            return show_best(args.study, args.storage, console)
+        return _dashboard(args, console)
+    except (SpaceError, StorageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DataError as error:
+        where = f"{args.space}: " if args.command == "run" else ""
+        print(f"error: {where}{error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are kept; run the same command again to complete the study", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,115 @@
+"""One Optuna trial: sample a configuration, train it, report every epoch, record everything.
+
+Every trial records the user attributes ``latent_size``, ``n_params``, ``architecture``, ``train``,
+``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
+epochs finish so that pruned trials keep their curves); finished trials also ``test_mse`` and
+``test_psnr``; refused, failed and pruned trials a one-line ``reason``. A trial that cannot be
+built or that crashes is recorded as failed and the study goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.artifacts import upload_artifact
+
+from cae.checkpoint import save_checkpoint
+from cae.data import Splits
+from cae.figures import save_reconstructions
+from cae.spec import ArchitectureError
+from cae.training import EpochReport, NonFiniteLoss, train
+from search.display import Display
+from search.sample import optuna_suggest, sample
+from search.space import Space
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
+
+    from cae.builder import CAE
+
+GRID_IMAGES = 8
+
+
+class TrialFailed(Exception):
+    """A trial ended without a result; its reason is already recorded on the trial."""
+
+
+class Refused(TrialFailed):
+    """The sampled configuration cannot be built (no training was spent on it)."""
+
+
+class Objective:
+    """The function Optuna calls once per trial."""
+
+    def __init__(self, space: Space, data: Splits, artifacts: ArtifactStore, study_dir: Path, display: Display | None = None) -> None:
+        self.space = space
+        self.data = data
+        self.artifacts = artifacts
+        self.study_dir = study_dir
+        self.display = display
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            config = sample(self.space, optuna_suggest(trial))
+        except ArchitectureError as error:
+            trial.set_user_attr("reason", f"refused: {error}")
+            raise Refused(str(error)) from None
+        arch = config.architecture
+        trial.set_user_attr("latent_size", arch.latent_size)
+        trial.set_user_attr("n_params", arch.n_params)
+        trial.set_user_attr("architecture", arch.to_dict())
+        trial.set_user_attr("train", dataclasses.asdict(config.train))
+        if self.display:
+            self.display.trial_started(trial.number, config.train.epochs, arch.latent_size, arch.n_params)
+        curves: dict[str, list[float]] = {"train_mse": [], "val_mse": [], "epoch_seconds": []}
+
+        def on_epoch(report: EpochReport) -> None:
+            for key, value in (("train_mse", report.train_mse), ("val_mse", report.val_mse), ("epoch_seconds", report.seconds)):
+                curves[key].append(value)
+                trial.set_user_attr(key, curves[key])
+            trial.report(report.val_mse, report.epoch)
+            if self.display:
+                self.display.epoch(report)
+            if trial.should_prune():
+                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})"
+                trial.set_user_attr("reason", reason)
+                raise optuna.TrialPruned(reason)
+
+        try:
+            model, result = train(arch, self.data, config.train, on_epoch=on_epoch, on_batch=self.display.batch if self.display else None)
+        except optuna.TrialPruned:
+            raise
+        except NonFiniteLoss as error:
+            self._fail(trial, str(error))
+        except Exception as error:  # a crashed trial must not end the study; its traceback is kept
+            self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
+        trial.set_user_attr("test_mse", result.test_mse)
+        trial.set_user_attr("test_psnr", result.test_psnr)
+        self._upload(trial, model)
+        return result.best_val_mse
+
+    def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> None:
+        if details:
+            log = self.study_dir / "errors" / f"trial-{trial.number}.txt"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(details)
+            reason += f" (traceback in {log})"
+        trial.set_user_attr("reason", reason)
+        raise TrialFailed(reason)
+
+    def _upload(self, trial: optuna.Trial, model: CAE) -> None:
+        """The reconstruction grid (8 validation images over their reconstructions) and the weights."""
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                grid = save_reconstructions(model, self.data.val.images[:GRID_IMAGES], Path(tmp) / "reconstructions.png")
+                weights = save_checkpoint(model, Path(tmp) / "model.pt")
+                for path, mimetype in ((grid, "image/png"), (weights, "application/octet-stream")):
+                    upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)
+        except OSError as error:
+            # The trial's numbers are worth more than its pictures: keep them, say what was lost.
+            trial.set_user_attr("artifact_error", f"{type(error).__name__}: {error}")

@@ -1,0 +1,139 @@
+"""``python -m search run``: a space file in, a study of N finished trials out, resumable at any point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from cae.data import load_splits
+from cae.figures import save_curves
+from cae.summary import summary_table
+from search.display import FINISHED, Display, best_table, finished
+from search.factories import make_pruner, make_sampler
+from search.objective import Objective, TrialFailed
+from search.sample import CHECK_SAMPLES, check_space
+from search.space import Space, check_study_name, load_space
+from search.storage import artifact_store, default_storage, mask, open_storage, study_dir
+
+MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
+
+
+@dataclass
+class FailureGuard:
+    """Stops a study that only fails, instead of looping for ever (failed trials do not count)."""
+
+    failures: int = 0
+    refusals: int = 0
+    reason: str = ""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.FAIL:
+            self.failures = self.refusals = 0
+            return
+        reason = trial.user_attrs.get("reason", "")
+        if reason.startswith("refused"):
+            self.refusals += 1
+        else:
+            self.failures += 1
+        if self.failures >= MAX_FAILURES_IN_A_ROW or self.refusals >= CHECK_SAMPLES:
+            self.reason = f"{max(self.failures, self.refusals)} trials in a row failed; the last: {reason}"
+            study.stop()
+
+
+def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
+    """Keep the space (file text and overrides) with the study; warn when a resume uses another."""
+    record = {"space_file": str(space.path), "space": space.text, "overrides": list(space.overrides)}
+    stored = {k: study.user_attrs.get(k) for k in record}
+    if stored["space"] is None:
+        for key, value in record.items():
+            study.set_user_attr(key, value)
+    elif (stored["space"], stored["overrides"]) != (record["space"], record["overrides"]):
+        console.print(
+            f"[yellow]warning:[/] study {study.study_name} was started from {stored['space_file']} with "
+            f"--set {' '.join(stored['overrides'] or []) or '(none)'}; this run's space differs, and the study will hold trials of both",
+            soft_wrap=True,
+        )
+
+
+def write_curves(study: optuna.Study) -> Path | None:
+    """``studies/<study>/curves.png``: train and validation error against epochs of the best trial."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return None
+    path = study_dir(study.study_name) / "curves.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    title = (
+        f"{study.study_name}, trial {best.number}: test MSE {best.user_attrs['test_mse']:.5f}, PSNR {best.user_attrs['test_psnr']:.2f} dB"
+    )
+    return save_curves(best.user_attrs["train_mse"], best.user_attrs["val_mse"], path, title=title)
+
+
+def run_study(
+    space_file: str | Path,
+    *,
+    trials: int,
+    timeout: float | None = None,
+    study_name: str | None = None,
+    storage: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    console: Console | None = None,
+) -> int:
+    """Bring the study to ``trials`` finished (completed or pruned) trials; returns the exit code."""
+    console = console or Console()
+    space = load_space(space_file, overrides)
+    fixed = check_space(space)
+    name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
+    url = storage or default_storage(name)
+    data = load_splits(space.data)
+    study = optuna.create_study(
+        storage=open_storage(url), study_name=name, direction="minimize", load_if_exists=True, pruner=make_pruner(space.study.pruner)
+    )
+    # A resumed run continues the seed sequence instead of replaying the first run's draws.
+    study.sampler = make_sampler(space.study.sampler, seed_offset=len(study.get_trials(deepcopy=False)))
+    _record_space(study, space, console)
+    done = finished(study)
+    console.print(
+        f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "
+        f"{data.source}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if fixed is not None:
+        console.print(summary_table(fixed.architecture, title=f"architecture of {space.path}"))
+    if done >= trials:
+        console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
+        console.print(best_table(study))
+        return 0
+    guard = FailureGuard()
+    display = Display(console, study, trials)
+    objective = Objective(space, data, artifact_store(name), study_dir(name), display)
+    try:
+        with display:
+            study.optimize(
+                objective,
+                timeout=timeout,
+                catch=(TrialFailed,),
+                callbacks=[MaxTrialsCallback(trials, states=FINISHED), display.trial_finished, guard],
+                gc_after_trial=True,
+            )
+    finally:
+        console.print(best_table(study))
+        curves = write_curves(study)
+        if curves:
+            console.print(f"curves of the best trial: {curves}", highlight=False)
+    console.print(
+        f"browse it: optuna-dashboard {mask(url)} --artifact-dir {study_dir(name) / 'artifacts'}"
+        f"   (or: python -m search dashboard --study {name})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if guard.reason:
+        console.print(f"[red]stopped:[/] {guard.reason}", soft_wrap=True)
+        return 1
+    return 0

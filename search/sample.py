@@ -1,0 +1,161 @@
+"""From a :class:`~search.space.Space` to one concrete trial configuration: an architecture and its training.
+
+Sampling is define-by-run: a value is drawn only when the expansion needs it, so the per-stage
+parameters ``channels.0 … channels.{depth-1}`` exist only for the depth that was drawn. What draws
+the values is a ``suggest(name, distribution)`` function: an Optuna trial in a study
+(:func:`optuna_suggest`), a seeded random generator when a space is checked (:func:`random_suggest`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer, MaxPool, Upsample
+from cae.training import TrainConfig
+from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, TemplateModel, is_distribution
+
+Suggest = Callable[[str, Any], Any]
+CHECK_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    architecture: Architecture
+    train: TrainConfig
+
+
+def optuna_suggest(trial: optuna.Trial) -> Suggest:
+    def suggest(name: str, dist: Any) -> Any:
+        match dist:
+            case Choice(values):
+                return trial.suggest_categorical(name, list(values))
+            case IntRange(low, high, step, log):
+                return trial.suggest_int(name, low, high, step=step, log=log)
+            case FloatRange(low, high, step, log):
+                return trial.suggest_float(name, low, high, step=step, log=log)
+        raise TypeError(f"not a distribution: {dist!r}")
+
+    return suggest
+
+
+def random_suggest(rng: random.Random, drawn: dict[str, Any] | None = None) -> Suggest:
+    """Uniform (or log-uniform) draws from ``rng``; records every draw in ``drawn``."""
+    drawn = {} if drawn is None else drawn
+
+    def suggest(name: str, dist: Any) -> Any:
+        if name not in drawn:
+            match dist:
+                case Choice(values):
+                    value: Any = rng.choice(values)
+                case IntRange(low, high, step, log):
+                    value = round(math.exp(rng.uniform(math.log(low), math.log(high)))) if log else rng.randrange(low, high + 1, step)
+                case FloatRange(low, high, step, log):
+                    value = math.exp(rng.uniform(math.log(low), math.log(high))) if log else rng.uniform(low, high)
+                    if step:
+                        value = low + round((value - low) / step) * step
+                case _:
+                    raise TypeError(f"not a distribution: {dist!r}")
+            drawn[name] = value
+        return drawn[name]
+
+    return suggest
+
+
+def _draw(suggest: Suggest, name: str, param: Any) -> Any:
+    return suggest(name, param) if is_distribution(param) else param
+
+
+def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -> Architecture:
+    p = model.params
+
+    def stage(key: str, i: int) -> Any:
+        if key == "channels" and model.channel_list is not None:
+            return _draw(suggest, f"channels.{i}", model.channel_list[i])
+        return _draw(suggest, f"{key}.{i}" if key in model.per_stage else key, p[key])
+
+    depth = _draw(suggest, "depth", p["depth"])
+    encoder: list[Layer] = []
+    for i in range(depth):
+        c, k, act = stage("channels", i), stage("kernel", i), stage("activation", i)
+        if stage("downsample", i) == "maxpool":
+            encoder += [Conv(c, k, 1, k // 2, act), MaxPool(2)]
+        else:
+            encoder.append(Conv(c, k, 2, k // 2, act))
+    k_latent = stage("kernel", depth - 1)
+    encoder.append(
+        Conv(_draw(suggest, "latent_channels", p["latent_channels"]), k_latent, 1, k_latent // 2, stage("activation", depth - 1))
+    )
+    decoder: list[Layer] = []
+    # The decoder mirrors the encoder the way the assignment's network does
+    # (3 → 8 → 12 → latent 16 → 12 → 3): stage i > 0 returns to channels.i, stage 0 to the image.
+    for i in reversed(range(depth)):
+        out = stage("channels", i) if i > 0 else image_channels
+        k = stage("kernel", i)
+        act = stage("activation", i) if i > 0 else "none"
+        if (up := stage("upsample", i)) == "transpose":
+            # padding and output padding that double the size exactly for any kernel
+            pad = (k - 1) // 2
+            decoder.append(ConvTranspose(out, k, 2, pad, 2 * pad + 2 - k, act))
+        else:
+            decoder += [Upsample(2, up), Conv(out, k, 1, k // 2, act)]
+    output = _draw(suggest, "output", p["output"])
+    return Architecture(tuple(encoder), tuple(decoder), output=output)
+
+
+def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
+    default_activation = _draw(suggest, "activation", model.activation)
+    parts: dict[str, list[Layer]] = {"encoder": [], "decoder": []}
+    for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
+        for i, layer in enumerate(layers):
+            kind = layer["kind"]
+            v = {k: _draw(suggest, f"{part}.{i}.{k}", x) for k, x in layer.items() if k != "kind"}
+            is_last = part == "decoder" and i == len(layers) - 1
+            act = v.get("activation") or ("none" if is_last else default_activation)
+            match kind:
+                case "conv":
+                    built: Layer = Conv(v["conv"], v["kernel"], v["stride"], v["padding"], act)
+                case "transpose":
+                    built = ConvTranspose(v["transpose"], v["kernel"], v["stride"], v["padding"], v["output_padding"], act)
+                case "maxpool":
+                    built = MaxPool(v["maxpool"], v["stride"])
+                case "upsample":
+                    built = Upsample(v["upsample"], v["mode"])
+            parts[part].append(built)
+    output = _draw(suggest, "output", model.output)
+    return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output)
+
+
+def sample(space: Space, suggest: Suggest) -> TrialConfig:
+    """One configuration of ``space``; :class:`ArchitectureError` says why a draw cannot be built."""
+    model = space.model
+    architecture = _template(model, suggest) if isinstance(model, TemplateModel) else _explicit(model, suggest)
+    train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in space.train.items()})
+    if train.loss == "bce" and architecture.output != "sigmoid":
+        raise ArchitectureError("train.loss bce needs outputs in [0, 1]: model.output must be sigmoid")
+    return TrialConfig(architecture, train)
+
+
+def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
+    """Refuse a space in which no architecture can be built, before any study starts.
+
+    A fixed space is built once and its configuration returned; a space with distributions is
+    sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
+    refused trial by trial, with their reason.
+    """
+    reason = ""
+    for seed in range(tries):
+        drawn: dict[str, Any] = {}
+        try:
+            config = sample(space, random_suggest(random.Random(seed), drawn))
+            return None if drawn else config
+        except ArchitectureError as error:
+            reason = reason or str(error)
+        if not drawn:
+            raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
+    raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")

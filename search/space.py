@@ -1,0 +1,521 @@
+"""Search spaces: the YAML format of ``spaces/*.yaml``, parsed and validated into a :class:`Space`.
+
+A space has four sections (``study``, ``data``, ``train``, ``model``). In ``train`` and ``model``
+every scalar may be a constant or a distribution:
+
+- ``kernel: 3``                                   constant
+- ``kernel: {choice: [3, 5, 7]}``                 categorical
+- ``depth: {int: [1, 4]}``                        integer (optional ``step``, ``log: true``)
+- ``lr: {float: [1.0e-4, 1.0e-2], log: true}``    float (optional ``step``, ``log``)
+
+Everything is checked here, before any training: unknown keys (with a "did you mean"), wrong
+types, empty choices, reversed ranges. Each problem is one :class:`SpaceError` naming the file,
+the key and what was expected. ``spaces/README.md`` documents every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cae.data import DATASETS, DataConfig
+from cae.spec import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from cae.training import DEVICES, LOSSES, OPTIMIZERS, TrainConfig
+
+DOWNSAMPLING = ("maxpool", "stride")
+UPSAMPLING = ("nearest", "bilinear", "transpose")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class SpaceError(ValueError):
+    """A space that cannot be used: ``file: key: what was expected``."""
+
+    def __init__(self, file: str | Path, key: str, expected: str) -> None:
+        super().__init__(f"{file}: {key}: {expected}")
+        self.file, self.key, self.expected = str(file), key, expected
+
+
+# ---------------------------------------------------------------- distributions
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+
+Distribution = Choice | IntRange | FloatRange
+DISTRIBUTION_KEYS = ("choice", "int", "float")
+
+
+def is_distribution(value: Any) -> bool:
+    return isinstance(value, Choice | IntRange | FloatRange)
+
+
+# ---------------------------------------------------------------- value kinds
+
+
+class Kind:
+    """What one key accepts; ``expected`` is the phrase used in error messages."""
+
+    @property
+    def expected(self) -> str:
+        raise NotImplementedError
+
+    def coerce(self, value: Any) -> Any:
+        """The accepted form of ``value``, or raise ``ValueError``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Int(Kind):
+    minimum: int = 1
+
+    @property
+    def expected(self) -> str:
+        return f"an integer ≥ {self.minimum}"
+
+    def coerce(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Float(Kind):
+    minimum: float = 0.0
+    strict: bool = True  # value must be > minimum rather than ≥
+
+    @property
+    def expected(self) -> str:
+        return f"a number {'>' if self.strict else '≥'} {self.minimum:g}"
+
+    def coerce(self, value: Any) -> float:
+        # PyYAML reads ``1e-3`` (no dot) as a string; accept it as the number everyone means.
+        if isinstance(value, str):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError
+        if value < self.minimum or (self.strict and value == self.minimum):
+            raise ValueError
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Enum(Kind):
+    values: tuple[str, ...] = ()
+
+    @property
+    def expected(self) -> str:
+        return "one of " + ", ".join(self.values)
+
+    def coerce(self, value: Any) -> str:
+        if value not in self.values:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: Kind
+    default: Any = None
+    tunable: bool = True
+
+
+# ---------------------------------------------------------------- schema
+
+TRAIN_KEYS: dict[str, Key] = {
+    "epochs": Key(Int(1), TrainConfig.epochs),
+    "batch_size": Key(Int(1), TrainConfig.batch_size),
+    "lr": Key(Float(0.0), TrainConfig.lr),
+    "optimizer": Key(Enum(OPTIMIZERS), TrainConfig.optimizer),
+    "weight_decay": Key(Float(0.0, strict=False), TrainConfig.weight_decay),
+    "momentum": Key(Float(0.0, strict=False), TrainConfig.momentum),
+    "loss": Key(Enum(LOSSES), TrainConfig.loss),
+    "seed": Key(Int(0), TrainConfig.seed, tunable=False),
+    "device": Key(Enum(DEVICES), TrainConfig.device, tunable=False),
+}
+TEMPLATE_KEYS: dict[str, Key] = {
+    "depth": Key(Int(1), 2),
+    "channels": Key(Int(1), 16),
+    "kernel": Key(Int(1), 3),
+    "downsample": Key(Enum(DOWNSAMPLING), "maxpool"),
+    "upsample": Key(Enum(UPSAMPLING), "nearest"),
+    "latent_channels": Key(Int(1), 16),
+    "activation": Key(Enum(ACTIVATIONS), "relu"),
+    "output": Key(Enum(OUTPUT_ACTIVATIONS), "sigmoid"),
+}
+PER_STAGE_KEYS = ("channels", "kernel", "downsample", "upsample", "activation")
+# Explicit layers: the kind key holds the layer's main number; the rest are options.
+LAYER_KEYS: dict[str, dict[str, Key]] = {
+    "conv": {
+        "conv": Key(Int(1)),
+        "kernel": Key(Int(1), 3),
+        "stride": Key(Int(1), 1),
+        "padding": Key(Int(0), None),
+        "activation": Key(Enum(ACTIVATIONS), None),
+    },
+    "transpose": {
+        "transpose": Key(Int(1)),
+        "kernel": Key(Int(1), 2),
+        "stride": Key(Int(1), 2),
+        "padding": Key(Int(0), 0),
+        "output_padding": Key(Int(0), 0),
+        "activation": Key(Enum(ACTIVATIONS), None),
+    },
+    "maxpool": {"maxpool": Key(Int(1)), "stride": Key(Int(1), None)},
+    "upsample": {"upsample": Key(Int(1)), "mode": Key(Enum(("nearest", "bilinear")), "nearest")},
+}
+SECTIONS = ("study", "data", "train", "model")
+STUDY_KEYS = ("name", "sampler", "pruner")
+DATA_KEYS = ("dataset", "root", "split", "subset", "seed")
+
+
+# ---------------------------------------------------------------- parsed space
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    sampler: dict[str, Any]
+    pruner: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TemplateModel:
+    """The compact form: ``depth`` stages of conv + down-sampling, a bottleneck conv, and a mirror."""
+
+    params: dict[str, Any]  # TEMPLATE_KEYS → constant or distribution
+    per_stage: tuple[str, ...] = ("channels",)
+    channel_list: tuple[Any, ...] | None = None  # ``channels: [8, 16]``: one entry per stage
+
+
+@dataclass(frozen=True)
+class ExplicitModel:
+    """Layer lists; each layer is its kind plus options, any of them constant or a distribution."""
+
+    encoder: tuple[dict[str, Any], ...]
+    decoder: tuple[dict[str, Any], ...]
+    activation: Any = "relu"
+    output: Any = "sigmoid"
+
+
+@dataclass(frozen=True)
+class Space:
+    path: Path
+    study: StudySpec
+    data: DataConfig
+    train: dict[str, Any]  # TrainConfig fields → constant or distribution
+    model: TemplateModel | ExplicitModel
+    text: str = ""  # the file as read, for the study's record
+    overrides: tuple[str, ...] = field(default=())
+
+    def distributions(self) -> dict[str, Distribution]:
+        """Named distributions that are always present (conditional ones are named by sampling)."""
+        found = {k: v for k, v in self.train.items() if is_distribution(v)}
+        if isinstance(self.model, TemplateModel):
+            found |= {k: v for k, v in self.model.params.items() if is_distribution(v)}
+        return found
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def _did_you_mean(word: str, options: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_keys(file: Path, where: str, mapping: dict[str, Any], allowed: tuple[str, ...] | list[str]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            prefix = f"{where}.{key}" if where else str(key)
+            raise SpaceError(file, prefix, f"unknown key{_did_you_mean(key, allowed)}; expected one of {', '.join(allowed)}")
+
+
+def _mapping(file: Path, key: str, value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpaceError(file, key, f"expected a mapping of {what}, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping {" + ", ".join(map(str, value)) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_show, value)) + "]"
+    return repr(value)
+
+
+def _coerce(file: Path, key: str, kind: Kind, value: Any, context: str = "") -> Any:
+    try:
+        return kind.coerce(value)
+    except (TypeError, ValueError):
+        raise SpaceError(file, key, f"expected {kind.expected}{context}, got {_show(value)}") from None
+
+
+def _bounds(file: Path, key: str, spec: dict[str, Any], name: str) -> tuple[Any, Any]:
+    bounds = spec[name]
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise SpaceError(file, key, f"expected {{{name}: [low, high]}}, got {{{name}: {_show(bounds)}}}")
+    return bounds[0], bounds[1]
+
+
+def parse_param(file: Path, key: str, raw: Any, spec: Key) -> Any:
+    """A constant (checked against the key's kind) or a distribution over its values."""
+    kind = spec.kind
+    if not isinstance(raw, dict):
+        return _coerce(file, key, kind, raw)
+    present = [k for k in DISTRIBUTION_KEYS if k in raw]
+    if len(present) != 1:
+        typo = next((_did_you_mean(k, DISTRIBUTION_KEYS) for k in raw if _did_you_mean(k, DISTRIBUTION_KEYS)), "")
+        raise SpaceError(
+            file,
+            key,
+            f"expected {kind.expected} or one distribution ({{choice: [...]}}, {{int: [low, high]}} or "
+            f"{{float: [low, high]}}), got {_show(raw)}{typo}",
+        )
+    if not spec.tunable:
+        raise SpaceError(file, key, f"expected a constant ({kind.expected}): this key cannot be searched")
+    dist = present[0]
+    options = ("step", "log") if dist != "choice" else ()
+    _check_keys(file, key, {k: v for k, v in raw.items() if k != dist}, options)
+    if dist == "choice":
+        values = raw["choice"]
+        if not isinstance(values, list) or not values:
+            raise SpaceError(file, key, f"expected {{choice: [...]}} with at least one value, got {{choice: {_show(values)}}}")
+        return Choice(tuple(_coerce(file, key, kind, v, " for every choice value") for v in values))
+    low, high = _bounds(file, key, raw, dist)
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise SpaceError(file, f"{key}.log", f"expected true or false, got {_show(log)}")
+    if dist == "int":
+        if not isinstance(kind, Int):
+            raise SpaceError(file, key, f"expected {kind.expected}: an {{int: [low, high]}} range does not apply here")
+        low, high = (_coerce(file, key, kind, b, " for the int bounds") for b in (low, high))
+        step = _coerce(file, f"{key}.step", Int(1), raw.get("step", 1))
+        result: Distribution = IntRange(low, high, step, log)
+    else:
+        if not isinstance(kind, Float):
+            hint = " (use {int: [low, high]})" if isinstance(kind, Int) else ""
+            raise SpaceError(file, key, f"expected {kind.expected}: a {{float: [low, high]}} range does not apply here{hint}")
+        low, high = (_coerce(file, key, kind, b, " for the float bounds") for b in (low, high))
+        step = raw.get("step")
+        if step is not None:
+            step = _coerce(file, f"{key}.step", Float(0.0), step)
+        result = FloatRange(low, high, step, log)
+    if low > high:
+        raise SpaceError(file, key, f"expected {{{dist}: [low, high]}} with low ≤ high, got [{low:g}, {high:g}]")
+    if log and result.step not in (None, 1):
+        raise SpaceError(file, key, "expected either log or step, not both (Optuna samples log ranges without steps)")
+    if log and low <= 0:
+        raise SpaceError(file, key, f"expected a positive low bound with log: true, got {low:g}")
+    return result
+
+
+def _section(file: Path, name: str, raw: dict[str, Any], keys: dict[str, Key]) -> dict[str, Any]:
+    _check_keys(file, name, raw, list(keys))
+    return {k: parse_param(file, f"{name}.{k}", raw[k], spec) if k in raw else spec.default for k, spec in keys.items()}
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_study(file: Path, raw: dict[str, Any]) -> StudySpec:
+    from search.factories import check_component  # optuna only where the study is made
+
+    _check_keys(file, "study", raw, STUDY_KEYS)
+    name = raw.get("name", file.stem)
+    check_study_name(name, file, "study.name")
+    sampler = _mapping(file, "study.sampler", raw.get("sampler", {"type": "tpe", "seed": 0}), "sampler settings")
+    pruner = _mapping(file, "study.pruner", raw.get("pruner", {"type": "median"}), "pruner settings")
+    for key, component in (("study.sampler", sampler), ("study.pruner", pruner)):
+        problem = check_component(key.split(".")[1], component)
+        if problem is not None:
+            sub, message = problem
+            raise SpaceError(file, f"{key}.{sub}" if sub else key, message)
+    return StudySpec(name, sampler, pruner)
+
+
+def check_study_name(name: Any, file: str | Path, key: str) -> str:
+    """Study names become file names (``studies/<name>.db``), so they may not hold ``/`` or ``..``."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise SpaceError(file, key, f"expected a name of letters, digits, '_', '-' and '.' (no '/' or '..'), got {_show(name)}")
+    return name
+
+
+def _parse_data(file: Path, raw: dict[str, Any]) -> DataConfig:
+    _check_keys(file, "data", raw, DATA_KEYS)
+    dataset = _coerce(file, "data.dataset", Enum(DATASETS), raw.get("dataset", "cifar10"))
+    root = raw.get("root")
+    if root is not None and not isinstance(root, str):
+        raise SpaceError(file, "data.root", f"expected a folder path or null, got {_show(root)}")
+    split = raw.get("split", [0.8, 0.1, 0.1])
+    ok = isinstance(split, list) and len(split) == 3
+    ok = ok and all(not isinstance(f, bool) and isinstance(f, int | float) and 0 < f < 1 for f in split)
+    if not ok or abs(sum(split) - 1) > 1e-6:
+        raise SpaceError(file, "data.split", f"expected three fractions in (0, 1) summing to 1 (train, val, test), got {_show(split)}")
+    subset = raw.get("subset")
+    if subset is not None:
+        subset = _coerce(file, "data.subset", Int(10), subset, " or null (all images)")
+    seed = _coerce(file, "data.seed", Int(0), raw.get("seed", 0))
+    return DataConfig(dataset=dataset, root=root, split=tuple(split), subset=subset, seed=seed)
+
+
+def _parse_template(file: Path, raw: dict[str, Any]) -> TemplateModel:
+    _check_keys(file, "model", raw, [*TEMPLATE_KEYS, "per_stage"])
+    per_stage = raw.get("per_stage", ["channels"])
+    if not isinstance(per_stage, list) or any(k not in PER_STAGE_KEYS for k in per_stage):
+        raise SpaceError(file, "model.per_stage", f"expected a list drawn from {', '.join(PER_STAGE_KEYS)}, got {_show(per_stage)}")
+    channels = raw.get("channels")
+    channel_list = None
+    if isinstance(channels, list):
+        if not channels:
+            raise SpaceError(file, "model.channels", "expected one entry per stage, got an empty list")
+        spec = TEMPLATE_KEYS["channels"]
+        channel_list = tuple(parse_param(file, f"model.channels.{i}", c, spec) for i, c in enumerate(channels))
+        depth = raw.get("depth", len(channels))
+        if depth != len(channels):
+            raise SpaceError(file, "model.depth", f"expected {len(channels)} (one stage per entry of model.channels), got {_show(depth)}")
+        raw = {k: v for k, v in raw.items() if k != "channels"} | {"depth": len(channels)}
+    params = _section(file, "model", {k: v for k, v in raw.items() if k != "per_stage"}, TEMPLATE_KEYS)
+    return TemplateModel(params, tuple(dict.fromkeys(per_stage)), channel_list)
+
+
+def _parse_layer(file: Path, key: str, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise SpaceError(file, key, f"expected a layer mapping such as {{conv: 8, kernel: 3}}, got {_show(raw)}")
+    kinds = [k for k in LAYER_KEYS if k in raw]
+    if len(kinds) != 1:
+        typo = next((_did_you_mean(k, list(LAYER_KEYS)) for k in raw if _did_you_mean(k, list(LAYER_KEYS))), "")
+        raise SpaceError(file, key, f"expected exactly one layer kind ({', '.join(LAYER_KEYS)}), got {_show(raw)}{typo}")
+    kind = kinds[0]
+    return {"kind": kind} | _section(file, key, raw, LAYER_KEYS[kind])
+
+
+def _parse_explicit(file: Path, raw: dict[str, Any]) -> ExplicitModel:
+    _check_keys(file, "model", raw, ["encoder", "decoder", "activation", "output"])
+    parts = {}
+    for part in ("encoder", "decoder"):
+        layers = raw.get(part)
+        if not isinstance(layers, list) or not layers:
+            raise SpaceError(file, f"model.{part}", f"expected a non-empty list of layers, got {_show(layers)}")
+        parts[part] = tuple(_parse_layer(file, f"model.{part}.{i}", layer) for i, layer in enumerate(layers))
+    activation = parse_param(file, "model.activation", raw.get("activation", "relu"), TEMPLATE_KEYS["activation"])
+    output = parse_param(file, "model.output", raw.get("output", "sigmoid"), TEMPLATE_KEYS["output"])
+    return ExplicitModel(parts["encoder"], parts["decoder"], activation, output)
+
+
+def _parse_model(file: Path, raw: Any) -> TemplateModel | ExplicitModel:
+    if not isinstance(raw, dict) or not raw:
+        raise SpaceError(
+            file, "model", f"expected a mapping with template keys ({', '.join(TEMPLATE_KEYS)}) or encoder/decoder lists, got {_show(raw)}"
+        )
+    explicit = "encoder" in raw or "decoder" in raw
+    template = [k for k in raw if k in TEMPLATE_KEYS and k not in ("activation", "output")]
+    if explicit and template:
+        raise SpaceError(file, "model", f"expected either encoder/decoder lists or template keys, not both (found {', '.join(template)})")
+    return _parse_explicit(file, raw) if explicit else _parse_template(file, raw)
+
+
+# ---------------------------------------------------------------- overrides and loading
+
+
+def apply_override(file: Path, raw: dict[str, Any], assignment: str) -> None:
+    """Apply one ``--set key.path=value`` to the raw YAML mapping (the value is read as YAML).
+
+    Missing mappings on the way are created (``--set data.subset=512`` works without a data
+    section); what the new value means is checked afterwards with the rest of the space.
+    """
+    path, sep, text = assignment.partition("=")
+    if not sep or not path or any(not part for part in path.split(".")):
+        raise SpaceError(file, "--set", f"expected key.path=value, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise SpaceError(file, path, f"--set value {text!r} is not valid YAML") from None
+    *parents, last = path.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parents):
+        container, slot = _slot(file, path, node, parents[:depth], part)
+        if isinstance(container, dict) and container.get(slot) is None:
+            container[slot] = {}
+        node = container[slot]
+    container, slot = _slot(file, path, node, parents, last)
+    container[slot] = value
+
+
+def _slot(file: Path, path: str, node: Any, above: list[str], part: str) -> tuple[Any, Any]:
+    """Where ``part`` lives inside ``node`` (a mapping key or a list index), checked."""
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise SpaceError(
+                file, f"--set {path}", f"expected a list index from 0 to {len(node) - 1} after {'.'.join(above)}, got {part!r}"
+            )
+        return node, int(part)
+    if not isinstance(node, dict):
+        raise SpaceError(file, f"--set {path}", f"{'.'.join(above)} is {_show(node)}, not a mapping or list")
+    if not above and part not in SECTIONS:
+        raise SpaceError(file, f"--set {path}", f"unknown section{_did_you_mean(part, SECTIONS)}; expected one of {', '.join(SECTIONS)}")
+    return node, part
+
+
+def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpaceError(path, "file", "no such file (expected a space such as spaces/recon.yaml)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpaceError(path, "file", f"cannot be read ({error.__class__.__name__}: {error})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpaceError(path, where, f"expected valid YAML ({problem})") from None
+    if not isinstance(raw, dict):
+        raise SpaceError(path, "file", f"expected a mapping with sections {', '.join(SECTIONS)}, got {_show(raw)}")
+    return text, raw
+
+
+def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Space:
+    """Read, override and validate a space file; raise :class:`SpaceError` on the first problem."""
+    path = Path(path)
+    text, raw = read_yaml(path)
+    for assignment in overrides:
+        apply_override(path, raw, assignment)
+    _check_keys(path, "", raw, SECTIONS)
+    if "model" not in raw:
+        raise SpaceError(path, "model", "missing: every space needs a model section")
+    for name in SECTIONS:
+        if name != "model":
+            raw[name] = _mapping(path, name, raw.get(name), f"{name} settings")
+    study = _parse_study(path, raw["study"])
+    data = _parse_data(path, raw["data"])
+    train = _section(path, "train", raw["train"], TRAIN_KEYS)
+    model = _parse_model(path, raw["model"])
+    return Space(path, study, data, train, model, text, tuple(overrides))
