@@ -1,0 +1,47 @@
+"""Shared fixtures: real CIFAR-10 images (tiny subsets), a private cache, a study folder per test.
+
+The data comes from where the project looks for it (``$CAE_DATA_DIR``, else ``./data``, where
+torchvision downloads CIFAR-10 on a connected machine); CI points CAE_DATA_DIR at the offline copy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cae.data import DataConfig, Splits, load_splits, resolve_root
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACES = ROOT / "spaces"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Tests change directory into temporary study folders: a relative CAE_DATA_DIR
+    # (CI sets ../shared/data/cifar10) must be fixed to the folder it meant at start.
+    os.environ["CAE_DATA_DIR"] = str(resolve_root(None).resolve())
+    os.environ["CAE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_splits() -> Splits:
+    """400 real CIFAR-10 images: 320 train / 40 validation / 40 test."""
+    return load_splits(DataConfig(subset=400))
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder, so that ``studies/`` is created there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m search ARGS`` in a fresh process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )

@@ -1,0 +1,124 @@
+"""The data path: the fixed 80/10/10 split, real CIFAR-10 images, the cache, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cae.data
+from cae.data import CIFAR10_CLASSES, DataConfig, DataError, load_splits, split_indices, split_sizes
+
+
+def test_full_split_is_48000_6000_6000() -> None:
+    assert split_sizes(60_000, (0.8, 0.1, 0.1)) == (48_000, 6_000, 6_000)
+    train, val, test = split_indices(60_000, (0.8, 0.1, 0.1), seed=0)
+    assert (len(train), len(val), len(test)) == (48_000, 6_000, 6_000)
+    together = torch.cat([train, val, test])
+    assert torch.equal(together.sort().values, torch.arange(60_000))  # disjoint, nothing lost
+
+
+def test_split_is_identical_on_every_call_and_a_subset_is_a_seeded_sample() -> None:
+    first = split_indices(60_000, (0.8, 0.1, 0.1), seed=0)
+    again = split_indices(60_000, (0.8, 0.1, 0.1), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    other = split_indices(60_000, (0.8, 0.1, 0.1), seed=1)
+    assert not torch.equal(first[0], other[0])
+    small = split_indices(60_000, (0.8, 0.1, 0.1), seed=0, subset=1000)
+    assert [len(s) for s in small] == [800, 100, 100]
+    # The subset is the start of the same permutation: the same images for the same seed.
+    assert torch.equal(torch.cat(small), torch.cat(first)[:1000])
+
+
+def test_real_cifar10_subset(tiny_splits) -> None:
+    assert [len(s) for s in (tiny_splits.train, tiny_splits.val, tiny_splits.test)] == [320, 40, 40]
+    images = tiny_splits.train.images
+    assert images.dtype == torch.uint8 and images.shape == (320, 3, 32, 32)
+    assert tiny_splits.classes == CIFAR10_CLASSES
+    labels = torch.cat([s.labels for s in (tiny_splits.train, tiny_splits.val, tiny_splits.test)])
+    assert labels.min() >= 0 and labels.max() <= 9 and len(labels.unique()) == 10
+    assert 60 < images.float().mean() < 190  # real photographs, not blank or noise
+    assert "CIFAR-10" in tiny_splits.source
+
+
+def test_loading_twice_gives_the_same_images_and_the_second_reads_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = DataConfig(subset=120, seed=7)
+    first = load_splits(cfg)
+
+    def no_decoding(*_args):
+        raise AssertionError("decoded again although the cache holds these images")
+
+    monkeypatch.setattr(cae.data._Folders, "_decode", no_decoding)
+    second = load_splits(cfg)
+    assert torch.equal(first.train.images, second.train.images)
+    assert torch.equal(first.test.labels, second.test.labels)
+
+
+def _image_folder(root: Path, sizes: dict[str, list[tuple[int, int]]]) -> Path:
+    rng = np.random.default_rng(0)
+    for label, shapes in sizes.items():
+        (root / label).mkdir(parents=True)
+        for i, (w, h) in enumerate(shapes):
+            Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_any_image_folder_is_resized_to_32(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "pets", {"cat": [(40, 50)] * 6, "dog": [(64, 64)] * 6})
+    splits = load_splits(DataConfig(dataset="imagefolder", root=str(root)))
+    assert splits.classes == ("cat", "dog")
+    assert [len(s) for s in (splits.train, splits.val, splits.test)] == [10, 1, 1]
+    assert splits.train.images.shape[1:] == (3, 32, 32)
+
+
+def test_torchvision_pickles_are_joined_train_then_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cifar-10-batches-py").mkdir()
+
+    class FakeCIFAR10:  # stands in for torchvision's class: same attributes, no md5-checked files
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            n = 50 if train else 10
+            self.data = np.full((n, 32, 32, 3), 1 if train else 2, dtype=np.uint8)
+            self.targets = [0 if train else 1] * n
+            self.classes = list(CIFAR10_CLASSES)
+
+    monkeypatch.setattr(cae.data, "CIFAR10", FakeCIFAR10)
+    splits = load_splits(DataConfig(root=str(tmp_path)))
+    images = torch.cat([splits.train.images, splits.val.images, splits.test.images])
+    labels = torch.cat([splits.train.labels, splits.val.labels, splits.test.labels])
+    assert images.shape == (60, 3, 32, 32)
+    assert torch.equal(images[:, 0, 0, 0] == 2, labels == 1)  # each image kept its own label
+    assert int((labels == 1).sum()) == 10
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "test" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="no images found") as error:
+        load_splits(DataConfig(root=str(tmp_path)))
+    assert error.value.key == "data.root"
+
+
+def test_unreadable_image_is_named(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "imgs", {"a": [(32, 32)] * 12})
+    (root / "a" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(DataError, match=r"broken\.png: cannot read this image"):
+        load_splits(DataConfig(dataset="imagefolder", root=str(root)))
+
+
+def test_subset_larger_than_the_data_is_refused(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "imgs", {"a": [(32, 32)] * 12})
+    with pytest.raises(DataError, match=r"data.subset: expected between 1 and 12 images"):
+        load_splits(DataConfig(dataset="imagefolder", root=str(root), subset=100))
+
+
+def test_missing_cifar10_offline_says_where_to_put_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Offline:
+        def __init__(self, *args, **kwargs) -> None:
+            raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(cae.data, "CIFAR10", Offline)
+    with pytest.raises(DataError, match="put cifar-10-batches-py there"):
+        load_splits(DataConfig(root=str(tmp_path / "nothing")))

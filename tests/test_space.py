@@ -1,0 +1,234 @@
+"""Space files: the shipped spaces, distributions, conditional parameters, overrides, and every error."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+
+from cae.spec import Conv
+from search.sample import check_space, optuna_suggest, random_suggest, sample
+from search.space import Choice, FloatRange, IntRange, SpaceError, TemplateModel, load_space
+from tests.conftest import SPACES
+
+TEMPLATE = """
+study: {name: t}
+train:
+  epochs: 1
+model:
+  depth: 2
+  channels: 8
+  latent_channels: 4
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_reference_space_is_the_assignments_network() -> None:
+    space = load_space(SPACES / "reference.yaml")
+    config = check_space(space)
+    assert config is not None, "the reference space is fixed: one configuration"
+    arch = config.architecture
+    assert (arch.n_params, arch.latent_size, arch.latent_shape) == (4911, 1024, (16, 8, 8))
+    assert [row.out_shape for row in arch.shapes][-1] == (3, 32, 32)
+    assert config.train.epochs == 10 and config.train.loss == "mse"
+    assert space.data.split == (0.8, 0.1, 0.1) and space.data.subset is None
+
+
+def test_template_with_two_maxpool_stages_is_the_reference_too() -> None:
+    # The template's mirror rule reproduces the assignment's network from 6 numbers.
+    space = load_space(SPACES / "recon.yaml")
+    params = {"depth": 2, "channels.0": 8, "channels.1": 12, "kernel": 3, "downsample": "maxpool",
+              "upsample": "nearest", "latent_channels": 16, "batch_size": 64, "lr": 1e-3}  # fmt: skip
+    arch = sample(space, random_suggest(random.Random(0), dict(params))).architecture
+    assert arch == check_space(load_space(SPACES / "reference.yaml")).architecture
+
+
+def test_recon_space_covers_the_issue() -> None:
+    space = load_space(SPACES / "recon.yaml")
+    assert isinstance(space.model, TemplateModel)
+    d = space.distributions()
+    assert d["depth"] == IntRange(1, 4)
+    assert set(d["downsample"].values) == {"maxpool", "stride"}
+    assert set(d["upsample"].values) == {"nearest", "bilinear", "transpose"}
+    assert isinstance(d["lr"], FloatRange) and d["lr"].log
+    assert isinstance(d["batch_size"], Choice) and isinstance(d["kernel"], Choice)
+    assert {"channels", "latent_channels"} <= set(d)
+    assert space.train["epochs"] >= 10
+    assert space.study.pruner["type"] == "median"
+    assert check_space(space) is None  # a real space: many configurations
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SPACES.glob("*.yaml")))
+def test_every_shipped_space_loads_and_can_be_built(name: str) -> None:
+    check_space(load_space(SPACES / name))
+
+
+def test_conditional_parameters_exist_only_for_the_sampled_depth() -> None:
+    space = load_space(SPACES / "recon.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for depth in (1, 3, 4):
+        study.enqueue_trial({"depth": depth})
+        trial = study.ask()
+        arch = sample(space, optuna_suggest(trial)).architecture
+        channels = sorted(k for k in trial.params if k.startswith("channels."))
+        assert channels == [f"channels.{i}" for i in range(depth)]
+        convs = [layer for layer in arch.encoder if isinstance(layer, Conv)]
+        assert [c.out_channels for c in convs[:depth]] == [trial.params[k] for k in channels]
+        study.tell(trial, 1.0)
+
+
+def test_per_stage_kernels_and_channel_lists(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        model:
+          channels: [8, {choice: [12, 16]}]
+          kernel: {choice: [3, 5]}
+          per_stage: [kernel]
+          latent_channels: 4
+    """,
+    )
+    space = load_space(path)
+    drawn: dict = {}
+    arch = sample(space, random_suggest(random.Random(1), drawn)).architecture
+    assert set(drawn) == {"channels.1", "kernel.0", "kernel.1"}
+    assert arch.encoder[0] == Conv(8, drawn["kernel.0"])
+
+
+def test_overrides_reach_any_entry(tmp_path: Path) -> None:
+    space = load_space(SPACES / "reference.yaml", ["train.epochs=4", "data.subset=512", "model.encoder.0.kernel=5", "train.lr=3e-3"])
+    config = check_space(space)
+    assert config.train.epochs == 4 and config.train.lr == 3e-3
+    assert space.data.subset == 512
+    assert config.architecture.encoder[0] == Conv(8, 5)  # 3·8·25 + 8 = 608 parameters
+    assert config.architecture.n_params == 4911 - 224 + 608
+    recon = load_space(SPACES / "recon.yaml", ["model.depth={int: [2, 3]}", "study.pruner={type: hyperband, min_resource: 2}"])
+    assert recon.distributions()["depth"] == IntRange(2, 3)
+    assert recon.study.pruner == {"type": "hyperband", "min_resource": 2}
+
+
+def test_float_keys_accept_exponents_without_a_dot(tmp_path: Path) -> None:
+    # PyYAML reads 1e-3 as a string; users mean the number.
+    space = load_space(write(tmp_path, TEMPLATE.replace("epochs: 1", "epochs: 1\n  lr: 1e-3")))
+    assert space.train["lr"] == 1e-3
+
+
+BAD_SPACES = [
+    # (what is wrong, YAML, --set overrides, key in the message, expectation in the message)
+    ("unknown section", "trian: {epochs: 1}\nmodel: {depth: 1}", [], "trian", "did you mean train"),
+    ("unknown key", TEMPLATE + "  kernal: 3\n", [], "model.kernal", "did you mean kernel"),
+    ("wrong type", TEMPLATE.replace("epochs: 1", "epochs: ten"), [], "train.epochs", "expected an integer ≥ 1, got 'ten'"),
+    ("reversed int range", TEMPLATE.replace("depth: 2", "depth: {int: [5, 1]}"), [], "model.depth", "low ≤ high, got [5, 1]"),
+    ("empty choice", TEMPLATE.replace("channels: 8", "channels: {choice: []}"), [], "model.channels", "at least one value"),
+    (
+        "bad choice value",
+        TEMPLATE.replace("depth: 2", "depth: 2\n  upsample: {choice: [nearest, cubic]}"),
+        [],
+        "model.upsample",
+        "one of nearest, bilinear, transpose for every choice value, got 'cubic'",
+    ),
+    ("float range on an int key", TEMPLATE.replace("depth: 2", "depth: {float: [1, 3]}"), [], "model.depth", "use {int: [low, high]}"),
+    ("misspelt distribution", TEMPLATE.replace("depth: 2", "depth: {choise: [1, 2]}"), [], "model.depth", "did you mean choice"),
+    (
+        "log with step",
+        TEMPLATE.replace("epochs: 1", "epochs: 1\n  lr: {float: [0.001, 0.1], log: true, step: 0.01}"),
+        [],
+        "train.lr",
+        "either log or step",
+    ),
+    (
+        "log from zero",
+        TEMPLATE.replace("epochs: 1", "epochs: 1\n  weight_decay: {float: [0, 0.1], log: true}"),
+        [],
+        "train.weight_decay",
+        "positive low bound",
+    ),
+    ("non-positive size", TEMPLATE.replace("channels: 8", "channels: 0"), [], "model.channels", "expected an integer ≥ 1, got 0"),
+    ("fixed impossible shapes", TEMPLATE.replace("depth: 2", "depth: 6"), [], "model", "kernel 2 is larger than its padded 1×1 input"),
+    ("space of impossible shapes", TEMPLATE.replace("depth: 2", "depth: {int: [6, 9]}"), [], "model", "none of 200 random draws"),
+    ("explicit and template mixed", "model: {depth: 2, encoder: [{conv: 3}]}", [], "model", "not both"),
+    (
+        "unknown layer kind",
+        "model:\n  encoder: [{convolution: 8}]\n  decoder: [{conv: 3}]",
+        [],
+        "model.encoder.0",
+        "exactly one layer kind",
+    ),
+    (
+        "layer option of another kind",
+        "model:\n  encoder: [{maxpool: 2, kernel: 3}]\n  decoder: [{conv: 3}]",
+        [],
+        "model.encoder.0.kernel",
+        "unknown key",
+    ),
+    (
+        "decoder that does not return",
+        "model:\n  encoder: [{conv: 8}, {maxpool: 2}]\n  decoder: [{conv: 3}]",
+        [],
+        "model",
+        "decoder returns 3×16×16, expected 3×32×32",
+    ),
+    ("unknown sampler", TEMPLATE.replace("{name: t}", "{name: t, sampler: {type: tpee}}"), [], "study.sampler.type", "did you mean tpe"),
+    (
+        "unknown pruner setting",
+        TEMPLATE.replace("{name: t}", "{name: t, pruner: {type: median, warmup: 2}}"),
+        [],
+        "study.pruner.warmup",
+        "expected one of n_startup_trials",
+    ),
+    (
+        "invalid pruner value",
+        TEMPLATE.replace("{name: t}", "{name: t, pruner: {type: percentile, percentile: 150}}"),
+        [],
+        "study.pruner",
+        "percentile",
+    ),
+    ("bad split", TEMPLATE + "data: {split: [0.8, 0.3, 0.1]}\n", [], "data.split", "summing to 1"),
+    ("study name escaping studies/", TEMPLATE.replace("{name: t}", "{name: ../etc}"), [], "study.name", "no '/' or '..'"),
+    ("unknown dataset", TEMPLATE + "data: {dataset: mnist}\n", [], "data.dataset", "one of cifar10, imagefolder"),
+    (
+        "bce with a linear output",
+        TEMPLATE.replace("epochs: 1", "epochs: 1\n  loss: bce") + "  output: none\n",
+        [],
+        "model",
+        "model.output must be sigmoid",
+    ),
+    ("yaml syntax", "model:\n  depth: [1, 2\n", [], "line 3, column 1", "expected valid YAML"),
+    ("not a mapping", "- just\n- a list\n", [], "file", "expected a mapping with sections"),
+    ("no model", "train: {epochs: 1}\n", [], "model", "missing"),
+    ("--set without =", TEMPLATE, ["train.epochs"], "--set", "expected key.path=value"),
+    ("--set unknown section", TEMPLATE, ["trainn.epochs=2"], "--set trainn.epochs", "did you mean train"),
+    ("--set through a number", TEMPLATE, ["train.epochs.max=2"], "--set train.epochs.max", "train.epochs is 1, not a mapping"),
+    (
+        "--set list index",
+        "model:\n  encoder: [{conv: 8}]\n  decoder: [{conv: 3}]",
+        ["model.encoder.3.kernel=5"],
+        "--set model.encoder.3.kernel",
+        "index from 0 to 0",
+    ),
+    ("--set bad value", TEMPLATE, ["train.epochs=-3"], "train.epochs", "expected an integer ≥ 1, got -3"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "overrides", "key", "expected"), BAD_SPACES, ids=[c[0] for c in BAD_SPACES])
+def test_malformed_spaces_name_the_file_the_key_and_the_expectation(tmp_path, case, text, overrides, key, expected) -> None:
+    path = write(tmp_path, text, "bad.yaml")
+    with pytest.raises(SpaceError) as caught:
+        check_space(load_space(path, overrides))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert expected in message, message
+    assert "\n" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpaceError, match="no such file"):
+        load_space(tmp_path / "nope.yaml")

@@ -1,0 +1,108 @@
+"""The training loop on real CIFAR-10 images: curves, seeding, callbacks, divergence, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cae.builder import build
+from cae.checkpoint import load_checkpoint, save_checkpoint
+from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample
+from cae.training import NonFiniteLoss, TrainConfig, evaluate, fit, psnr, train
+
+REFERENCE = Architecture(
+    encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
+    decoder=(Upsample(), Conv(12), Upsample(), Conv(3, activation="none")),
+)
+
+
+def test_training_learns_and_reports_every_epoch(tiny_splits) -> None:
+    reports = []
+    model, result = train(REFERENCE, tiny_splits, TrainConfig(epochs=3, batch_size=32, lr=3e-3, device="cpu"), on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [1, 2, 3]
+    assert result.val_mse == [r.val_mse for r in reports]
+    assert len(result.train_mse) == len(result.epoch_seconds) == 3
+    assert all(s > 0 for s in result.epoch_seconds)
+    untrained = evaluate(build(REFERENCE), tiny_splits.val.images)
+    assert result.val_mse[-1] < 0.7 * untrained  # it learned something on 320 images
+    assert result.best_val_mse == min(result.val_mse)
+    assert result.test_mse == pytest.approx(evaluate(model, tiny_splits.test.images))
+    assert result.test_psnr == pytest.approx(10 * math.log10(1 / result.test_mse))
+
+
+def test_same_seed_same_run(tiny_splits) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=3, device="cpu")
+    _, a = train(REFERENCE, tiny_splits, cfg)
+    _, b = train(REFERENCE, tiny_splits, cfg)
+    _, c = train(REFERENCE, tiny_splits, TrainConfig(epochs=1, batch_size=64, seed=4, device="cpu"))
+    assert a.val_mse == b.val_mse and a.test_mse == b.test_mse
+    assert a.val_mse != c.val_mse
+
+
+def test_an_exception_in_the_epoch_callback_stops_training(tiny_splits) -> None:
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def stop_after_first(report) -> None:
+        seen.append(report.epoch)
+        raise Stop
+
+    with pytest.raises(Stop):
+        train(REFERENCE, tiny_splits, TrainConfig(epochs=5, device="cpu"), on_epoch=stop_after_first)
+    assert seen == [1]
+
+
+def test_nan_loss_fails_with_the_epoch(tiny_splits) -> None:
+    class Diverged(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.conv(x) * float("nan")
+
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at epoch 1"):
+        fit(Diverged(), tiny_splits, TrainConfig(epochs=2, device="cpu"))
+
+
+def test_bce_loss_trains_a_transposed_decoder_and_still_reports_mse(tiny_splits) -> None:
+    arch = Architecture((Conv(16), MaxPool(), Conv(4), MaxPool()), (ConvTranspose(16), ConvTranspose(3, activation="none")))
+    _, result = train(arch, tiny_splits, TrainConfig(epochs=1, loss="bce", device="cpu"))
+    assert 0 < result.val_mse[0] < 0.2 and 0 < result.test_mse < 0.2
+
+
+def test_bce_needs_a_sigmoid_output(tiny_splits) -> None:
+    arch = Architecture((Conv(4),), (Conv(3, activation="none"),), output="none")
+    with pytest.raises(ValueError, match=r"model\.output must be sigmoid"):
+        train(arch, tiny_splits, TrainConfig(epochs=1, loss="bce", device="cpu"))
+
+
+def test_errors_are_on_the_pixel_scale_with_outputs_clamped(tiny_splits) -> None:
+    class Constant(nn.Module):
+        def __init__(self, value: float) -> None:
+            super().__init__()
+            self.value = nn.Parameter(torch.tensor(value))
+
+        def forward(self, x):
+            return torch.zeros_like(x) + self.value
+
+    images = tiny_splits.val.images
+    pixels = images.float() / 255
+    assert evaluate(Constant(0.0), images) == pytest.approx(float((pixels**2).mean()), rel=1e-5)
+    assert evaluate(Constant(5.0), images) == pytest.approx(float(((1 - pixels) ** 2).mean()), rel=1e-5)
+    assert psnr(0.01) == pytest.approx(20.0)
+
+
+def test_checkpoint_round_trip(tiny_splits, tmp_path) -> None:
+    model, _ = train(REFERENCE, tiny_splits, TrainConfig(epochs=1, device="cpu"))
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "model.pt"))
+    assert loaded.arch == REFERENCE
+    x = tiny_splits.test.images[:4].float() / 255
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-6)
