@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
 from rich.table import Table
 
 from cae.spec import Architecture, describe
@@ -38,3 +41,10 @@ def summary_table(arch: Architecture, *, title: str = "architecture") -> Table:
     )
     table.caption_justify = "left"
     return table
+
+
+def summary_text(arch: Architecture, *, title: str = "architecture", width: int = 100) -> str:
+    """The same table as plain text (notes, logs, reports)."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(summary_table(arch, title=title))
+    return console.export_text()

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 
 import optuna
 from optuna.artifacts import upload_artifact
+from optuna_dashboard import save_note
 
 from cae.checkpoint import save_checkpoint
 from cae.data import Splits
 from cae.figures import save_reconstructions
 from cae.spec import ArchitectureError
+from cae.summary import summary_text
 from cae.training import EpochReport, NonFiniteLoss, train
 from search.display import Display
 from search.sample import optuna_suggest, sample
@@ -64,6 +66,7 @@ class Objective:
         trial.set_user_attr("n_params", arch.n_params)
         trial.set_user_attr("architecture", arch.to_dict())
         trial.set_user_attr("train", dataclasses.asdict(config.train))
+        save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
             self.display.trial_started(trial.number, config.train.epochs, arch.latent_size, arch.n_params)
         curves: dict[str, list[float]] = {"train_mse": [], "val_mse": [], "epoch_seconds": []}

@@ -97,6 +97,7 @@ def run_study(
     # A resumed run continues the seed sequence instead of replaying the first run's draws.
     study.sampler = make_sampler(space.study.sampler, seed_offset=len(study.get_trials(deepcopy=False)))
     _record_space(study, space, console)
+    study.set_metric_names(["best val MSE"])
     done = finished(study)
     console.print(
         f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "
