@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -27,6 +32,20 @@ def load(name: str = "tiny") -> optuna.Study:
 
 def states(study: optuna.Study) -> dict[TrialState, int]:
     return {s: len(study.get_trials(states=(s,))) for s in TrialState}
+
+
+def break_training(monkeypatch: pytest.MonkeyPatch, failures: dict[int, BaseException]) -> None:
+    """Make the n-th training of the run raise ``failures[n]``; the others train for real."""
+    real_train = search.objective.train
+    calls = itertools.count(1)
+
+    def train(*args, **kwargs):
+        failure = failures.get(next(calls))
+        if failure is not None:
+            raise failure
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(search.objective, "train", train)
 
 
 def test_tiny_study_end_to_end_with_pruning(in_tmp: Path) -> None:
@@ -72,16 +91,7 @@ def test_resume_finishes_the_remainder(in_tmp: Path) -> None:
 
 
 def test_ctrl_c_exits_130_and_the_same_command_completes_the_study(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_train = search.objective.train
-    calls = {"n": 0}
-
-    def interrupted_on_the_second_trial(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(search.objective, "train", interrupted_on_the_second_trial)
+    break_training(monkeypatch, {2: KeyboardInterrupt()})
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 130
     study = load()
     assert [t.state for t in study.trials] == [study.trials[0].state, TrialState.FAIL]
@@ -92,18 +102,7 @@ def test_ctrl_c_exits_130_and_the_same_command_completes_the_study(in_tmp: Path,
 
 
 def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_train = search.objective.train
-    calls = {"n": 0}
-
-    def sometimes_broken(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise NonFiniteLoss("non-finite loss at epoch 3")
-        if calls["n"] == 2:
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(search.objective, "train", sometimes_broken)
+    break_training(monkeypatch, {1: NonFiniteLoss("non-finite loss at epoch 3"), 2: RuntimeError("CUDA out of memory (simulated)")})
     # Depths 6–8 cannot be built on 32×32 images with max-pooling: those draws are refused.
     refusing = ["--set", "model.depth={choice: [1, 6, 7, 8]}", "--set", "model.downsample=maxpool"]
     assert main(["run", TINY, "--trials", "4", *SMALL, *refusing]) == 0
@@ -121,10 +120,7 @@ def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: P
 
 
 def test_a_study_whose_every_trial_crashes_stops_with_exit_1(in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    def always_broken(*args, **kwargs):
-        raise RuntimeError("broken")
-
-    monkeypatch.setattr(search.objective, "train", always_broken)
+    break_training(monkeypatch, dict.fromkeys(range(1, 100), RuntimeError("broken")))
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 1
     assert "10 trials in a row failed" in capsys.readouterr().out
     assert states(load())[TrialState.FAIL] == 10
@@ -183,3 +179,25 @@ def test_existing_study_is_untouched_by_bad_input(in_tmp: Path) -> None:
     assert main(["run", TINY, "--trials", "2", *SMALL, "--set", "train.lr=-1"]) == 2
     assert main(["run", TINY, "--trials", "2", *SMALL, "--set", "data.root=/nonexistent"]) == 2
     assert (in_tmp / "studies" / "tiny.db").read_bytes() == before
+
+
+def test_timeout_and_study_name(in_tmp: Path) -> None:
+    # The trial in flight finishes; no new one starts once the timeout has passed.
+    assert main(["run", TINY, "--trials", "50", "--timeout", "0.5", "--study", "quick", *SMALL]) == 0
+    study = load("quick")
+    assert 1 <= len(study.trials) < 50
+    assert (in_tmp / "studies" / "quick.db").exists() and not (in_tmp / "studies" / "tiny.db").exists()
+    assert study.metric_names == ["best val MSE"]
+
+
+def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) -> None:
+    command = [sys.executable, "-m", "search", "run", TINY, "--trials", "3", "--set", "data.subset=2000", "--set", "train.epochs=200"]
+    process = subprocess.Popen(command, cwd=in_tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    for line in process.stdout:  # a log: one line per epoch
+        if "epoch 1/200" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip() == "interrupted: finished trials are kept; run the same command again to complete the study"
+    assert [t.state for t in load().trials] == [TrialState.FAIL]  # marked, not left RUNNING
