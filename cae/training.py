@@ -66,9 +66,12 @@ class EpochReport:
 
 @dataclass
 class TrainResult:
+    """Per-epoch curves, and test errors of the weights from the best validation epoch."""
+
     train_mse: list[float] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    best_epoch: int = 0
     test_mse: float = math.nan
     test_psnr: float = math.nan
 
@@ -140,6 +143,9 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``cfg.epochs`` epochs, then measure it on ``data.test``.
 
+    The model ends with the weights of its best validation epoch, so that a trial's objective
+    (best validation MSE), its test error and its saved weights all describe the same model.
+
     Args:
         on_epoch: called after every epoch with its report; an exception raised there stops training.
         on_batch: called after every batch with (batches done, batches per epoch), for progress bars.
@@ -160,6 +166,7 @@ def fit(
     n, batch = len(train), cfg.batch_size
     n_batches = math.ceil(n / batch)
     result = TrainResult()
+    best_state: dict[str, torch.Tensor] = {}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         start = time.perf_counter()
@@ -184,8 +191,12 @@ def fit(
         result.train_mse.append(train_mse)
         result.val_mse.append(val_mse)
         result.epoch_seconds.append(seconds)
+        if val_mse < min(result.val_mse[:-1], default=math.inf):
+            result.best_epoch = epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
             on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
+    model.load_state_dict(best_state)
     result.test_mse = evaluate(model, data.test.images)
     result.test_psnr = psnr(result.test_mse)
     return result

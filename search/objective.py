@@ -2,8 +2,9 @@
 
 Every trial records the user attributes ``latent_size``, ``n_params``, ``architecture``, ``train``,
 ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
-epochs finish so that pruned trials keep their curves); finished trials also ``test_mse`` and
-``test_psnr``; refused, failed and pruned trials a one-line ``reason``. A trial that cannot be
+epochs finish so that pruned trials keep their curves); finished trials also ``best_epoch``,
+``test_mse`` and ``test_psnr`` (of the weights from the best validation epoch, which are also the
+uploaded ``model.pt``); refused, failed and pruned trials a one-line ``reason``. A trial that cannot be
 built or that crashes is recorded as failed and the study goes on.
 """
 
@@ -91,6 +92,7 @@ class Objective:
             self._fail(trial, str(error))
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
+        trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("test_mse", result.test_mse)
         trial.set_user_attr("test_psnr", result.test_psnr)
         self._upload(trial, model)

@@ -63,7 +63,7 @@ def test_tiny_study_end_to_end_with_pruning(in_tmp: Path) -> None:
         assert trial.intermediate_values == {e + 1: v for e, v in enumerate(a["val_mse"])}
         if trial.state == TrialState.COMPLETE:
             assert epochs == 2
-            assert trial.value == min(a["val_mse"])
+            assert trial.value == min(a["val_mse"]) == a["val_mse"][a["best_epoch"] - 1]
             assert 0 < a["test_mse"] < 0.1 and a["test_psnr"] > 10
             files = {m.filename: m for m in get_all_artifact_meta(trial, storage=study._storage)}
             assert set(files) == {"reconstructions.png", "model.pt"}

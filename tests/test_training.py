@@ -57,6 +57,32 @@ def test_an_exception_in_the_epoch_callback_stops_training(tiny_splits) -> None:
     assert seen == [1]
 
 
+def test_the_model_ends_with_its_best_validation_weights(tiny_splits) -> None:
+    class Switchable(nn.Module):
+        """Reconstructs normally until its ``broken`` buffer is set, then outputs the negative."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.register_buffer("broken", torch.tensor(0.0))
+
+        def forward(self, x):
+            return torch.sigmoid(self.conv(x)) * (1 - self.broken) + (1 - x) * self.broken
+
+    model = Switchable()
+
+    def break_after_epoch_1(report) -> None:
+        if report.epoch == 1:
+            model.broken.fill_(1.0)
+
+    result = fit(model, tiny_splits, TrainConfig(epochs=3, device="cpu"), on_epoch=break_after_epoch_1)
+    assert result.val_mse[1] > 2 * result.val_mse[0]  # epochs 2 and 3 really were worse
+    assert result.best_epoch == 1 and result.best_val_mse == result.val_mse[0]
+    assert float(model.broken) == 0.0  # the best epoch's state came back, buffers included
+    assert evaluate(model, tiny_splits.val.images) == pytest.approx(result.val_mse[0])
+    assert result.test_mse == pytest.approx(evaluate(model, tiny_splits.test.images))
+
+
 def test_nan_loss_fails_with_the_epoch(tiny_splits) -> None:
     class Diverged(nn.Module):
         def __init__(self) -> None:
