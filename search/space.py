@@ -137,6 +137,20 @@ class Enum(Kind):
 
 
 @dataclass(frozen=True)
+class Padding(Kind):
+    """A convolution's padding: pixels, or ``same`` (``kernel // 2``, the size-keeping padding)."""
+
+    @property
+    def expected(self) -> str:
+        return "an integer ≥ 0 or same"
+
+    def coerce(self, value: Any) -> int | None:
+        if value == "same":
+            return None  # the layer's own default, kernel // 2
+        return Int(0).coerce(value)
+
+
+@dataclass(frozen=True)
 class Key:
     kind: Kind
     default: Any = None
@@ -173,7 +187,7 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
         "conv": Key(Int(1)),
         "kernel": Key(Int(1), 3),
         "stride": Key(Int(1), 1),
-        "padding": Key(Int(0), None),
+        "padding": Key(Padding(), None),
         "activation": Key(Enum(ACTIVATIONS), None),
     },
     "transpose": {

@@ -115,6 +115,20 @@ def test_overrides_reach_any_entry(tmp_path: Path) -> None:
     assert recon.study.pruner == {"type": "hyperband", "min_resource": 2}
 
 
+def test_padding_same_is_the_size_keeping_padding(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        model:
+          encoder: [{conv: 8, kernel: 5, padding: same}, {conv: 4, kernel: 3, padding: 0}]
+          decoder: [{transpose: 3, kernel: 3, stride: 1}]
+    """,
+    )
+    arch = check_space(load_space(path)).architecture
+    assert arch.encoder == (Conv(8, 5, padding=2), Conv(4, 3, padding=0))
+    assert arch.latent_shape == (4, 30, 30)
+
+
 def test_float_keys_accept_exponents_without_a_dot(tmp_path: Path) -> None:
     # PyYAML reads 1e-3 as a string; users mean the number.
     space = load_space(write(tmp_path, TEMPLATE.replace("epochs: 1", "epochs: 1\n  lr: 1e-3")))
@@ -152,6 +166,13 @@ BAD_SPACES = [
         "positive low bound",
     ),
     ("non-positive size", TEMPLATE.replace("channels: 8", "channels: 0"), [], "model.channels", "expected an integer ≥ 1, got 0"),
+    (
+        "bad padding",
+        "model:\n  encoder: [{conv: 8, padding: valid}]\n  decoder: [{conv: 3}]",
+        [],
+        "model.encoder.0.padding",
+        "an integer ≥ 0 or same, got 'valid'",
+    ),
     ("fixed impossible shapes", TEMPLATE.replace("depth: 2", "depth: 6"), [], "model", "kernel 2 is larger than its padded 1×1 input"),
     ("space of impossible shapes", TEMPLATE.replace("depth: 2", "depth: {int: [6, 9]}"), [], "model", "none of 200 random draws"),
     ("explicit and template mixed", "model: {depth: 2, encoder: [{conv: 3}]}", [], "model", "not both"),
