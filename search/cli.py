@@ -12,6 +12,7 @@ import logging
 import sys
 import warnings
 
+import optuna
 from rich.console import Console
 
 from cae.data import DataError
@@ -83,11 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _quiet_optuna() -> None:
     # Our display prints one line per trial; Optuna's own log would repeat each, with tracebacks.
-    import optuna
-
     optuna.logging.set_verbosity(logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message=".*multivariate.*")
 
 
 def _dashboard(args: argparse.Namespace, console: Console) -> int:

@@ -14,7 +14,7 @@ import dataclasses
 import tempfile
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import optuna
 from optuna.artifacts import upload_artifact
@@ -39,11 +39,7 @@ GRID_IMAGES = 8
 
 
 class TrialFailed(Exception):
-    """A trial ended without a result; its reason is already recorded on the trial."""
-
-
-class Refused(TrialFailed):
-    """The sampled configuration cannot be built (no training was spent on it)."""
+    """A trial ended without a result (refused or crashed); its reason is recorded on the trial."""
 
 
 class Objective:
@@ -61,7 +57,7 @@ class Objective:
             config = sample(self.space, optuna_suggest(trial))
         except ArchitectureError as error:
             trial.set_user_attr("reason", f"refused: {error}")
-            raise Refused(str(error)) from None
+            raise TrialFailed(f"refused: {error}") from None
         arch = config.architecture
         trial.set_user_attr("latent_size", arch.latent_size)
         trial.set_user_attr("n_params", arch.n_params)
@@ -98,7 +94,7 @@ class Objective:
         self._upload(trial, model)
         return result.best_val_mse
 
-    def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> None:
+    def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> NoReturn:
         if details:
             log = self.study_dir / "errors" / f"trial-{trial.number}.txt"
             log.parent.mkdir(parents=True, exist_ok=True)
