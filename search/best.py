@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from optuna.artifacts import get_all_artifact_meta
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
 from cae.spec import Architecture
 from cae.summary import summary_table
+from search.display import state_counts
 from search.storage import StorageError, default_storage, load_study, study_dir
 
 
@@ -18,8 +18,7 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
     try:
         trial = study.best_trial
     except ValueError:
-        counts = ", ".join(f"{len(study.get_trials(deepcopy=False, states=(s,)))} {s.name.lower()}" for s in TrialState)
-        raise StorageError(f"--study {study_name}: no completed trial yet ({counts})") from None
+        raise StorageError(f"--study {study_name}: no completed trial yet ({state_counts(study)})") from None
     a = trial.user_attrs
     console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")

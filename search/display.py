@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import optuna
@@ -20,6 +21,14 @@ _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", Trial
 def finished(study: optuna.Study) -> int:
     """Trials that count towards ``--trials``: completed or pruned (failed and refused do not)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def state_counts(study: optuna.Study) -> str:
+    """``3 complete · 1 pruned · 0 fail · 0 running`` (waiting trials only when there are some)."""
+    counts = Counter(t.state for t in study.get_trials(deepcopy=False))
+    shown = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING]
+    shown += [TrialState.WAITING] if counts[TrialState.WAITING] else []
+    return " · ".join(f"{counts[s]} {s.name.lower()}" for s in shown)
 
 
 def _best_value(study: optuna.Study) -> float | None:
@@ -122,10 +131,6 @@ def best_table(study: optuna.Study, top: int = 10) -> Table:
             str(len(a.get("val_mse", []))),
             params or "(fixed space)",
         )
-    counts = {
-        s: len(study.get_trials(deepcopy=False, states=(s,)))
-        for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-    }
-    table.caption = " · ".join(f"{n} {s.name.lower()}" for s, n in counts.items()) + " · errors on CIFAR-10 pixels in [0, 1]"
+    table.caption = f"{state_counts(study)} · errors on CIFAR-10 pixels in [0, 1]"
     table.caption_justify = "left"
     return table

@@ -124,6 +124,8 @@ def test_a_study_whose_every_trial_crashes_stops_with_exit_1(in_tmp: Path, monke
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 1
     assert "10 trials in a row failed" in capsys.readouterr().out
     assert states(load())[TrialState.FAIL] == 10
+    assert main(["best", "--study", "tiny"]) == 2
+    assert capsys.readouterr().err == "error: --study tiny: no completed trial yet (0 complete · 0 pruned · 10 fail · 0 running)\n"
 
 
 def test_best_shows_the_best_trial(in_tmp: Path, capsys) -> None:
