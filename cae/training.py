@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -71,13 +71,17 @@ class TrainResult:
     train_mse: list[float] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
-    best_epoch: int = 0
     test_mse: float = math.nan
     test_psnr: float = math.nan
 
     @property
     def best_val_mse(self) -> float:
         return min(self.val_mse)
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch of the best validation MSE (the first, on ties)."""
+        return self.val_mse.index(self.best_val_mse) + 1
 
 
 def psnr(mse: float) -> float:
@@ -99,27 +103,27 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def reconstruct(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The model's reconstructions of uint8 ``images`` as floats clamped to [0, 1]."""
+def _reconstructed_batches(model: nn.Module, images: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs in [0, 1], outputs clamped to [0, 1]) for uint8 ``images``, batch by batch."""
     model.eval()
     device = next(model.parameters()).device
-    out = [model(to_unit(images[i : i + EVAL_BATCH].to(device))).clamp_(0, 1) for i in range(0, len(images), EVAL_BATCH)]
-    return torch.cat(out)
+    for start in range(0, len(images), EVAL_BATCH):
+        x = to_unit(images[start : start + EVAL_BATCH].to(device))
+        yield x, model(x).clamp_(0, 1)
 
 
-@torch.inference_mode()
+def reconstruct(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's reconstructions of uint8 ``images`` as floats clamped to [0, 1]."""
+    return torch.cat([out for _, out in _reconstructed_batches(model, images)])
+
+
 def evaluate(model: nn.Module, images: torch.Tensor) -> float:
     """MSE between uint8 ``images`` and their reconstructions, on the [0, 1] scale.
 
     Outputs are clamped to [0, 1] first: the error is that of the image a user would see.
     """
-    model.eval()
-    device = next(model.parameters()).device
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    for start in range(0, len(images), EVAL_BATCH):
-        x = to_unit(images[start : start + EVAL_BATCH].to(device))
-        total += F.mse_loss(model(x).clamp_(0, 1), x, reduction="sum").double()
-    return total.item() / images.numel()
+    sums = [F.mse_loss(out, x, reduction="sum").double() for x, out in _reconstructed_batches(model, images)]
+    return torch.stack(sums).sum().item() / images.numel()  # one device sync, not one per batch
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -191,8 +195,7 @@ def fit(
         result.train_mse.append(train_mse)
         result.val_mse.append(val_mse)
         result.epoch_seconds.append(seconds)
-        if val_mse < min(result.val_mse[:-1], default=math.inf):
-            result.best_epoch = epoch
+        if result.best_epoch == epoch:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
             on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
