@@ -9,12 +9,13 @@ signature so that a typo is refused with a "did you mean" instead of a TypeError
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from typing import Any
 
 import optuna
+
+from search.space import did_you_mean
 
 SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
@@ -43,15 +44,11 @@ def check_component(kind: str, cfg: dict[str, Any]) -> tuple[str | None, str] | 
     registry = REGISTRIES[kind]
     name = cfg.get("type")
     if name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return "type", f"expected one of {', '.join(registry)}, got {name!r}{hint}"
+        return "type", f"expected one of {', '.join(registry)}, got {name!r}{did_you_mean(registry, name)}"
     allowed = _arguments(registry[name])
     for key in cfg:
         if key != "type" and key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            return key, f"unknown {name} {kind} setting{hint}; expected one of {', '.join(allowed)}"
+            return key, f"unknown {name} {kind} setting{did_you_mean(allowed, key)}; expected one of {', '.join(allowed)}"
     try:
         _make(kind, cfg)
     except Exception as error:  # Optuna's own validation: ValueError, TypeError

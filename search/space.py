@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,16 +257,21 @@ class Space:
 # ---------------------------------------------------------------- parsing helpers
 
 
-def _did_you_mean(word: str, options: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+def did_you_mean(options: Iterable[str], *words: Any) -> str:
+    """`` (did you mean X?)`` for the first of ``words`` close to one of ``options``, else ``""``."""
+    options = list(options)
+    for word in words:
+        close = difflib.get_close_matches(str(word), options, n=1)
+        if close:
+            return f" (did you mean {close[0]}?)"
+    return ""
 
 
 def _check_keys(file: Path, where: str, mapping: dict[str, Any], allowed: tuple[str, ...] | list[str]) -> None:
     for key in mapping:
         if key not in allowed:
             prefix = f"{where}.{key}" if where else str(key)
-            raise SpaceError(file, prefix, f"unknown key{_did_you_mean(key, allowed)}; expected one of {', '.join(allowed)}")
+            raise SpaceError(file, prefix, f"unknown key{did_you_mean(allowed, key)}; expected one of {', '.join(allowed)}")
 
 
 def _mapping(file: Path, key: str, value: Any, what: str) -> dict[str, Any]:
@@ -305,7 +311,7 @@ def parse_param(file: Path, key: str, raw: Any, spec: Key) -> Any:
         return _coerce(file, key, kind, raw)
     present = [k for k in DISTRIBUTION_KEYS if k in raw]
     if len(present) != 1:
-        typo = next((_did_you_mean(k, DISTRIBUTION_KEYS) for k in raw if _did_you_mean(k, DISTRIBUTION_KEYS)), "")
+        typo = did_you_mean(DISTRIBUTION_KEYS, *raw)
         raise SpaceError(
             file,
             key,
@@ -424,7 +430,7 @@ def _parse_layer(file: Path, key: str, raw: Any) -> dict[str, Any]:
         raise SpaceError(file, key, f"expected a layer mapping such as {{conv: 8, kernel: 3}}, got {_show(raw)}")
     kinds = [k for k in LAYER_KEYS if k in raw]
     if len(kinds) != 1:
-        typo = next((_did_you_mean(k, list(LAYER_KEYS)) for k in raw if _did_you_mean(k, list(LAYER_KEYS))), "")
+        typo = did_you_mean(LAYER_KEYS, *raw)
         raise SpaceError(file, key, f"expected exactly one layer kind ({', '.join(LAYER_KEYS)}), got {_show(raw)}{typo}")
     kind = kinds[0]
     return {"kind": kind} | _section(file, key, raw, LAYER_KEYS[kind])
@@ -493,7 +499,7 @@ def _slot(file: Path, path: str, node: Any, above: list[str], part: str) -> tupl
     if not isinstance(node, dict):
         raise SpaceError(file, f"--set {path}", f"{'.'.join(above)} is {_show(node)}, not a mapping or list")
     if not above and part not in SECTIONS:
-        raise SpaceError(file, f"--set {path}", f"unknown section{_did_you_mean(part, SECTIONS)}; expected one of {', '.join(SECTIONS)}")
+        raise SpaceError(file, f"--set {path}", f"unknown section{did_you_mean(SECTIONS, part)}; expected one of {', '.join(SECTIONS)}")
     return node, part
 
 
