@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 
 import optuna
 from rich.console import Console
@@ -23,24 +24,23 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
-    return value
+def _positive(kind: type[int] | type[float], expected: str) -> Callable[[str], int | float]:
+    """An argparse type accepting ``kind`` values > 0; anything else says what was expected."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
+_positive_int = _positive(int, "an integer ≥ 1")
+_positive_float = _positive(float, "a number of seconds > 0")
 
 
 def _parser() -> argparse.ArgumentParser:
