@@ -12,6 +12,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
+from typing import NoReturn
 
 import optuna
 from rich.console import Console
@@ -43,8 +44,15 @@ _positive_int = _positive(int, "an integer ≥ 1")
 _positive_float = _positive(float, "a number of seconds > 0")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad flags reported as one line (the project's rule) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} -h)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
+    parser = _Parser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

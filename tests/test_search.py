@@ -203,3 +203,21 @@ def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) ->
     assert process.returncode == 130
     assert err.strip() == "interrupted: finished trials are kept; run the same command again to complete the study"
     assert [t.state for t in load().trials] == [TrialState.FAIL]  # marked, not left RUNNING
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", TINY, "--trials", "0"], "error: python -m search run: argument --trials: expected an integer ≥ 1, got '0'"),
+        (["run", TINY, "--timeout", "-1"], "argument --timeout: expected a number of seconds > 0, got '-1'"),
+        (["run"], "the following arguments are required: space"),
+        (["best"], "the following arguments are required: --study"),
+        (["serve"], "argument COMMAND: invalid choice: 'serve'"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(capsys, args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
