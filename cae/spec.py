@@ -33,10 +33,10 @@ class ArchitectureError(ValueError):
     """An architecture that cannot be built; the message is the one-line reason."""
 
 
-def _require_positive(layer: object, **values: int) -> None:
+def _require_int(layer: object, minimum: int, **values: int) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ArchitectureError(f"{type(layer).__name__}.{name} must be an integer ≥ 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ArchitectureError(f"{type(layer).__name__}.{name} must be an integer ≥ {minimum}, got {value!r}")
 
 
 def _require_choice(layer: object, name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -55,11 +55,10 @@ class Conv:
     activation: Activation = "relu"
 
     def __post_init__(self) -> None:
-        _require_positive(self, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
+        _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
         if self.padding is None:
             object.__setattr__(self, "padding", self.kernel // 2)
-        if isinstance(self.padding, bool) or not isinstance(self.padding, int) or self.padding < 0:
-            raise ArchitectureError(f"Conv.padding must be an integer ≥ 0, got {self.padding!r}")
+        _require_int(self, 0, padding=self.padding)
         _require_choice(self, "activation", self.activation, ACTIVATIONS)
 
 
@@ -75,11 +74,8 @@ class ConvTranspose:
     activation: Activation = "relu"
 
     def __post_init__(self) -> None:
-        _require_positive(self, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
-        for name in ("padding", "output_padding"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ArchitectureError(f"ConvTranspose.{name} must be an integer ≥ 0, got {value!r}")
+        _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
+        _require_int(self, 0, padding=self.padding, output_padding=self.output_padding)
         if self.output_padding >= self.stride:
             raise ArchitectureError(
                 f"ConvTranspose.output_padding must be smaller than its stride ({self.stride}), got {self.output_padding}"
@@ -97,7 +93,7 @@ class MaxPool:
     def __post_init__(self) -> None:
         if self.stride is None:
             object.__setattr__(self, "stride", self.kernel)
-        _require_positive(self, kernel=self.kernel, stride=self.stride)
+        _require_int(self, 1, kernel=self.kernel, stride=self.stride)
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class Upsample:
     mode: UpsampleMode = "nearest"
 
     def __post_init__(self) -> None:
-        _require_positive(self, scale=self.scale)
+        _require_int(self, 1, scale=self.scale)
         _require_choice(self, "mode", self.mode, UPSAMPLE_MODES)
 
 
@@ -216,7 +212,7 @@ class Architecture:
         object.__setattr__(self, "decoder", tuple(self.decoder))
         if not self.encoder or not self.decoder:
             raise ArchitectureError("an architecture needs at least one encoder and one decoder layer")
-        _require_positive(self, in_channels=self.in_channels, out_channels=self.out_channels, image_size=self.image_size)
+        _require_int(self, 1, in_channels=self.in_channels, out_channels=self.out_channels, image_size=self.image_size)
         _require_choice(self, "output", self.output, OUTPUT_ACTIVATIONS)
         for layer in (*self.encoder, *self.decoder):
             if type(layer) not in _KIND_OF:

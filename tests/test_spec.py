@@ -92,6 +92,8 @@ def test_every_layer_kind_builds_with_the_inferred_shapes(arch: Architecture) ->
         (lambda: Architecture((Conv(4),), (Conv(1),)), "decoder returns 1×32×32"),
         (lambda: Architecture((Conv(0),), (Conv(3),)), "out_channels must be an integer ≥ 1"),
         (lambda: Architecture((Conv(4, activation="swish"),), (Conv(3),)), "activation must be one of"),
+        (lambda: Architecture((Conv(4, padding=-1),), (Conv(3),)), r"Conv\.padding must be an integer ≥ 0, got -1"),
+        (lambda: Architecture((Conv(4),), (ConvTranspose(3, output_padding=-1),)), r"output_padding must be an integer ≥ 0, got -1"),
         (lambda: Architecture((Conv(4),), (ConvTranspose(3, stride=2, output_padding=2),)), "output_padding must be smaller"),
         (lambda: Architecture((), (Conv(3),)), "at least one encoder"),
         (lambda: Architecture((Conv(4),), (Upsample(mode="bicubic"), Conv(3))), "mode must be one of"),
