@@ -16,20 +16,41 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
+from cae.color import gray_as_rgb
+from cae.tasks import task_of
 from cae.training import reconstruct
 
 
 def save_reconstructions(model: nn.Module, images: torch.Tensor, path: Path, *, scale: int = 4) -> Path:
     """Save a grid of uint8 ``images`` (top row) over the model's reconstructions (bottom row).
 
-    Pixels are enlarged ``scale``× with nearest-neighbour so that 32×32 images stay readable.
+    A colorizer's grid has its gray input in between. Pixels are enlarged ``scale``× with
+    nearest-neighbour so that 32×32 images stay readable.
     """
     inputs = images.float() / 255
-    outputs = reconstruct(model, images).cpu().float()
-    both = torch.cat([inputs, outputs.contiguous()])
+    outputs = reconstruct(model, images).cpu().float().contiguous()
+    rows = [inputs, outputs] if task_of(model).name == "reconstruction" else [inputs, gray_as_rgb(inputs), outputs]
+    grid = torch.cat(rows)
     if scale > 1:
-        both = F.interpolate(both, scale_factor=scale, mode="nearest")
-    save_image(make_grid(both, nrow=len(images), padding=2, pad_value=1.0), path)
+        grid = F.interpolate(grid, scale_factor=scale, mode="nearest")
+    save_image(make_grid(grid, nrow=len(images), padding=2, pad_value=1.0), path)
+    return path
+
+
+def save_image_rows(rows: dict[str, torch.Tensor], path: Path, *, title: str = "") -> Path:
+    """One labelled row of images per entry of ``rows`` (float images in [0, 1], same count each)."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
+        grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=len(images), padding=2, pad_value=1.0)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
     return path
 
 

@@ -15,7 +15,7 @@ architecture whose shapes cannot work. Latent size and parameter count follow fr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from typing import Any, Literal, get_args
 
@@ -248,6 +248,20 @@ class Architecture:
         return sum(row.params for row in self.shapes)
 
     @property
+    def receptive_field(self) -> int:
+        """Input pixels (per side) that one latent value depends on: the context the encoder sees."""
+        field, jump = 1, 1
+        for layer in self.encoder:
+            match layer:
+                case Conv(kernel=k, stride=s) | MaxPool(kernel=k, stride=s):
+                    field, jump = field + (k - 1) * jump, jump * s
+                case ConvTranspose(kernel=k, stride=s):  # rare in an encoder: widens the field, refines the step
+                    field, jump = field + (k - 1) * jump // s, max(jump // s, 1)
+                case Upsample(scale=s):
+                    jump = max(jump // s, 1)
+        return field
+
+    @property
     def compression(self) -> float:
         """Input values per latent value (3 for the assignment's network)."""
         return self.in_channels * self.image_size**2 / self.latent_size
@@ -269,3 +283,24 @@ class Architecture:
                 layers.append(LAYER_KINDS[entry.pop("kind")](**entry))
             data[part] = tuple(layers)
         return cls(**data)
+
+
+def widen(arch: Architecture, factor: float) -> Architecture:
+    """``arch`` with every hidden convolution's channels × ``factor`` (rounded, at least 1).
+
+    The decoder's last convolution keeps its channels: they are the image's.
+    """
+    if factor == 1:
+        return arch
+    convs = [i for i, layer in enumerate(arch.decoder) if isinstance(layer, Conv | ConvTranspose)]
+    image_layer = convs[-1] if convs else None
+
+    def scaled(layers: tuple[Layer, ...], keep: int | None) -> tuple[Layer, ...]:
+        return tuple(
+            replace(layer, out_channels=max(1, round(layer.out_channels * factor)))
+            if isinstance(layer, Conv | ConvTranspose) and i != keep
+            else layer
+            for i, layer in enumerate(layers)
+        )
+
+    return replace(arch, encoder=scaled(arch.encoder, None), decoder=scaled(arch.decoder, image_layer))

@@ -26,9 +26,10 @@ from torch import nn
 from cae.builder import CAE, build
 from cae.data import Splits
 from cae.spec import Architecture
+from cae.tasks import Task, task_of
 
 Optimizer = Literal["adam", "adamw", "sgd"]
-Loss = Literal["mse", "bce"]
+Loss = Literal["mse", "l1", "bce"]
 Device = Literal["auto", "cpu", "cuda"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LOSSES: tuple[str, ...] = get_args(Loss)
@@ -102,25 +103,35 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).mul_(1 / 255).contiguous(memory_format=torch.channels_last)
 
 
+def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(model input, model output, the output as an RGB image) for an RGB batch ``x`` in [0, 1]."""
+    inputs = x if task.name == "reconstruction" else task.inputs(x).contiguous(memory_format=torch.channels_last)
+    out = model(inputs)
+    return inputs, out, task.to_rgb(inputs, out)
+
+
 @torch.inference_mode()
 def _reconstructed_batches(model: nn.Module, images: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(inputs in [0, 1], outputs clamped to [0, 1]) for uint8 ``images``, batch by batch."""
+    """(images in [0, 1], the model's RGB outputs clamped to [0, 1]) for uint8 ``images``, batch by batch."""
     model.eval()
+    task = task_of(model)
     device = next(model.parameters()).device
     for start in range(0, len(images), EVAL_BATCH):
         x = to_unit(images[start : start + EVAL_BATCH].to(device))
-        yield x, model(x).clamp_(0, 1)
+        yield x, _forward(model, task, x)[2].clamp_(0, 1)
 
 
 def reconstruct(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The model's reconstructions of uint8 ``images`` as floats clamped to [0, 1]."""
+    """The model's RGB images for uint8 ``images`` (reconstructions, or colorizations of their gray)
+    as floats clamped to [0, 1]."""
     return torch.cat([out for _, out in _reconstructed_batches(model, images)])
 
 
 def evaluate(model: nn.Module, images: torch.Tensor) -> float:
-    """MSE between uint8 ``images`` and their reconstructions, on the [0, 1] scale.
+    """MSE between uint8 ``images`` and the model's RGB images of them, on the [0, 1] scale.
 
-    Outputs are clamped to [0, 1] first: the error is that of the image a user would see.
+    Outputs are clamped to [0, 1] first: the error is that of the image a user would see. For a
+    colorizer it is the error of the colorized photograph, whatever channels the model predicts.
     """
     sums = [F.mse_loss(out, x, reduction="sum").double() for x, out in _reconstructed_batches(model, images)]
     return torch.stack(sums).sum().item() / images.numel()  # one device sync, not one per batch
@@ -149,6 +160,8 @@ def fit(
 
     The model ends with the weights of its best validation epoch, so that a trial's objective
     (best validation MSE), its test error and its saved weights all describe the same model.
+    What it learns (reconstruction, or colours from gray) follows from its architecture's
+    channels (:func:`cae.tasks.task_of`); every error is on the RGB image it produces.
 
     Args:
         on_epoch: called after every epoch with its report; an exception raised there stops training.
@@ -161,10 +174,11 @@ def fit(
         raise ValueError(f"train.loss: expected one of {', '.join(LOSSES)}, got {cfg.loss!r}")
     if cfg.loss == "bce" and getattr(model, "arch", None) is not None and model.arch.output != "sigmoid":
         raise ValueError("train.loss: bce needs outputs in [0, 1], so model.output must be sigmoid")
+    task = task_of(model)
     device = resolve_device(cfg.device)
     model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg)
-    criterion = F.binary_cross_entropy if cfg.loss == "bce" else F.mse_loss
+    criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
     shuffle = torch.Generator().manual_seed(cfg.seed)
     train = data.train.images.to(device)
     n, batch = len(train), cfg.batch_size
@@ -178,13 +192,16 @@ def fit(
         order = torch.randperm(n, generator=shuffle).to(device)
         for step, first in enumerate(range(0, n, batch), start=1):
             x = to_unit(train[order[first : first + batch]])
-            out = model(x)
-            loss = criterion(out, x)
+            _, out, rgb = _forward(model, task, x)
+            loss = criterion(out, task.targets(x))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             with torch.no_grad():
-                squared += (loss.detach() * x.numel() if cfg.loss == "mse" else F.mse_loss(out, x, reduction="sum")).double()
+                # the training error is on the RGB image, like validation; for plain MSE
+                # reconstruction that is the loss itself
+                same = cfg.loss == "mse" and task.name == "reconstruction"
+                squared += (loss.detach() * x.numel() if same else F.mse_loss(rgb, x, reduction="sum")).double()
             if on_batch is not None:
                 on_batch(step, n_batches)
         train_mse = squared.item() / train.numel()

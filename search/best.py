@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import optuna
 from optuna.artifacts import get_all_artifact_meta
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
 from rich.console import Console
 from rich.table import Table
 
@@ -12,13 +15,18 @@ from search.display import state_counts
 from search.storage import StorageError, default_storage, load_study, study_dir
 
 
-def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
-    console = console or Console()
+def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
+    """A study, its best completed trial and its storage; :class:`StorageError` when there is none."""
     study, rdb = load_study(study_name, storage or default_storage(study_name))
     try:
-        trial = study.best_trial
+        return study, study.best_trial, rdb
     except ValueError:
         raise StorageError(f"--study {study_name}: no completed trial yet ({state_counts(study)})") from None
+
+
+def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    _, trial, rdb = load_best(study_name, storage)
     a = trial.user_attrs
     console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")

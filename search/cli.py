@@ -40,11 +40,11 @@ def _positive(kind: type[int] | type[float], expected: str) -> Callable[[str], i
     return parse
 
 
-_positive_int = _positive(int, "an integer ≥ 1")
-_positive_float = _positive(float, "a number of seconds > 0")
+positive_int = _positive(int, "an integer ≥ 1")
+positive_float = _positive(float, "a number of seconds > 0")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, with bad flags reported as one line (the project's rule) instead of usage + error."""
 
     def error(self, message: str) -> NoReturn:
@@ -52,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
+    parser = OneLineParser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -61,12 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("space", help="space file, e.g. spaces/recon.yaml")
     run.add_argument(
         "--trials",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         metavar="N",
         help="finished (completed or pruned) trials the study should hold (default 100)",
     )
-    run.add_argument("--timeout", type=_positive_float, metavar="S", help="stop starting new trials after S seconds")
+    run.add_argument("--timeout", type=positive_float, metavar="S", help="stop starting new trials after S seconds")
     run.add_argument("--study", metavar="NAME", help="study name (default: the space's study.name, else its file name)")
     run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///studies/NAME.db)")
     run.add_argument(
@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     dash.add_argument("--study", required=True, metavar="NAME")
     dash.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
     dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=_positive_int, default=8080)
+    dash.add_argument("--port", type=positive_int, default=8080)
     return parser
 
 

@@ -21,6 +21,7 @@ SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
     "qmc": optuna.samplers.QMCSampler,
+    "grid": optuna.samplers.GridSampler,
 }
 PRUNERS: dict[str, type] = {
     "median": optuna.pruners.MedianPruner,
@@ -33,6 +34,9 @@ REGISTRIES = {"sampler": SAMPLERS, "pruner": PRUNERS}
 # Our spaces are conditional (per-stage channels exist only for the sampled depth): TPE's
 # multivariate+group mode models those joint, define-by-run parameters instead of ignoring them.
 TPE_DEFAULTS = {"seed": 0, "multivariate": True, "group": True}
+# The grid sampler's grid is the space's own choices (search.sample.grid_search_space), never
+# written twice; a placeholder stands in while its other settings are checked.
+DERIVED = {("sampler", "grid"): {"search_space": {"placeholder": [0]}}}
 
 
 def _arguments(cls: type) -> list[str]:
@@ -45,12 +49,13 @@ def check_component(kind: str, cfg: dict[str, Any]) -> tuple[str | None, str] | 
     name = cfg.get("type")
     if name not in registry:
         return "type", f"expected one of {', '.join(registry)}, got {name!r}{did_you_mean(registry, name)}"
-    allowed = _arguments(registry[name])
+    derived = DERIVED.get((kind, name), {})
+    allowed = [a for a in _arguments(registry[name]) if a not in derived]
     for key in cfg:
         if key != "type" and key not in allowed:
             return key, f"unknown {name} {kind} setting{did_you_mean(allowed, key)}; expected one of {', '.join(allowed)}"
     try:
-        _make(kind, cfg)
+        _make(kind, cfg | derived)
     except Exception as error:  # Optuna's own validation: ValueError, TypeError
         return None, f"expected valid {name} {kind} settings ({str(error).splitlines()[0]})"
     return None
@@ -68,10 +73,11 @@ def _make(kind: str, cfg: dict[str, Any], seed_offset: int = 0) -> Any:
         return REGISTRIES[kind][name](**kwargs)
 
 
-def make_sampler(cfg: dict[str, Any], *, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: dict[str, Any], *, seed_offset: int = 0, grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
     """The sampler of ``cfg``; ``seed_offset`` (trials already in the study) keeps a resumed run
-    from replaying the random start-up draws of the first run."""
-    return _make("sampler", cfg, seed_offset)
+    from replaying the random start-up draws of the first run; ``grid`` is the grid sampler's
+    search space (parameter name → values)."""
+    return _make("sampler", cfg | ({"search_space": grid} if cfg.get("type") == "grid" else {}), seed_offset)
 
 
 def make_pruner(cfg: dict[str, Any]) -> optuna.pruners.BasePruner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from cae.summary import summary_table
 from search.display import FINISHED, Display, best_table, finished
 from search.factories import make_pruner, make_sampler
 from search.objective import Objective, TrialFailed
-from search.sample import CHECK_SAMPLES, check_space
+from search.sample import CHECK_SAMPLES, check_space, grid_search_space
 from search.space import Space, check_study_name, load_space
 from search.storage import artifact_store, default_storage, mask, open_storage, study_dir
 
@@ -88,6 +89,7 @@ def run_study(
     console = console or Console()
     space = load_space(space_file, overrides)
     fixed = check_space(space)
+    grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
     url = storage or default_storage(name)
     data = load_splits(space.data)
@@ -95,7 +97,7 @@ def run_study(
         storage=open_storage(url), study_name=name, direction="minimize", load_if_exists=True, pruner=make_pruner(space.study.pruner)
     )
     # A resumed run continues the seed sequence instead of replaying the first run's draws.
-    study.sampler = make_sampler(space.study.sampler, seed_offset=len(study.get_trials(deepcopy=False)))
+    study.sampler = make_sampler(space.study.sampler, seed_offset=len(study.get_trials(deepcopy=False)), grid=grid)
     _record_space(study, space, console)
     study.set_metric_names(["best val MSE"])
     done = finished(study)
@@ -107,6 +109,10 @@ def run_study(
     )
     if fixed is not None:
         console.print(summary_table(fixed.architecture, title=f"architecture of {space.path}"))
+    if grid is not None and trials > (points := math.prod(map(len, grid.values()))):
+        # the grid sampler stops the study once every point is finished; more trials would repeat points
+        console.print(f"the grid has {points} points: the study ends at {points} finished trials", highlight=False)
+        trials = points
     if done >= trials:
         console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
         console.print(best_table(study))

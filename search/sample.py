@@ -16,9 +16,10 @@ from typing import Any
 
 import optuna
 
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer, MaxPool, Upsample
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer, MaxPool, Upsample, widen
+from cae.tasks import adapt, get_task
 from cae.training import TrainConfig
-from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, TemplateModel, is_distribution
+from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, StartedModel, TemplateModel, is_distribution
 
 Suggest = Callable[[str, Any], Any]
 CHECK_SAMPLES = 200
@@ -134,7 +135,14 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
 def sample(space: Space, suggest: Suggest) -> TrialConfig:
     """One configuration of ``space``; :class:`ArchitectureError` says why a draw cannot be built."""
     model = space.model
-    architecture = _template(model, suggest) if isinstance(model, TemplateModel) else _explicit(model, suggest)
+    if isinstance(model, TemplateModel):
+        architecture = _template(model, suggest)
+    elif isinstance(model, StartedModel):
+        architecture = widen(model.architecture, _draw(suggest, "width", model.width))
+    else:
+        architecture = _explicit(model, suggest)
+    # the task sets the image channels in and out (gray → RGB, gray → chroma)
+    architecture = adapt(architecture, get_task(_draw(suggest, "task", space.task)))
     train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in space.train.items()})
     if train.loss == "bce" and architecture.output != "sigmoid":
         raise ArchitectureError("train.loss bce needs outputs in [0, 1]: model.output must be sigmoid")
@@ -159,3 +167,51 @@ def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
         if not drawn:
             raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
     raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
+
+
+def _space_key(space: Space, name: str) -> str:
+    return f"train.{name}" if name in space.train else name if name == "task" else f"model.{name}"
+
+
+def _grid_values(space: Space, name: str, dist: Any) -> list[Any]:
+    match dist:
+        case Choice(values):
+            return list(values)
+        case IntRange(low, high, step, False):
+            return list(range(low, high + 1, step))
+        case FloatRange(low, high, step, False) if step:
+            return [low + i * step for i in range(round((high - low) / step) + 1)]
+    raise SpaceError(space.path, _space_key(space, name), "expected {choice: [...]} or a stepped, non-log range with the grid sampler")
+
+
+def grid_search_space(space: Space, tries: int = CHECK_SAMPLES) -> dict[str, list[Any]]:
+    """The grid sampler's search space: every searched key with all its values.
+
+    Sampling itself names the parameters (random draws, as in :func:`check_space`), so the grid can
+    never disagree with what a trial asks for. A parameter that exists only in some draws (the
+    per-stage ``channels.2`` of a searched depth) has no place in a grid and is refused.
+    """
+    grid: dict[str, list[Any]] = {}
+    names: set[str] | None = None
+    for seed in range(tries):
+        drawn: dict[str, Any] = {}
+        dists: dict[str, Any] = {}
+        draw = random_suggest(random.Random(seed), drawn)
+
+        def suggest(name: str, dist: Any, draw: Suggest = draw, dists: dict[str, Any] = dists) -> Any:
+            dists[name] = dist
+            return draw(name, dist)
+
+        try:
+            sample(space, suggest)
+        except ArchitectureError:
+            continue  # refused trial by trial, as in any study
+        if names is not None and set(dists) != names:
+            odd = sorted(set(dists) ^ names)[0]
+            expected = "expected a key that every trial has: the grid sampler cannot search conditional keys"
+            raise SpaceError(space.path, _space_key(space, odd), expected)
+        names = set(dists)
+        grid |= {name: _grid_values(space, name, dist) for name, dist in dists.items() if name not in grid}
+    if not grid:
+        raise SpaceError(space.path, "study.sampler", "expected a space with at least one {choice: [...]} for the grid sampler to search")
+    return grid

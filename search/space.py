@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from cae.data import DATASETS, DataConfig
-from cae.spec import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from cae.spec import ACTIVATIONS, OUTPUT_ACTIVATIONS, Architecture
+from cae.tasks import TASK_NAMES
 from cae.training import DEVICES, LOSSES, OPTIMIZERS, TrainConfig
 
 DOWNSAMPLING = ("maxpool", "stride")
@@ -203,7 +204,11 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
     "upsample": {"upsample": Key(Int(1)), "mode": Key(Enum(("nearest", "bilinear")), "nearest")},
 }
 SECTIONS = ("study", "data", "train", "model")
+TOP_KEYS = (*SECTIONS, "task", "start")
 STUDY_KEYS = ("name", "sampler", "pruner")
+START_KEYS = ("study", "storage")
+TASK_KEY = Key(Enum(TASK_NAMES), "reconstruction")
+WIDTH_KEY = Key(Float(0.0), 1.0)
 DATA_KEYS = ("dataset", "root", "split", "subset", "seed")
 
 
@@ -237,14 +242,34 @@ class ExplicitModel:
 
 
 @dataclass(frozen=True)
+class StartedModel:
+    """The architecture of another study's best trial (``start: {study: NAME}``), optionally widened."""
+
+    architecture: Architecture
+    width: Any = 1.0  # every hidden layer's channels × width
+    origin: str = ""  # "study recon, trial 32", for messages
+
+
+@dataclass(frozen=True)
+class Start:
+    """What a finished study hands on: its best trial's architecture and training, and its data."""
+
+    architecture: Architecture
+    train: dict[str, Any]
+    data: DataConfig
+    origin: str
+
+
+@dataclass(frozen=True)
 class Space:
     path: Path
     study: StudySpec
     data: DataConfig
     train: dict[str, Any]  # TrainConfig fields → constant or distribution
-    model: TemplateModel | ExplicitModel
+    model: TemplateModel | ExplicitModel | StartedModel
     text: str = ""  # the file as read, for the study's record
     overrides: tuple[str, ...] = field(default=())
+    task: Any = "reconstruction"  # a task name (cae.tasks) or a choice of them
 
     def distributions(self) -> dict[str, Distribution]:
         """Named distributions that are always present (conditional ones are named by sampling)."""
@@ -498,8 +523,8 @@ def _slot(file: Path, path: str, node: Any, above: list[str], part: str) -> tupl
         return node, int(part)
     if not isinstance(node, dict):
         raise SpaceError(file, f"--set {path}", f"{'.'.join(above)} is {_show(node)}, not a mapping or list")
-    if not above and part not in SECTIONS:
-        raise SpaceError(file, f"--set {path}", f"unknown section{did_you_mean(SECTIONS, part)}; expected one of {', '.join(SECTIONS)}")
+    if not above and part not in TOP_KEYS:
+        raise SpaceError(file, f"--set {path}", f"unknown section{did_you_mean(TOP_KEYS, part)}; expected one of {', '.join(TOP_KEYS)}")
     return node, part
 
 
@@ -518,24 +543,60 @@ def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SpaceError(path, where, f"expected valid YAML ({problem})") from None
     if not isinstance(raw, dict):
-        raise SpaceError(path, "file", f"expected a mapping with sections {', '.join(SECTIONS)}, got {_show(raw)}")
+        raise SpaceError(path, "file", f"expected a mapping with sections {', '.join(TOP_KEYS)}, got {_show(raw)}")
     return text, raw
 
 
-def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Space:
-    """Read, override and validate a space file; raise :class:`SpaceError` on the first problem."""
-    path = Path(path)
-    text, raw = read_yaml(path)
+def _parse_start(file: Path, raw: Any) -> Start:
+    from search.start import best_start  # reads another study: optuna only where needed
+
+    raw = _mapping(file, "start", raw, "the study to start from ({study: NAME})")
+    _check_keys(file, "start", raw, START_KEYS)
+    if "study" not in raw:
+        raise SpaceError(file, "start.study", "missing: expected the name of a finished study, e.g. start: {study: recon}")
+    name = check_study_name(raw["study"], file, "start.study")
+    storage = raw.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise SpaceError(file, "start.storage", f"expected an Optuna storage URL, got {_show(storage)}")
+    try:
+        return best_start(name, storage)
+    except ValueError as error:  # StorageError: no such study, no finished trial
+        raise SpaceError(file, "start.study", f"expected a study with a finished trial: {error}") from None
+
+
+def _parse_started(file: Path, raw: dict[str, Any], start: Start) -> StartedModel:
+    _check_keys(file, "model", raw, ["width"])
+    width = parse_param(file, "model.width", raw.get("width", 1.0), WIDTH_KEY)
+    return StartedModel(start.architecture, width, start.origin)
+
+
+def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Space:
+    """Validate an already read space mapping (``text`` is kept as the study's record of it)."""
     for assignment in overrides:
         apply_override(path, raw, assignment)
-    _check_keys(path, "", raw, SECTIONS)
-    if "model" not in raw:
-        raise SpaceError(path, "model", "missing: every space needs a model section")
+    _check_keys(path, "", raw, TOP_KEYS)
+    start = _parse_start(path, raw["start"]) if "start" in raw else None
+    if "model" not in raw and start is None:
+        raise SpaceError(path, "model", "missing: every space needs a model section (or start: {study: NAME})")
     for name in SECTIONS:
         if name != "model":
             raw[name] = _mapping(path, name, raw.get(name), f"{name} settings")
     study = _parse_study(path, raw["study"])
     data = _parse_data(path, raw["data"])
     train = _section(path, "train", raw["train"], TRAIN_KEYS)
-    model = _parse_model(path, raw["model"])
-    return Space(path, study, data, train, model, text, tuple(overrides))
+    task = parse_param(path, "task", raw.get("task", TASK_KEY.default), TASK_KEY)
+    if start is not None:
+        # the started trial's training is the default of every train key the space leaves out
+        train = start.train | {k: v for k, v in train.items() if k in raw["train"]}
+        started = _mapping(path, "model", raw.get("model"), "model settings (width)")
+        model: TemplateModel | ExplicitModel | StartedModel = _parse_started(path, started, start)
+    else:
+        model = _parse_model(path, raw["model"])
+    return Space(path, study, data, train, model, text, tuple(overrides), task)
+
+
+def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Space:
+    """Read, override and validate a space file; raise :class:`SpaceError` on the first problem."""
+    path = Path(path)
+    text, raw = read_yaml(path)
+    return parse_space(path, text, raw, overrides)

@@ -1,0 +1,61 @@
+"""What every ``python -m analysis.<question>`` command shares: its flags, its study, its exit codes.
+
+Exit codes are the search's: 0 success, 2 bad input (no such study, no finished trial, bad flag)
+with one line on stderr, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+
+from cae.data import DataError
+from search.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser
+from search.space import SpaceError, check_study_name
+from search.storage import StorageError, study_dir
+
+
+def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with ``--study NAME``, ``--storage URL`` and ``--out DIR``."""
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("--study", required=True, metavar="NAME", help="the study to analyse, e.g. recon")
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///studies/NAME.db)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write (default studies/NAME/analysis/)")
+    return parser
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    out = args.out or study_dir(args.study) / "analysis"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def console() -> Console:
+    # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, as in python -m search.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse ``argv``, run ``command`` and turn bad input into one line and exit code 2."""
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        check_study_name(args.study, "command line", "--study")
+        return command(args, console())
+    except (SpaceError, StorageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DataError as error:
+        print(f"error: data of study {args.study}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

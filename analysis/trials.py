@@ -1,0 +1,62 @@
+"""A study's trials as one tidy pandas table: the starting point of every analysis.
+
+    >>> table = trials_table(study)
+    >>> table[["number", "state", "latent_size", "val_mse", "test_mse"]]
+
+Columns: ``number``, ``state`` (complete, pruned, fail, running, waiting), ``latent_size``,
+``n_params``, ``val_mse`` (the best validation MSE of the epochs the trial ran: its objective when
+complete, the best before it was stopped when pruned), ``test_mse`` and ``test_psnr`` (complete
+trials only), ``epochs`` (run), ``seconds``, then one column per searched parameter under its own
+name (``depth``, ``kernel``, ``lr``, ``channels.0``…).
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+
+from search.display import state_counts
+from search.storage import StorageError
+
+BASE_COLUMNS = ["number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "epochs", "seconds"]
+
+
+def _best(curve: object) -> float:
+    return min(curve) if isinstance(curve, list) and curve else math.nan
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """Every trial of ``study`` (Optuna's ``trials_dataframe``, renamed and completed)."""
+    raw = study.trials_dataframe(attrs=("number", "state", "params", "user_attrs", "duration"), multi_index=False)
+    if raw.empty:
+        return pd.DataFrame(columns=BASE_COLUMNS)
+
+    def attr(name: str) -> pd.Series:
+        column = f"user_attrs_{name}"
+        return raw[column] if column in raw else pd.Series(math.nan, index=raw.index)
+
+    table = pd.DataFrame(
+        {
+            "number": raw["number"],
+            "state": raw["state"].str.lower(),
+            "latent_size": attr("latent_size"),
+            "n_params": attr("n_params"),
+            "val_mse": attr("val_mse").map(_best),
+            "test_mse": attr("test_mse"),
+            "test_psnr": attr("test_psnr"),
+            "epochs": attr("val_mse").map(lambda c: len(c) if isinstance(c, list) else 0),
+            "seconds": raw["duration"].dt.total_seconds() if "duration" in raw else math.nan,
+        }
+    )
+    params = raw[[c for c in raw if c.startswith("params_")]].rename(columns=lambda c: c.removeprefix("params_"))
+    return pd.concat([table, params], axis=1)
+
+
+def finished_table(study: optuna.Study, study_name: str) -> pd.DataFrame:
+    """:func:`trials_table` of a study that has completed trials, else :class:`StorageError`."""
+    table = trials_table(study)
+    if not (table["state"] == "complete").any():
+        raise StorageError(f"--study {study_name}: no completed trial to analyse yet ({state_counts(study)})")
+    return table
