@@ -105,7 +105,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(model input, model output, the output as an RGB image) for an RGB batch ``x`` in [0, 1]."""
-    inputs = x if task.name == "reconstruction" else task.inputs(x).contiguous(memory_format=torch.channels_last)
+    inputs = task.inputs(x).contiguous(memory_format=torch.channels_last)  # a no-op for reconstruction
     out = model(inputs)
     return inputs, out, task.to_rgb(inputs, out)
 

@@ -156,6 +156,8 @@ def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
     sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
     refused trial by trial, with their reason.
     """
+    if space.study.sampler["type"] == "grid":
+        grid_search_space(space, tries)  # refuses keys a grid cannot enumerate
     reason = ""
     for seed in range(tries):
         drawn: dict[str, Any] = {}

@@ -7,6 +7,7 @@ that Optuna's artifact store uploads (optuna-dashboard shows them with ``--artif
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import optuna
@@ -55,12 +56,14 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
             raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the warning says nothing to a user
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StorageError(f"--storage {mask(url)}: cannot open this storage ({mask(reason)})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import textwrap
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from cae.spec import Conv
+from cae.spec import Architecture, Conv
+from cae.training import TrainConfig
 from search.sample import check_space, optuna_suggest, random_suggest, sample
 from search.space import Choice, FloatRange, IntRange, SpaceError, TemplateModel, load_space
 from tests.conftest import SPACES
@@ -66,8 +68,22 @@ def test_recon_space_covers_the_issue() -> None:
     assert check_space(space) is None  # a real space: many configurations
 
 
+def _finished_study(name: str, arch: Architecture) -> None:
+    """studies/NAME.db with one completed trial of ``arch``, as ``python -m search run`` leaves it."""
+    Path("studies").mkdir(exist_ok=True)
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///studies/{name}.db")
+    attrs = {"architecture": arch.to_dict(), "train": dataclasses.asdict(TrainConfig(epochs=3, batch_size=32))}
+    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs=attrs))
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in SPACES.glob("*.yaml")))
-def test_every_shipped_space_loads_and_can_be_built(name: str) -> None:
+def test_every_shipped_space_loads_and_can_be_built(name: str, in_tmp: Path) -> None:
+    if name == "colorize.yaml":  # starts from study recon, which must exist first
+        with pytest.raises(SpaceError, match=r"start\.study: expected a study with a finished trial"):
+            load_space(SPACES / name)
+        _finished_study("recon", check_space(load_space(SPACES / "reference.yaml")).architecture)
+        space = load_space(SPACES / name)
+        assert space.train["epochs"] == 3 and space.train["batch_size"] == 32 and space.data.subset == 12000
     check_space(load_space(SPACES / name))
 
 
@@ -236,6 +252,11 @@ BAD_SPACES = [
         "index from 0 to 0",
     ),
     ("--set bad value", TEMPLATE, ["train.epochs=-3"], "train.epochs", "expected an integer ≥ 1, got -3"),
+    ("unknown task", TEMPLATE + "task: colourization\n", [], "task", "one of reconstruction, colorization, colorization_chroma"),
+    ("start without study", "start: {storage: 'sqlite:///x.db'}\n", [], "start.study", "missing: expected the name of a finished study"),
+    ("start with a bad key", "start: {stduy: recon}\n", [], "start.stduy", "did you mean study"),
+    ("width without start", TEMPLATE + "  width: 2\n", [], "model.width", "unknown key"),
+    ("grid over a float range", TEMPLATE, ["study.sampler={type: grid}", "train.lr={float: [0.001, 0.01]}"], "train.lr", "grid sampler"),
 ]
 
 
