@@ -9,7 +9,8 @@ Starts from the study's best trial (architecture, training settings and data, se
 - (b) gray → chrominance (Cb, Cr), merged with the input's own luma into the RGB image;
 - improvements of (b), chosen with ``--improve`` (default ``l1``): ``l1`` (mean absolute error
   instead of MSE, which averages plausible colours into gray), ``wider`` (every hidden layer × 2),
-  ``longer`` (three times the epochs).
+  ``deeper`` (one more down-sampling stage: about twice the context), ``longer`` (three times the
+  epochs).
 
 Each is measured on the test split against the "gray stays gray" baseline (MSE, PSNR, how much of
 the error is brightness) and by how colourful its pictures are against the truth (Hasler and
@@ -36,7 +37,7 @@ from cae.checkpoint import save_checkpoint
 from cae.color import colorfulness, gray_as_rgb, luma, saturation
 from cae.data import Splits, load_splits
 from cae.figures import save_image_rows
-from cae.spec import Architecture, widen
+from cae.spec import Architecture, deepen, widen
 from cae.summary import summary_text
 from cae.tasks import TASKS, adapt
 from cae.training import EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
@@ -54,6 +55,7 @@ class Variant:
     loss: str = "mse"
     width: float = 1.0
     epochs_factor: int = 1
+    deeper: bool = False
 
 
 VARIANTS = (
@@ -63,6 +65,7 @@ VARIANTS = (
 IMPROVEMENTS = {
     "l1": Variant("l1", "(b) with L1 loss", "colorization_chroma", loss="l1"),
     "wider": Variant("wider", "(b), channels × 2", "colorization_chroma", width=2.0),
+    "deeper": Variant("deeper", "(b), one more stage", "colorization_chroma", deeper=True),
     "longer": Variant("longer", "(b), 3 × epochs", "colorization_chroma", epochs_factor=3),
 }
 
@@ -98,7 +101,8 @@ def measure(label: str, predicted: torch.Tensor, truth: torch.Tensor, **extra: f
 
 
 def variant_architecture(start: Architecture, variant: Variant) -> Architecture:
-    return adapt(widen(start, variant.width), TASKS[variant.task])
+    arch = deepen(start) if variant.deeper else start
+    return adapt(widen(arch, variant.width), TASKS[variant.task])
 
 
 def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig, progress: Progress) -> tuple[CAE, float]:
@@ -138,6 +142,25 @@ def results_table(rows: list[Measured], truth: Measured, baseline: Measured) -> 
     )
 
 
+REASONS = {
+    "l1": "L1's minimiser is a median rather than a mean, which should average less",
+    "wider": "more capacity",
+    "deeper": "each latent value sees about twice as far",
+    "longer": "four epochs are far from converged",
+}
+
+
+def _verdict(row: Measured, b: Measured, truth: Measured, reason: str) -> str:
+    gain = row.psnr - b.psnr
+    vivid = row.colorfulness / truth.colorfulness - b.colorfulness / truth.colorfulness
+    outcome = "helped" if gain > 0.05 else "hurt" if gain < -0.05 else "did not change the error"
+    return (
+        f"- **{row.label}** (why: {reason}): {row.psnr:.2f} dB, {gain:+.2f} dB against (b), so it {outcome}; colourfulness "
+        f"{row.colorfulness / truth.colorfulness:.0%} of the truth ({vivid * 100:+.0f} points against (b)), "
+        f"{row.n_params:,} parameters, {row.epochs} epochs, {row.seconds:.0f} s of training."
+    )
+
+
 def _shortcomings(start: Architecture, rows: dict[str, Measured], truth: Measured, baseline: Measured) -> list[str]:
     a, b = rows["a"], rows["b"]
     field = start.receptive_field
@@ -154,8 +177,8 @@ def _shortcomings(start: Architecture, rows: dict[str, Measured], truth: Measure
         f"- **Colours wash out.** The MSE-trained chroma model's pictures have {b.colorfulness / truth.colorfulness:.0%} of "
         f"the colourfulness of the truth ({b.colorfulness:.3f} against {truth.colorfulness:.3f}; saturation "
         f"{b.saturation:.3f} against {truth.saturation:.3f}). A gray car may be red or blue: the colour that minimises "
-        "the squared error over both is their mean, a muddy brown-gray. That is the loss, not a bug, and it is why "
-        "an L1 loss (whose minimiser is a median) or a classification over colour bins does better on vividness.",
+        "the squared error over both is their mean, a muddy brown-gray. That is the loss, not a bug; losses that do "
+        "not average the plausible colours (classification over colour bins, adversarial losses) are the known remedy.",
         context,
         f"- **(a) must also carry the brightness.** {a.luma_mse / a.mse:.0%} of the gray → RGB model's error is "
         f"brightness ({a.luma_mse:.5f} of {a.mse:.5f}), which the input already held exactly; predicting chroma only "
@@ -187,11 +210,7 @@ def report(
         f"({'better' if b.mse < baseline.mse else 'worse'}), {b.psnr - a.psnr:+.2f} dB against (a).",
     ]
     improvements = [k for k in rows if k not in ("a", "b")]
-    tried = [
-        f"- {rows[k].label}: {rows[k].psnr:.2f} dB ({rows[k].psnr - b.psnr:+.2f} dB against (b)), colourfulness "
-        f"{rows[k].colorfulness / truth.colorfulness:.0%} of the truth (against {b.colorfulness / truth.colorfulness:.0%} for (b))."
-        for k in improvements
-    ]
+    tried = [_verdict(rows[k], b, truth, REASONS[k]) for k in improvements]
     return "\n".join(
         [
             f"# Colorization from study `{study}`",

@@ -304,3 +304,19 @@ def widen(arch: Architecture, factor: float) -> Architecture:
         )
 
     return replace(arch, encoder=scaled(arch.encoder, None), decoder=scaled(arch.decoder, image_layer))
+
+
+def deepen(arch: Architecture) -> Architecture:
+    """``arch`` with one more stage on each side of the bottleneck: conv + 2×2 max-pool before the
+    latent convolution, up-sampling + conv after it (copies of the last encoder convolution).
+
+    The latent map halves in height and width and each latent value sees about twice as far:
+    more context for the same kind of layers.
+    """
+    *body, latent = arch.encoder
+    convs = [layer for layer in body if isinstance(layer, Conv)]
+    if not isinstance(latent, Conv) or not convs:
+        raise ArchitectureError("deepen needs an encoder of convolutions that ends in a latent convolution")
+    last = convs[-1]
+    stage = Conv(last.out_channels, last.kernel, 1, last.kernel // 2, last.activation)
+    return replace(arch, encoder=(*body, stage, MaxPool(2), latent), decoder=(Upsample(2), stage, *arch.decoder))

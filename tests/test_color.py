@@ -8,7 +8,7 @@ import torch
 from cae.builder import build
 from cae.color import chroma, colorfulness, gray_as_rgb, luma, rgb_to_ycbcr, saturation, ycbcr_to_rgb
 from cae.data import Splits
-from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, widen
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, MaxPool, Upsample, deepen, widen
 from cae.tasks import TASKS, adapt, task_of
 from cae.training import TrainConfig, evaluate, reconstruct, to_unit, train
 
@@ -67,6 +67,15 @@ def test_widen_scales_hidden_channels_only() -> None:
     assert wide.decoder[1].out_channels == 24 and wide.decoder[-1].out_channels == 3
     assert wide.latent_size == 2 * REFERENCE.latent_size
     assert widen(REFERENCE, 0.1).encoder[0].out_channels == 1
+
+
+def test_deepen_adds_a_stage_on_each_side_of_the_bottleneck() -> None:
+    deep = deepen(REFERENCE)
+    assert deep.latent_shape == (16, 4, 4) and deep.receptive_field == 38  # 18, then +2·4 (conv), +1·4 (pool), +2·8 (latent conv)
+    assert deep.encoder[-3:-1] == (Conv(12), MaxPool()) and deep.decoder[:2] == (Upsample(), Conv(12))
+    assert build(deep)(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(ArchitectureError, match="latent convolution"):
+        deepen(Architecture((Conv(4), MaxPool()), (Upsample(), Conv(3))))
 
 
 def test_receptive_field() -> None:
