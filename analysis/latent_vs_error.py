@@ -81,6 +81,7 @@ def analyse(study: optuna.Study, table: pd.DataFrame, metric: str = "val_mse") -
 def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
     metric = result.metric
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
+    states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(8, 5.5))
     sns.scatterplot(
@@ -89,8 +90,8 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
         y=metric,
         hue="state",
         style="state",
-        hue_order=["complete", "pruned"],
-        style_order=["complete", "pruned"],
+        hue_order=states,
+        style_order=states,
         palette={"complete": "tab:blue", "pruned": "tab:gray"},
         markers={"complete": "o", "pruned": "X"},
         s=55,
@@ -128,6 +129,10 @@ def _psnr(mse: float) -> float:
     return -10 * math.log10(mse) if mse > 0 else math.inf
 
 
+def _p_value(p: float) -> str:
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+
+
 def _answer(result: LatentAnalysis) -> str:
     c, f = result.correlation, result.fit
     if c.n < 3:
@@ -135,7 +140,7 @@ def _answer(result: LatentAnalysis) -> str:
     direction = "larger latents reconstruct better" if c.rho < 0 else "larger latents reconstruct worse"
     lines = [
         f"**{strength(c).capitalize()} correlation** over {c.n} complete trials: Spearman's ρ = {c.rho:.2f} "
-        f"(p = {c.p:.2g}){', ' + direction if strength(c) != 'no clear' else ''}."
+        f"({_p_value(c.p)}){', ' + direction if strength(c) != 'no clear' else ''}."
     ]
     if f is not None:
         change = (f.doubling - 1) * 100
@@ -145,8 +150,15 @@ def _answer(result: LatentAnalysis) -> str:
             f"latent size multiplies the error by 2^b = {f.doubling:.2f} ({change:+.0f}%), and latent size alone "
             f"explains {f.r2:.0%} of the variance of log error."
         )
+        if abs(c.rho) > 0.9 and f.r2 < 0.85:
+            lines.append(
+                "The ranks are (almost) perfectly ordered, yet one power law explains the errors only in part: the curve "
+                "bends on log–log axes (see the figure), so the local slope depends on where one looks."
+            )
         if f.b_low <= 0 <= f.b_high:
             lines.append("The interval of b contains 0: the data do not rule out no effect of latent size at all.")
+    else:
+        lines.append(f"No power-law fit: {result.fit_problem}.")
     others = {k: v for k, v in result.importances.items() if k != "latent_channels"}
     if others:
         top = max(others, key=others.get)
@@ -154,8 +166,6 @@ def _answer(result: LatentAnalysis) -> str:
             f"Other parameters vary with the latent size in this study (the most important: {top}, {others[top]:.2f}), so "
             "part of this relation may be theirs; a space that varies latent size alone (spaces/latent.yaml) separates the two."
         )
-    else:
-        lines.append(f"No power-law fit: {result.fit_problem}.")
     return "\n\n".join(lines)
 
 
@@ -237,7 +247,9 @@ def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files
             _answer(result),
             "",
             f"{n_pruned} pruned trial(s) are drawn in the figure (crosses) but kept out of the fit and the correlation: "
-            "their errors are from fewer epochs than the complete trials'.",
+            "their errors are from fewer epochs than the complete trials'."
+            if n_pruned
+            else "No trial was pruned: every trial enters the fit and the correlation.",
             "",
             f"![error against latent size]({files['png'].name})",
             "",
@@ -282,7 +294,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     console.print(f"study [bold]{args.study}[/]: {state_counts(study)}", highlight=False)
     if f is not None:
         console.print(f"power law: MSE = {f.a:.3g} · latent^{f.b:.3f}  (b in [{f.b_low:.3f}, {f.b_high:.3f}], R² = {f.r2:.3f}, n = {f.n})")
-    console.print(f"Spearman: ρ = {c.rho:.3f}, p = {c.p:.3g} ({strength(c)} correlation)")
+    console.print(f"Spearman: ρ = {c.rho:.3f}, {_p_value(c.p)} ({strength(c)} correlation)")
     for path in files.values():
         console.print(f"wrote {path}", highlight=False)
     return 0
