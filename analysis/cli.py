@@ -31,6 +31,19 @@ def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def trial_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """:func:`study_parser` with ``--trial N`` (default: the study's best trial)."""
+    parser = study_parser(prog, description)
+    parser.add_argument("--trial", type=nonnegative_int, metavar="N", help="the trial to look at (default: the best)")
+    return parser
+
+
+def nonnegative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a trial number ≥ 0, got {text!r}")
+    return int(text)
+
+
 def output_dir(args: argparse.Namespace) -> Path:
     out = args.out or study_dir(args.study) / "analysis"
     out.mkdir(parents=True, exist_ok=True)

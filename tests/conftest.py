@@ -40,6 +40,33 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding studies/tiny.db: 7 finished trials of spaces/tiny.yaml (300 images), some pruned.
+
+    Shared by the analysis tests, which only read it (each writes into its own ``--out``).
+    """
+    from search.cli import main as search
+
+    folder = tmp_path_factory.mktemp("analysed")
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        pruner = "study.pruner={type: median, n_startup_trials: 4, n_warmup_steps: 0}"
+        code = search(["run", str(SPACES / "tiny.yaml"), "--trials", "7", "--set", "data.subset=300", "--set", pruner])
+    finally:
+        os.chdir(old)
+    assert code == 0
+    return folder
+
+
+def analysis(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m analysis.MODULE ARGS`` in a fresh process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", f"analysis.{module}", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m search ARGS`` in a fresh process, as a user types it."""
     return subprocess.run(

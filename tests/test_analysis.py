@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +12,7 @@ import pytest
 
 from analysis.power_law import fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import published_points
-from search.cli import main as search
-from tests.conftest import SPACES
-
-
-def analysis(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m analysis.MODULE ARGS`` in a fresh process, as a user types it."""
-    return subprocess.run(
-        [sys.executable, "-m", f"analysis.{module}", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=os.environ.copy()
-    )
-
+from tests.conftest import analysis
 
 # ---------------------------------------------------------------- statistics
 
@@ -77,21 +65,6 @@ def test_published_points_convert_psnr_and_mse() -> None:
 
 
 # ---------------------------------------------------------------- commands end to end
-
-
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding studies/tiny.db: 7 finished trials of spaces/tiny.yaml, some pruned."""
-    folder = tmp_path_factory.mktemp("analysed")
-    old = Path.cwd()
-    os.chdir(folder)
-    try:
-        pruner = "study.pruner={type: median, n_startup_trials: 4, n_warmup_steps: 0}"
-        code = search(["run", str(SPACES / "tiny.yaml"), "--trials", "7", "--set", "data.subset=300", "--set", pruner])
-    finally:
-        os.chdir(old)
-    assert code == 0
-    return folder
 
 
 def test_latent_vs_error_writes_table_figure_and_report(tiny_study: Path) -> None:
