@@ -11,10 +11,12 @@ kind is one more branch in :func:`make_layers`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from cae.spec import Architecture, Conv, ConvTranspose, Layer, MaxPool, Upsample
+from cae.spec import Architecture, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Shape, Upsample, out_shape
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -31,11 +33,12 @@ def activation(name: str) -> list[nn.Module]:
     return [] if name == "none" else [_ACTIVATIONS[name]()]
 
 
-def make_layers(layers: tuple[Layer, ...], in_channels: int) -> nn.Sequential:
-    """Modules for a sequence of spec layers, starting from ``in_channels`` channels."""
+def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> nn.Sequential:
+    """Modules for a sequence of spec layers, starting from an input of ``in_shape`` (C, H, W)."""
     modules: list[nn.Module] = []
-    channels = in_channels
+    shape = in_shape
     for layer in layers:
+        channels = shape[0]
         match layer:
             case Conv(out, k, s, p, act):
                 modules += [nn.Conv2d(channels, out, k, stride=s, padding=p), *activation(act)]
@@ -51,8 +54,15 @@ def make_layers(layers: tuple[Layer, ...], in_channels: int) -> nn.Sequential:
             case Upsample(scale, mode):
                 align = False if mode == "bilinear" else None
                 modules.append(nn.Upsample(scale_factor=scale, mode=mode, align_corners=align))
+            case Dense(features, act):
+                # kept 4-D (F×1×1) so that every layer, and every hook, sees N×C×H×W tensors
+                linear = nn.Linear(math.prod(shape), features)
+                modules += [nn.Flatten(), linear, *activation(act), nn.Unflatten(1, (features, 1, 1))]
+            case Reshape(c, size):
+                modules += [nn.Flatten(), nn.Unflatten(1, (c, size, size))]
             case _:
                 raise TypeError(f"not a layer: {layer!r}")
+        shape = out_shape(layer, shape)[0]
     return nn.Sequential(*modules)
 
 
@@ -62,8 +72,8 @@ class CAE(nn.Module):
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
-        self.encoder = make_layers(arch.encoder, arch.in_channels)
-        self.decoder = make_layers(arch.decoder, arch.latent_shape[0])
+        self.encoder = make_layers(arch.encoder, (arch.in_channels, arch.image_size, arch.image_size))
+        self.decoder = make_layers(arch.decoder, arch.latent_shape)
         self.output = nn.Sequential(*activation(arch.output))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -108,12 +108,41 @@ class Upsample:
         _require_choice(self, "mode", self.mode, UPSAMPLE_MODES)
 
 
-Layer = Conv | ConvTranspose | MaxPool | Upsample
+@dataclass(frozen=True)
+class Dense:
+    """A fully connected layer on the flattened input: a vector of ``features`` values (shape F×1×1).
+
+    At the end of an encoder it is a dense bottleneck, so the latent size can be any number (2
+    included) instead of a multiple of a feature map's H × W.
+    """
+
+    features: int
+    activation: Activation = "none"
+
+    def __post_init__(self) -> None:
+        _require_int(self, 1, features=self.features)
+        _require_choice(self, "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class Reshape:
+    """A vector back to a ``channels × size × size`` feature map (after a :class:`Dense` layer)."""
+
+    channels: int
+    size: int
+
+    def __post_init__(self) -> None:
+        _require_int(self, 1, channels=self.channels, size=self.size)
+
+
+Layer = Conv | ConvTranspose | MaxPool | Upsample | Dense | Reshape
 LAYER_KINDS: dict[str, type] = {
     "conv": Conv,
     "transpose": ConvTranspose,
     "maxpool": MaxPool,
     "upsample": Upsample,
+    "dense": Dense,
+    "reshape": Reshape,
 }
 _KIND_OF = {cls: kind for kind, cls in LAYER_KINDS.items()}
 
@@ -130,6 +159,10 @@ def describe(layer: Layer) -> str:
             return f"maxpool {k}×{k}/{s}"
         case Upsample(scale, mode):
             return f"upsample ×{scale}, {mode}"
+        case Dense(features, act):
+            return f"dense → {features}, {act}"
+        case Reshape(c, size):
+            return f"reshape → {c}×{size}×{size}"
     raise TypeError(f"not a layer: {layer!r}")
 
 
@@ -155,7 +188,7 @@ def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int,
     return out
 
 
-def _out_shape(part: str, index: int, layer: Layer, shape: Shape) -> tuple[Shape, int]:
+def out_shape(layer: Layer, shape: Shape, *, part: str = "layer", index: int = 0) -> tuple[Shape, int]:
     """Output shape and parameter count of one layer on an input of ``shape``."""
     c, h, _ = shape
     match layer:
@@ -172,6 +205,16 @@ def _out_shape(part: str, index: int, layer: Layer, shape: Shape) -> tuple[Shape
             return (c, size, size), 0
         case Upsample(scale, _):
             return (c, h * scale, h * scale), 0
+        case Dense(features, _):
+            return (features, 1, 1), math.prod(shape) * features + features
+        case Reshape(channels, size):
+            if channels * size * size != math.prod(shape):
+                got = "×".join(map(str, shape))
+                raise ArchitectureError(
+                    f"{part} layer {index} ({describe(layer)}): {channels}×{size}×{size} = {channels * size * size:,} values, "
+                    f"but its input {got} has {math.prod(shape):,}"
+                )
+            return (channels, size, size), 0
     raise TypeError(f"not a layer: {layer!r}")
 
 
@@ -229,7 +272,7 @@ class Architecture:
         shape: Shape = (self.in_channels, self.image_size, self.image_size)
         for part, layers in (("encoder", self.encoder), ("decoder", self.decoder)):
             for index, layer in enumerate(layers):
-                out, params = _out_shape(part, index, layer, shape)
+                out, params = out_shape(layer, shape, part=part, index=index)
                 rows.append(LayerShape(part, index, layer, shape, out, params))
                 shape = out
         return tuple(rows)
@@ -259,6 +302,8 @@ class Architecture:
                     field, jump = field + (k - 1) * jump // s, max(jump // s, 1)
                 case Upsample(scale=s):
                     jump = max(jump // s, 1)
+                case Dense():  # every output sees every input pixel
+                    field = max(field, self.image_size)
         return field
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer, MaxPool, Upsample, widen
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Upsample, out_shape, widen
 from cae.tasks import adapt, get_task
 from cae.training import TrainConfig
 from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, StartedModel, TemplateModel, is_distribution
@@ -93,6 +93,14 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
         Conv(_draw(suggest, "latent_channels", p["latent_channels"]), k_latent, 1, k_latent // 2, stage("activation", depth - 1))
     )
     decoder: list[Layer] = []
+    latent_dim = _draw(suggest, "latent_dim", p["latent_dim"])
+    if latent_dim is not None:
+        # a dense bottleneck: flatten the conv latent, a linear map to latent_dim values and back
+        shape: tuple[int, int, int] = (image_channels, 32, 32)
+        for layer in encoder:
+            shape = out_shape(layer, shape)[0]
+        encoder.append(Dense(latent_dim, "none"))
+        decoder += [Dense(shape[0] * shape[1] * shape[2], stage("activation", depth - 1)), Reshape(shape[0], shape[1])]
     # The decoder mirrors the encoder the way the assignment's network does
     # (3 → 8 → 12 → latent 16 → 12 → 3): stage i > 0 returns to channels.i, stage 0 to the image.
     for i in reversed(range(depth)):
@@ -127,6 +135,10 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
                     built = MaxPool(v["maxpool"], v["stride"])
                 case "upsample":
                     built = Upsample(v["upsample"], v["mode"])
+                case "dense":
+                    built = Dense(v["dense"], act)
+                case "reshape":
+                    built = Reshape(v["reshape"], v["size"])
             parts[part].append(built)
     output = _draw(suggest, "output", model.output)
     return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output)

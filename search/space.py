@@ -179,6 +179,7 @@ TEMPLATE_KEYS: dict[str, Key] = {
     "downsample": Key(Enum(DOWNSAMPLING), "maxpool"),
     "upsample": Key(Enum(UPSAMPLING), "nearest"),
     "latent_channels": Key(Int(1), 16),
+    "latent_dim": Key(Int(1), None),
     "activation": Key(Enum(ACTIVATIONS), "relu"),
     "output": Key(Enum(OUTPUT_ACTIVATIONS), "sigmoid"),
 }
@@ -202,6 +203,8 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
     },
     "maxpool": {"maxpool": Key(Int(1)), "stride": Key(Int(1), None)},
     "upsample": {"upsample": Key(Int(1)), "mode": Key(Enum(("nearest", "bilinear")), "nearest")},
+    "dense": {"dense": Key(Int(1)), "activation": Key(Enum(ACTIVATIONS), None)},
+    "reshape": {"reshape": Key(Int(1)), "size": Key(Int(1))},
 }
 SECTIONS = ("study", "data", "train", "model")
 TOP_KEYS = (*SECTIONS, "task", "start")

@@ -274,3 +274,21 @@ def test_malformed_spaces_name_the_file_the_key_and_the_expectation(tmp_path, ca
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpaceError, match="no such file"):
         load_space(tmp_path / "nope.yaml")
+
+
+def test_latent_dim_gives_a_dense_bottleneck_of_any_size() -> None:
+    space = load_space(SPACES / "latent2.yaml")
+    for dim in (2, 8, 512):
+        arch = sample(space, lambda name, dist, dim=dim: dim if name == "latent_dim" else dist.values[0]).architecture
+        assert arch.latent_size == dim and arch.latent_shape == (dim, 1, 1)
+        assert [row.out_shape for row in arch.shapes if row.part == "decoder"][:2] == [(512, 1, 1), (32, 4, 4)]
+
+
+def test_explicit_dense_and_reshape_layers(tmp_path: Path) -> None:
+    text = """
+model:
+  encoder: [{conv: 8}, {maxpool: 2}, {dense: 2, activation: none}]
+  decoder: [{dense: 2048}, {reshape: 8, size: 16}, {upsample: 2}, {conv: 3}]
+"""
+    arch = check_space(load_space(write(tmp_path, text, "dense.yaml"))).architecture
+    assert arch.latent_size == 2 and arch.decoder[0].activation == "relu" and arch.encoder[-1].activation == "none"

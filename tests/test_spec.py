@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cae.builder import build
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, MaxPool, Upsample
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, MaxPool, Reshape, Upsample
 
 REFERENCE = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
@@ -107,3 +107,33 @@ def test_impossible_architectures_are_refused_with_a_reason(make, reason: str) -
 def test_round_trip_through_plain_data() -> None:
     for arch in (REFERENCE, *EVERY_KIND.values()):
         assert Architecture.from_dict(arch.to_dict()) == arch
+
+
+DENSE_2 = Architecture(
+    encoder=(*REFERENCE.encoder, Dense(2)),
+    decoder=(Dense(1024, "relu"), Reshape(16, 8), *REFERENCE.decoder),
+)
+
+
+def test_dense_bottleneck_shapes_and_parameter_count() -> None:
+    assert [row.out_shape for row in DENSE_2.shapes][4:7] == [(16, 8, 8), (2, 1, 1), (1024, 1, 1)]
+    assert DENSE_2.shapes[6 + 1].out_shape == (16, 8, 8)  # reshape
+    assert DENSE_2.latent_shape == (2, 1, 1) and DENSE_2.latent_size == 2
+    # 1,024 → 2 and 2 → 1,024 linear maps, with biases, on top of the reference's 4,911
+    assert [row.params for row in DENSE_2.shapes][5:8] == [1024 * 2 + 2, 2 * 1024 + 1024, 0]
+    assert DENSE_2.n_params == 4911 + 2050 + 3072
+    assert DENSE_2.receptive_field == 32  # every latent value sees the whole image
+    model = build(DENSE_2)
+    assert sum(p.numel() for p in model.parameters()) == DENSE_2.n_params
+    x = torch.rand(3, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    assert model.encode(x).shape == (3, 2, 1, 1) and model(x).shape == (3, 3, 32, 32)
+    # the flattening order is PyTorch's logical C, H, W whatever the memory format
+    assert torch.allclose(model.encode(x), model.encode(x.contiguous()), atol=1e-6)
+
+
+def test_dense_and_reshape_refusals() -> None:
+    with pytest.raises(ArchitectureError, match=r"reshape → 16×4×4\): 16×4×4 = 256 values, but its input 1024×1×1 has 1,024"):
+        Architecture((*REFERENCE.encoder, Dense(2)), (Dense(1024), Reshape(16, 4), *REFERENCE.decoder))
+    with pytest.raises(ArchitectureError, match=r"Dense\.features must be an integer ≥ 1"):
+        Dense(0)
+    assert Architecture.from_dict(DENSE_2.to_dict()) == DENSE_2
