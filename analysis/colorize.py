@@ -40,7 +40,7 @@ from cae.figures import save_image_rows
 from cae.spec import Architecture, deepen, widen
 from cae.summary import summary_text
 from cae.tasks import TASKS, adapt
-from cae.training import EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
+from cae.training import EpochReport, TrainConfig, TrainResult, psnr, reconstruct, to_unit, train
 from search.cli import positive_int
 from search.start import best_start
 
@@ -80,6 +80,7 @@ class Measured:
     colorfulness: float
     saturation: float
     epochs: int = 0
+    best_epoch: int = 0  # the weights kept: those of the best validation epoch
     seconds: float = 0.0
     n_params: int = 0
 
@@ -105,7 +106,7 @@ def variant_architecture(start: Architecture, variant: Variant) -> Architecture:
     return adapt(widen(arch, variant.width), TASKS[variant.task])
 
 
-def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig, progress: Progress) -> tuple[CAE, float]:
+def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig, progress: Progress) -> tuple[CAE, TrainResult]:
     bar = progress.add_task(variant.label, total=cfg.epochs, status="")
 
     def on_epoch(report: EpochReport) -> None:
@@ -114,8 +115,7 @@ def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig,
         if not progress.console.is_terminal:  # logs get a line per epoch instead of a redrawn bar
             progress.console.print(f"  {variant.label} epoch {report.epoch}/{report.epochs} · {status} · {report.seconds:.1f} s")
 
-    model, result = train(arch, data, cfg, on_epoch=on_epoch)
-    return model, sum(result.epoch_seconds)
+    return train(arch, data, cfg, on_epoch=on_epoch)
 
 
 # ---------------------------------------------------------------- report
@@ -134,6 +134,7 @@ def results_table(rows: list[Measured], truth: Measured, baseline: Measured) -> 
                 "vs truth": f"{r.colorfulness / truth.colorfulness:.0%}",
                 "saturation": round(r.saturation, 3),
                 "epochs": r.epochs,
+                "best epoch": r.best_epoch,
                 "train s": round(r.seconds),
                 "parameters": r.n_params,
             }
@@ -157,7 +158,7 @@ def _verdict(row: Measured, b: Measured, truth: Measured, reason: str) -> str:
     return (
         f"- **{row.label}** (why: {reason}): {row.psnr:.2f} dB, {gain:+.2f} dB against (b), so it {outcome}; colourfulness "
         f"{row.colorfulness / truth.colorfulness:.0%} of the truth ({vivid * 100:+.0f} points against (b)), "
-        f"{row.n_params:,} parameters, {row.epochs} epochs, {row.seconds:.0f} s of training."
+        f"{row.n_params:,} parameters, {row.epochs} epochs (best validation epoch {row.best_epoch}), {row.seconds:.0f} s of training."
     )
 
 
@@ -174,7 +175,8 @@ def _shortcomings(start: Architecture, rows: dict[str, Measured], truth: Measure
         f"limit is what the bottleneck ({latent}) can carry, not what the encoder can see."
     )
     lines = [
-        f"- **Colours wash out.** The MSE-trained chroma model's pictures have {b.colorfulness / truth.colorfulness:.0%} of "
+        f"- **Colours wash out.** (b) kept the weights of epoch {b.best_epoch} of {b.epochs}. The MSE-trained chroma "
+        f"model's pictures have {b.colorfulness / truth.colorfulness:.0%} of "
         f"the colourfulness of the truth ({b.colorfulness:.3f} against {truth.colorfulness:.3f}; saturation "
         f"{b.saturation:.3f} against {truth.saturation:.3f}). A gray car may be red or blue: the colour that minimises "
         "the squared error over both is their mean, a muddy brown-gray. That is the loss, not a bug; losses that do "
@@ -268,9 +270,10 @@ def command(args: argparse.Namespace, console: Console) -> int:
         for variant in variants:
             arch = variant_architecture(start.architecture, variant)
             run_cfg = dataclasses.replace(cfg, loss=variant.loss, epochs=cfg.epochs * variant.epochs_factor)
-            model, seconds = _train(variant, arch, data, run_cfg, progress)
+            model, result = _train(variant, arch, data, run_cfg, progress)
             predicted = reconstruct(model, data.test.images).cpu().contiguous()
-            extra = {"epochs": run_cfg.epochs, "seconds": seconds, "n_params": arch.n_params}
+            seconds = sum(result.epoch_seconds)
+            extra = {"epochs": run_cfg.epochs, "best_epoch": result.best_epoch, "seconds": seconds, "n_params": arch.n_params}
             rows[variant.key] = measure(variant.label, predicted, truth_images, **extra)
             pictures[variant.label] = predicted[:GRID_IMAGES]
             save_checkpoint(model, out / f"colorize-{variant.key}.pt")
