@@ -1,0 +1,333 @@
+"""What each layer of a trained CAE makes of one test image: its feature maps, layer by layer.
+
+    python -m analysis.activations --study recon [--trial N] [--image CLASS] [--index K] [--channels 16] [--storage URL] [--out DIR]
+
+Takes a complete trial (default: the study's best, see :mod:`analysis.trial_model`) and the K-th
+test image of a class (default: the first ``airplane``), and records the output of every encoder
+and decoder layer of its architecture (after the layer's activation) with forward hooks. A
+colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/analysis/`` (or
+``--out``):
+
+- ``activations.png``: the input image, one row per layer (part, index, layer, output C×H×W) with
+  up to ``--channels`` of its feature maps, each scaled to its own min–max, and the output image;
+- ``reconstructions.png``: the first ten test images over their reconstructions;
+- ``reconstructions-<class>.png``: the first ten test images of the class over theirs;
+- ``activations.md``: the trial, the image, and each layer's output shape and mean activation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on the machines that train
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from torch import nn
+
+from analysis.cli import output_dir, run, trial_parser
+from analysis.trial_model import LoadedTrial, load_trial
+from cae.builder import CAE, activation
+from cae.data import Splits
+from cae.figures import save_reconstructions
+from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
+from cae.tasks import task_of
+from cae.training import reconstruct, to_unit
+from search.cli import positive_int
+from search.space import did_you_mean
+from search.storage import StorageError
+
+GRID_IMAGES = 10
+PAD = 2  # pixels between feature maps, on the scale of the largest map
+_MODULES: dict[type, type[nn.Module]] = {
+    Conv: nn.Conv2d,
+    ConvTranspose: nn.ConvTranspose2d,
+    MaxPool: nn.MaxPool2d,
+    Upsample: nn.Upsample,
+}
+
+
+# ---------------------------------------------------------------- capture
+
+
+def layer_modules(model: CAE) -> list[nn.Module]:
+    """The module whose output is each spec layer's output, in the order of ``model.arch.shapes``.
+
+    :func:`cae.builder.make_layers` turns a spec convolution into its ``nn.Conv2d`` followed by an
+    activation module (none for ``activation: none``), so the children of ``model.encoder`` and
+    ``model.decoder`` are walked in step with the spec: a layer's output is that of its last module.
+    """
+    found: list[nn.Module] = []
+    for part, layers, sequential in (("encoder", model.arch.encoder, model.encoder), ("decoder", model.arch.decoder, model.decoder)):
+        children = list(sequential)
+        position = 0
+        for index, layer in enumerate(layers):
+            count = 1 + len(activation(layer.activation)) if isinstance(layer, Conv | ConvTranspose) else 1
+            group = children[position : position + count]
+            if len(group) < count or not isinstance(group[0], _MODULES[type(layer)]):
+                raise ValueError(f"{part} layer {index} ({describe(layer)}): the model's modules do not follow its architecture")
+            found.append(group[-1])
+            position += count
+        if position != len(children):
+            raise ValueError(f"the {part} has {len(children)} modules where its architecture's layers make {position}")
+    return found
+
+
+@torch.inference_mode()
+def layer_outputs(model: CAE, inputs: torch.Tensor) -> list[torch.Tensor]:
+    """Every spec layer's output for the model input ``inputs`` (N×C×H×W), one tensor per row of
+    ``model.arch.shapes``, on the CPU. The last one is the decoder's, before ``model.output``."""
+    model.eval()
+    captured: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        captured.append(output.detach().to("cpu", torch.float32, copy=True).contiguous())  # a copy: later layers may work in place
+
+    handles = [module.register_forward_hook(keep) for module in layer_modules(model)]
+    try:
+        model(inputs.to(next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+# ---------------------------------------------------------------- choosing images
+
+
+def class_label(classes: tuple[str, ...], name: str) -> int:
+    """The label of class ``name`` (exact, else ignoring case); :class:`StorageError` if there is none."""
+    if name in classes:
+        return classes.index(name)
+    folded = [c for c in classes if c.casefold() == name.casefold()]
+    if len(folded) == 1:
+        return classes.index(folded[0])
+    raise StorageError(f"--image {name}: no such class{did_you_mean(classes, name)}; expected one of {', '.join(classes)}")
+
+
+def class_images(labels: torch.Tensor, label: int, count: int | None = None) -> torch.Tensor:
+    """Indices of the images labelled ``label`` (the first ``count`` of them), in split order."""
+    return torch.nonzero(labels == label).flatten()[:count]
+
+
+def chosen_image(data: Splits, name: str, k: int) -> int:
+    """The test-split index of the ``k``-th (0-based) test image of class ``name``."""
+    indices = class_images(data.test.labels, class_label(data.classes, name))
+    if k >= len(indices):
+        held = f"0 to {len(indices) - 1}" if len(indices) else "none"
+        raise StorageError(f"--index {k}: the test split has {len(indices)} {name} image(s) ({held}) in {data.source}")
+    return int(indices[k])
+
+
+# ---------------------------------------------------------------- figure
+
+
+def scaled_maps(maps: torch.Tensor) -> torch.Tensor:
+    """C×H×W maps each scaled to [0, 1] by its own min and max (a constant map becomes 0)."""
+    flat = maps.flatten(1)
+    low, high = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+    span = high - low
+    return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
+
+
+def _strip(tiles: list[np.ndarray], columns: int, size: int) -> np.ndarray:
+    """RGB tiles (size×size×3) side by side on white, ``columns`` wide whatever their number."""
+    strip = np.ones((size, columns * (size + PAD) - PAD, 3))
+    for i, tile in enumerate(tiles):
+        strip[:, i * (size + PAD) : i * (size + PAD) + size] = tile
+    return strip
+
+
+def _tile(image: torch.Tensor, size: int) -> np.ndarray:
+    """A C×H×W image (C = 3, or 1 for gray) as a size×size×3 array, enlarged with nearest-neighbour."""
+    rgb = image.expand(3, -1, -1) if image.shape[0] == 1 else image
+    return F.interpolate(rgb[None].float(), size=(size, size), mode="nearest")[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def layer_label(arch: Architecture, row: int, shown: int) -> str:
+    """``encoder 0: conv 3×3/1 p1 → 8, relu`` over ``8×32×32``, saying when channels are left out."""
+    shape = arch.shapes[row]
+    c = shape.out_shape[0]
+    latent = " · latent" if row == len(arch.encoder) - 1 else ""  # on the short line: the long one sets the width
+    channels = f" · {shown} of {c} shown" if shown < c else ""
+    return f"{shape.part} {shape.index}: {describe(shape.layer)}\n{'×'.join(map(str, shape.out_shape))}{latent}{channels}"
+
+
+def save_activations(
+    arch: Architecture,
+    inputs: torch.Tensor,
+    outputs: list[torch.Tensor],
+    result: torch.Tensor,
+    path: Path,
+    *,
+    channels: int,
+    title: str,
+) -> Path:
+    """One figure: the input image (C×H×W), a row of up to ``channels`` feature maps per layer
+    (``outputs``, one C×H×W tensor per row of ``arch.shapes``) and the output image ``result``."""
+    if len(outputs) != len(arch.shapes):
+        raise ValueError(f"{len(outputs)} feature maps for {len(arch.shapes)} layers")
+    # Every map is drawn at the size of the largest, so that a row of 8×8 latent maps is as wide
+    # as a row of 32×32 ones and each pixel is a visible block.
+    size = max(arch.image_size, *(s.out_shape[1] for s in arch.shapes))
+    columns = max(1, min(channels, max(s.out_shape[0] for s in arch.shapes)))
+    colormap = matplotlib.colormaps["viridis"]
+    rows: list[tuple[str, np.ndarray]] = [(f"input\n{'×'.join(map(str, inputs.shape))}", _strip([_tile(inputs, size)], columns, size))]
+    for row, maps in enumerate(outputs):
+        shown = scaled_maps(maps[:channels])
+        big = F.interpolate(shown[:, None], size=(size, size), mode="nearest")[:, 0].numpy()
+        rows.append((layer_label(arch, row, len(shown)), _strip([colormap(m)[..., :3] for m in big], columns, size)))
+    rows.append((f"output\n{'×'.join(map(str, result.shape))}", _strip([_tile(result, size)], columns, size)))
+
+    # Labels and title are text of known length: make room for them (and save with a tight box, so
+    # that an estimate too small enlarges the picture instead of clipping the text).
+    label_inches = 0.3 + 0.07 * max(len(line) for label, _ in rows for line in label.splitlines())
+    title_inches = 0.4 + 0.078 * max(len(line) for line in title.splitlines())
+    width = max(label_inches + 0.5 * columns, title_inches)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, 0.55 * len(rows) + 0.8), squeeze=False)
+    for ax, (label, strip) in zip(axes[:, 0], rows, strict=True):
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_anchor("W")  # short rows start under the long ones, beside their labels
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(h_pad=0.3)
+    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- report
+
+
+def layer_table(arch: Architecture, outputs: list[torch.Tensor]) -> pd.DataFrame:
+    """Each layer's output shape and the statistics of its raw (unscaled) output on the image."""
+    return pd.DataFrame(
+        [
+            {
+                "part": s.part,
+                "#": s.index,
+                "layer": describe(s.layer) + (" ← latent" if i == len(arch.encoder) - 1 else ""),
+                "output C×H×W": "×".join(map(str, s.out_shape)),
+                "mean": round(out.mean().item(), 4),
+                "min": round(out.min().item(), 4),
+                "max": round(out.max().item(), 4),
+                "exact zeros": f"{(out == 0).float().mean().item():.0%}",
+            }
+            for i, (s, out) in enumerate(zip(arch.shapes, outputs, strict=True))
+        ]
+    )
+
+
+def report(
+    loaded: LoadedTrial,
+    data: Splits,
+    name: str,
+    k: int,
+    index: int,
+    class_indices: torch.Tensor,
+    table: pd.DataFrame,
+    files: dict[str, Path],
+) -> str:
+    """``activations.md``: test image ``index`` is the ``k``-th of class ``name``; ``class_indices`` those of the class's grid."""
+    trial = loaded.trial
+    test_mse = trial.user_attrs.get("test_mse")
+    scores = f"best validation MSE {trial.value:.5f}" + (f", test MSE {test_mse:.5f}" if test_mse is not None else "")
+    arch = loaded.model.arch
+    colorizer = task_of(loaded.model).name != "reconstruction"
+    shown = ", ".join(str(int(i)) for i in class_indices)
+    in_class = int((data.test.labels == data.test.labels[index]).sum())
+    return "\n".join(
+        [
+            f"# Feature maps of {loaded.name}",
+            "",
+            f"Trial {trial.number} of study `{loaded.study.study_name}` ({scores}; latent {'×'.join(map(str, arch.latent_shape))} = "
+            f"{arch.latent_size:,} values, {arch.n_params:,} parameters). Image: test image {index} of the split, {name} image {k} "
+            f"(`--index {k}`, from 0) of its {in_class} {name} test images; data: {data.source}, {len(data.test):,} test images."
+            + (" The model is a colorizer: its input is the image's gray (BT.601 luma)." if colorizer else ""),
+            "",
+            f"![feature maps of every layer]({files['png'].name})",
+            "",
+            "Each row is one layer's output after its activation; each map is scaled to its own min–max (dark: its minimum, "
+            "yellow: its maximum; a constant map is dark), so the pictures show structure, not magnitude. The numbers below are "
+            f"of the raw outputs on this image; the last decoder layer's are before the output activation ({arch.output}).",
+            "",
+            table.to_markdown(index=False),
+            "",
+            "## Reconstructions",
+            "",
+            f"The first {GRID_IMAGES} test images over their reconstructions:",
+            "",
+            f"![first test images over their reconstructions]({files['all'].name})",
+            "",
+            f"The first {GRID_IMAGES} {name} test images (test images {shown}) over their reconstructions:",
+            "",
+            f"![first {name} test images over their reconstructions]({files['class'].name})",
+            "",
+        ]
+    )
+
+
+# ---------------------------------------------------------------- command
+
+
+def command(args: argparse.Namespace, console: Console) -> int:
+    loaded = load_trial(args.study, args.storage, args.trial)
+    model, arch = loaded.model, loaded.model.arch
+    data = loaded.data()
+    index = chosen_image(data, args.image, args.index)
+    name = data.classes[int(data.test.labels[index])]  # the class's own spelling, whatever case was typed
+    out = output_dir(args)
+    files = {
+        "png": out / "activations.png",
+        "all": out / "reconstructions.png",
+        "class": out / f"reconstructions-{name}.png",
+        "md": out / "activations.md",
+    }
+    image = to_unit(data.test.images[index : index + 1])
+    inputs = task_of(model).inputs(image)  # a colorizer sees the gray image
+    outputs = [o[0] for o in layer_outputs(model, inputs)]
+    result = reconstruct(model, data.test.images[index : index + 1])[0].cpu()
+    title = (
+        f"{loaded.name}: test image {index} ({name} {args.index}), every layer's output\n"
+        f"each map scaled to its own min–max (dark = min, yellow = max); up to {args.channels} channels per layer"
+    )
+    save_activations(arch, inputs[0].cpu(), outputs, result, files["png"], channels=args.channels, title=title)
+    save_reconstructions(model, data.test.images[:GRID_IMAGES], files["all"])
+    in_class = class_images(data.test.labels, int(data.test.labels[index]), GRID_IMAGES)
+    save_reconstructions(model, data.test.images[in_class], files["class"])
+    table = layer_table(arch, outputs)
+    files["md"].write_text(report(loaded, data, name, args.index, index, in_class, table, files))
+    console.print(f"{loaded.name}: test image {index} ({name} {args.index})", highlight=False)
+    console.print(table.to_string(index=False), highlight=False)
+    for path in files.values():
+        console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def nonnegative_index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an index ≥ 0, got {text!r}")
+    return int(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = trial_parser("python -m analysis.activations", "Every layer's feature maps of a trained CAE for one test image.")
+    parser.add_argument("--image", default="airplane", metavar="CLASS", help="the class of the test image (default airplane)")
+    parser.add_argument("--index", type=nonnegative_index, default=0, metavar="K", help="the K-th test image of that class (default 0)")
+    parser.add_argument("--channels", type=positive_int, default=16, metavar="N", help="feature maps shown per layer (default 16)")
+    return run(command, parser, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
