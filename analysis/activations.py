@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
-from analysis.cli import output_dir, run, trial_parser
+from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.trial_model import LoadedTrial, load_trial
 from cae.builder import CAE, activation
 from cae.data import Splits
@@ -310,8 +310,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     files["md"].write_text(report(loaded, data, name, args.index, index, in_class, table, files))
     console.print(f"{loaded.name}: test image {index} ({name} {args.index})", highlight=False)
     console.print(table.to_string(index=False), highlight=False)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False)
+    print_written(console, files)
     return 0
 
 

@@ -50,6 +50,12 @@ def output_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def print_written(console: Console, files: dict[str, Path]) -> None:
+    """The closing lines of every command: where its files are."""
+    for path in files.values():
+        console.print(f"wrote {path}", highlight=False)
+
+
 def console() -> Console:
     # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, as in python -m search.
     return Console() if sys.stdout.isatty() else Console(width=200)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analysis.cli import output_dir, run, study_parser
+from analysis.cli import output_dir, print_written, run, study_parser
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
 from cae.color import colorfulness, gray_as_rgb, luma, saturation
@@ -283,8 +283,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     save_image_rows(pictures, files["png"], title=f"colorization from {start.origin}: test images")
     files["md"].write_text(report(args.study, start.origin, data, cfg, rows, truth, baseline, start.architecture, files))
     console.print(table.to_string(index=False), highlight=False)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False)
+    print_written(console, files)
     return 0
 
 

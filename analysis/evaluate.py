@@ -30,7 +30,7 @@ from rich.console import Console
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
-from analysis.cli import output_dir, run, trial_parser
+from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.trial_model import LoadedTrial, load_trial
 from cae.data import ImageSet
 from cae.figures import save_curves, save_reconstructions
@@ -143,8 +143,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     table.to_csv(files["csv"], index=False)
     files["md"].write_text(report(loaded, data.source, scores, files))
     console.print(table.to_string(index=False), highlight=False)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False)
+    print_written(console, files)
     return 0
 
 

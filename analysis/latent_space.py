@@ -33,11 +33,10 @@ from rich.console import Console
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
-from analysis.cli import nonnegative_int, output_dir, run, study_parser
-from analysis.trial_model import LoadedTrial, load_trial
+from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
+from analysis.trial_model import encode_images, load_trial, pixels_of
 from cae.data import ImageSet
 from cae.tasks import task_of
-from cae.training import EVAL_BATCH, to_unit
 from search.best import load_best
 from search.cli import positive_int
 from search.storage import StorageError, default_storage, load_study
@@ -52,14 +51,6 @@ class Embedded:
     method: str  # "as is" for 2-D latents
     points: np.ndarray  # N × 2
     silhouette: float  # of the classes, in the latent space
-
-
-@torch.inference_mode()
-def encode(loaded: LoadedTrial, images: torch.Tensor) -> np.ndarray:
-    """Flat latent vectors of uint8 ``images`` (what the encoder sees: gray for a colorizer)."""
-    model, task = loaded.model.eval(), task_of(loaded.model)
-    parts = [model.encode(task.inputs(to_unit(images[i : i + EVAL_BATCH]))).flatten(1) for i in range(0, len(images), EVAL_BATCH)]
-    return torch.cat(parts).numpy()
 
 
 def to_2d(vectors: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -150,12 +141,13 @@ def command(args: argparse.Namespace, console: Console) -> int:
     console.print(f"{len(images):,} test images from {data.source}; trials {numbers}", highlight=False)
     embedded = []
     for trial in loaded:
-        vectors = encode(trial, images)
+        vectors = encode_images(trial.model.eval().encode, images, task_of(trial.model))
         console.print(f"trial {trial.trial.number}: latent {vectors.shape[1]:,} values; drawing it …", highlight=False)
         points, method = to_2d(vectors, args.method)
         label = f"trial {trial.trial.number} (latent {vectors.shape[1]:,})"
         embedded.append(Embedded(label, vectors.shape[1], method, points, class_silhouette(vectors, labels)))
-    pixels = class_silhouette(to_unit(images).flatten(1).numpy(), labels)
+    # the pixels the (first) trial's encoder sees: gray ones for a colorizer
+    pixels = class_silhouette(encode_images(pixels_of, images, task_of(loaded[0].model)), labels)
     out = output_dir(args)
     files = {"png": out / "latent_space.png", "csv": out / "latent_space.csv", "md": out / "latent_space.md"}
     rows = pd.DataFrame(
@@ -168,8 +160,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     files["md"].write_text(report(args.study, rows, pixels, len(images), files))
     console.print(rows.to_string(index=False), highlight=False)
     console.print(f"raw pixels: silhouette {pixels:.3f}", highlight=False)
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False)
+    print_written(console, files)
     return 0
 
 

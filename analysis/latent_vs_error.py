@@ -32,7 +32,7 @@ import pandas as pd
 import seaborn as sns
 from rich.console import Console
 
-from analysis.cli import output_dir, run, study_parser
+from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import published_points
 from analysis.trials import BASE_COLUMNS, finished_table
@@ -295,8 +295,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     if f is not None:
         console.print(f"power law: MSE = {f.a:.3g} · latent^{f.b:.3f}  (b in [{f.b_low:.3f}, {f.b_high:.3f}], R² = {f.r2:.3f}, n = {f.n})")
     console.print(f"Spearman: ρ = {c.rho:.3f}, {_p_value(c.p)} ({strength(c)} correlation)")
-    for path in files.values():
-        console.print(f"wrote {path}", highlight=False)
+    print_written(console, files)
     return 0
 
 

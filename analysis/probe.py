@@ -1,0 +1,347 @@
+"""How much of CIFAR-10's classes can a linear classifier read from a trial's latent? A linear probe.
+
+    python -m analysis.probe --study NAME [--trial N] [--max-train N] [--storage URL] [--out DIR]
+
+Freezes the encoder of a complete trial (default: the best), encodes the study's train, validation
+and test images (each latent flattened to one vector) and fits a linear classifier of their
+CIFAR-10 classes on the train split: standardised features, whitened by PCA, then multinomial
+logistic regression (scikit-learn), its L2 strength chosen on the validation split. The same probe
+runs on two references: an untrained encoder of the same architecture (``torch.manual_seed(0)``),
+which separates what training taught from what the architecture alone gives; and the raw pixels
+the encoder sees (3,072 RGB values; the 1,024 gray values for a colorizer). Chance is the share
+of the most frequent test class. ``--max-train N`` probes with a seeded random N of the train
+images. Every seed is fixed: the same command gives the same numbers.
+
+Writes to ``studies/<study>/analysis/`` (or ``--out``): ``probe.json`` (everything), ``probe.csv``
+(one row per representation: features, PCA components, C, train/val/test accuracy, seconds),
+``probe.png`` (test accuracy per representation, chance as a line) and ``probe.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from rich.console import Console
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from analysis.cli import output_dir, print_written, run, trial_parser
+from analysis.trial_model import encode_images, load_trial, pixels_of
+from cae.builder import build
+from cae.tasks import task_of
+from cae.training import resolve_device
+from search.cli import positive_int
+
+SEED = 0
+# L2 strengths tried, scored on the validation split. Whitened features all have variance 1, so one
+# grid fits every representation; small C matters when components are many and images few (recon's
+# best trial: 9,600 train images, 1,024 components; validation 41.8% at C = 1, 47.6% at 0.001).
+# Pixels peak at the grid's low end (reference: 38.7% at 1e-4, 38.1% at 1e-5): the grid reaches low enough.
+CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+MAX_ITER = 1000  # a cap only: on whitened features lbfgs converged in 7–54 iterations on the real studies
+# Up to this many features, PCA is a rotation that keeps every direction holding variance (see
+# VARIANCE); above it, the covariance is too large to decompose in minutes on 2 cores, so a
+# randomized PCA keeps the COMPONENTS leading ones, fitted on a seeded PCA_ROWS of the train images
+# (the classifier still sees them all). 48,000 × 16,000 features: 300 s fitted on every image, 30 s
+# on 10,000, plus 30 s to transform them all; recon's 9,600 × 14,080: 29 s.
+MAX_FEATURES = 4096
+COMPONENTS = 1024
+PCA_ROWS = 10_000
+# Whitening divides each direction by its spread; the directions beyond 99.99% of the variance are
+# dead or duplicated units (300 of the reference latent's 1,024), whose rounding noise it would blow up.
+VARIANCE = 0.9999
+REPRESENTATIONS = {"trained": "trained encoder", "random": "random encoder", "pixels": "raw pixels"}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Features (one row per image) and the images' class labels."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a linear classifier fitted on one representation's train features reads from it."""
+
+    features: int  # the representation's size
+    components: int  # after PCA: what the classifier sees
+    c: float  # the inverse L2 strength chosen on the validation split
+    iterations: int  # of lbfgs at that C (MAX_ITER: it did not converge)
+    train_accuracy: float
+    val_accuracy: float
+    test_accuracy: float
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # trained, random or pixels
+    label: str
+    probe: Probe
+    seconds: float  # encoding the three splits and fitting the probe
+
+
+# ---------------------------------------------------------------- features and probe
+
+
+@torch.inference_mode()
+def chance(labels: np.ndarray) -> float:
+    """Accuracy of always answering the most frequent class (0.1 for ten balanced classes)."""
+    return float(np.bincount(labels).max() / len(labels))
+
+
+def train_subset(n: int, max_train: int | None, seed: int = SEED) -> torch.Tensor:
+    """Indices of the train images to probe with: all, or a seeded random ``max_train`` of them."""
+    if max_train is None or max_train >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_train].sort().values
+
+
+def features_pipeline(n_features: int, n_rows: int, *, seed: int = SEED) -> Pipeline:
+    """Standardise, then whiten with PCA (to be fitted on ``n_rows`` images): nearly the same linear functions,
+    but lbfgs converges in tens of iterations instead of many hundreds (the reference latent: 24 against > 300)."""
+    if n_features > MAX_FEATURES:
+        pca = PCA(min(COMPONENTS, n_rows, n_features), whiten=True, svd_solver="randomized", random_state=seed)
+    else:
+        pca = PCA(VARIANCE, whiten=True, svd_solver="covariance_eigh")  # exact, and fast when images outnumber features
+    return make_pipeline(StandardScaler(), pca)
+
+
+def linear_probe(
+    train: Labelled,
+    val: Labelled,
+    test: Labelled,
+    *,
+    seed: int = SEED,
+    on_fit: Callable[[float, float], None] | None = None,
+) -> Probe:
+    """Fit a linear classifier of ``train`` for each C of :data:`CS`; keep the best on ``val``; score ``test``.
+
+        >>> probe = linear_probe(Labelled(x, y), Labelled(x_val, y_val), Labelled(x_test, y_test))
+        >>> probe.test_accuracy
+
+    Args:
+        on_fit: called with (C, validation accuracy) after each fit, for progress lines.
+    """
+    n_features = train.x.shape[1]
+    rows = train_subset(len(train.x), PCA_ROWS, seed).numpy() if n_features > MAX_FEATURES else slice(None)
+    reduce = features_pipeline(n_features, min(len(train.x), PCA_ROWS), seed=seed).fit(train.x[rows])
+    x_train, x_val, x_test = (reduce.transform(part.x) for part in (train, val, test))
+    best: tuple[float, LogisticRegression] | None = None
+    for c in CS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # reported as Probe.iterations == MAX_ITER instead
+            # lbfgs is deterministic: the randomized PCA's seed is the probe's only one
+            classifier = LogisticRegression(C=c, max_iter=MAX_ITER).fit(x_train, train.y)
+        accuracy = classifier.score(x_val, val.y)
+        if on_fit is not None:
+            on_fit(c, accuracy)
+        if best is None or accuracy > best[0]:  # ties keep the smaller C: the stronger regularisation
+            best = (accuracy, classifier)
+    assert best is not None
+    accuracy, classifier = best
+    return Probe(
+        features=n_features,
+        components=x_train.shape[1],
+        c=classifier.C,
+        iterations=int(classifier.n_iter_.max()),
+        train_accuracy=classifier.score(x_train, train.y),
+        val_accuracy=accuracy,
+        test_accuracy=classifier.score(x_test, test.y),
+    )
+
+
+# ---------------------------------------------------------------- report
+
+
+def results_table(rows: list[Row]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "representation": r.label,
+                "features": r.probe.features,
+                "PCA components": r.probe.components,
+                "C": r.probe.c,
+                "train accuracy": round(r.probe.train_accuracy, 4),
+                "val accuracy": round(r.probe.val_accuracy, 4),
+                "test accuracy": round(r.probe.test_accuracy, 4),
+                "seconds": round(r.seconds, 1),
+            }
+            for r in rows
+        ]
+    )
+
+
+def plot(rows: list[Row], chance_level: float, title: str, path: Path) -> Path:
+    table = pd.DataFrame({"representation": [r.label for r in rows], "test accuracy %": [100 * r.probe.test_accuracy for r in rows]})
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    sns.barplot(table, x="representation", y="test accuracy %", hue="representation", palette="deep", legend=False, ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f%%", padding=3)
+    ax.axhline(100 * chance_level, color="tab:red", ls="--", lw=1.5, label=f"chance ({100 * chance_level:.1f}%)")
+    ax.set(xlabel="", ylim=(0, max(100 * max(r.probe.test_accuracy for r in rows) * 1.15, 100 * chance_level * 1.5)), title=title)
+    ax.legend(loc="upper right", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _points(a: float, b: float) -> str:
+    """``a`` against ``b`` (accuracies) in percentage points, as words."""
+    gap = 100 * (a - b)
+    return f"{gap:.1f} points above" if gap >= 0.05 else f"{-gap:.1f} points below" if gap <= -0.05 else "level with"
+
+
+def reading(rows: dict[str, Row], chance_level: float) -> str:
+    """One or two sentences on the numbers, every claim computed from them."""
+    trained, random, pixels = (rows[k].probe.test_accuracy for k in ("trained", "random", "pixels"))
+    lines = [
+        f"The trained encoder's latent gives **{trained:.1%}** test accuracy: {_points(trained, random)} a random encoder of "
+        f"the same architecture ({random:.1%}) and {_points(trained, pixels)} the {rows['pixels'].label} ({pixels:.1%}); "
+        f"chance is {chance_level:.1%}."
+    ]
+    if random > trained:
+        lines.append(
+            f"Training did not make the classes easier to read linearly: the same architecture with random weights scores "
+            f"{100 * (random - trained):.1f} points higher."
+        )
+    elif trained > chance_level:
+        share = max(random - chance_level, 0) / (trained - chance_level)
+        source = "the architecture, not training," if share >= 0.5 else "training, not the architecture,"
+        lines.append(
+            f"Of the trained encoder's lead over chance, {share:.0%} is there with random weights already: "
+            f"{source} gives most of what a linear classifier reads here."
+        )
+    return " ".join(lines)
+
+
+def report(name: str, setup: str, rows: dict[str, Row], chance_level: float, files: dict[str, Path]) -> str:
+    table = results_table(list(rows.values()))
+    capped = [r.label for r in rows.values() if r.probe.iterations >= MAX_ITER]
+    return "\n".join(
+        [
+            f"# Linear probe: {name}",
+            "",
+            setup,
+            "",
+            table.to_markdown(index=False),
+            "",
+            reading(rows, chance_level),
+            *(["", f"lbfgs stopped at its cap of {MAX_ITER} iterations for: {', '.join(capped)}."] if capped else []),
+            "",
+            f"![test accuracy per representation]({files['png'].name})",
+            "",
+        ]
+    )
+
+
+def _setup(data_source: str, n_train: int, n_available: int, n_val: int, n_test: int, pixels: str) -> str:
+    used = f"{n_train:,} train images" + (f" (a seeded random sample of {n_available:,}, --max-train)" if n_train < n_available else "")
+    return (
+        f"Data: {data_source}; {used}, {n_val:,} validation and {n_test:,} test images, the study's split. "
+        f"Each representation is standardised and whitened by PCA (every direction holding {VARIANCE:.2%} of the variance; "
+        f"the leading {COMPONENTS:,}, found on at most {PCA_ROWS:,} train images, for more than {MAX_FEATURES:,} features), "
+        f"then classified by multinomial logistic regression (lbfgs) with the L2 strength C of {', '.join(f'{c:g}' for c in CS)} "
+        f"that scores best on the validation split. The random encoder is the same architecture with PyTorch's default "
+        f"initialisation under seed {SEED}; the pixels are {pixels}. Seconds: encoding the three splits and fitting."
+    )
+
+
+# ---------------------------------------------------------------- command
+
+
+def command(args: argparse.Namespace, console: Console) -> int:
+    loaded = load_trial(args.study, args.storage, args.trial)
+    model, task = loaded.model, task_of(loaded.model)
+    latent = f"{task.name}, latent {model.arch.latent_size:,} values"
+    console.print(f"linear probe of {loaded.name} ({latent}); loading its data …", highlight=False)
+    data = loaded.data()
+    chosen = train_subset(len(data.train), args.max_train)
+    splits = {"train": (data.train.images[chosen], data.train.labels[chosen]), "val": (data.val.images, data.val.labels)}
+    splits["test"] = (data.test.images, data.test.labels)
+    console.print(f"train images used: {len(chosen):,} of {len(data.train):,}", highlight=False)
+    torch.manual_seed(SEED)
+    random = build(model.arch)
+    device = resolve_device("auto")
+    pixels = "the 1,024 gray values (BT.601 luma) this colorizer's encoder sees" if task.in_channels == 1 else "the 3,072 RGB values"
+    encoders = {"trained": model.encode, "random": random.encode, "pixels": pixels_of}
+    for module in (model, random):
+        module.eval().to(device, memory_format=torch.channels_last)
+    rows: dict[str, Row] = {}
+    for key, encoder in encoders.items():
+        label = REPRESENTATIONS[key]
+        start = time.perf_counter()
+        console.print(f"{label}: encoding {sum(len(s[0]) for s in splits.values()):,} images …", highlight=False)
+        parts = {name: Labelled(encode_images(encoder, images, task, device), labels.numpy()) for name, (images, labels) in splits.items()}
+        console.print(f"{label}: fitting on {parts['train'].x.shape[1]:,} features …", highlight=False)
+
+        def on_fit(c: float, accuracy: float, label: str = label) -> None:
+            console.print(f"  {label}: C = {c:g}, validation accuracy {accuracy:.1%}", highlight=False)
+
+        probe = linear_probe(parts["train"], parts["val"], parts["test"], on_fit=on_fit)
+        rows[key] = Row(key, label, probe, time.perf_counter() - start)
+        console.print(
+            f"{label}: test accuracy {probe.test_accuracy:.1%} (train {probe.train_accuracy:.1%}, {probe.components:,} components, "
+            f"C = {probe.c:g}) in {rows[key].seconds:.0f} s",
+            highlight=False,
+        )
+    chance_level = chance(data.test.labels.numpy())
+    out = output_dir(args)
+    files = {"json": out / "probe.json", "csv": out / "probe.csv", "png": out / "probe.png", "md": out / "probe.md"}
+    summary = {
+        "study": args.study,
+        "trial": loaded.trial.number,
+        "task": task.name,
+        "latent_size": model.arch.latent_size,
+        "data": data.source,
+        "train_images": len(chosen),
+        "train_images_available": len(data.train),
+        "val_images": len(data.val),
+        "test_images": len(data.test),
+        "chance": chance_level,
+        "pixels": pixels,
+        "seed": SEED,
+        "representations": {key: {"label": r.label, **dataclasses.asdict(r.probe), "seconds": r.seconds} for key, r in rows.items()},
+    }
+    files["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    table = results_table(list(rows.values()))
+    table.to_csv(files["csv"], index=False)
+    plot(list(rows.values()), chance_level, f"{loaded.name}: linear probe of CIFAR-10 classes", files["png"])
+    setup = _setup(data.source, len(chosen), len(data.train), len(data.val), len(data.test), pixels)
+    files["md"].write_text(report(loaded.name, setup, rows, chance_level, files))
+    console.print(table.to_string(index=False), highlight=False)
+    console.print(reading(rows, chance_level).replace("**", ""), highlight=False)
+    print_written(console, files)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = trial_parser("python -m analysis.probe", "Linear probe of CIFAR-10 classes on a trial's latent, a random encoder and pixels.")
+    parser.add_argument("--max-train", type=positive_int, metavar="N", help="train images to fit with (default: all of the study's)")
+    return run(command, parser, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
