@@ -194,7 +194,12 @@ def test_timeout_and_study_name(in_tmp: Path) -> None:
 
 def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) -> None:
     command = [sys.executable, "-m", "search", "run", TINY, "--trials", "3", "--set", "data.subset=2000", "--set", "train.epochs=200"]
-    process = subprocess.Popen(command, cwd=in_tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    # A shell that starts pytest in the background (nohup … &) makes children ignore SIGINT, and an
+    # ignored SIGINT stays ignored through exec: give the child the default that a terminal gives.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    process = subprocess.Popen(
+        command, cwd=in_tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=restore
+    )
     for line in process.stdout:  # a log: one line per epoch
         if "epoch 1/200" in line:
             break
