@@ -40,7 +40,7 @@ from cae.figures import save_reconstructions
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
-from search.cli import positive_int
+from search.cli import number_flag, positive_int
 from search.space import did_you_mean
 from search.storage import StorageError
 
@@ -314,16 +314,11 @@ def command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def nonnegative_index(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected an index ≥ 0, got {text!r}")
-    return int(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = trial_parser("python -m analysis.activations", "Every layer's feature maps of a trained CAE for one test image.")
     parser.add_argument("--image", default="airplane", metavar="CLASS", help="the class of the test image (default airplane)")
-    parser.add_argument("--index", type=nonnegative_index, default=0, metavar="K", help="the K-th test image of that class (default 0)")
+    index = number_flag(int, "an index ≥ 0", inclusive=True)
+    parser.add_argument("--index", type=index, default=0, metavar="K", help="the K-th test image of that class (default 0)")
     parser.add_argument("--channels", type=positive_int, default=16, metavar="N", help="feature maps shown per layer (default 16)")
     return run(command, parser, argv)
 

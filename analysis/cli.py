@@ -17,9 +17,11 @@ import optuna
 from rich.console import Console
 
 from cae.data import DataError
-from search.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser
+from search.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, number_flag
 from search.space import SpaceError, check_study_name
 from search.storage import StorageError, study_dir
+
+nonnegative_int = number_flag(int, "a trial number ≥ 0", inclusive=True)
 
 
 def study_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -36,12 +38,6 @@ def trial_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = study_parser(prog, description)
     parser.add_argument("--trial", type=nonnegative_int, metavar="N", help="the trial to look at (default: the best)")
     return parser
-
-
-def nonnegative_int(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a trial number ≥ 0, got {text!r}")
-    return int(text)
 
 
 def output_dir(args: argparse.Namespace) -> Path:

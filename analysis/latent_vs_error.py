@@ -36,6 +36,7 @@ from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import published_points
 from analysis.trials import BASE_COLUMNS, finished_table
+from cae.training import psnr
 from search.display import state_counts
 from search.storage import default_storage, load_study, mask
 
@@ -125,10 +126,6 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
 # ---------------------------------------------------------------- report
 
 
-def _psnr(mse: float) -> float:
-    return -10 * math.log10(mse) if mse > 0 else math.inf
-
-
 def _p_value(p: float) -> str:
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
 
@@ -179,10 +176,10 @@ def _published_table(result: LatentAnalysis) -> pd.DataFrame:
     for point in published_points().itertuples():
         ours = best_at.loc[point.latent_size] if point.latent_size in best_at.index else None
         if ours is not None:
-            here = f"trial {int(ours['number'])}: {ours[result.metric]:.5f} ({_psnr(ours[result.metric]):.1f} dB)"
+            here = f"trial {int(ours['number'])}: {ours[result.metric]:.5f} ({psnr(ours[result.metric]):.1f} dB)"
         elif result.fit is not None:
             predicted = float(result.fit(point.latent_size))
-            here = f"fit: {predicted:.5f} ({_psnr(predicted):.1f} dB)"
+            here = f"fit: {predicted:.5f} ({psnr(predicted):.1f} dB)"
         else:
             here = "—"
         rows.append(

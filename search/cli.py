@@ -25,23 +25,24 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def _positive(kind: type[int] | type[float], expected: str) -> Callable[[str], int | float]:
-    """An argparse type accepting ``kind`` values > 0; anything else says what was expected."""
+def number_flag(kind: type[int] | type[float], expected: str, *, inclusive: bool = False) -> Callable[[str], int | float]:
+    """An argparse type accepting ``kind`` values > 0 (≥ 0 when ``inclusive``); anything else says what was expected."""
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
-            value = 0
-        if not value > 0:
+            value = None
+        # written so that NaN fails too
+        if value is None or not (value > 0 or (inclusive and value == 0)):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
 
 
-positive_int = _positive(int, "an integer ≥ 1")
-positive_float = _positive(float, "a number of seconds > 0")
+positive_int = number_flag(int, "an integer ≥ 1")
+positive_float = number_flag(float, "a number of seconds > 0")
 
 
 class OneLineParser(argparse.ArgumentParser):
