@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
@@ -34,7 +35,7 @@ from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.trial_model import LoadedTrial, load_trial
 from cae.data import ImageSet
 from cae.figures import save_curves, save_reconstructions
-from cae.training import EVAL_BATCH, evaluate, psnr, reconstruct, to_unit
+from cae.training import EVAL_BATCH, psnr, rgb_batches
 
 PICTURE_IMAGES = 8
 
@@ -53,24 +54,24 @@ def image_ssim(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return structural_similarity_index_measure(predicted, truth, data_range=1.0, reduction="none")
 
 
-def mean_ssim(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> float:
-    """Mean SSIM over uint8 ``images`` of the model's RGB images of them against the images themselves.
+def mse_and_ssim(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> tuple[float, float]:
+    """MSE (as :func:`cae.training.evaluate` measures it) and mean SSIM of the model's RGB images of
+    uint8 ``images`` against the images themselves, from one pass of the model over them.
 
     Works ``batch`` images at a time: a whole train split as floats, twice, would take over a GB.
-    A colorizer is compared in colour too, since :func:`cae.training.reconstruct` returns RGB for any task.
+    A colorizer is compared in colour too: :func:`cae.training.rgb_batches` gives RGB for any task.
     """
-    total = torch.zeros((), dtype=torch.float64)
-    for start in range(0, len(images), batch):
-        chunk = images[start : start + batch]
-        predicted = reconstruct(model, chunk)
+    squared, ssim = [], []
+    for x, out in rgb_batches(model, images, batch=batch):
+        squared.append(F.mse_loss(out, x, reduction="sum").double())
         # summed per image, then divided once: a short last batch weighs by its images, not as a whole batch
-        total += image_ssim(predicted, to_unit(chunk.to(predicted.device))).double().sum().cpu()
-    return total.item() / len(images)
+        ssim.append(image_ssim(out, x).double().sum())
+    return torch.stack(squared).sum().item() / images.numel(), torch.stack(ssim).sum().item() / len(images)
 
 
 def score(split: str, model: nn.Module, images: ImageSet) -> SplitScores:
-    mse = evaluate(model, images.images)
-    return SplitScores(split, len(images), mse, psnr(mse), mean_ssim(model, images.images))
+    mse, ssim = mse_and_ssim(model, images.images)
+    return SplitScores(split, len(images), mse, psnr(mse), ssim)
 
 
 def _numbers(scores: SplitScores) -> dict[str, float]:

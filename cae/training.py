@@ -111,20 +111,23 @@ def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tenso
 
 
 @torch.inference_mode()
-def _reconstructed_batches(model: nn.Module, images: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images in [0, 1], the model's RGB outputs clamped to [0, 1]) for uint8 ``images``, batch by batch."""
+def rgb_batches(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images in [0, 1], the model's RGB outputs clamped to [0, 1]) for uint8 ``images``, ``batch`` at a time.
+
+    One pass serves any number of measures of the same outputs (MSE here, SSIM in analysis.evaluate).
+    """
     model.eval()
     task = task_of(model)
     device = next(model.parameters()).device
-    for start in range(0, len(images), EVAL_BATCH):
-        x = to_unit(images[start : start + EVAL_BATCH].to(device))
+    for start in range(0, len(images), batch):
+        x = to_unit(images[start : start + batch].to(device))
         yield x, _forward(model, task, x)[2].clamp_(0, 1)
 
 
 def reconstruct(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The model's RGB images for uint8 ``images`` (reconstructions, or colorizations of their gray)
     as floats clamped to [0, 1]."""
-    return torch.cat([out for _, out in _reconstructed_batches(model, images)])
+    return torch.cat([out for _, out in rgb_batches(model, images)])
 
 
 def evaluate(model: nn.Module, images: torch.Tensor) -> float:
@@ -133,7 +136,7 @@ def evaluate(model: nn.Module, images: torch.Tensor) -> float:
     Outputs are clamped to [0, 1] first: the error is that of the image a user would see. For a
     colorizer it is the error of the colorized photograph, whatever channels the model predicts.
     """
-    sums = [F.mse_loss(out, x, reduction="sum").double() for x, out in _reconstructed_batches(model, images)]
+    sums = [F.mse_loss(out, x, reduction="sum").double() for x, out in rgb_batches(model, images)]
     return torch.stack(sums).sum().item() / images.numel()  # one device sync, not one per batch
 
 
@@ -179,6 +182,9 @@ def fit(
     model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg)
     criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
+    # The training error is on the RGB image, like validation; for plain MSE reconstruction that
+    # is the loss itself, and no second error is computed.
+    loss_is_rgb_mse = cfg.loss == "mse" and task.name == "reconstruction"
     shuffle = torch.Generator().manual_seed(cfg.seed)
     train = data.train.images.to(device)
     n, batch = len(train), cfg.batch_size
@@ -198,10 +204,7 @@ def fit(
             loss.backward()
             optimizer.step()
             with torch.no_grad():
-                # the training error is on the RGB image, like validation; for plain MSE
-                # reconstruction that is the loss itself
-                same = cfg.loss == "mse" and task.name == "reconstruction"
-                squared += (loss.detach() * x.numel() if same else F.mse_loss(rgb, x, reduction="sum")).double()
+                squared += (loss.detach() * x.numel() if loss_is_rgb_mse else F.mse_loss(rgb, x, reduction="sum")).double()
             if on_batch is not None:
                 on_batch(step, n_batches)
         train_mse = squared.item() / train.numel()

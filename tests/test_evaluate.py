@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.evaluate import image_ssim, mean_ssim
-from cae.training import reconstruct, to_unit
+from analysis.evaluate import image_ssim, mse_and_ssim
+from cae.training import evaluate, reconstruct, to_unit
 from tests.conftest import analysis
 
 SPLITS = ["train", "validation", "test"]
@@ -41,6 +41,10 @@ def test_ssim_is_one_for_identical_images_and_less_with_noise() -> None:
     assert scores.shape == (4,) and ((scores > 0) & (scores < 0.99)).all()
 
 
+def mean_ssim(model: nn.Module, images: torch.Tensor, **batch: int) -> float:
+    return mse_and_ssim(model, images, **batch)[1]
+
+
 def test_mean_ssim_averages_over_images_whatever_the_batch() -> None:
     images = _images(10)
     assert mean_ssim(_scaling(1.0), images, batch=3) == pytest.approx(1.0)
@@ -49,6 +53,8 @@ def test_mean_ssim_averages_over_images_whatever_the_batch() -> None:
     assert per_image.std() > 0  # images differ, so a wrongly weighted last batch of 1 would show
     for batch in (3, 4, 10, 1000):
         assert mean_ssim(darker, images, batch=batch) == pytest.approx(per_image.mean().item(), rel=1e-6)
+        # the same pass gives the MSE that cae.training.evaluate gives
+        assert mse_and_ssim(darker, images, batch=batch)[0] == pytest.approx(evaluate(darker, images), rel=1e-6)
     assert mean_ssim(darker, images) < 1
 
 
