@@ -262,8 +262,10 @@ class Architecture:
                 raise ArchitectureError(f"not a layer: {layer!r}")
         expected = (self.out_channels, self.image_size, self.image_size)
         if self.shapes[-1].out_shape != expected:
-            got = "×".join(map(str, self.shapes[-1].out_shape))
-            raise ArchitectureError(f"the decoder returns {got}, expected {'×'.join(map(str, expected))} (the input's shape)")
+            got, want, latent = ("×".join(map(str, shape)) for shape in (self.shapes[-1].out_shape, expected, self.latent_shape))
+            raise ArchitectureError(
+                f"the decoder returns {got}, expected {want} (the input's shape); the encoder ends in a {latent} latent"
+            )
 
     @cached_property
     def shapes(self) -> tuple[LayerShape, ...]:

@@ -8,18 +8,16 @@ Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 from collections.abc import Callable
 from typing import NoReturn
 
-import optuna
 from rich.console import Console
 
 from cae.data import DataError
+from search.display import quiet_optuna
 from search.space import SpaceError, check_study_name
-from search.storage import StorageError, artifact_store, default_storage, load_study, mask
+from search.storage import GRACE_SECONDS, StorageError, artifact_store, default_storage, load_study, mask
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -69,7 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--timeout", type=positive_float, metavar="S", help="stop starting new trials after S seconds")
     run.add_argument("--study", metavar="NAME", help="study name (default: the space's study.name, else its file name)")
-    run.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///studies/NAME.db)")
+    run.add_argument(
+        "--storage",
+        metavar="URL",
+        help="an Optuna RDB URL (sqlite:///…, postgresql://…, mysql+pymysql://…) or a journal file path such as "
+        "studies/NAME.journal (default sqlite:///studies/NAME.db)",
+    )
+    run.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="worker processes on this machine, sharing its cores (default 1); --trials counts all of theirs",
+    )
+    run.add_argument(
+        "--grace",
+        type=number_flag(int, "a whole number of seconds ≥ 2"),
+        default=GRACE_SECONDS,
+        metavar="S",
+        help=f"a running trial whose worker stopped beating for S seconds is failed and retried (default {GRACE_SECONDS})",
+    )
     run.add_argument(
         "--set",
         action="append",
@@ -91,12 +108,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_optuna() -> None:
-    # Our display prints one line per trial; Optuna's own log would repeat each, with tracebacks.
-    optuna.logging.set_verbosity(logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
 def _dashboard(args: argparse.Namespace, console: Console) -> int:
     from optuna_dashboard import run_server
 
@@ -111,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, so tables stay readable.
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    _quiet_optuna()
+    quiet_optuna()
     try:
         if args.command == "run":
             from search.run import run_study
@@ -124,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 storage=args.storage,
                 overrides=args.overrides,
                 console=console,
+                workers=args.workers,
+                grace=args.grace,
             )
         check_study_name(args.study, "command line", "--study")
         if args.command == "best":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -16,6 +18,12 @@ from cae.training import EpochReport
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
+
+
+def quiet_optuna() -> None:
+    # Our display prints one line per trial; Optuna's own log would repeat each, with tracebacks.
+    optuna.logging.set_verbosity(logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def finished(study: optuna.Study) -> int:
@@ -93,20 +101,30 @@ class Display:
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: one line for the trial, and the study's progress."""
-        attrs = trial.user_attrs
-        style = _STATE_STYLE.get(trial.state, "white")
-        line = f"[{style}]trial {trial.number:>3} {trial.state.name.lower():<8}[/]"
-        if trial.state == TrialState.COMPLETE:
-            line += (
-                f" val MSE {trial.value:.5f} · test MSE {attrs['test_mse']:.5f} · PSNR {attrs['test_psnr']:.2f} dB"
-                f" · latent {attrs['latent_size']:,} · {attrs['n_params']:,} params · {sum(attrs['epoch_seconds']):.1f} s"
-            )
-        else:
-            line += f" {attrs.get('reason', '')}"
-        self.progress.console.print(line, highlight=False)
+        self.progress.console.print(trial_line(trial), highlight=False)
         best = _best_value(study)
         self.progress.update(self.study_task, completed=finished(study), status=f"best val MSE {_fmt(best)}")
         self.progress.update(self.trial_task, visible=False)
+
+
+def trial_line(trial: FrozenTrial) -> str:
+    """``trial  12 complete val MSE … · test MSE … · PSNR … dB · latent … · … params · 42.0 s`` (rich markup)."""
+    attrs = trial.user_attrs
+    style = _STATE_STYLE.get(trial.state, "white")
+    line = f"[{style}]trial {trial.number:>3} {trial.state.name.lower():<8}[/]"
+    if trial.state == TrialState.COMPLETE:
+        line += (
+            f" val MSE {trial.value:.5f} · test MSE {attrs['test_mse']:.5f} · PSNR {attrs['test_psnr']:.2f} dB"
+            f" · latent {attrs['latent_size']:,} · {attrs['n_params']:,} params · {sum(attrs['epoch_seconds']):.1f} s"
+        )
+    elif trial.state == TrialState.FAIL and "reason" not in attrs:
+        # only a stale trial fails without a reason: its worker stopped beating (killed, or its machine lost)
+        line += " its worker stopped beating (killed or lost), so it is retried once"
+    else:
+        line += f" {attrs.get('reason', '')}"
+    if "failed_trial" in trial.system_attrs:
+        line += f" (retry of trial {trial.system_attrs['failed_trial']})"
+    return line
 
 
 def best_table(study: optuna.Study, top: int = 10) -> Table:

@@ -1,6 +1,6 @@
 """One Optuna trial: sample a configuration, train it, report every epoch, record everything.
 
-Every trial records the user attributes ``latent_size``, ``n_params``, ``architecture``, ``train``,
+Every trial records the user attributes ``worker`` (host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``,
 ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
 epochs finish so that pruned trials keep their curves); finished trials also ``best_epoch``,
 ``test_mse`` and ``test_psnr`` (of the weights from the best validation epoch, which are also the
@@ -11,6 +11,8 @@ built or that crashes is recorded as failed and the study goes on.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import tempfile
 import traceback
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import optuna
 from optuna.artifacts import upload_artifact
+from optuna.trial import TrialState
 from optuna_dashboard import save_note
 
 from cae.checkpoint import save_checkpoint
@@ -26,7 +29,8 @@ from cae.figures import save_reconstructions
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.training import EpochReport, NonFiniteLoss, train
-from search.display import Display
+from search.display import FINISHED, Display
+from search.liveness import Heartbeat
 from search.sample import optuna_suggest, sample
 from search.space import Space
 
@@ -45,14 +49,47 @@ class TrialFailed(Exception):
 class Objective:
     """The function Optuna calls once per trial."""
 
-    def __init__(self, space: Space, data: Splits, artifacts: ArtifactStore, study_dir: Path, display: Display | None = None) -> None:
+    def __init__(
+        self,
+        space: Space,
+        data: Splits,
+        artifacts: ArtifactStore,
+        study_dir: Path,
+        display: Display | None = None,
+        *,
+        trials: int | None = None,
+        heartbeat: float = 60,
+    ) -> None:
         self.space = space
         self.data = data
         self.artifacts = artifacts
         self.study_dir = study_dir
         self.display = display
+        self.trials = trials
+        self.heartbeat = heartbeat
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self._check_needed(trial)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which machine and process ran it
+        with Heartbeat(trial, self.heartbeat):
+            try:
+                return self._run(trial)
+            except KeyboardInterrupt:
+                trial.set_user_attr("reason", "interrupted (Ctrl-C)")
+                raise
+
+    def _check_needed(self, trial: optuna.Trial) -> None:
+        """Fail at once a trial that another worker made unnecessary: it started in the same instant
+        as the study's last needed trial (trial numbers decide which of the two goes on)."""
+        if self.trials is None:
+            return
+        earlier = [t for t in trial.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING)) if t.number < trial.number]
+        if len(earlier) >= self.trials:
+            reason = f"surplus: {self.trials} trials were already finished or running when it started (it trained nothing)"
+            trial.set_user_attr("reason", reason)
+            raise TrialFailed(reason)
+
+    def _run(self, trial: optuna.Trial) -> float:
         try:
             config = sample(self.space, optuna_suggest(trial))
         except ArchitectureError as error:

@@ -3,47 +3,24 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.study import MaxTrialsCallback
-from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from cae.data import load_splits
 from cae.figures import save_curves
 from cae.summary import summary_table
-from search.display import FINISHED, Display, best_table, finished
-from search.factories import make_pruner, make_sampler
-from search.objective import Objective, TrialFailed
-from search.sample import CHECK_SAMPLES, check_space, grid_search_space
+from search.display import best_table, finished
+from search.factories import make_pruner
+from search.sample import check_space, grid_search_space
 from search.space import Space, check_study_name, load_space
-from search.storage import artifact_store, default_storage, mask, open_storage, study_dir
+from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
+from search.workers import Job, run_workers, serve
 
-MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
-
-
-@dataclass
-class FailureGuard:
-    """Stops a study that only fails, instead of looping for ever (failed trials do not count)."""
-
-    failures: int = 0
-    refusals: int = 0
-    reason: str = ""
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state != TrialState.FAIL:
-            self.failures = self.refusals = 0
-            return
-        reason = trial.user_attrs.get("reason", "")
-        if reason.startswith("refused"):
-            self.refusals += 1
-        else:
-            self.failures += 1
-        if self.failures >= MAX_FAILURES_IN_A_ROW or self.refusals >= CHECK_SAMPLES:
-            self.reason = f"{max(self.failures, self.refusals)} trials in a row failed; the last: {reason}"
-            study.stop()
+# Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
+# time queueing for its lock; the journal file is Optuna's store for this case.
+MAX_SQLITE_WORKERS = 4
 
 
 def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
@@ -84,20 +61,29 @@ def run_study(
     storage: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     console: Console | None = None,
+    workers: int = 1,
+    grace: int = GRACE_SECONDS,
 ) -> int:
-    """Bring the study to ``trials`` finished (completed or pruned) trials; returns the exit code."""
+    """Bring the study to ``trials`` finished (completed or pruned) trials with ``workers`` processes; the exit code."""
     console = console or Console()
     space = load_space(space_file, overrides)
     fixed = check_space(space)
     grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
     url = storage or default_storage(name)
+    if workers > MAX_SQLITE_WORKERS and is_sqlite(url):
+        raise StorageError(
+            f"--workers {workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
+            f"workers wait on it; use a journal file: --storage {study_dir(name)}.journal"
+        )
     data = load_splits(space.data)
     study = optuna.create_study(
-        storage=open_storage(url), study_name=name, direction="minimize", load_if_exists=True, pruner=make_pruner(space.study.pruner)
+        storage=open_storage(url, grace=grace),
+        study_name=name,
+        direction="minimize",
+        load_if_exists=True,
+        pruner=make_pruner(space.study.pruner),
     )
-    # A resumed run continues the seed sequence instead of replaying the first run's draws.
-    study.sampler = make_sampler(space.study.sampler, seed_offset=len(study.get_trials(deepcopy=False)), grid=grid)
     _record_space(study, space, console)
     study.set_metric_names(["best val MSE"])
     done = finished(study)
@@ -117,18 +103,13 @@ def run_study(
         console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
         console.print(best_table(study))
         return 0
-    guard = FailureGuard()
-    display = Display(console, study, trials)
-    objective = Objective(space, data, artifact_store(name), study_dir(name), display)
+    job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace)
     try:
-        with display:
-            study.optimize(
-                objective,
-                timeout=timeout,
-                catch=(TrialFailed,),
-                callbacks=[MaxTrialsCallback(trials, states=FINISHED), display.trial_finished, guard],
-                gc_after_trial=True,
-            )
+        if workers == 1:
+            code = serve(job, space, data, study, console)
+        else:
+            del data  # each worker loads its own
+            code = run_workers(job, workers, study, console)
     finally:
         console.print(best_table(study))
         curves = write_curves(study)
@@ -136,11 +117,8 @@ def run_study(
             console.print(f"curves of the best trial: {curves}", highlight=False)
     console.print(
         f"browse it: optuna-dashboard {mask(url)} --artifact-dir {study_dir(name) / 'artifacts'}"
-        f"   (or: python -m search dashboard --study {name})",
+        f"   (or: python -m search dashboard --study {name}{'' if storage is None else ' --storage ' + mask(url)})",
         soft_wrap=True,
         highlight=False,
     )
-    if guard.reason:
-        console.print(f"[red]stopped:[/] {guard.reason}", soft_wrap=True)
-        return 1
-    return 0
+    return code

@@ -285,13 +285,43 @@ class Space:
 # ---------------------------------------------------------------- parsing helpers
 
 
+# Names people write for keys and values that this format spells otherwise: a typo of the long
+# name (``lerning_rate``) is still close to it, while it is far from ``lr``.
+ALIASES = {
+    "learning_rate": "lr",
+    "batch": "batch_size",
+    "batchsize": "batch_size",
+    "n_epochs": "epochs",
+    "num_epochs": "epochs",
+    "max_epochs": "epochs",
+    "optimiser": "optimizer",
+    "kernel_size": "kernel",
+    "filters": "channels",
+    "n_layers": "depth",
+    "num_layers": "depth",
+    "layers": "depth",
+    "stages": "depth",
+    "pooling": "downsample",
+    "downsampling": "downsample",
+    "upsampling": "upsample",
+    "latent": "latent_channels",
+    "experiment": "study",
+    "dataset": "data",
+    "training": "train",
+    "network": "model",
+    "asha": "successive_halving",
+    "nop": "none",
+}
+
+
 def did_you_mean(options: Iterable[str], *words: Any) -> str:
-    """`` (did you mean X?)`` for the first of ``words`` close to one of ``options``, else ``""``."""
-    options = list(options)
+    """`` (did you mean X?)`` for the first of ``words`` close to one of ``options`` (or to an alias of one), else ``""``."""
+    names = {str(o): str(o) for o in options}
+    names |= {alias: name for alias, name in ALIASES.items() if name in names and alias not in names}
     for word in words:
-        close = difflib.get_close_matches(str(word), options, n=1)
+        close = difflib.get_close_matches(str(word), list(names), n=1)
         if close:
-            return f" (did you mean {close[0]}?)"
+            return f" (did you mean {names[close[0]]}?)"
     return ""
 
 
@@ -335,6 +365,13 @@ def _bounds(file: Path, key: str, spec: dict[str, Any], name: str) -> tuple[Any,
 def parse_param(file: Path, key: str, raw: Any, spec: Key) -> Any:
     """A constant (checked against the key's kind) or a distribution over its values."""
     kind = spec.kind
+    if isinstance(raw, list):
+        # ``lr: [1e-4, 1e-2]``: a range or a choice written without its distribution
+        shown = _show(raw)
+        dist = "int" if isinstance(kind, Int) else "float" if isinstance(kind, Float) else None
+        ranges = f"{{{dist}: {shown}}} for a range or " if dist and len(raw) == 2 else ""
+        hint = f"write {ranges}{{choice: {shown}}} for a choice"
+        raise SpaceError(file, key, f"expected {kind.expected} or a distribution, got {shown} ({hint})")
     if not isinstance(raw, dict):
         return _coerce(file, key, kind, raw)
     present = [k for k in DISTRIBUTION_KEYS if k in raw]
@@ -546,7 +583,8 @@ def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SpaceError(path, where, f"expected valid YAML ({problem})") from None
     if not isinstance(raw, dict):
-        raise SpaceError(path, "file", f"expected a mapping with sections {', '.join(TOP_KEYS)}, got {_show(raw)}")
+        got = "an empty file" if raw is None else _show(raw)
+        raise SpaceError(path, "file", f"expected a mapping with sections {', '.join(TOP_KEYS)}, got {got}")
     return text, raw
 
 
@@ -577,6 +615,26 @@ def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str]
     """Validate an already read space mapping (``text`` is kept as the study's record of it)."""
     for assignment in overrides:
         apply_override(path, raw, assignment)
+    try:
+        return _parse_space(path, text, raw, overrides)
+    except SpaceError as error:
+        # a problem in a value that came from the command line says so: the file itself is fine there
+        source = _override_of(error.key, overrides)
+        if source is None:
+            raise
+        raise SpaceError(error.file, error.key, f"{error.expected} (from --set {source})") from None
+
+
+def _override_of(key: str, overrides: list[str] | tuple[str, ...]) -> str | None:
+    """The last ``--set`` assignment that wrote ``key`` or a mapping holding it, if any."""
+    for assignment in reversed(overrides):
+        path = assignment.partition("=")[0]
+        if key == path or key.startswith(f"{path}."):
+            return assignment
+    return None
+
+
+def _parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> Space:
     _check_keys(path, "", raw, TOP_KEYS)
     start = _parse_start(path, raw["start"]) if "start" in raw else None
     if "model" not in raw and start is None:

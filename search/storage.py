@@ -1,24 +1,42 @@
-"""Where studies live: Optuna RDB storage URLs (SQLite by default) and the ``studies/<name>/`` folder.
+"""Where studies live: Optuna storages (SQLite by default) and the ``studies/<name>/`` folder.
 
-``studies/<name>.db`` holds the trials; ``studies/<name>/artifacts/`` the pictures and checkpoints
-that Optuna's artifact store uploads (optuna-dashboard shows them with ``--artifact-dir``).
+``--storage`` takes what Optuna stores studies in, and nothing of our own (design §1.5):
+- an RDB URL: ``sqlite:///studies/recon.db`` (the default), ``postgresql://user:pw@host/db`` or
+  ``mysql+pymysql://…`` for workers on many machines;
+- a journal file, given as a plain path such as ``studies/recon.journal`` (the way
+  optuna-dashboard takes it): Optuna's recommended store for several processes on one machine.
+
+``studies/<name>/artifacts/`` holds the pictures and checkpoints that Optuna's artifact store
+uploads (optuna-dashboard shows them with ``--artifact-dir``).
 """
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 from optuna.artifacts import FileSystemArtifactStore
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+from search.liveness import stale_trial_retry
 
 STUDIES = Path("studies")
-# A trial whose worker stops beating (killed, machine lost) is marked failed after the grace
-# period and retried once with the same parameters by the next worker that starts a trial.
-HEARTBEAT_SECONDS = 60
+# A trial whose worker stops beating (killed, machine lost) for GRACE_SECONDS is marked failed
+# and retried once with the same parameters by the next worker that looks for work.
 GRACE_SECONDS = 180
+# Several SQLite writers queue for the file's lock; Python's default 5 s wait is too short for
+# four workers writing per-epoch curves.
+SQLITE_BUSY_SECONDS = 60
+_DRIVER_HINTS = {
+    "postgresql": "pip install 'cae-search[postgres]'",
+    "mysql": "pip install 'cae-search[mysql]' and write the URL as mysql+pymysql://…",
+}
 
 
 class StorageError(ValueError):
@@ -44,34 +62,80 @@ def artifact_store(study: str) -> FileSystemArtifactStore:
     return FileSystemArtifactStore(str(path))
 
 
-def _sqlite_file(url: str) -> Path | None:
+def is_journal(url: str) -> bool:
+    """A plain file path (no ``scheme://``) names a journal file."""
+    return "://" not in url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+def _local_file(url: str) -> Path | None:
+    if is_journal(url):
+        return Path(url)
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
-def open_storage(url: str, *, create: bool = True) -> RDBStorage:
-    """An Optuna RDB storage with heartbeats; ``create=False`` refuses a SQLite file that is not there."""
-    path = _sqlite_file(url)
+def heartbeat_seconds(grace: int) -> int:
+    """How often a running trial beats: three beats fit in the grace period."""
+    return max(1, grace // 3)
+
+
+def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -> BaseStorage:
+    """The storage behind ``url``; ``create=False`` refuses a local file that is not there.
+
+    RDB storages beat with Optuna's own heartbeat; a journal file (which has none in Optuna) beats
+    through :mod:`search.liveness`. Either way a dead worker's trial is failed after ``grace``
+    seconds and retried once with the same parameters.
+    """
+    path = _local_file(url)
     if path is not None:
+        if path.is_dir():
+            raise StorageError(f"--storage {url}: is a folder, expected a database or journal file")
         if not create and not path.exists():
             raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the warning says nothing to a user
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
+        if is_journal(url):
+            # The open() lock works on every file system (the default symlink lock does not on some
+            # network mounts) and is what Optuna documents for NFS.
+            return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        return _rdb_storage(url, grace)
+    except ImportError as error:  # Optuna turns SQLAlchemy's missing driver module into a vaguer ImportError
+        missing = error.__cause__ if isinstance(error.__cause__, ModuleNotFoundError) else error
+        hint = _DRIVER_HINTS.get(url.split(":", 1)[0].split("+", 1)[0])
+        hint = f"; install it with: {hint}" if hint else ""
+        raise StorageError(f"--storage {mask(url)}: its database driver ({missing.name or missing}) is not installed{hint}") from None
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StorageError(f"--storage {mask(url)}: cannot open this storage ({mask(reason)})") from None
 
 
-def load_study(name: str, url: str) -> tuple[optuna.Study, RDBStorage]:
+def _rdb_storage(url: str, grace: int, attempts: int = 5) -> RDBStorage:
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the warning says nothing to a user
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if is_sqlite(url) else None,
+                    heartbeat_interval=heartbeat_seconds(grace),
+                    grace_period=grace,
+                    heartbeat_stale_trial_callback=stale_trial_retry(),
+                )
+        except sqlalchemy.exc.IntegrityError:
+            # Workers started together on an empty database all create its tables, and all but one
+            # collide; the tables are there on the next try.
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.2, 1.0))
+    raise AssertionError("unreachable")
+
+
+def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS) -> tuple[optuna.Study, BaseStorage]:
     """An existing study and its storage, or :class:`StorageError` naming the studies it does hold."""
-    storage = open_storage(url, create=False)
+    storage = open_storage(url, create=False, grace=grace)
     try:
         return optuna.load_study(study_name=name, storage=storage), storage
     except KeyError:

@@ -1,0 +1,84 @@
+"""Which running trials are alive: a heartbeat on every trial, and the retry of a trial whose worker died.
+
+RDB storages beat with Optuna's own heartbeat (a thread that ``study.optimize`` runs). Optuna's
+JournalStorage has none (checked in Optuna 5.0), so a trial stored in a journal file beats here:
+a thread writes the time into the trial's system attributes, and every worker that looks for
+work fails the running trials whose last beat is older than the grace period, as Optuna's
+``fail_stale_trials`` does for RDB, retrying them with the same Optuna callback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+from optuna.trial import TrialState
+
+BEAT = "cae:heartbeat"
+
+
+def stale_trial_retry() -> RetryHeartbeatStaleTrialCallback:
+    """A failed stale trial comes back once, as a waiting trial with the same parameters."""
+    return RetryHeartbeatStaleTrialCallback(max_retry=1)
+
+
+def _optuna_beats(storage: optuna.storages.BaseStorage) -> bool:
+    return isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)
+
+
+class Heartbeat:
+    """``with Heartbeat(trial, seconds):`` beats every ``seconds`` while the trial runs (journal storages only)."""
+
+    def __init__(self, trial: optuna.Trial, seconds: float) -> None:
+        self.trial = trial
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        self.trial.storage.set_trial_system_attr(self.trial._trial_id, BEAT, time.time())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self._beat()
+            except Exception:  # a lost beat only makes the trial look dead sooner; training goes on
+                return
+
+    def __enter__(self) -> Heartbeat:
+        if not _optuna_beats(self.trial.storage):
+            self._beat()
+            self._thread = threading.Thread(target=self._run, name=f"heartbeat of trial {self.trial.number}", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def fail_stale_trials(study: optuna.Study, grace: float) -> None:
+    """Fail the running trials that stopped beating ``grace`` seconds ago, and queue their retries."""
+    storage = study._storage  # Optuna's own fail_stale_trials reaches it the same way
+    if _optuna_beats(storage):
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and the warning says nothing to a user
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        return
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = trial.system_attrs.get(BEAT) or trial.datetime_start.timestamp()
+        if now - last <= grace:
+            continue
+        try:
+            failed = storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:  # another worker failed it first, and retries it
+            continue
+        if failed:
+            stale_trial_retry()(study, storage.get_trial(trial._trial_id))

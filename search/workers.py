@@ -1,0 +1,231 @@
+"""Workers on one study: the loop each of them runs, and ``--workers K`` processes on one machine.
+
+The storage is all that workers share (design §1.5). Any number of them, started by ``--workers``
+here or by hand on other machines with the same command, join one study and stop together when
+it holds N finished trials: a worker starts a trial only while finished plus running trials
+are fewer than N, and waits while the others' running trials may still fail (a dead worker's
+trial is failed after the grace period and retried with the same parameters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cae.data import Splits, load_splits
+from search.display import FINISHED, Display, quiet_optuna, trial_line
+from search.factories import make_sampler
+from search.liveness import fail_stale_trials
+from search.objective import Objective, TrialFailed
+from search.sample import CHECK_SAMPLES, grid_search_space
+from search.space import Space, load_space
+from search.storage import artifact_store, heartbeat_seconds, open_storage, study_dir
+
+MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
+POLL_SECONDS = 2.0
+# Seeds of workers that start together must differ, or they would draw the same configurations.
+WORKER_SEED_STRIDE = 7919
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to join a study: plain values, so that it pickles into a spawned process."""
+
+    space_file: str
+    overrides: tuple[str, ...]
+    study: str
+    url: str
+    trials: int
+    timeout: float | None
+    grace: int
+
+
+@dataclass
+class FailureGuard:
+    """Stops a worker whose trials only fail, instead of looping for ever (failed trials do not count)."""
+
+    failures: int = 0
+    refusals: int = 0
+    reason: str = ""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.FAIL:
+            self.failures = self.refusals = 0
+            return
+        reason = trial.user_attrs.get("reason", "")
+        if reason.startswith("surplus"):
+            return
+        if reason.startswith("refused"):
+            self.refusals += 1
+        else:
+            self.failures += 1
+        if self.failures >= MAX_FAILURES_IN_A_ROW or self.refusals >= CHECK_SAMPLES:
+            self.reason = f"{max(self.failures, self.refusals)} trials in a row failed; the last: {reason}"
+            study.stop()
+
+
+def _counts(study: optuna.Study) -> tuple[int, int]:
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return len(trials) - running, running
+
+
+def work(
+    study: optuna.Study,
+    objective: Objective,
+    trials: int,
+    *,
+    grace: int,
+    timeout: float | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    stopping: Callable[[], bool] = lambda: False,
+    console: Console | None = None,
+) -> None:
+    """Run trials of ``study`` until it holds ``trials`` finished ones (with whatever other workers there are)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    waiting_said = False
+    while deadline is None or time.monotonic() < deadline:
+        fail_stale_trials(study, grace)
+        done, running = _counts(study)
+        if done >= trials or stopping():
+            return
+        if done + running >= trials:
+            if console and not waiting_said:
+                console.print(
+                    f"waiting: {running} running trial(s) could still fail; a dead worker's trial is retried after {grace} s",
+                    highlight=False,
+                )
+                waiting_said = True
+            time.sleep(POLL_SECONDS)
+            continue
+        if running and done + running == trials - 1:
+            # The last trial: other workers may be reaching for it at this very moment. A random
+            # pause lets the first one's trial show, so that the others wait instead; the rare
+            # remaining tie is caught by the objective (a "surplus" trial that fails at once).
+            time.sleep(random.uniform(0, 1))
+            if sum(_counts(study)) >= trials:
+                continue
+        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=list(callbacks), gc_after_trial=True)
+
+
+def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0, display: bool = True) -> int:
+    """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
+    grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
+    # A resumed run continues the seed sequence instead of replaying the first run's draws.
+    offset = len(study.get_trials(deepcopy=False)) + index * WORKER_SEED_STRIDE
+    study.sampler = make_sampler(space.study.sampler, seed_offset=offset, grid=grid)
+    guard = FailureGuard()
+    shown = Display(console, study, job.trials) if display else None
+    objective = Objective(
+        space, data, artifact_store(job.study), study_dir(job.study), shown, trials=job.trials, heartbeat=heartbeat_seconds(job.grace)
+    )
+    callbacks = [guard, *([shown.trial_finished] if shown else [])]
+    with shown or contextlib.nullcontext():
+        work(study, objective, job.trials, grace=job.grace, timeout=job.timeout, callbacks=callbacks, stopping=lambda: bool(guard.reason))
+    if guard.reason:
+        console.print(f"[red]stopped:[/] {guard.reason}", soft_wrap=True)
+        return 1
+    return 0
+
+
+def worker_log(study: str, index: int) -> Path:
+    return study_dir(study) / "workers" / f"worker-{index}.log"
+
+
+def _worker_main(job: Job, index: int, threads: int) -> None:
+    """A ``--workers`` process: its share of the cores, its own log, and the common loop."""
+    import torch
+
+    torch.set_num_threads(threads)
+    log = worker_log(job.study, index).open("a", buffering=1)
+    sys.stdout = sys.stderr = log  # tracebacks of the unexpected end up in the log too
+    quiet_optuna()
+    console = Console(file=log, width=200)
+    console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    space = load_space(job.space_file, list(job.overrides))
+    study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
+    try:
+        code = serve(job, space, load_splits(space.data), study, console, index=index)
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -> int:
+    """Start ``workers`` processes on the study and show its progress until they are done; the exit code."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    for index in range(workers):
+        worker_log(job.study, index).parent.mkdir(parents=True, exist_ok=True)
+    # spawn, not fork: a forked child would inherit this process's torch threads and open database connections
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker_main, args=(job, i, threads), name=f"worker {i}") for i in range(workers)]
+    for process in processes:
+        process.start()
+    console.print(
+        f"{workers} workers, {threads} thread(s) each, pids {', '.join(str(p.pid) for p in processes)}; "
+        f"their logs: {worker_log(job.study, 0).parent}/",
+        highlight=False,
+    )
+    seen = {t.number for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))}
+    ended: set[int] = set()
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+    task = progress.add_task(f"study {job.study}", total=job.trials)
+    try:
+        with progress:
+            while len(ended) < workers:
+                time.sleep(1)
+                for trial in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL)):
+                    if trial.number not in seen:
+                        seen.add(trial.number)
+                        progress.console.print(trial_line(trial), highlight=False)
+                progress.update(task, completed=len(study.get_trials(deepcopy=False, states=FINISHED)))
+                for i, process in enumerate(processes):
+                    if i not in ended and process.exitcode is not None:
+                        ended.add(i)
+                        if process.exitcode != 0:
+                            progress.console.print(
+                                f"[yellow]worker {i} (pid {process.pid}) {_describe_exit(process.exitcode)}[/]: "
+                                f"see {worker_log(job.study, i)}; a trial it was running is retried after the grace period ({job.grace} s)",
+                                soft_wrap=True,
+                            )
+    except KeyboardInterrupt:
+        for process in processes:  # a terminal's Ctrl-C reaches them already; a kill -INT of this process does not
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        for process in processes:
+            process.join()
+        raise
+    codes = [p.exitcode for p in processes]
+    if 1 in codes:
+        console.print(f"[red]stopped:[/] a worker's trials kept failing (see {worker_log(job.study, codes.index(1))})", soft_wrap=True)
+        return 1
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if done < job.trials and job.timeout is None:
+        console.print(f"[red]incomplete:[/] {done} of {job.trials} finished trials, and no worker is left; run the same command again")
+        return 1
+    return 0

@@ -1,0 +1,188 @@
+"""Many workers on one study: journal files, SQLite, PostgreSQL, SIGKILL mid-trial, exact trial counts.
+
+The PostgreSQL test needs a server: ``.ci/run`` installs one from Debian's packages, starts it
+on loopback and sets ``CAE_TEST_POSTGRES`` to its URL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+
+from search.cli import main
+from search.liveness import BEAT, Heartbeat, fail_stale_trials
+from search.objective import Objective, TrialFailed
+from search.storage import open_storage
+from tests.conftest import SPACES
+
+TINY = str(SPACES / "tiny.yaml")
+# Trials long enough (a few seconds on one thread) to be killed in the middle of one.
+SLOW = ["--set", "data.subset=2000", "--set", "train.epochs=3", "--set", "train.batch_size=32"]
+GRACE = ["--grace", "3"]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", "run", TINY, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    return {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+
+
+def kill_a_worker_mid_trial(study: optuna.Study, timeout: float = 240) -> optuna.trial.FrozenTrial:
+    """SIGKILL the worker of a running trial that has finished at least one epoch; that trial."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for trial in study.get_trials(states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get("val_mse") and "worker" in trial.user_attrs:
+                os.kill(int(trial.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+                return trial
+        time.sleep(0.05)
+    raise AssertionError("no trial reached its first epoch")
+
+
+def assert_killed_trial_failed_and_retried(study: optuna.Study, killed: optuna.trial.FrozenTrial) -> None:
+    trials = study.get_trials()
+    assert trials[killed.number].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1, "the killed trial is retried exactly once"
+    assert retries[0].params == killed.params and retries[0].state in FINISHED
+
+
+def only_surplus_failures(study: optuna.Study, allowed: set[int] = frozenset()) -> None:
+    """Every failed trial is either allowed (the killed one) or a surplus trial that trained nothing."""
+    for trial in study.get_trials(states=(TrialState.FAIL,)):
+        assert trial.number in allowed or trial.user_attrs.get("reason", "").startswith("surplus"), trial.user_attrs
+
+
+def test_journal_two_workers_reach_exactly_n_and_retry_a_killed_trial(tmp_path: Path) -> None:
+    process = start("--trials", "6", "--workers", "2", "--storage", "studies/tiny.journal", *GRACE, *SLOW, cwd=tmp_path)
+    storage = None
+    while storage is None:  # the journal file appears when the study is created
+        time.sleep(0.2)
+        if (tmp_path / "studies" / "tiny.journal").exists():
+            storage = open_storage(str(tmp_path / "studies" / "tiny.journal"))
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    killed = kill_a_worker_mid_trial(study)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    assert "was killed by SIGKILL" in out
+    assert counts(study)["complete"] + counts(study)["pruned"] == 6
+    assert_killed_trial_failed_and_retried(study, killed)
+    only_surplus_failures(study, {killed.number})
+    assert "retry of trial" in out and "stopped beating" in out
+
+
+def test_four_workers_on_sqlite_finish_exactly_n(tmp_path: Path) -> None:
+    process = start("--trials", "8", "--workers", "4", "--set", "data.subset=300", cwd=tmp_path)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/studies/tiny.db")
+    assert counts(study)["complete"] + counts(study)["pruned"] == 8
+    assert counts(study)["running"] == 0
+    only_surplus_failures(study)
+    logs = sorted(p.name for p in (tmp_path / "studies" / "tiny" / "workers").iterdir())
+    assert logs == [f"worker-{i}.log" for i in range(4)]
+
+
+def test_more_sqlite_workers_are_refused_pointing_to_a_journal_file(in_tmp: Path, capsys) -> None:
+    assert main(["run", TINY, "--trials", "8", "--workers", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--workers 5" in err and "--storage studies/tiny.journal" in err
+    assert not (in_tmp / "studies" / "tiny.db").exists()
+
+
+def test_a_journal_trial_that_stops_beating_is_failed_and_retried_with_its_parameters(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "s.journal")), study_name="s")
+    dead = study.ask()
+    dead.suggest_float("lr", 1e-4, 1e-2, log=True)
+    alive = study.ask()
+    with Heartbeat(alive, seconds=0.05):
+        time.sleep(0.6)
+        fail_stale_trials(study, grace=0.5)
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    assert trials[alive.number].state == TrialState.RUNNING and BEAT in trials[alive.number].system_attrs
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.WAITING and retry.params == trials[dead.number].params
+    fail_stale_trials(study, grace=0.5)  # a second look fails nothing twice and queues no second retry
+    assert len(study.get_trials()) == 3
+
+
+def test_a_trial_started_after_the_last_needed_one_is_surplus(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "s.journal")), study_name="s")
+    study.add_trial(optuna.create_trial(value=1.0))
+    first, second = study.ask(), study.ask()  # two workers reaching for the last trial at once
+    objective = Objective(None, None, None, tmp_path, trials=2)  # type: ignore[arg-type]
+    objective._check_needed(first)
+    with pytest.raises(TrialFailed, match="surplus"):
+        objective._check_needed(second)
+
+
+@pytest.mark.skipif("CAE_TEST_POSTGRES" not in os.environ, reason="needs a PostgreSQL server: .ci/run starts one")
+def test_postgres_three_processes_share_one_study_and_survive_a_sigkill(tmp_path: Path) -> None:
+    url = os.environ["CAE_TEST_POSTGRES"]
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    # Three processes started by hand, as on three machines: together they reach exactly 6.
+    processes = [start("--trials", "6", "--study", name, "--storage", url, "--set", "data.subset=300", cwd=tmp_path) for _ in range(3)]
+    outs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outs
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    assert counts(study)["complete"] + counts(study)["pruned"] == 6
+    only_surplus_failures(study)
+    password = make_url(url).password
+    assert not any(f":{password}@" in out for out in outs) and ":***@" in outs[0]  # masked in every line we print
+    # Three more to 12; one is killed with SIGKILL mid-trial, and the others finish the study.
+    processes = [start("--trials", "12", "--study", name, "--storage", url, *GRACE, *SLOW, cwd=tmp_path) for _ in range(3)]
+    killed = kill_a_worker_mid_trial(study)
+    for p in processes:
+        p.communicate(timeout=300)
+    assert sorted(p.returncode for p in processes) == [-signal.SIGKILL, 0, 0]
+    assert counts(study)["complete"] + counts(study)["pruned"] == 12
+    assert_killed_trial_failed_and_retried(study, killed)
+    only_surplus_failures(study, {killed.number})
+
+
+def test_ctrl_c_stops_every_worker_and_the_same_command_completes_the_study(tmp_path: Path) -> None:
+    args = ["--trials", "5", "--workers", "2", "--storage", "studies/tiny.journal", *SLOW]
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731 — see test_search's SIGINT test
+    process = subprocess.Popen(
+        [sys.executable, "-m", "search", "run", TINY, *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=restore,
+    )
+    while not (tmp_path / "studies" / "tiny.journal").exists():
+        time.sleep(0.2)
+    study = optuna.load_study(study_name="tiny", storage=open_storage(str(tmp_path / "studies" / "tiny.journal")))
+    while not any(t.user_attrs.get("val_mse") for t in study.get_trials(states=(TrialState.RUNNING,))):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, out
+    assert counts(study)["running"] == 0
+    assert all(t.user_attrs["reason"] == "interrupted (Ctrl-C)" for t in study.get_trials(states=(TrialState.FAIL,)))
+    again = subprocess.run([sys.executable, "-m", "search", "run", TINY, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert counts(study)["complete"] + counts(study)["pruned"] == 5
