@@ -24,7 +24,9 @@ BEAT = "cae:heartbeat"
 
 def stale_trial_retry() -> RetryHeartbeatStaleTrialCallback:
     """A failed stale trial comes back once, as a waiting trial with the same parameters."""
-    return RetryHeartbeatStaleTrialCallback(max_retry=1)
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.8, and the warning says nothing to a user
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=1)
 
 
 def _optuna_beats(storage: optuna.storages.BaseStorage) -> bool:
