@@ -128,6 +128,7 @@ class Objective:
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("test_mse", result.test_mse)
         trial.set_user_attr("test_psnr", result.test_psnr)
+        trial.set_user_attr("precision", result.precision)  # what precision: auto became on this machine
         self._upload(trial, model)
         return result.best_val_mse
 

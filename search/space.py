@@ -28,7 +28,7 @@ import yaml
 from cae.data import DATASETS, DataConfig
 from cae.spec import ACTIVATIONS, OUTPUT_ACTIVATIONS, Architecture
 from cae.tasks import TASK_NAMES
-from cae.training import DEVICES, LOSSES, OPTIMIZERS, TrainConfig
+from cae.training import DEVICES, LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
 
 DOWNSAMPLING = ("maxpool", "stride")
 UPSAMPLING = ("nearest", "bilinear", "transpose")
@@ -139,6 +139,18 @@ class Enum(Kind):
 
 
 @dataclass(frozen=True)
+class Bool(Kind):
+    @property
+    def expected(self) -> str:
+        return "true or false"
+
+    def coerce(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
 class Padding(Kind):
     """A convolution's padding: pixels, or ``same`` (``kernel // 2``, the size-keeping padding)."""
 
@@ -171,6 +183,8 @@ TRAIN_KEYS: dict[str, Key] = {
     "loss": Key(Enum(LOSSES), TrainConfig.loss),
     "seed": Key(Int(0), TrainConfig.seed, tunable=False),
     "device": Key(Enum(DEVICES), TrainConfig.device, tunable=False),
+    "precision": Key(Enum(PRECISIONS), TrainConfig.precision, tunable=False),
+    "compile": Key(Bool(), TrainConfig.compile, tunable=False),
 }
 TEMPLATE_KEYS: dict[str, Key] = {
     "depth": Key(Int(1), 2),

@@ -122,3 +122,40 @@ def test_missing_cifar10_offline_says_where_to_put_it(tmp_path: Path, monkeypatc
     monkeypatch.setattr(cae.data, "CIFAR10", Offline)
     with pytest.raises(DataError, match="put cifar-10-batches-py there"):
         load_splits(DataConfig(root=str(tmp_path / "nothing")))
+
+
+def test_the_cache_is_npy_read_row_by_row_and_an_old_npz_cache_is_converted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAE_CACHE_DIR", str(tmp_path / "cache"))
+    root = _image_folder(tmp_path / "imgs", {"a": [(32, 32)] * 8, "b": [(32, 32)] * 8})
+    cfg = DataConfig(dataset="imagefolder", root=str(root))
+    first = load_splits(cfg)  # every image: decoded once into the whole-source cache
+    stems = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(stems) == 2 and stems[0].endswith("-all-images.npy") and stems[1].endswith("-all-labels.npy")
+
+    def no_decoding(*_args):
+        raise AssertionError("decoded again although the cache holds these images")
+
+    monkeypatch.setattr(cae.data._Folders, "_decode", no_decoding)
+    again = load_splits(DataConfig(dataset="imagefolder", root=str(root), subset=10))  # rows read from the whole cache
+    assert torch.equal(again.train.images, torch.cat([first.train.images, first.val.images, first.test.images])[:8])
+
+    # a cache written by an earlier version (one .npz) is read, then replaced by the .npy pair
+    images, labels = (tmp_path / "cache" / name for name in stems)
+    stem = images.name.removesuffix("-images.npy")
+    np.savez(tmp_path / "cache" / f"{stem}.npz", x=np.load(images), y=np.load(labels))
+    images.unlink()
+    labels.unlink()
+    converted = load_splits(cfg)
+    assert torch.equal(converted.train.images, first.train.images)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == stems
+
+
+def test_rows_are_gathered_in_the_order_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cae.data, "GATHER_ROWS", 3)  # several chunks, runs of consecutive rows across them
+    array = np.arange(20 * 2 * 2, dtype=np.uint8).reshape(20, 1, 2, 2)
+    np.save(tmp_path / "a.npy", array)
+    for rows in ([19, 0, 5, 6, 7, 8, 2, 2], list(range(20)), [], [4]):
+        chosen = np.array(rows, dtype=np.int64)
+        assert np.array_equal(cae.data._gather(tmp_path / "a.npy", chosen), array[chosen])
+    with pytest.raises(ValueError, match="out of range"):
+        cae.data._gather(tmp_path / "a.npy", np.array([20]))

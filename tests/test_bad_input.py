@@ -1,0 +1,314 @@
+"""Bad input (issue 5): a catalogue of malformed spaces, flags, data and storages, through ``python -m search run``.
+
+Every case must exit 2 with exactly one line on stderr, ``error: WHERE: KEY: what was expected``,
+naming the file (or the flag that held the input), the key and the expectation; no traceback; and
+an existing study must be left as it was: its database's bytes and its ``studies/`` folder.
+Each case runs against the session's ``tiny_study`` (``studies/tiny.db`` of ``spaces/tiny.yaml``),
+so every space below keeps the study name ``tiny`` unless the name itself is the bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from search.cli import main
+from tests.conftest import SPACES, run_cli
+
+TINY_TEXT = (SPACES / "tiny.yaml").read_text()
+PASSWORD_URL = "postgresql://user:secret@127.0.0.1:1/db"
+
+
+def tiny(old: str, new: str) -> str:
+    """``spaces/tiny.yaml`` (study ``tiny``) with one edit."""
+    assert old in TINY_TEXT, old
+    return TINY_TEXT.replace(old, new, 1)
+
+
+def image_tree(root: Path, extra: str | None = None, content: bytes = b"") -> None:
+    """A CIFAR-10-like export: ``train/cat/*.jpg`` and ``test/cat/*.jpg``, plus ``train/cat/EXTRA`` holding ``content``."""
+    for part, count in (("train", 8), ("test", 2)):
+        folder = root / part / "cat"
+        folder.mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (32, 32), (20 * i, 100, 50)).save(folder / f"{i}.jpg")
+    if extra:
+        (root / "train" / "cat" / extra).write_bytes(content)
+
+
+def truncated_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, "JPEG")
+    return buffer.getvalue()[:300]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    space: str | None  # YAML of the space file; None: no file is written
+    key: str  # must be in the message
+    expected: str  # must be in the message
+    args: tuple[str, ...] = ()  # flags after the space file
+    names: tuple[str, ...] = ("SPACE",)  # what the message must name: the space file (SPACE) and/or a flag
+    prepare: Callable[[Path], None] | None = None  # builds data folders in the test's folder
+
+    def fill(self, text: str, tmp: Path, space: Path) -> str:
+        return text.replace("SPACE", str(space)).replace("TMP", str(tmp))
+
+
+DATA = "data:\n  subset: 600\n"
+CASES = [
+    # ---- the file itself
+    Case("file-missing", None, "file", "no such file (expected a space such as spaces/recon.yaml)"),
+    Case("file-empty", "", "file", "expected a mapping with sections study, data, train, model, task, start, got an empty file"),
+    Case("file-is-a-list", "- study\n- model\n", "file", "expected a mapping with sections study, data, train, model"),
+    # ---- YAML syntax: the line and column are the key
+    Case(
+        "yaml-bad-indentation",
+        tiny("  epochs: 2\n", "  epochs: 2\n   lr: 0.01\n"),
+        "line 10, column 6",
+        "expected valid YAML (mapping values are not allowed here)",
+    ),
+    Case("yaml-tab", tiny("  epochs: 2", "\tepochs: 2"), "line 9, column 1", "expected valid YAML (found character '\\t'"),
+    Case(
+        "yaml-unclosed-bracket",
+        tiny("kernel: 3", "kernel: {choice: [3, 5}"),
+        "line 15, column 25",
+        "expected valid YAML (expected ',' or ']', but got '}')",
+    ),
+    # ---- unknown keys, with a suggestion
+    Case("unknown-section", tiny("train:", "trian:"), "trian", "unknown key (did you mean train?)"),
+    Case("unknown-train-key", tiny("  epochs: 2", "  epochs: 2\n  lerning_rate: 0.01"), "train.lerning_rate", "(did you mean lr?)"),
+    Case("unknown-model-key", tiny("  kernel: 3", "  kernal: 3"), "model.kernal", "unknown key (did you mean kernel?)"),
+    # ---- wrong types
+    Case("epochs-a-word", tiny("epochs: 2", 'epochs: "ten"'), "train.epochs", "expected an integer ≥ 1, got 'ten'"),
+    Case(
+        "lr-a-list",
+        tiny("lr: {float: [1.0e-3, 1.0e-2], log: true}", "lr: [1, 2]"),
+        "train.lr",
+        "expected a number > 0 or a distribution, got [1, 2] (write {float: [1, 2]} for a range",
+    ),
+    Case("kernel-a-fraction", tiny("kernel: 3", "kernel: 3.5"), "model.kernel", "expected an integer ≥ 1, got 3.5"),
+    # ---- distributions
+    Case("choice-empty", tiny("kernel: 3", "kernel: {choice: []}"), "model.kernel", "expected {choice: [...]} with at least one value"),
+    Case("int-range-reversed", tiny("depth: {int: [1, 2]}", "depth: {int: [5, 1]}"), "model.depth", "low ≤ high, got [5, 1]"),
+    # ---- sizes that must be positive
+    Case("channels-zero", tiny("channels: {int: [4, 12]}", "channels: 0"), "model.channels", "expected an integer ≥ 1, got 0"),
+    Case("kernel-negative", tiny("kernel: 3", "kernel: -1"), "model.kernel", "expected an integer ≥ 1, got -1"),
+    Case("epochs-zero", tiny("epochs: 2", "epochs: 0"), "train.epochs", "expected an integer ≥ 1, got 0"),
+    Case("batch-size-zero", tiny("batch_size: {choice: [32, 64]}", "batch_size: 0"), "train.batch_size", "expected an integer ≥ 1, got 0"),
+    Case("subset-zero", tiny("subset: 600", "subset: 0"), "data.subset", "expected an integer ≥ 10 or null (all images), got 0"),
+    # ---- architectures whose shapes cannot work
+    Case(
+        "too-many-stride-2-stages",
+        tiny("depth: {int: [1, 2]}", "depth: 6").replace("downsample: {choice: [maxpool, stride]}", "downsample: stride"),
+        "model",
+        "the decoder returns 3×64×64, expected 3×32×32 (the input's shape); the encoder ends in a",
+    ),
+    Case(
+        "too-many-downsamplings-explicit",
+        "study: {name: tiny}\nmodel:\n  encoder: [" + ", ".join(["{conv: 8, kernel: 2, stride: 2, padding: 0}"] * 6) + "]\n"
+        "  decoder: [{upsample: 64}, {conv: 3}]\n",
+        "model",
+        "encoder layer 5 (conv 2×2/2 p0 → 8, relu): kernel 2 is larger than its padded 1×1 input",
+    ),
+    Case(
+        "reshape-mismatch",
+        "study: {name: tiny}\nmodel:\n  encoder: [{conv: 4, stride: 2}, {dense: 16}]\n"
+        "  decoder: [{dense: 1024}, {reshape: 16, size: 16}, {upsample: 2}, {conv: 3}]\n",
+        "model",
+        "decoder layer 1 (reshape → 16×16×16): 16×16×16 = 4,096 values, but its input 1024×1×1 has 1,024",
+    ),
+    Case(
+        "decoder-output-size",
+        "study: {name: tiny}\nmodel:\n  encoder: [{conv: 8}, {maxpool: 2}]\n  decoder: [{conv: 3}]\n",
+        "model",
+        "the decoder returns 3×16×16, expected 3×32×32 (the input's shape)",
+    ),
+    # ---- study settings
+    Case("sampler-unknown", tiny("type: tpe", "type: bayes"), "study.sampler.type", "expected one of tpe, random, qmc, grid, got 'bayes'"),
+    Case("pruner-unknown", tiny("type: median", "type: medain"), "study.pruner.type", "got 'medain' (did you mean median?)"),
+    Case("study-name-with-slash", tiny("name: tiny", "name: tiny/evil"), "study.name", "no '/' or '..'), got 'tiny/evil'"),
+    Case(
+        "study-flag-with-dotdot",
+        TINY_TEXT,
+        "--study",
+        "expected a name of letters, digits, '_', '-' and '.' (no '/' or '..'), got '../tiny'",
+        args=("--study", "../tiny"),
+        names=("--study",),
+    ),
+    # ---- --set
+    Case(
+        "set-unknown-key",
+        TINY_TEXT,
+        "train.nope",
+        "unknown key; expected one of epochs, batch_size, lr",
+        args=("--set", "train.nope=1"),
+        names=("SPACE", "--set train.nope=1"),
+    ),
+    Case("set-without-equals", TINY_TEXT, "--set", "expected key.path=value, got 'foo'", args=("--set", "foo"), names=("SPACE", "--set")),
+    Case(
+        "set-epochs-not-a-number",
+        TINY_TEXT,
+        "train.epochs",
+        "expected an integer ≥ 1, got 'abc' (from --set train.epochs=abc)",
+        args=("--set", "train.epochs=abc"),
+        names=("SPACE", "--set"),
+    ),
+    # ---- data
+    Case(
+        "data-root-missing",
+        tiny(DATA, "data:\n  root: TMP/missing\n  subset: 600\n"),
+        "data.root",
+        "TMP/missing: CIFAR-10 could not be loaded",
+    ),
+    Case(
+        "data-root-empty",
+        tiny(DATA, "data:\n  root: TMP/empty\n  subset: 600\n"),
+        "data.root",
+        "TMP/empty: CIFAR-10 could not be loaded",
+        prepare=lambda tmp: (tmp / "empty").mkdir(),
+    ),
+    Case(
+        "data-root-empty-imagefolder",
+        tiny(DATA, "data:\n  dataset: imagefolder\n  root: TMP/empty\n  subset: 600\n"),
+        "data.root",
+        "TMP/empty: no images found",
+        prepare=lambda tmp: (tmp / "empty").mkdir(),
+    ),
+    Case(
+        "data-export-without-class-folders",
+        tiny(DATA, "data:\n  root: TMP/export\n  subset: 600\n"),
+        "data.root",
+        "TMP/export: no images found",
+        prepare=lambda tmp: [(tmp / "export" / part).mkdir(parents=True) for part in ("train", "test")],
+    ),
+    Case(
+        "data-unreadable-image",
+        tiny(DATA, "data:\n  root: TMP/images\n  subset: null\n"),
+        "data.root",
+        "TMP/images/train/cat/broken.jpg: cannot read this image",
+        prepare=lambda tmp: image_tree(tmp / "images", "broken.jpg", b"\x00garbage, not a JPEG\xff" * 8),
+    ),
+    Case(
+        "data-truncated-image",
+        tiny(DATA, "data:\n  root: TMP/images\n  subset: null\n"),
+        "data.root",
+        "TMP/images/train/cat/truncated.jpg: cannot read this image",
+        prepare=lambda tmp: image_tree(tmp / "images", "truncated.jpg", truncated_jpeg()),
+    ),
+    # ---- storage
+    Case(
+        "storage-unreachable",
+        TINY_TEXT,
+        "postgresql://user:***@127.0.0.1:1/db",
+        "cannot open this storage",
+        args=("--storage", PASSWORD_URL),
+        names=("--storage",),
+    ),
+]
+# Through a real `python -m search run` process too: what a user sees, warnings and all.
+IN_A_PROCESS = ["yaml-unclosed-bracket", "set-epochs-not-a-number", "study-flag-with-dotdot", "storage-unreachable"]
+# Shown by a plain `python` (the defaults pytest widens): these would reach a user's stderr.
+QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every path under ``folder/studies``, with the sha256 of each file."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
+        for path in sorted((folder / "studies").rglob("*"))
+    }
+
+
+def argv(case: Case, tmp: Path) -> tuple[list[str], Path]:
+    """The command line of ``case``, with its space file (and data folders) written in ``tmp``."""
+    space = tmp / "bad.yaml"
+    if case.space is not None:
+        space.write_text(case.fill(case.space, tmp, space))
+    if case.prepare is not None:
+        case.prepare(tmp)
+    return ["run", str(space), "--trials", "1", *(case.fill(a, tmp, space) for a in case.args)], space
+
+
+def check_message(case: Case, tmp: Path, space: Path, stdout: str, stderr: str) -> None:
+    assert "Traceback" not in stdout + stderr, stderr
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1 and stderr.endswith("\n"), stderr
+    for name in case.names:
+        assert case.fill(name, tmp, space) in stderr, stderr
+    assert case.fill(case.key, tmp, space) in stderr, stderr
+    assert case.fill(case.expected, tmp, space) in stderr, stderr
+    assert "secret" not in stdout + stderr
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No download can start: CIFAR-10 pointed at an empty folder must fail here, not fetch 170 MB."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(
+    case: Case, tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, no_network: None
+) -> None:
+    monkeypatch.chdir(tiny_study)
+    before = snapshot(tiny_study)
+    args, space = argv(case, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = main(args)
+        except SystemExit as exited:  # argparse's own exits
+            code = exited.code
+    out, err = capsys.readouterr()
+    shown = "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+        for w in caught
+        if not issubclass(w.category, QUIET_BY_DEFAULT)
+    )
+    assert code == 2, err
+    check_message(case, tmp_path, space, out, shown + err)
+    assert snapshot(tiny_study) == before, "bad input changed the stored study"
+
+
+@pytest.mark.parametrize("case_id", IN_A_PROCESS)
+def test_bad_input_in_a_real_process(case_id: str, tiny_study: Path, tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.id == case_id)
+    before = snapshot(tiny_study)
+    args, space = argv(case, tmp_path)
+    result = run_cli(*args, cwd=tiny_study)
+    assert result.returncode == 2, result.stderr
+    check_message(case, tmp_path, space, result.stdout, result.stderr)
+    assert snapshot(tiny_study) == before, "bad input changed the stored study"
+
+
+def test_the_catalogue_is_complete() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)) >= 20
+    assert set(IN_A_PROCESS) <= set(ids)
+
+
+def test_only_safe_loaders_are_used() -> None:
+    """Space files and studies' records are read with yaml.safe_load; weights with torch.load(weights_only=True)."""
+    root = SPACES.parent
+    sources = [p for folder in ("cae", "search", "analysis") for p in (root / folder).rglob("*.py")]
+    for path in sources:
+        text = path.read_text()
+        for unsafe in ("yaml.load(", "yaml.unsafe_load", "yaml.full_load", "yaml.Loader", "pickle.load", "allow_pickle=True"):
+            assert unsafe not in text, f"{path}: {unsafe}"
+        for line in text.splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path}: {line.strip()}"
