@@ -61,9 +61,11 @@ def kill_a_worker_mid_trial(study: optuna.Study, timeout: float = 240) -> optuna
 
 def assert_killed_trial_failed_and_retried(study: optuna.Study, killed: optuna.trial.FrozenTrial) -> None:
     trials = study.get_trials()
+    print(f"{study.study_name}: {counts(study)}; killed trial {killed.number} → {trials[killed.number].state.name}")
     assert trials[killed.number].state == TrialState.FAIL
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retries) == 1, "the killed trial is retried exactly once"
+    print(f"  retried as trial {retries[0].number} ({retries[0].state.name}) with {retries[0].params}")
     assert retries[0].params == killed.params and retries[0].state in FINISHED
 
 
@@ -71,6 +73,7 @@ def only_surplus_failures(study: optuna.Study, allowed: set[int] = frozenset()) 
     """Every failed trial is either allowed (the killed one) or a surplus trial that trained nothing."""
     for trial in study.get_trials(states=(TrialState.FAIL,)):
         assert trial.number in allowed or trial.user_attrs.get("reason", "").startswith("surplus"), trial.user_attrs
+    print(f"{study.study_name}: {counts(study)}")
 
 
 def test_journal_two_workers_reach_exactly_n_and_retry_a_killed_trial(tmp_path: Path) -> None:
