@@ -103,7 +103,7 @@ def run_study(
         console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
         console.print(best_table(study))
         return 0
-    job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace)
+    job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace, grid)
     try:
         if workers == 1:
             code = serve(job, space, data, study, console)

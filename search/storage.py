@@ -122,7 +122,7 @@ def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
     committed; only a power cut can lose the last commits, never the file. WAL also lets
     readers (the dashboard, other workers) read while a worker writes.
     """
-    database = url.removeprefix("sqlite:///")
+    database = _local_file(url)
 
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)

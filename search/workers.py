@@ -9,7 +9,6 @@ trial is failed after the grace period and retried with the same parameters).
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import random
@@ -19,18 +18,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cae.data import Splits, load_splits
-from search.display import FINISHED, Display, quiet_optuna, trial_line
+from search.display import FINISHED, Display, finished, quiet_optuna
 from search.factories import make_sampler
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
-from search.sample import CHECK_SAMPLES, grid_search_space
+from search.sample import CHECK_SAMPLES
 from search.space import Space, load_space
 from search.storage import artifact_store, heartbeat_seconds, open_storage, study_dir
 
@@ -51,6 +50,7 @@ class Job:
     trials: int
     timeout: float | None
     grace: int
+    grid: dict[str, list[Any]] | None = None  # the grid sampler's points, drawn once by the command
 
 
 @dataclass
@@ -74,7 +74,6 @@ class FailureGuard:
             self.failures += 1
         if self.failures >= MAX_FAILURES_IN_A_ROW or self.refusals >= CHECK_SAMPLES:
             self.reason = f"{max(self.failures, self.refusals)} trials in a row failed; the last: {reason}"
-            study.stop()
 
 
 def _counts(study: optuna.Study) -> tuple[int, int]:
@@ -121,20 +120,27 @@ def work(
         study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=list(callbacks), gc_after_trial=True)
 
 
-def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0, display: bool = True) -> int:
+def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
-    grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
     # A resumed run continues the seed sequence instead of replaying the first run's draws.
     offset = len(study.get_trials(deepcopy=False)) + index * WORKER_SEED_STRIDE
-    study.sampler = make_sampler(space.study.sampler, seed_offset=offset, grid=grid)
+    study.sampler = make_sampler(space.study.sampler, seed_offset=offset, grid=job.grid)
     guard = FailureGuard()
-    shown = Display(console, study, job.trials) if display else None
+    display = Display(console, study, job.trials)
     objective = Objective(
-        space, data, artifact_store(job.study), study_dir(job.study), shown, trials=job.trials, heartbeat=heartbeat_seconds(job.grace)
+        space, data, artifact_store(job.study), study_dir(job.study), display, trials=job.trials, heartbeat=heartbeat_seconds(job.grace)
     )
-    callbacks = [guard, *([shown.trial_finished] if shown else [])]
-    with shown or contextlib.nullcontext():
-        work(study, objective, job.trials, grace=job.grace, timeout=job.timeout, callbacks=callbacks, stopping=lambda: bool(guard.reason))
+    with display:
+        work(
+            study,
+            objective,
+            job.trials,
+            grace=job.grace,
+            timeout=job.timeout,
+            callbacks=[guard, display.trial_finished],
+            stopping=lambda: bool(guard.reason),
+            console=console,
+        )
     if guard.reason:
         console.print(f"[red]stopped:[/] {guard.reason}", soft_wrap=True)
         return 1
@@ -191,24 +197,20 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
     )
     seen = {t.number for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))}
     ended: set[int] = set()
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    )
-    task = progress.add_task(f"study {job.study}", total=job.trials)
+    display = Display(console, study, job.trials)  # the workers' trials, as one worker shows its own
     try:
-        with progress:
+        with display:
             while len(ended) < workers:
                 time.sleep(1)
                 for trial in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL)):
                     if trial.number not in seen:
                         seen.add(trial.number)
-                        progress.console.print(trial_line(trial), highlight=False)
-                progress.update(task, completed=len(study.get_trials(deepcopy=False, states=FINISHED)))
+                        display.trial_finished(study, trial)
                 for i, process in enumerate(processes):
                     if i not in ended and process.exitcode is not None:
                         ended.add(i)
                         if process.exitcode != 0:
-                            progress.console.print(
+                            console.print(
                                 f"[yellow]worker {i} (pid {process.pid}) {_describe_exit(process.exitcode)}[/]: "
                                 f"see {worker_log(job.study, i)}; a trial it was running is retried after the grace period ({job.grace} s)",
                                 soft_wrap=True,
@@ -224,7 +226,7 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
     if 1 in codes:
         console.print(f"[red]stopped:[/] a worker's trials kept failing (see {worker_log(job.study, codes.index(1))})", soft_wrap=True)
         return 1
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    done = finished(study)
     if done < job.trials and job.timeout is None:
         console.print(f"[red]incomplete:[/] {done} of {job.trials} finished trials, and no worker is left; run the same command again")
         return 1
