@@ -62,8 +62,9 @@ def machine(device: torch.device | str = "cpu") -> dict[str, Any]:
     return info
 
 
-def write_result(name: str, payload: dict[str, Any], *, folder: Path = RESULTS) -> Path:
-    """``folder/<name>.json`` holding ``payload`` (which should carry a ``machine`` entry)."""
+def write_result(name: str, payload: dict[str, Any], *, folder: Path | None = None) -> Path:
+    """``folder/<name>.json`` (default ``benchmarks/results/``) holding ``payload``, which should carry a ``machine`` entry."""
+    folder = folder or RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, **payload}, indent=2, default=str) + "\n")
@@ -83,17 +84,6 @@ def timed(totals: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-
-
-def quiet_optuna() -> None:
-    """Optuna's per-trial log lines and experimental-feature warnings off: the study's own display says it all."""
-    import logging
-    import warnings
-
-    import optuna
-
-    optuna.logging.set_verbosity(logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def reference_architecture():

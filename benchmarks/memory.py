@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(name, f"{run.peak_rss_mib:,.0f} MiB", f"{run.seconds:.0f} s", "yes" if run.peak_rss_mib < TARGET_MIB else "no")
     console.print(table)
     payload = {k: asdict(v) | {"under_1_5_GB": v.peak_rss_mib < TARGET_MIB} for k, v in runs.items()}
-    path = write_result(
-        "memory", {"machine": machine(), "settings": {"trials": args.trials}, "runs": payload}, **({"folder": args.out} if args.out else {})
-    )
+    path = write_result("memory", {"machine": machine(), "settings": {"trials": args.trials}, "runs": payload}, folder=args.out)
     console.print(f"written: {path}", highlight=False)
     return 0
 

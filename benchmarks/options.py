@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluation_seconds": evaluation,
             "accuracy": accuracy,
         },
-        **({"folder": args.out} if args.out else {}),
+        folder=args.out,
     )
     console.print(f"written: {path}", highlight=False)
     return 0

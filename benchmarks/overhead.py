@@ -33,7 +33,8 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import REFERENCE_SPACE, machine, quiet_optuna, write_result
+from benchmarks.common import REFERENCE_SPACE, machine, write_result
+from search.display import quiet_optuna
 
 # (module, attribute, category): what is timed. Missing attributes are skipped, so that the
 # benchmark survives the objective's refactorings (it then reports them under "other").
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": wall,
             "outside_trials_seconds": between,
         },
-        **({"folder": args.out} if args.out else {}),
+        folder=args.out,
     )
     console.print(f"written: {path}", highlight=False)
     return 0

@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import SPACES, machine, quiet_optuna, write_result
+from benchmarks.common import SPACES, machine, write_result
+from search.display import quiet_optuna
 from search.run import run_study
 from search.space import load_space
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result(
         "pruning",
         {"machine": machine(), "settings": settings, "studies": figures, "comparison": comparison},
-        **({"folder": args.out} if args.out else {}),
+        folder=args.out,
     )
     console.print(f"written: {path}", highlight=False)
     return 0

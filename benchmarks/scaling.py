@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(table)
     settings = {"space": str(args.space), "trials": args.trials, "overrides": overrides}
-    path = write_result("scaling", {"machine": machine(), "settings": settings, "runs": rows}, **({"folder": args.out} if args.out else {}))
+    path = write_result("scaling", {"machine": machine(), "settings": settings, "runs": rows}, folder=args.out)
     console.print(f"written: {path}", highlight=False)
     return 0
 

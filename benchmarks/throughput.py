@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             "architectures": results,
             "targets": targets,
         },
-        **({"folder": args.out} if args.out else {}),
+        folder=args.out,
     )
     console.print(f"written: {path}", highlight=False)
     return 0
