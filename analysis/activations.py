@@ -34,10 +34,10 @@ from torch import nn
 
 from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.trial_model import LoadedTrial, load_trial
-from cae.builder import CAE, activation
+from cae.builder import CAE
 from cae.data import Splits
 from cae.figures import save_reconstructions
-from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
+from cae.spec import Architecture, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
 from search.cli import number_flag, positive_int
@@ -46,12 +46,6 @@ from search.storage import StorageError
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map
-_MODULES: dict[type, type[nn.Module]] = {
-    Conv: nn.Conv2d,
-    ConvTranspose: nn.ConvTranspose2d,
-    MaxPool: nn.MaxPool2d,
-    Upsample: nn.Upsample,
-}
 
 
 # ---------------------------------------------------------------- capture
@@ -60,23 +54,15 @@ _MODULES: dict[type, type[nn.Module]] = {
 def layer_modules(model: CAE) -> list[nn.Module]:
     """The module whose output is each spec layer's output, in the order of ``model.arch.shapes``.
 
-    :func:`cae.builder.make_layers` turns a spec convolution into its ``nn.Conv2d`` followed by an
-    activation module (none for ``activation: none``), so the children of ``model.encoder`` and
-    ``model.decoder`` are walked in step with the spec: a layer's output is that of its last module.
+    :func:`cae.builder.make_layers` records where each spec layer's modules end (``layer_ends``), so
+    any layer kind, with or without normalisation and activation, is found without a map kept here.
     """
     found: list[nn.Module] = []
     for part, layers, sequential in (("encoder", model.arch.encoder, model.encoder), ("decoder", model.arch.decoder, model.decoder)):
-        children = list(sequential)
-        position = 0
-        for index, layer in enumerate(layers):
-            count = 1 + len(activation(layer.activation)) if isinstance(layer, Conv | ConvTranspose) else 1
-            group = children[position : position + count]
-            if len(group) < count or not isinstance(group[0], _MODULES[type(layer)]):
-                raise ValueError(f"{part} layer {index} ({describe(layer)}): the model's modules do not follow its architecture")
-            found.append(group[-1])
-            position += count
-        if position != len(children):
-            raise ValueError(f"the {part} has {len(children)} modules where its architecture's layers make {position}")
+        ends = getattr(sequential, "layer_ends", None)
+        if ends is None or len(ends) != len(layers):
+            raise ValueError(f"the {part}'s modules do not follow its architecture ({len(layers)} layers)")
+        found += [sequential[end] for end in ends]
     return found
 
 

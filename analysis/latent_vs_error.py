@@ -6,10 +6,12 @@ Writes to ``studies/<study>/analysis/`` (or ``--out``):
 
 - ``latent_vs_error.csv``: every trial (:func:`analysis.trials.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
-  the power-law fit, the Pareto front and published points;
+  the power-law fit, the Pareto front, PCA's curve on the same split (the optimal linear code) and
+  published points;
 - ``latent_vs_error.md``: the answer in numbers (exponent b with its 95% interval, R², Spearman's
-  ρ and p), the Pareto front, the published points beside this study's, and what else matters
-  (Optuna's parameter importances, the error by value of each parameter).
+  ρ and p), the Pareto front with each trial's gain over PCA (``gain_db``), the published points
+  beside this study's, and what else matters (Optuna's parameter importances, the error by value
+  of each parameter).
 
 Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +36,12 @@ import seaborn as sns
 from rich.console import Console
 
 from analysis.cli import output_dir, print_written, run, study_parser
+from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import published_points
 from analysis.trials import BASE_COLUMNS, finished_table
 from cae.training import psnr
-from search.display import state_counts
+from search.display import best_val_mse, state_counts
 from search.storage import default_storage, load_study, mask
 
 METRICS = {"val": "val_mse", "test": "test_mse"}
@@ -56,9 +60,13 @@ class LatentAnalysis:
     front: pd.DataFrame
     importances: dict[str, float]
     importance_problem: str
+    pca: pd.DataFrame | None = None  # PCA's curve on the study's split (latent_size, pca_mse, pca_psnr)
+    pca_problem: str = ""
 
 
-def analyse(study: optuna.Study, table: pd.DataFrame, metric: str = "val_mse") -> LatentAnalysis:
+def analyse(
+    study: optuna.Study, table: pd.DataFrame, metric: str = "val_mse", pca: pd.DataFrame | None = None, pca_problem: str = ""
+) -> LatentAnalysis:
     complete = table[(table["state"] == "complete") & table[metric].notna() & table["latent_size"].notna()]
     fit, problem = None, ""
     try:
@@ -70,10 +78,15 @@ def analyse(study: optuna.Study, table: pd.DataFrame, metric: str = "val_mse") -
         correlation = rank_correlation(complete["latent_size"], complete[metric])
     importances, why = {}, ""
     try:
-        importances = dict(optuna.importance.get_param_importances(study))
+        # In a study of several objectives the importances asked about are the error's
+        target = best_val_mse if len(study.directions) > 1 else None
+        with warnings.catch_warnings():  # Optuna warns of parameter values seen once: a caveat of small studies, not news
+            warnings.simplefilter("ignore", UserWarning)
+            importances = dict(optuna.importance.get_param_importances(study, target=target))
     except (ValueError, RuntimeError) as error:  # too few trials, or nothing searched
         why = str(error).splitlines()[0]
-    return LatentAnalysis(table, complete, metric, fit, problem, correlation, pareto_front(complete, error=metric), importances, why)
+    front = pareto_front(complete, error=metric)
+    return LatentAnalysis(table, complete, metric, fit, problem, correlation, front, importances, why, pca, pca_problem)
 
 
 # ---------------------------------------------------------------- figure
@@ -105,6 +118,12 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
         ax.plot(xs, f(xs), "--", color="tab:red", label=f"fit: MSE = {f.a:.3g} · latent^{f.b:.2f}  (R² = {f.r2:.2f})")
     front = result.front
     ax.step(front["latent_size"], front[metric], where="post", color="tab:green", lw=1.5, label="Pareto front")
+    if result.pca is not None:
+        low, high = shown["latent_size"].min(), shown["latent_size"].max()
+        pca = result.pca[(result.pca["latent_size"] >= low / 2) & (result.pca["latent_size"] <= high * 2)]
+        ax.plot(
+            pca["latent_size"], pca["pca_mse"], color="tab:purple", lw=1.5, label="PCA on the same split (optimal linear code), test MSE"
+        )
     published = published_points()
     ax.scatter(published["latent_size"], published["mse"], marker="*", s=160, color="black", zorder=5, label="published")
     for row in published.itertuples():
@@ -156,12 +175,45 @@ def _answer(result: LatentAnalysis) -> str:
             lines.append("The interval of b contains 0: the data do not rule out no effect of latent size at all.")
     else:
         lines.append(f"No power-law fit: {result.fit_problem}.")
-    others = {k: v for k, v in result.importances.items() if k != "latent_channels"}
+    others = {k: v for k, v in result.importances.items() if k not in ("latent_channels", "latent_dim")}
     if others:
         top = max(others, key=others.get)
         lines.append(
             f"Other parameters vary with the latent size in this study (the most important: {top}, {others[top]:.2f}), so "
             "part of this relation may be theirs; a space that varies latent size alone (spaces/latent.yaml) separates the two."
+        )
+    return "\n\n".join(lines)
+
+
+def front_table(result: LatentAnalysis) -> pd.DataFrame:
+    """The front with each trial's test PSNR beside PCA's at its latent size, and the gain (test PSNR − PCA's)."""
+    front = result.front.copy()
+    front["pca_psnr"] = -10 * np.log10(front["pca_mse"])
+    columns = ["number", "latent_size", "n_params", result.metric, "test_psnr", "pca_psnr", "gain_db"]
+    return front[columns].rename(columns={"latent_size": "latent", "test_psnr": "test PSNR dB", "pca_psnr": "PCA dB", "gain_db": "gain dB"})
+
+
+def _against_pca(result: LatentAnalysis) -> str:
+    """Which front trials beat the linear code, by how much, and which lose: derived from their gains."""
+    front = result.front.dropna(subset=["gain_db"])
+    if front.empty:
+        return "No trial on the front has a PCA baseline (over-complete latents, or a study from before baselines were recorded)."
+    wins, losses = front[front["gain_db"] > 0], front[front["gain_db"] <= 0]
+    lines = []
+    if not wins.empty:
+        listed = ", ".join(f"latent {int(r.latent_size):,} (+{r.gain_db:.2f} dB, trial {int(r.number)})" for r in wins.itertuples())
+        lines.append(f"**{len(wins)} of {len(front)} front trials beat PCA** at their latent size on the same test split: {listed}.")
+    if not losses.empty:
+        listed = ", ".join(f"latent {int(r.latent_size):,} ({r.gain_db:+.2f} dB, trial {int(r.number)})" for r in losses.itertuples())
+        lines.append(
+            f"**{len(losses)} lose to PCA**: {listed}. A CAE that loses to the optimal linear code has not learned what its "
+            "nonlinearity could add: train longer, widen it, or start it from the linear code (model.linear_skip)."
+        )
+    over = result.complete[result.complete["latent_size"] >= 3072]
+    if not over.empty:
+        lines.append(
+            f"{len(over)} complete trial(s) have an over-complete latent (≥ 3,072 values, the image's own size): they can copy "
+            "their input, and no baseline applies."
         )
     return "\n\n".join(lines)
 
@@ -172,11 +224,20 @@ def _markdown(table: pd.DataFrame) -> str:
 
 def _published_table(result: LatentAnalysis) -> pd.DataFrame:
     rows = []
-    best_at = result.complete.sort_values(result.metric).drop_duplicates("latent_size").set_index("latent_size")
+    complete = result.complete.dropna(subset=["test_psnr"])
     for point in published_points().itertuples():
-        ours = best_at.loc[point.latent_size] if point.latent_size in best_at.index else None
+        # the best test PSNR of any trial at this latent size or smaller: what the front buys with that many values
+        within = complete[complete["latent_size"] <= point.latent_size]
+        ours = within.loc[within["test_psnr"].idxmax()] if not within.empty else None
+        pca = "—"
+        if result.pca is not None and point.latent_size < 3072:
+            pca = f"{float(result.pca.loc[result.pca['latent_size'] == point.latent_size, 'pca_psnr'].iloc[0]):.2f}"
         if ours is not None:
-            here = f"trial {int(ours['number'])}: {ours[result.metric]:.5f} ({psnr(ours[result.metric]):.1f} dB)"
+            verdict = "beats" if ours["test_psnr"] > point.psnr else "misses"
+            here = (
+                f"trial {int(ours['number'])} (latent {int(ours['latent_size']):,}): {ours['test_psnr']:.2f} dB test, "
+                f"{verdict} it by {abs(ours['test_psnr'] - point.psnr):.2f} dB"
+            )
         elif result.fit is not None:
             predicted = float(result.fit(point.latent_size))
             here = f"fit: {predicted:.5f} ({psnr(predicted):.1f} dB)"
@@ -187,8 +248,9 @@ def _published_table(result: LatentAnalysis) -> pd.DataFrame:
                 "latent": f"{point.latent_size:,}",
                 "published PSNR dB": round(point.psnr, 1),
                 "published MSE": f"{point.mse:.5f}",
+                "PCA dB (same split)": pca,
                 "source": point.source,
-                f"this study ({METRIC_NAMES[result.metric]})": here,
+                "this study's best at this latent or smaller": here,
             }
         )
     return pd.DataFrame(rows)
@@ -230,7 +292,7 @@ def _value(v: object) -> str:
 def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files: dict[str, Path]) -> str:
     metric, table = result.metric, result.table
     n_pruned = int((table["state"] == "pruned").sum())
-    front = result.front[["number", "latent_size", "n_params", metric, "test_psnr"]].rename(columns={"latent_size": "latent"})
+    front = front_table(result)
     best = result.complete.sort_values(metric).head(10)[["number", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "epochs"]]
     return "\n".join(
         [
@@ -253,6 +315,8 @@ def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files
             "## Pareto front: the lowest error at each latent size or smaller",
             "",
             _markdown(front),
+            "",
+            _against_pca(result),
             "",
             "## Beside published results",
             "",
@@ -281,7 +345,8 @@ def command(args: argparse.Namespace, console: Console) -> int:
     url = args.storage or default_storage(args.study)
     study, _ = load_study(args.study, url)
     table = finished_table(study, args.study)
-    result = analyse(study, table, METRICS[args.metric])
+    pca, pca_problem = pca_curve(study)
+    result = analyse(study, table, METRICS[args.metric], pca, pca_problem)
     out = output_dir(args)
     files = {"csv": out / "latent_vs_error.csv", "png": out / "latent_vs_error.png", "md": out / "latent_vs_error.md"}
     table.to_csv(files["csv"], index=False)
@@ -292,6 +357,9 @@ def command(args: argparse.Namespace, console: Console) -> int:
     if f is not None:
         console.print(f"power law: MSE = {f.a:.3g} · latent^{f.b:.3f}  (b in [{f.b_low:.3f}, {f.b_high:.3f}], R² = {f.r2:.3f}, n = {f.n})")
     console.print(f"Spearman: ρ = {c.rho:.3f}, {_p_value(c.p)} ({strength(c)} correlation)")
+    if result.pca is None:
+        console.print(f"no PCA curve: {result.pca_problem}", highlight=False)
+    console.print(front_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}"), highlight=False)
     print_written(console, files)
     return 0
 

@@ -6,7 +6,8 @@
 Columns: ``number``, ``state`` (complete, pruned, fail, running, waiting), ``latent_size``,
 ``n_params``, ``val_mse`` (the best validation MSE of the epochs the trial ran: its objective when
 complete, the best before it was stopped when pruned), ``test_mse`` and ``test_psnr`` (complete
-trials only), ``epochs`` (run), ``seconds``, then one column per searched parameter under its own
+trials only), ``pca_mse`` (PCA's test MSE at the trial's latent size) and ``gain_db`` (complete
+trials: test PSNR over PCA's), ``epochs`` (run), ``seconds``, then one column per searched parameter under its own
 name (``depth``, ``kernel``, ``lr``, ``channels.0``…).
 """
 
@@ -20,7 +21,7 @@ import pandas as pd
 from search.display import state_counts
 from search.storage import StorageError
 
-BASE_COLUMNS = ["number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "epochs", "seconds"]
+BASE_COLUMNS = ["number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "pca_mse", "gain_db", "epochs", "seconds"]
 
 
 def _best(curve: object) -> float:
@@ -46,6 +47,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             "val_mse": attr("val_mse").map(_best),
             "test_mse": attr("test_mse"),
             "test_psnr": attr("test_psnr"),
+            "pca_mse": attr("pca_mse"),
+            "gain_db": attr("gain_db"),
             "epochs": attr("val_mse").map(lambda c: len(c) if isinstance(c, list) else 0),
             "seconds": raw["duration"].dt.total_seconds() if "duration" in raw else math.nan,
         }

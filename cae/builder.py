@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from cae.spec import Architecture, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Shape, Upsample, out_shape
+from cae.spec import GROUPS, Architecture, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Residual, Shape, Upsample, out_shape
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -33,22 +33,57 @@ def activation(name: str) -> list[nn.Module]:
     return [] if name == "none" else [_ACTIVATIONS[name]()]
 
 
+def normalisation(name: str, channels: int) -> list[nn.Module]:
+    """The normalisation named in a spec (``none`` adds no module)."""
+    if name == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if name == "group":
+        return [nn.GroupNorm(math.gcd(channels, GROUPS), channels)]
+    return []
+
+
+class ResidualBlock(nn.Module):
+    """``act(x + norm(conv(act(norm(conv(x))))))``: see :class:`cae.spec.Residual`."""
+
+    def __init__(self, channels: int, kernel: int, act: str, norm: str) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel, padding=pad),
+            *normalisation(norm, channels),
+            *activation(act),
+            nn.Conv2d(channels, channels, kernel, padding=pad),
+            *normalisation(norm, channels),
+        )
+        self.act = nn.Sequential(*activation(act))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
 def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> nn.Sequential:
-    """Modules for a sequence of spec layers, starting from an input of ``in_shape`` (C, H, W)."""
+    """Modules for a sequence of spec layers, starting from an input of ``in_shape`` (C, H, W).
+
+    A spec layer becomes one or more modules (a convolution, its normalisation, its activation);
+    the returned ``Sequential`` keeps in ``layer_ends`` the index of each spec layer's last module,
+    whose output is that layer's output: hooks (analysis.activations) attach there.
+    """
     modules: list[nn.Module] = []
+    ends: list[int] = []
     shape = in_shape
     for layer in layers:
         channels = shape[0]
         match layer:
-            case Conv(out, k, s, p, act):
-                modules += [nn.Conv2d(channels, out, k, stride=s, padding=p), *activation(act)]
-                channels = out
-            case ConvTranspose(out, k, s, p, op, act):
+            case Conv(out, k, s, p, act, norm):
+                modules += [nn.Conv2d(channels, out, k, stride=s, padding=p), *normalisation(norm, out), *activation(act)]
+            case ConvTranspose(out, k, s, p, op, act, norm):
                 modules += [
                     nn.ConvTranspose2d(channels, out, k, stride=s, padding=p, output_padding=op),
+                    *normalisation(norm, out),
                     *activation(act),
                 ]
-                channels = out
+            case Residual(c, k, act, norm):
+                modules.append(ResidualBlock(c, k, act, norm))
             case MaxPool(k, s):
                 modules.append(nn.MaxPool2d(k, stride=s))
             case Upsample(scale, mode):
@@ -63,7 +98,13 @@ def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> nn.Sequential:
             case _:
                 raise TypeError(f"not a layer: {layer!r}")
         shape = out_shape(layer, shape)[0]
-    return nn.Sequential(*modules)
+        ends.append(len(modules) - 1)
+    sequential = nn.Sequential(*modules)
+    sequential.layer_ends = ends
+    return sequential
+
+
+_OUTPUTS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 class CAE(nn.Module):
@@ -73,14 +114,32 @@ class CAE(nn.Module):
         super().__init__()
         self.arch = arch
         self.encoder = make_layers(arch.encoder, (arch.in_channels, arch.image_size, arch.image_size))
-        self.decoder = make_layers(arch.decoder, arch.latent_shape)
-        self.output = nn.Sequential(*activation(arch.output))
+        self.decoder = make_layers(arch.decoder, arch.image_shape if arch.linear_skip else arch.latent_shape)
+        self.output = nn.Sequential(*([_OUTPUTS[arch.output]()] if arch.output in _OUTPUTS else []))
+        # tanh networks work on [-1, 1] (zero-centred inputs, the output's own range); every
+        # caller still gives and gets images in [0, 1], so errors stay on one scale.
+        self.centred = arch.output == "tanh"
+        if arch.linear_skip:
+            pixels = arch.image_size**2
+            self.skip_in = nn.Linear(arch.in_channels * pixels, arch.latent_size)
+            self.skip_out = nn.Linear(arch.latent_size, arch.out_channels * pixels)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        """The latent code of images in [0, 1]."""
+        z = self.encoder(x * 2 - 1 if self.centred else x)
+        if self.arch.linear_skip:
+            z = z + self.skip_in(x.flatten(1)).reshape(z.shape)
+        return z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.output(self.decoder(z))
+        """Images in the [0, 1] scale of the input (exactly in [0, 1] for sigmoid and tanh outputs)."""
+        if self.arch.linear_skip:
+            linear = self.skip_out(z.flatten(1)).reshape(len(z), *self.arch.image_shape).contiguous(memory_format=torch.channels_last)
+            out = linear + self.decoder(linear)
+        else:
+            out = self.decoder(z)
+        out = self.output(out)
+        return (out + 1) / 2 if self.centred else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

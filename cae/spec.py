@@ -20,13 +20,23 @@ from functools import cached_property
 from typing import Any, Literal, get_args
 
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
-OutputActivation = Literal["sigmoid", "none"]
+# The output activation fixes the scale the network works on: sigmoid reads and writes [0, 1];
+# tanh reads [-1, 1] and its (tanh + 1) / 2 is the image; none reads [0, 1] and writes as is.
+OutputActivation = Literal["sigmoid", "tanh", "none"]
 UpsampleMode = Literal["nearest", "bilinear"]
+Norm = Literal["none", "batch", "group"]
 Shape = tuple[int, int, int]  # channels, height, width
 
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 OUTPUT_ACTIVATIONS: tuple[str, ...] = get_args(OutputActivation)
 UPSAMPLE_MODES: tuple[str, ...] = get_args(UpsampleMode)
+NORMS: tuple[str, ...] = get_args(Norm)
+GROUPS = 8  # group norm: at most this many groups (the channels' greatest common divisor with it)
+
+
+def norm_params(norm: str, channels: int) -> int:
+    """Learned parameters of a normalisation over ``channels`` (a scale and a shift each; running statistics are buffers)."""
+    return 0 if norm == "none" else 2 * channels
 
 
 class ArchitectureError(ValueError):
@@ -53,6 +63,7 @@ class Conv:
     stride: int = 1
     padding: int | None = None
     activation: Activation = "relu"
+    norm: Norm = "none"  # between the convolution and its activation
 
     def __post_init__(self) -> None:
         _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
@@ -60,6 +71,7 @@ class Conv:
             object.__setattr__(self, "padding", self.kernel // 2)
         _require_int(self, 0, padding=self.padding)
         _require_choice(self, "activation", self.activation, ACTIVATIONS)
+        _require_choice(self, "norm", self.norm, NORMS)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class ConvTranspose:
     padding: int = 0
     output_padding: int = 0
     activation: Activation = "relu"
+    norm: Norm = "none"
 
     def __post_init__(self) -> None:
         _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
@@ -81,6 +94,29 @@ class ConvTranspose:
                 f"ConvTranspose.output_padding must be smaller than its stride ({self.stride}), got {self.output_padding}"
             )
         _require_choice(self, "activation", self.activation, ACTIVATIONS)
+        _require_choice(self, "norm", self.norm, NORMS)
+
+
+@dataclass(frozen=True)
+class Residual:
+    """A residual block that keeps its input's shape: ``act(x + norm(conv(act(norm(conv(x))))))``, two same-padded
+    ``kernel``×``kernel`` convolutions of ``channels`` (which must be the input's channels).
+
+    The identity path lets a deep stack start as (nearly) the identity and learn corrections, which
+    is why a few of these train faster than as many plain convolutions.
+    """
+
+    channels: int
+    kernel: int = 3
+    activation: Activation = "relu"
+    norm: Norm = "none"
+
+    def __post_init__(self) -> None:
+        _require_int(self, 1, channels=self.channels, kernel=self.kernel)
+        if self.kernel % 2 == 0:
+            raise ArchitectureError(f"Residual.kernel must be odd (a same-padded convolution keeps the shape), got {self.kernel}")
+        _require_choice(self, "activation", self.activation, ACTIVATIONS)
+        _require_choice(self, "norm", self.norm, NORMS)
 
 
 @dataclass(frozen=True)
@@ -135,10 +171,11 @@ class Reshape:
         _require_int(self, 1, channels=self.channels, size=self.size)
 
 
-Layer = Conv | ConvTranspose | MaxPool | Upsample | Dense | Reshape
+Layer = Conv | ConvTranspose | Residual | MaxPool | Upsample | Dense | Reshape
 LAYER_KINDS: dict[str, type] = {
     "conv": Conv,
     "transpose": ConvTranspose,
+    "residual": Residual,
     "maxpool": MaxPool,
     "upsample": Upsample,
     "dense": Dense,
@@ -150,11 +187,13 @@ _KIND_OF = {cls: kind for kind, cls in LAYER_KINDS.items()}
 def describe(layer: Layer) -> str:
     """A short human name for one layer, e.g. ``conv 3×3/1 p1 → 8, relu``."""
     match layer:
-        case Conv(c, k, s, p, act):
-            return f"conv {k}×{k}/{s} p{p} → {c}, {act}"
-        case ConvTranspose(c, k, s, p, op, act):
+        case Conv(c, k, s, p, act, norm):
+            return f"conv {k}×{k}/{s} p{p} → {c}, {_with_norm(act, norm)}"
+        case ConvTranspose(c, k, s, p, op, act, norm):
             extra = f" op{op}" if op else ""
-            return f"transpose {k}×{k}/{s} p{p}{extra} → {c}, {act}"
+            return f"transpose {k}×{k}/{s} p{p}{extra} → {c}, {_with_norm(act, norm)}"
+        case Residual(c, k, act, norm):
+            return f"residual 2× conv {k}×{k} → {c}, {_with_norm(act, norm)}"
         case MaxPool(k, s):
             return f"maxpool {k}×{k}/{s}"
         case Upsample(scale, mode):
@@ -164,6 +203,10 @@ def describe(layer: Layer) -> str:
         case Reshape(c, size):
             return f"reshape → {c}×{size}×{size}"
     raise TypeError(f"not a layer: {layer!r}")
+
+
+def _with_norm(activation: str, norm: str) -> str:
+    return activation if norm == "none" else f"{norm} norm, {activation}"
 
 
 def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int, p: int) -> int:
@@ -192,14 +235,21 @@ def out_shape(layer: Layer, shape: Shape, *, part: str = "layer", index: int = 0
     """Output shape and parameter count of one layer on an input of ``shape``."""
     c, h, _ = shape
     match layer:
-        case Conv(out, k, s, p, _):
+        case Conv(out, k, s, p, _, norm):
             size = _window_size(part, index, layer, h, k, s, p)
-            return (out, size, size), c * out * k * k + out
-        case ConvTranspose(out, k, s, p, op, _):
+            return (out, size, size), c * out * k * k + out + norm_params(norm, out)
+        case ConvTranspose(out, k, s, p, op, _, norm):
             size = (h - 1) * s - 2 * p + k + op
             if size < 1:
                 raise ArchitectureError(f"{part} layer {index} ({describe(layer)}): output size {size} on a {h}×{h} input")
-            return (out, size, size), c * out * k * k + out
+            return (out, size, size), c * out * k * k + out + norm_params(norm, out)
+        case Residual(channels, k, _, norm):
+            if channels != c:
+                raise ArchitectureError(
+                    f"{part} layer {index} ({describe(layer)}): a residual block keeps its input's channels, "
+                    f"but its input has {c} and it says {channels}"
+                )
+            return shape, 2 * (c * c * k * k + c + norm_params(norm, c))
         case MaxPool(k, s):
             size = _window_size(part, index, layer, h, k, s, 0)
             return (c, size, size), 0
@@ -239,8 +289,16 @@ class Architecture:
     """A convolutional autoencoder: encoder layers to the latent map, decoder layers back to the image.
 
     ``output`` is the activation after the last decoder layer (``sigmoid`` keeps pixels in [0, 1]).
-    Construction validates the layers and their shapes; an impossible architecture raises
-    :class:`ArchitectureError` with the reason.
+    ``linear_skip`` puts the optimal linear code at the heart of the network. A dense map from the
+    image to the latent is added to the encoder's code, and a dense map from the latent back to an
+    image, the linear reconstruction, is what the decoder's layers receive (they run from the
+    image's shape to the image's shape) and correct: the output is the linear reconstruction plus
+    the decoder's output. Started from PCA of the training images (:func:`cae.pca.start_from_linear_code`)
+    with the last encoder and decoder layers at zero, the network begins as PCA, and its convolutions
+    learn only what a linear code cannot: its gain over PCA is the nonlinearity's worth. (A linear
+    reconstruction holds everything the code holds, so refining it in image space is a complete
+    decoder of the code, and its convolutions see images, which they suit, not a list of
+    coefficients. PCA initialisation of autoencoders: Seuret, Alberti, Liwicki & Ingold, ICDAR 2017.)
     """
 
     encoder: tuple[Layer, ...]
@@ -249,6 +307,7 @@ class Architecture:
     out_channels: int = 3
     image_size: int = 32
     output: OutputActivation = "sigmoid"
+    linear_skip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", tuple(self.encoder))
@@ -257,6 +316,11 @@ class Architecture:
             raise ArchitectureError("an architecture needs at least one encoder and one decoder layer")
         _require_int(self, 1, in_channels=self.in_channels, out_channels=self.out_channels, image_size=self.image_size)
         _require_choice(self, "output", self.output, OUTPUT_ACTIVATIONS)
+        if self.linear_skip and self.output != "none":
+            raise ArchitectureError(
+                f"linear_skip needs output: none (the linear path's image is added before the output activation, "
+                f"and only none keeps it as it is), got {self.output}"
+            )
         for layer in (*self.encoder, *self.decoder):
             if type(layer) not in _KIND_OF:
                 raise ArchitectureError(f"not a layer: {layer!r}")
@@ -273,11 +337,18 @@ class Architecture:
         rows: list[LayerShape] = []
         shape: Shape = (self.in_channels, self.image_size, self.image_size)
         for part, layers in (("encoder", self.encoder), ("decoder", self.decoder)):
+            if part == "decoder" and self.linear_skip:
+                shape = self.image_shape  # the decoder refines the linear path's image
             for index, layer in enumerate(layers):
                 out, params = out_shape(layer, shape, part=part, index=index)
                 rows.append(LayerShape(part, index, layer, shape, out, params))
                 shape = out
         return tuple(rows)
+
+    @property
+    def image_shape(self) -> Shape:
+        """The output image's shape (C×H×W)."""
+        return (self.out_channels, self.image_size, self.image_size)
 
     @property
     def latent_shape(self) -> Shape:
@@ -290,7 +361,15 @@ class Architecture:
 
     @property
     def n_params(self) -> int:
-        return sum(row.params for row in self.shapes)
+        return sum(row.params for row in self.shapes) + self.skip_params
+
+    @property
+    def skip_params(self) -> int:
+        """Parameters of the linear path (``linear_skip``): image → latent and latent → image, with biases."""
+        if not self.linear_skip:
+            return 0
+        d_in, d_out = self.in_channels * self.image_size**2, self.out_channels * self.image_size**2
+        return d_in * self.latent_size + self.latent_size + self.latent_size * d_out + d_out
 
     @property
     def receptive_field(self) -> int:
@@ -300,6 +379,8 @@ class Architecture:
             match layer:
                 case Conv(kernel=k, stride=s) | MaxPool(kernel=k, stride=s):
                     field, jump = field + (k - 1) * jump, jump * s
+                case Residual(kernel=k):
+                    field += 2 * (k - 1) * jump
                 case ConvTranspose(kernel=k, stride=s):  # rare in an encoder: widens the field, refines the step
                     field, jump = field + (k - 1) * jump // s, max(jump // s, 1)
                 case Upsample(scale=s):
@@ -346,6 +427,8 @@ def widen(arch: Architecture, factor: float) -> Architecture:
         return tuple(
             replace(layer, out_channels=max(1, round(layer.out_channels * factor)))
             if isinstance(layer, Conv | ConvTranspose) and i != keep
+            else replace(layer, channels=max(1, round(layer.channels * factor)))
+            if isinstance(layer, Residual)
             else layer
             for i, layer in enumerate(layers)
         )

@@ -72,6 +72,11 @@ def task_of(model: nn.Module) -> Task:
     arch = getattr(model, "arch", None)
     if arch is None:
         return TASKS["reconstruction"]
+    return task_of_architecture(arch)
+
+
+def task_of_architecture(arch: Architecture) -> Task:
+    """The task an architecture's image channels in and out make (3 → 3 is reconstruction)."""
     for task in TASKS.values():
         if (task.in_channels, task.out_channels) == (arch.in_channels, arch.out_channels):
             return task

@@ -30,6 +30,7 @@ from torch import nn
 
 from cae.builder import CAE, build
 from cae.data import Splits
+from cae.schedule import LearningRate, Schedule
 from cae.spec import Architecture
 from cae.tasks import Task, task_of
 
@@ -56,6 +57,7 @@ class NonFiniteLoss(ArithmeticError):
 class TrainConfig:
     """How to train one model. ``momentum`` applies to SGD only.
 
+    ``schedule`` and ``warmup`` shape the learning rate over the run (:mod:`cae.schedule`).
     ``precision``: ``fp32``; ``bf16`` (bfloat16 autocast of the forward pass); or ``auto``, which is
     ``bf16`` where the device computes in bfloat16 natively and ``fp32`` elsewhere. ``compile``
     trains through ``torch.compile`` (measured slower on CPU for these small networks; for GPUs).
@@ -65,6 +67,8 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     optimizer: Optimizer = "adam"
+    schedule: Schedule = "constant"  # cae.schedule
+    warmup: float = 0.0  # epochs of linear learning-rate warm-up
     weight_decay: float = 0.0
     momentum: float = 0.9
     loss: Loss = "mse"
@@ -238,6 +242,7 @@ def fit(
     train = data.train.images
     n, batch = len(train), cfg.batch_size
     n_batches = math.ceil(n / batch)
+    rate = LearningRate(optimizer, cfg.schedule, epochs=cfg.epochs, steps_per_epoch=n_batches, warmup=cfg.warmup)
     result = TrainResult(precision="fp32" if amp is None else "bf16")
     best_state: dict[str, torch.Tensor] = {}
     for epoch in range(1, cfg.epochs + 1):
@@ -255,6 +260,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            rate.after_batch()
             with torch.no_grad():
                 rgb = None if loss_is_rgb_mse else task.to_rgb(inputs, out)
                 squared += (loss.detach() * x.numel() if rgb is None else F.mse_loss(rgb, x, reduction="sum")).double()
@@ -265,6 +271,7 @@ def fit(
         if not math.isfinite(train_mse):
             raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
         val_mse = evaluate(model, data.val.images)
+        rate.after_epoch(val_mse)
         result.train_mse.append(train_mse)
         result.val_mse.append(val_mse)
         result.epoch_seconds.append(seconds)
@@ -285,8 +292,14 @@ def train(
     *,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    init: Callable[[CAE], None] | None = None,
 ) -> tuple[CAE, TrainResult]:
-    """Build ``arch`` with weights seeded by ``cfg.seed`` and :func:`fit` it: one reproducible run."""
+    """Build ``arch`` with weights seeded by ``cfg.seed`` and :func:`fit` it: one reproducible run.
+
+    ``init`` may set weights before training (``cae.pca.start_from_linear_code`` for a ``linear_skip`` model).
+    """
     torch.manual_seed(cfg.seed)
     model = build(arch)
+    if init is not None:
+        init(model)
     return model, fit(model, data, cfg, on_epoch=on_epoch, on_batch=on_batch)

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import math
+
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
 from cae.spec import Architecture
 from cae.summary import summary_table
-from search.display import state_counts
+from search.display import best_table, best_val_mse, is_multi_objective, pca_psnr, state_counts
 from search.storage import StorageError, default_storage, load_study, study_dir
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The completed trial with the lowest validation MSE (in a multi-objective study too), or ``None``."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(complete, key=best_val_mse, default=None)
 
 
 def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
     """A study, its best completed trial and its storage; :class:`StorageError` when there is none."""
     study, rdb = load_study(study_name, storage or default_storage(study_name))
-    try:
-        return study, study.best_trial, rdb
-    except ValueError:
-        raise StorageError(f"--study {study_name}: no completed trial yet ({state_counts(study)})") from None
+    best = best_trial(study)
+    if best is None:
+        raise StorageError(f"--study {study_name}: no completed trial yet ({state_counts(study)})")
+    return study, best, rdb
 
 
 def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
     console = console or Console()
-    _, trial, rdb = load_best(study_name, storage)
+    study, trial, rdb = load_best(study_name, storage)
+    if is_multi_objective(study):
+        console.print(best_table(study))  # the trade-off is the answer: every trial no other beats on all objectives
+        console.print(f"the front's lowest error is trial {trial.number}; its details:", highlight=False)
     a = trial.user_attrs
     console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")
@@ -37,9 +48,13 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
     if not trial.params:
         table.add_row("parameters", "(fixed space)")
     table.add_row("epochs", str(len(a["val_mse"])), end_section=True)
-    table.add_row("best val MSE", f"{trial.value:.6f}")
+    table.add_row("best val MSE", f"{best_val_mse(trial):.6f}")
     table.add_row("test MSE", f"{a['test_mse']:.6f}")
     table.add_row("test PSNR", f"{a['test_psnr']:.2f} dB")
+    if "pca_mse" in a:
+        table.add_row("PCA at this latent size", f"{a['pca_mse']:.6f} ({pca_psnr(a):.2f} dB): gain {a.get('gain_db', math.nan):+.2f} dB")
+    elif "pca_reason" in a:
+        table.add_row("PCA at this latent size", a["pca_reason"])
     table.add_row("latent size", f"{a['latent_size']:,}")
     table.add_row("parameters", f"{a['n_params']:,}")
     for meta in get_all_artifact_meta(trial, storage=rdb):

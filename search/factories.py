@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 
+from search.latent_pruner import LatentPercentilePruner
 from search.space import did_you_mean
 
 SAMPLERS: dict[str, type] = {
@@ -22,6 +23,7 @@ SAMPLERS: dict[str, type] = {
     "random": optuna.samplers.RandomSampler,
     "qmc": optuna.samplers.QMCSampler,
     "grid": optuna.samplers.GridSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
 }
 PRUNERS: dict[str, type] = {
     "median": optuna.pruners.MedianPruner,
@@ -29,6 +31,8 @@ PRUNERS: dict[str, type] = {
     "hyperband": optuna.pruners.HyperbandPruner,
     "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
     "none": optuna.pruners.NopPruner,
+    # the project's own: it reads the trials' recorded curves, so it prunes multi-objective studies too
+    "latent_percentile": LatentPercentilePruner,
 }
 REGISTRIES = {"sampler": SAMPLERS, "pruner": PRUNERS}
 # Our spaces are conditional (per-stage channels exist only for the sampled depth): TPE's

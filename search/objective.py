@@ -2,10 +2,18 @@
 
 Every trial records the user attributes ``worker`` (host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``,
 ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
-epochs finish so that pruned trials keep their curves); finished trials also ``best_epoch``,
-``test_mse`` and ``test_psnr`` (of the weights from the best validation epoch, which are also the
-uploaded ``model.pt``); refused, failed and pruned trials a one-line ``reason``. A trial that cannot be
-built or that crashes is recorded as failed and the study goes on.
+epochs finish so that pruned trials keep their curves), and ``pca_mse``: the test MSE of PCA fitted on
+the same training split at the trial's latent size (the optimal linear code; ``pca_reason`` instead when
+there is none: an over-complete latent, or a colorizer). Finished trials also record ``best_epoch``,
+``test_mse``, ``test_psnr`` (of the weights from the best validation epoch, which are also the
+uploaded ``model.pt``) and ``gain_db`` = 10·log10(pca_mse / test_mse), positive when the CAE beats
+PCA; refused, failed and pruned trials a one-line ``reason``. A trial that cannot be built or that
+crashes is recorded as failed and the study goes on.
+
+The objective is the best validation MSE, or, in a study of several objectives, that and the
+latent size and/or parameter count (``study.objectives``). Pruning asks the study's pruner: Optuna's
+pruners through ``trial.report`` (single objective), or :class:`~search.latent_pruner.LatentPercentilePruner`,
+which reads the recorded curves and so works with several objectives too.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ from optuna_dashboard import save_note
 from cae.checkpoint import save_checkpoint
 from cae.data import Splits
 from cae.figures import save_reconstructions
+from cae.pca import PcaBaseline, gain_db, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
+from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, train
 from search.display import FINISHED, Display
+from search.latent_pruner import LatentPercentilePruner
 from search.liveness import Heartbeat
 from search.sample import optuna_suggest, sample
 from search.space import Space
@@ -38,6 +49,7 @@ if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
 
     from cae.builder import CAE
+    from cae.spec import Architecture
 
 GRID_IMAGES = 8
 
@@ -59,6 +71,7 @@ class Objective:
         *,
         trials: int | None = None,
         heartbeat: float = 60,
+        baseline: PcaBaseline | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -67,8 +80,9 @@ class Objective:
         self.display = display
         self.trials = trials
         self.heartbeat = heartbeat
+        self.baseline = baseline
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self._check_needed(trial)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which machine and process ran it
         with Heartbeat(trial, self.heartbeat):
@@ -89,7 +103,23 @@ class Objective:
             trial.set_user_attr("reason", reason)
             raise TrialFailed(reason)
 
-    def _run(self, trial: optuna.Trial) -> float:
+    def _linear_baseline(self, trial: optuna.Trial, arch: Architecture) -> float | None:
+        """Record PCA's test MSE at the trial's latent size (or why there is none); return it."""
+        task = task_of_architecture(arch)
+        if task.name != "reconstruction":
+            reason = f"{task.name}: the model does not reconstruct its input, so PCA of the images is no baseline for it"
+        elif self.baseline is None:
+            reason = "no PCA baseline was computed for this run"
+        else:
+            pca = self.baseline.mse(arch.latent_size)
+            if pca is not None:
+                trial.set_user_attr("pca_mse", pca)
+                return pca
+            reason = self.baseline.reason(arch.latent_size)
+        trial.set_user_attr("pca_reason", reason)
+        return None
+
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             config = sample(self.space, optuna_suggest(trial))
         except ArchitectureError as error:
@@ -100,25 +130,41 @@ class Objective:
         trial.set_user_attr("n_params", arch.n_params)
         trial.set_user_attr("architecture", arch.to_dict())
         trial.set_user_attr("train", dataclasses.asdict(config.train))
+        pca = self._linear_baseline(trial, arch)
         save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
-            self.display.trial_started(trial.number, config.train.epochs, arch.latent_size, arch.n_params)
+            self.display.trial_started(trial.number, config.train.epochs, arch)
         curves: dict[str, list[float]] = {"train_mse": [], "val_mse": [], "epoch_seconds": []}
+        pruner = trial.study.pruner
 
         def on_epoch(report: EpochReport) -> None:
             for key, value in (("train_mse", report.train_mse), ("val_mse", report.val_mse), ("epoch_seconds", report.seconds)):
                 curves[key].append(value)
                 trial.set_user_attr(key, curves[key])
-            trial.report(report.val_mse, report.epoch)
             if self.display:
                 self.display.epoch(report)
-            if trial.should_prune():
-                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})"
+            if isinstance(pruner, LatentPercentilePruner):
+                # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
+                last = report.epoch == report.epochs
+                reason = None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number)
+            else:
+                trial.report(report.val_mse, report.epoch)
+                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if trial.should_prune() else None
+            if reason:
                 trial.set_user_attr("reason", reason)
                 raise optuna.TrialPruned(reason)
 
+        init = None
+        if arch.linear_skip and task_of_architecture(arch).name == "reconstruction":
+            code = linear_code(self.data.train.images)  # cached with the baseline: a read, not a fit
+
+            def init(model: CAE) -> None:
+                start_from_linear_code(model, code)
+
         try:
-            model, result = train(arch, self.data, config.train, on_epoch=on_epoch, on_batch=self.display.batch if self.display else None)
+            model, result = train(
+                arch, self.data, config.train, on_epoch=on_epoch, on_batch=self.display.batch if self.display else None, init=init
+            )
         except optuna.TrialPruned:
             raise
         except NonFiniteLoss as error:
@@ -129,8 +175,12 @@ class Objective:
         trial.set_user_attr("test_mse", result.test_mse)
         trial.set_user_attr("test_psnr", result.test_psnr)
         trial.set_user_attr("precision", result.precision)  # what precision: auto became on this machine
+        if pca is not None:
+            trial.set_user_attr("gain_db", gain_db(pca, result.test_mse))
         self._upload(trial, model)
-        return result.best_val_mse
+        values = {"val_mse": result.best_val_mse, "latent_size": arch.latent_size, "n_params": arch.n_params}
+        objectives = self.space.study.objectives
+        return values[objectives[0]] if len(objectives) == 1 else tuple(float(values[name]) for name in objectives)
 
     def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> NoReturn:
         if details:

@@ -8,15 +8,19 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
-from cae.data import load_splits
+from cae.data import Splits, load_splits
 from cae.figures import save_curves
+from cae.pca import PcaBaseline, pca_baseline
 from cae.summary import summary_table
+from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import make_pruner
 from search.sample import check_space, grid_search_space
 from search.space import Space, check_study_name, load_space
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, run_workers, serve
+
+OBJECTIVE_NAMES = {"val_mse": "best val MSE", "latent_size": "latent size", "n_params": "parameters"}
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
@@ -40,9 +44,8 @@ def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
 
 def write_curves(study: optuna.Study) -> Path | None:
     """``studies/<study>/curves.png``: train and validation error against epochs of the best trial."""
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         return None
     path = study_dir(study.study_name) / "curves.png"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +53,11 @@ def write_curves(study: optuna.Study) -> Path | None:
         f"{study.study_name}, trial {best.number}: test MSE {best.user_attrs['test_mse']:.5f}, PSNR {best.user_attrs['test_psnr']:.2f} dB"
     )
     return save_curves(best.user_attrs["train_mse"], best.user_attrs["val_mse"], path, title=title)
+
+
+def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
+    """PCA of this run's training split, measured on its test split (cached: only the first run pays for the fit)."""
+    return pca_baseline(data.train.images, data.test.images, on_progress=lambda line: console.print(line, highlight=False))
 
 
 def run_study(
@@ -77,15 +85,21 @@ def run_study(
             f"workers wait on it; use a journal file: --storage {study_dir(name)}.journal"
         )
     data = load_splits(space.data)
+    objectives = space.study.objectives
     study = optuna.create_study(
         storage=open_storage(url, grace=grace),
         study_name=name,
-        direction="minimize",
+        directions=["minimize"] * len(objectives),
         load_if_exists=True,
         pruner=make_pruner(space.study.pruner),
     )
+    if len(study.directions) != len(objectives):
+        raise StorageError(
+            f"study {name} in {mask(url)} has {len(study.directions)} objective(s), but {space.path} asks for "
+            f"{len(objectives)} ({', '.join(objectives)}); give this search another name with --study"
+        )
     _record_space(study, space, console)
-    study.set_metric_names(["best val MSE"])
+    study.set_metric_names([OBJECTIVE_NAMES[o] for o in objectives])
     done = finished(study)
     console.print(
         f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "
@@ -106,8 +120,9 @@ def run_study(
     job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace, grid)
     try:
         if workers == 1:
-            code = serve(job, space, data, study, console)
+            code = serve(job, space, data, study, console, baseline=linear_baseline(data, console))
         else:
+            linear_baseline(data, console)  # fitted once here and cached, so that the workers only read it
             del data  # each worker loads its own
             code = run_workers(job, workers, study, console)
     finally:

@@ -16,7 +16,20 @@ from typing import Any
 
 import optuna
 
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Upsample, out_shape, widen
+from cae.spec import (
+    Architecture,
+    ArchitectureError,
+    Conv,
+    ConvTranspose,
+    Dense,
+    Layer,
+    MaxPool,
+    Reshape,
+    Residual,
+    Upsample,
+    out_shape,
+    widen,
+)
 from cae.tasks import adapt, get_task
 from cae.training import TrainConfig
 from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, StartedModel, TemplateModel, is_distribution
@@ -81,44 +94,70 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
         return _draw(suggest, f"{key}.{i}" if key in model.per_stage else key, p[key])
 
     depth = _draw(suggest, "depth", p["depth"])
+    norm, residual = _draw(suggest, "norm", p["norm"]), _draw(suggest, "residual", p["residual"])
+
+    def extras(i: int, count: int) -> list[Layer]:
+        """``count`` more units at stage ``i``'s channels and resolution: residual blocks or convolutions."""
+        c, k, act = stage("channels", i), stage("kernel", i), stage("activation", i)
+        unit = Residual(c, k, act, norm) if residual else Conv(c, k, 1, k // 2, act, norm)
+        return [unit] * count
+
     encoder: list[Layer] = []
     for i in range(depth):
         c, k, act = stage("channels", i), stage("kernel", i), stage("activation", i)
+        more = extras(i, stage("blocks", i) - 1)
         if stage("downsample", i) == "maxpool":
-            encoder += [Conv(c, k, 1, k // 2, act), MaxPool(2)]
+            encoder += [Conv(c, k, 1, k // 2, act, norm), *more, MaxPool(2)]
         else:
-            encoder.append(Conv(c, k, 2, k // 2, act))
+            encoder += [Conv(c, k, 2, k // 2, act, norm), *more]
+    body = tuple(encoder)  # the stages, before the latent layers
     k_latent = stage("kernel", depth - 1)
-    encoder.append(
-        Conv(_draw(suggest, "latent_channels", p["latent_channels"]), k_latent, 1, k_latent // 2, stage("activation", depth - 1))
-    )
-    decoder: list[Layer] = []
     latent_dim = _draw(suggest, "latent_dim", p["latent_dim"])
+    # A linear bottleneck (no activation on the code) loses nothing to a clipped or saturated
+    # unit; with a dense bottleneck the dense layer is that linear code and the conv before it a hidden layer.
+    linear = _draw(suggest, "linear_bottleneck", p["linear_bottleneck"]) and latent_dim is None
+    latent_act = "none" if linear else stage("activation", depth - 1)
+    encoder.append(Conv(_draw(suggest, "latent_channels", p["latent_channels"]), k_latent, 1, k_latent // 2, latent_act))
+    decoder: list[Layer] = []
+    skip = _draw(suggest, "linear_skip", p["linear_skip"])
     if latent_dim is not None:
         # a dense bottleneck: flatten the conv latent, a linear map to latent_dim values and back
         shape: tuple[int, int, int] = (image_channels, 32, 32)
         for layer in encoder:
             shape = out_shape(layer, shape)[0]
         encoder.append(Dense(latent_dim, "none"))
-        decoder += [Dense(shape[0] * shape[1] * shape[2], stage("activation", depth - 1)), Reshape(shape[0], shape[1])]
+        if not skip:
+            decoder += [Dense(shape[0] * shape[1] * shape[2], stage("activation", depth - 1)), Reshape(shape[0], shape[1])]
+    if skip:
+        # the decoder refines the linear path's image: down the encoder's stages (without its
+        # latent layers) and back up the mirror below, an hourglass from image to image
+        decoder += body
     # The decoder mirrors the encoder the way the assignment's network does
     # (3 → 8 → 12 → latent 16 → 12 → 3): stage i > 0 returns to channels.i, stage 0 to the image.
+    # With blocks > 1, stage i > 0 adds its extra units after its up-sampling; stage 0 works at the
+    # lower resolution first (a convolution to channels.0 and blocks − 2 units), as the encoder's
+    # stride-2 first stage does, so that no wide layer runs on full-size images.
     for i in reversed(range(depth)):
-        out = stage("channels", i) if i > 0 else image_channels
-        k = stage("kernel", i)
-        act = stage("activation", i) if i > 0 else "none"
+        blocks, k = stage("blocks", i), stage("kernel", i)
+        if i == 0 and blocks > 1:
+            decoder += [Conv(stage("channels", 0), k, 1, k // 2, stage("activation", 0), norm), *extras(0, blocks - 2)]
+        out = image_channels if i == 0 else stage("channels", i)
+        act, layer_norm = ("none", "none") if i == 0 else (stage("activation", i), norm)
         if (up := stage("upsample", i)) == "transpose":
             # padding and output padding that double the size exactly for any kernel
             pad = (k - 1) // 2
-            decoder.append(ConvTranspose(out, k, 2, pad, 2 * pad + 2 - k, act))
+            decoder.append(ConvTranspose(out, k, 2, pad, 2 * pad + 2 - k, act, layer_norm))
         else:
-            decoder += [Upsample(2, up), Conv(out, k, 1, k // 2, act)]
+            decoder += [Upsample(2, up), Conv(out, k, 1, k // 2, act, layer_norm)]
+        if i > 0:
+            decoder += extras(i, blocks - 1)
     output = _draw(suggest, "output", p["output"])
-    return Architecture(tuple(encoder), tuple(decoder), output=output)
+    return Architecture(tuple(encoder), tuple(decoder), output=output, linear_skip=skip)
 
 
 def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
     default_activation = _draw(suggest, "activation", model.activation)
+    default_norm = _draw(suggest, "norm", model.norm)
     parts: dict[str, list[Layer]] = {"encoder": [], "decoder": []}
     for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
         for i, layer in enumerate(layers):
@@ -126,11 +165,14 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
             v = {k: _draw(suggest, f"{part}.{i}.{k}", x) for k, x in layer.items() if k != "kind"}
             is_last = part == "decoder" and i == len(layers) - 1
             act = v.get("activation") or ("none" if is_last else default_activation)
+            norm = v.get("norm") or ("none" if is_last else default_norm)
             match kind:
                 case "conv":
-                    built: Layer = Conv(v["conv"], v["kernel"], v["stride"], v["padding"], act)
+                    built: Layer = Conv(v["conv"], v["kernel"], v["stride"], v["padding"], act, norm)
                 case "transpose":
-                    built = ConvTranspose(v["transpose"], v["kernel"], v["stride"], v["padding"], v["output_padding"], act)
+                    built = ConvTranspose(v["transpose"], v["kernel"], v["stride"], v["padding"], v["output_padding"], act, norm)
+                case "residual":
+                    built = Residual(v["residual"], v["kernel"], act, norm)
                 case "maxpool":
                     built = MaxPool(v["maxpool"], v["stride"])
                 case "upsample":
@@ -141,7 +183,8 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
                     built = Reshape(v["reshape"], v["size"])
             parts[part].append(built)
     output = _draw(suggest, "output", model.output)
-    return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output)
+    skip = _draw(suggest, "linear_skip", model.linear_skip)
+    return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output, linear_skip=skip)
 
 
 def sample(space: Space, suggest: Suggest) -> TrialConfig:
@@ -155,10 +198,20 @@ def sample(space: Space, suggest: Suggest) -> TrialConfig:
         architecture = _explicit(model, suggest)
     # the task sets the image channels in and out (gray → RGB, gray → chroma)
     architecture = adapt(architecture, get_task(_draw(suggest, "task", space.task)))
+    check_bounds(architecture, model)
     train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in space.train.items()})
     if train.loss == "bce" and architecture.output != "sigmoid":
         raise ArchitectureError("train.loss bce needs outputs in [0, 1]: model.output must be sigmoid")
     return TrialConfig(architecture, train)
+
+
+def check_bounds(architecture: Architecture, model: TemplateModel | ExplicitModel | StartedModel) -> None:
+    """Refuse an architecture above the space's ``max_latent`` or ``max_params`` (before it trains)."""
+    bounds = model.params if isinstance(model, TemplateModel) else vars(model)
+    for key, value, what in (("max_latent", architecture.latent_size, "latent"), ("max_params", architecture.n_params, "parameters")):
+        limit = bounds.get(key)
+        if limit is not None and value > limit:
+            raise ArchitectureError(f"{what} {value:,} is above model.{key} ({limit:,})")
 
 
 def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:

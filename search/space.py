@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from cae.data import DATASETS, DataConfig
-from cae.spec import ACTIVATIONS, OUTPUT_ACTIVATIONS, Architecture
+from cae.schedule import SCHEDULES
+from cae.spec import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Architecture
 from cae.tasks import TASK_NAMES
 from cae.training import DEVICES, LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
 
@@ -178,6 +179,8 @@ TRAIN_KEYS: dict[str, Key] = {
     "batch_size": Key(Int(1), TrainConfig.batch_size),
     "lr": Key(Float(0.0), TrainConfig.lr),
     "optimizer": Key(Enum(OPTIMIZERS), TrainConfig.optimizer),
+    "schedule": Key(Enum(SCHEDULES), TrainConfig.schedule),
+    "warmup": Key(Float(0.0, strict=False), TrainConfig.warmup),
     "weight_decay": Key(Float(0.0, strict=False), TrainConfig.weight_decay),
     "momentum": Key(Float(0.0, strict=False), TrainConfig.momentum),
     "loss": Key(Enum(LOSSES), TrainConfig.loss),
@@ -192,12 +195,21 @@ TEMPLATE_KEYS: dict[str, Key] = {
     "kernel": Key(Int(1), 3),
     "downsample": Key(Enum(DOWNSAMPLING), "maxpool"),
     "upsample": Key(Enum(UPSAMPLING), "nearest"),
+    "blocks": Key(Int(1), 1),
+    "residual": Key(Bool(), False),
+    "norm": Key(Enum(NORMS), "none"),
     "latent_channels": Key(Int(1), 16),
     "latent_dim": Key(Int(1), None),
+    "linear_bottleneck": Key(Bool(), False),
+    "linear_skip": Key(Bool(), False),
     "activation": Key(Enum(ACTIVATIONS), "relu"),
     "output": Key(Enum(OUTPUT_ACTIVATIONS), "sigmoid"),
+    "max_latent": Key(Int(1), None, tunable=False),
+    "max_params": Key(Int(1), None, tunable=False),
 }
-PER_STAGE_KEYS = ("channels", "kernel", "downsample", "upsample", "activation")
+PER_STAGE_KEYS = ("channels", "kernel", "downsample", "upsample", "activation", "blocks")
+# Bounds that any model form may set: checked on every drawn architecture before it trains.
+BOUND_KEYS = ("max_latent", "max_params")
 # Explicit layers: the kind key holds the layer's main number; the rest are options.
 LAYER_KEYS: dict[str, dict[str, Key]] = {
     "conv": {
@@ -206,6 +218,7 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
         "stride": Key(Int(1), 1),
         "padding": Key(Padding(), None),
         "activation": Key(Enum(ACTIVATIONS), None),
+        "norm": Key(Enum(NORMS), None),
     },
     "transpose": {
         "transpose": Key(Int(1)),
@@ -214,6 +227,13 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
         "padding": Key(Int(0), 0),
         "output_padding": Key(Int(0), 0),
         "activation": Key(Enum(ACTIVATIONS), None),
+        "norm": Key(Enum(NORMS), None),
+    },
+    "residual": {
+        "residual": Key(Int(1)),
+        "kernel": Key(Int(1), 3),
+        "activation": Key(Enum(ACTIVATIONS), None),
+        "norm": Key(Enum(NORMS), None),
     },
     "maxpool": {"maxpool": Key(Int(1)), "stride": Key(Int(1), None)},
     "upsample": {"upsample": Key(Int(1)), "mode": Key(Enum(("nearest", "bilinear")), "nearest")},
@@ -222,7 +242,12 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
 }
 SECTIONS = ("study", "data", "train", "model")
 TOP_KEYS = (*SECTIONS, "task", "start")
-STUDY_KEYS = ("name", "sampler", "pruner")
+STUDY_KEYS = ("name", "objectives", "sampler", "pruner")
+# What a study may minimise: the error always, and with it the code's size or the model's.
+OBJECTIVES = ("val_mse", "latent_size", "n_params")
+# Optuna's pruners read intermediate values, which multi-objective trials cannot report (optuna
+# #3450); these are the pruners that work there (search/latent_pruner.py reads the curves instead).
+MULTI_OBJECTIVE_PRUNERS = ("latent_percentile", "none")
 START_KEYS = ("study", "storage")
 TASK_KEY = Key(Enum(TASK_NAMES), "reconstruction")
 WIDTH_KEY = Key(Float(0.0), 1.0)
@@ -237,6 +262,11 @@ class StudySpec:
     name: str
     sampler: dict[str, Any]
     pruner: dict[str, Any]
+    objectives: tuple[str, ...] = ("val_mse",)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
 
 @dataclass(frozen=True)
@@ -256,6 +286,10 @@ class ExplicitModel:
     decoder: tuple[dict[str, Any], ...]
     activation: Any = "relu"
     output: Any = "sigmoid"
+    norm: Any = "none"  # the default of every conv, transpose and residual layer that names none
+    linear_skip: Any = False
+    max_latent: int | None = None
+    max_params: int | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +413,8 @@ def _bounds(file: Path, key: str, spec: dict[str, Any], name: str) -> tuple[Any,
 def parse_param(file: Path, key: str, raw: Any, spec: Key) -> Any:
     """A constant (checked against the key's kind) or a distribution over its values."""
     kind = spec.kind
+    if raw is None and spec.default is None and spec.kind is not None:
+        return None  # ``max_latent: null``: the key's "none", as when it is left out
     if isinstance(raw, list):
         # ``lr: [1e-4, 1e-2]``: a range or a choice written without its distribution
         shown = _show(raw)
@@ -449,14 +485,38 @@ def _parse_study(file: Path, raw: dict[str, Any]) -> StudySpec:
     _check_keys(file, "study", raw, STUDY_KEYS)
     name = raw.get("name", file.stem)
     check_study_name(name, file, "study.name")
+    objectives = _parse_objectives(file, raw.get("objectives", ["val_mse"]))
+    multi = len(objectives) > 1
     sampler = _mapping(file, "study.sampler", raw.get("sampler", {"type": "tpe", "seed": 0}), "sampler settings")
-    pruner = _mapping(file, "study.pruner", raw.get("pruner", {"type": "median"}), "pruner settings")
+    default_pruner = {"type": "latent_percentile"} if multi else {"type": "median"}
+    pruner = _mapping(file, "study.pruner", raw.get("pruner", default_pruner), "pruner settings")
+    if multi and pruner.get("type") not in MULTI_OBJECTIVE_PRUNERS:
+        raise SpaceError(
+            file,
+            "study.pruner.type",
+            f"expected one of {', '.join(MULTI_OBJECTIVE_PRUNERS)} in a study of several objectives, got {pruner.get('type')!r} "
+            "(Optuna's pruners need reported values, which a multi-objective trial cannot report: optuna #3450)",
+        )
     for key, component in (("study.sampler", sampler), ("study.pruner", pruner)):
         problem = check_component(key.split(".")[1], component)
         if problem is not None:
             sub, message = problem
             raise SpaceError(file, f"{key}.{sub}" if sub else key, message)
-    return StudySpec(name, sampler, pruner)
+    return StudySpec(name, sampler, pruner, objectives)
+
+
+def _parse_objectives(file: Path, raw: Any) -> tuple[str, ...]:
+    expected = f"a list of distinct objectives from {', '.join(OBJECTIVES)}, val_mse among them"
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or "val_mse" not in raw or len(set(map(str, raw))) != len(raw):
+        raise SpaceError(file, "study.objectives", f"expected {expected}, got {_show(raw)}")
+    for value in raw:
+        if value not in OBJECTIVES:
+            raise SpaceError(
+                file, "study.objectives", f"unknown objective {_show(value)}{did_you_mean(OBJECTIVES, value)}; expected {expected}"
+            )
+    return tuple(raw)
 
 
 def check_study_name(name: Any, file: str | Path, key: str) -> str:
@@ -516,7 +576,7 @@ def _parse_layer(file: Path, key: str, raw: Any) -> dict[str, Any]:
 
 
 def _parse_explicit(file: Path, raw: dict[str, Any]) -> ExplicitModel:
-    _check_keys(file, "model", raw, ["encoder", "decoder", "activation", "output"])
+    _check_keys(file, "model", raw, ["encoder", "decoder", "activation", "output", "norm", "linear_skip", *BOUND_KEYS])
     parts = {}
     for part in ("encoder", "decoder"):
         layers = raw.get(part)
@@ -525,7 +585,10 @@ def _parse_explicit(file: Path, raw: dict[str, Any]) -> ExplicitModel:
         parts[part] = tuple(_parse_layer(file, f"model.{part}.{i}", layer) for i, layer in enumerate(layers))
     activation = parse_param(file, "model.activation", raw.get("activation", "relu"), TEMPLATE_KEYS["activation"])
     output = parse_param(file, "model.output", raw.get("output", "sigmoid"), TEMPLATE_KEYS["output"])
-    return ExplicitModel(parts["encoder"], parts["decoder"], activation, output)
+    norm = parse_param(file, "model.norm", raw.get("norm", "none"), TEMPLATE_KEYS["norm"])
+    skip = parse_param(file, "model.linear_skip", raw.get("linear_skip", False), TEMPLATE_KEYS["linear_skip"])
+    bounds = {k: parse_param(file, f"model.{k}", raw[k], TEMPLATE_KEYS[k]) for k in BOUND_KEYS if k in raw}
+    return ExplicitModel(parts["encoder"], parts["decoder"], activation, output, norm, skip, **bounds)
 
 
 def _parse_model(file: Path, raw: Any) -> TemplateModel | ExplicitModel:
@@ -534,7 +597,7 @@ def _parse_model(file: Path, raw: Any) -> TemplateModel | ExplicitModel:
             file, "model", f"expected a mapping with template keys ({', '.join(TEMPLATE_KEYS)}) or encoder/decoder lists, got {_show(raw)}"
         )
     explicit = "encoder" in raw or "decoder" in raw
-    template = [k for k in raw if k in TEMPLATE_KEYS and k not in ("activation", "output")]
+    template = [k for k in raw if k in TEMPLATE_KEYS and k not in ("activation", "output", "norm", "linear_skip", *BOUND_KEYS)]
     if explicit and template:
         raise SpaceError(file, "model", f"expected either encoder/decoder lists or template keys, not both (found {', '.join(template)})")
     return _parse_explicit(file, raw) if explicit else _parse_template(file, raw)
@@ -659,6 +722,9 @@ def _parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str
     study = _parse_study(path, raw["study"])
     data = _parse_data(path, raw["data"])
     train = _section(path, "train", raw["train"], TRAIN_KEYS)
+    warmup, epochs = train["warmup"], train["epochs"]
+    if not is_distribution(warmup) and not is_distribution(epochs) and warmup >= epochs:
+        raise SpaceError(path, "train.warmup", f"expected fewer epochs of warm-up than train.epochs ({epochs}), got {warmup:g}")
     task = parse_param(path, "task", raw.get("task", TASK_KEY.default), TASK_KEY)
     if start is not None:
         # the started trial's training is the default of every train key the space leaves out

@@ -145,10 +145,12 @@ def _rdb_storage(url: str, grace: int, attempts: int = 5) -> RDBStorage:
                     grace_period=grace,
                     heartbeat_stale_trial_callback=stale_trial_retry(),
                 )
-        except sqlalchemy.exc.IntegrityError:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Workers started together on an empty database all create its tables, and all but one
-            # collide; the tables are there on the next try.
-            if attempt == attempts:
+            # collide: a duplicate row, or on PostgreSQL a duplicate table ("relation alembic_version
+            # already exists"); the tables are there on the next try.
+            collided = isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in str(error)
+            if attempt == attempts or not collided:
                 raise
             time.sleep(random.uniform(0.2, 1.0))
     raise AssertionError("unreachable")

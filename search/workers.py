@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from cae.data import Splits, load_splits
+from cae.pca import PcaBaseline, pca_baseline
 from search.display import FINISHED, Display, finished, quiet_optuna
 from search.factories import make_sampler
 from search.liveness import fail_stale_trials
@@ -120,7 +121,9 @@ def work(
         study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=list(callbacks), gc_after_trial=True)
 
 
-def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
+def serve(
+    job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0, baseline: PcaBaseline | None = None
+) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
     # A resumed run continues the seed sequence instead of replaying the first run's draws.
     offset = len(study.get_trials(deepcopy=False)) + index * WORKER_SEED_STRIDE
@@ -128,7 +131,14 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
     guard = FailureGuard()
     display = Display(console, study, job.trials)
     objective = Objective(
-        space, data, artifact_store(job.study), study_dir(job.study), display, trials=job.trials, heartbeat=heartbeat_seconds(job.grace)
+        space,
+        data,
+        artifact_store(job.study),
+        study_dir(job.study),
+        display,
+        trials=job.trials,
+        heartbeat=heartbeat_seconds(job.grace),
+        baseline=baseline,
     )
     with display:
         work(
@@ -163,8 +173,10 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
     console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
     space = load_space(job.space_file, list(job.overrides))
     study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
+    data = load_splits(space.data)
+    baseline = pca_baseline(data.train.images, data.test.images, on_progress=console.print)  # cached by the command before it started us
     try:
-        code = serve(job, space, load_splits(space.data), study, console, index=index)
+        code = serve(job, space, data, study, console, index=index, baseline=baseline)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)

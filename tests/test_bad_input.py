@@ -133,8 +133,110 @@ CASES = [
         "model",
         "the decoder returns 3×16×16, expected 3×32×32 (the input's shape)",
     ),
+    # ---- the vocabulary of issue 11: every new key, a bad value each
+    Case("blocks-zero", tiny("kernel: 3", "kernel: 3\n  blocks: 0"), "model.blocks", "expected an integer ≥ 1, got 0"),
+    Case("residual-not-a-bool", tiny("kernel: 3", "kernel: 3\n  residual: yes please"), "model.residual", "expected true or false"),
+    Case("norm-unknown", tiny("kernel: 3", "kernel: 3\n  norm: layer"), "model.norm", "expected one of none, batch, group, got 'layer'"),
+    Case(
+        "linear-bottleneck-a-number",
+        tiny("kernel: 3", "kernel: 3\n  linear_bottleneck: 1"),
+        "model.linear_bottleneck",
+        "expected true or false, got 1",
+    ),
+    Case(
+        "output-unknown", tiny("kernel: 3", "kernel: 3\n  output: relu"), "model.output", "expected one of sigmoid, tanh, none, got 'relu'"
+    ),
+    Case(
+        "linear-skip-with-sigmoid",
+        tiny("kernel: 3", "kernel: 3\n  linear_skip: true"),
+        "model",
+        "linear_skip needs output: none",
+    ),
+    Case("max-latent-zero", tiny("kernel: 3", "kernel: 3\n  max_latent: 0"), "model.max_latent", "expected an integer ≥ 1, got 0"),
+    Case(
+        "max-latent-searched",
+        tiny("kernel: 3", "kernel: 3\n  max_latent: {choice: [64, 128]}"),
+        "model.max_latent",
+        "expected a constant (an integer ≥ 1): this key cannot be searched",
+    ),
+    Case(
+        "max-latent-below-every-draw",
+        tiny("kernel: 3", "kernel: 3\n  max_latent: 2"),
+        "model",
+        "expected some architecture that can be built; none of 200 random draws can (latent",
+    ),
+    Case(
+        "max-params-a-word", tiny("kernel: 3", "kernel: 3\n  max_params: many"), "model.max_params", "expected an integer ≥ 1, got 'many'"
+    ),
+    Case(
+        "residual-channels-mismatch",
+        "study: {name: tiny}\nmodel:\n  encoder: [{conv: 8, stride: 2}, {residual: 4}]\n  decoder: [{upsample: 2}, {conv: 3}]\n",
+        "model",
+        "a residual block keeps its input's channels, but its input has 8 and it says 4",
+    ),
+    Case(
+        "residual-norm-unknown",
+        "study: {name: tiny}\nmodel:\n  encoder: [{conv: 8, stride: 2}, {residual: 8, norm: batchy}]\n"
+        "  decoder: [{upsample: 2}, {conv: 3}]\n",
+        "model.encoder.1.norm",
+        "expected one of none, batch, group, got 'batchy'",
+    ),
+    Case(
+        "schedule-unknown",
+        tiny("  epochs: 2", "  epochs: 2\n  schedule: cosin"),
+        "train.schedule",
+        "expected one of constant, cosine, onecycle, plateau, got 'cosin'",
+    ),
+    Case("warmup-negative", tiny("  epochs: 2", "  epochs: 2\n  warmup: -1"), "train.warmup", "expected a number ≥ 0, got -1"),
+    Case(
+        "warmup-longer-than-training",
+        tiny("  epochs: 2", "  epochs: 2\n  warmup: 2"),
+        "train.warmup",
+        "expected fewer epochs of warm-up than train.epochs (2), got 2",
+    ),
+    Case(
+        "weight-decay-negative",
+        tiny("  epochs: 2", "  epochs: 2\n  optimizer: adamw\n  weight_decay: -0.01"),
+        "train.weight_decay",
+        "expected a number ≥ 0, got -0.01",
+    ),
+    Case(
+        "objective-unknown",
+        tiny("name: tiny", "name: tiny\n  objectives: [val_mse, size]"),
+        "study.objectives",
+        "unknown objective 'size'",
+    ),
+    Case(
+        "objectives-without-the-error",
+        tiny("name: tiny", "name: tiny\n  objectives: [latent_size]"),
+        "study.objectives",
+        "expected a list of distinct objectives from val_mse, latent_size, n_params, val_mse among them, got ['latent_size']",
+    ),
+    Case(
+        "median-pruner-with-two-objectives",
+        tiny("name: tiny", "name: tiny\n  objectives: [val_mse, latent_size]"),
+        "study.pruner.type",
+        "expected one of latent_percentile, none in a study of several objectives, got 'median'",
+    ),
+    Case(
+        "latent-pruner-bad-percentile",
+        tiny("type: median, n_startup_trials: 1, n_warmup_steps: 0", "type: latent_percentile, percentile: 150"),
+        "study.pruner",
+        "expected valid latent_percentile pruner settings (percentile",
+    ),
+    Case(
+        "latent-pruner-unknown-setting",
+        tiny("type: median, n_startup_trials: 1, n_warmup_steps: 0", "type: latent_percentile, latent_factr: 2"),
+        "study.pruner.latent_factr",
+        "(did you mean latent_factor?)",
+    ),
     # ---- study settings
-    Case("sampler-unknown", tiny("type: tpe", "type: bayes"), "study.sampler.type", "expected one of tpe, random, qmc, grid, got 'bayes'"),
+    Case(
+        "sampler-unknown",
+        tiny("type: tpe", "type: bayes"),
+        "study.sampler.type",
+        "expected one of tpe, random, qmc, grid, nsga2, got 'bayes'",
+    ),
     Case("pruner-unknown", tiny("type: median", "type: medain"), "study.pruner.type", "got 'medain' (did you mean median?)"),
     Case("study-name-with-slash", tiny("name: tiny", "name: tiny/evil"), "study.name", "no '/' or '..'), got 'tiny/evil'"),
     Case(
