@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import optuna
 import pandas as pd
@@ -118,6 +119,9 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
         ax.plot(xs, f(xs), "--", color="tab:red", label=f"fit: MSE = {f.a:.3g} · latent^{f.b:.2f}  (R² = {f.r2:.2f})")
     front = result.front
     ax.step(front["latent_size"], front[metric], where="post", color="tab:green", lw=1.5, label="Pareto front")
+    if metric != "test_mse" and front["test_mse"].notna().any():
+        # PCA's curve and the published points are test errors: the front's own test errors sit beside them
+        ax.scatter(front["latent_size"], front["test_mse"], marker="D", s=30, color="tab:green", zorder=4, label="front trials' test MSE")
     if result.pca is not None:
         low, high = shown["latent_size"].min(), shown["latent_size"].max()
         pca = result.pca[(result.pca["latent_size"] >= low / 2) & (result.pca["latent_size"] <= high * 2)]
@@ -136,6 +140,11 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
         title=f"study {study_name}: error against latent size",
     )
     ax.legend(fontsize=8, loc="best")
+    decibels = ax.secondary_yaxis("right", functions=(lambda m: -10 * np.log10(np.maximum(m, 1e-12)), lambda p: 10 ** (-p / 10)))
+    decibels.set_ylabel("PSNR dB")
+    decibels.yaxis.set_major_locator(ticker.MultipleLocator(2))  # whole dB, not the log axis's powers of ten
+    decibels.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    decibels.yaxis.set_minor_locator(ticker.NullLocator())
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -190,7 +199,10 @@ def front_table(result: LatentAnalysis) -> pd.DataFrame:
     front = result.front.copy()
     front["pca_psnr"] = -10 * np.log10(front["pca_mse"])
     columns = ["number", "latent_size", "n_params", result.metric, "test_psnr", "pca_psnr", "gain_db"]
-    return front[columns].rename(columns={"latent_size": "latent", "test_psnr": "test PSNR dB", "pca_psnr": "PCA dB", "gain_db": "gain dB"})
+    front = front[columns].round({"test_psnr": 2, "pca_psnr": 2, "gain_db": 2, result.metric: 6})
+    for count in ("number", "latent_size", "n_params"):
+        front[count] = front[count].astype("Int64")  # counts, not floats (a failed trial's NaN made them float)
+    return front.rename(columns={"latent_size": "latent", "test_psnr": "test PSNR dB", "pca_psnr": "PCA dB", "gain_db": "gain dB"})
 
 
 def _against_pca(result: LatentAnalysis) -> str:
@@ -293,7 +305,10 @@ def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files
     metric, table = result.metric, result.table
     n_pruned = int((table["state"] == "pruned").sum())
     front = front_table(result)
-    best = result.complete.sort_values(metric).head(10)[["number", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "epochs"]]
+    best = result.complete.sort_values(metric).head(10)[
+        ["number", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "gain_db", "epochs"]
+    ]
+    best = best.astype({"number": "Int64", "latent_size": "Int64", "n_params": "Int64"})
     return "\n".join(
         [
             f"# Latent size against error: study `{study_name}`",

@@ -150,6 +150,26 @@ def test_pruning_counts_epochs_from_the_recorded_curves() -> None:
     assert figures["trials"] == {"complete": 1, "pruned": 1, "fail": 0}
 
 
+def test_front_keeps_only_trials_no_smaller_latent_beats() -> None:
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for latent, curve in ((16, [0.03, 0.02]), (32, [0.025]), (64, [0.01]), (128, [0.012]), (256, [0.005])):
+        trial = study.ask()
+        trial.set_user_attr("latent_size", latent)
+        trial.set_user_attr("val_mse", curve)
+        study.tell(trial, [min(curve), latent])
+    assert pruning.front_points(study) == [(16, 0.02), (64, 0.01), (256, 0.005)]  # 32 and 128 are beaten by smaller latents
+    figures = pruning.study_figures(study, seconds=1.0)
+    assert figures["best_within"] == {32: 0.02, 64: 0.01, 128: 0.01, 256: 0.005, 512: 0.005}
+
+
+def test_hypervolume_of_a_two_point_front() -> None:
+    # on (log2 latent, MSE) axes with reference (8, 1.0): points (4, 0.5) and (6, 0.25)
+    area = pruning.hypervolume([(16, 0.5), (64, 0.25)], reference=(8.0, 1.0))
+    assert area == pytest.approx((8 - 6) * (1 - 0.25) + (6 - 4) * (1 - 0.5))
+    assert pruning.hypervolume([(16, 0.5)], (8.0, 1.0)) < area  # a front with more trials dominates more
+    assert pruning.hypervolume([(512, 0.5)], (8.0, 1.0)) == 0  # beyond the reference: nothing
+
+
 def test_overhead_timers_count_nested_time_once() -> None:
     timers = overhead.Timers()
     timers.new_trial()
