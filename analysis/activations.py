@@ -41,6 +41,7 @@ from cae.spec import Architecture, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
 from search.cli import number_flag, positive_int
+from search.display import best_val_mse
 from search.space import did_you_mean
 from search.storage import StorageError
 
@@ -62,6 +63,8 @@ def layer_modules(model: CAE) -> list[nn.Module]:
         ends = getattr(sequential, "layer_ends", None)
         if ends is None or len(ends) != len(layers):
             raise ValueError(f"the {part}'s modules do not follow its architecture ({len(layers)} layers)")
+        if ends[-1] != len(sequential) - 1:
+            raise ValueError(f"the {part} has {len(sequential)} modules where its architecture's layers make {ends[-1] + 1}")
         found += [sequential[end] for end in ends]
     return found
 
@@ -228,7 +231,7 @@ def report(
     """``activations.md``: test image ``index`` is the ``k``-th of class ``name``; ``class_indices`` those of the class's grid."""
     trial = loaded.trial
     test_mse = trial.user_attrs.get("test_mse")
-    scores = f"best validation MSE {trial.value:.5f}" + (f", test MSE {test_mse:.5f}" if test_mse is not None else "")
+    scores = f"best validation MSE {best_val_mse(trial):.5f}" + (f", test MSE {test_mse:.5f}" if test_mse is not None else "")
     arch = loaded.model.arch
     colorizer = task_of(loaded.model).name != "reconstruction"
     shown = ", ".join(str(int(i)) for i in class_indices)

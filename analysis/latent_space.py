@@ -37,8 +37,9 @@ from analysis.cli import nonnegative_int, output_dir, print_written, run, study_
 from analysis.trial_model import encode_images, load_trial, pixels_of
 from cae.data import ImageSet
 from cae.tasks import task_of
-from search.best import load_best
+from search.best import best_trial, load_best
 from search.cli import positive_int
+from search.display import best_val_mse
 from search.storage import StorageError, default_storage, load_study
 
 METHODS = ("tsne", "umap")
@@ -85,8 +86,8 @@ def default_trials(study_name: str, storage: str | None) -> list[int]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and "latent_size" in t.user_attrs]
     if not complete:
         load_best(study_name, storage)  # raises, with the study's state counts
-    best = study.best_trial
-    smallest = min(complete, key=lambda t: (t.user_attrs["latent_size"], t.value))
+    best = best_trial(study)  # the lowest error, in a study of several objectives too
+    smallest = min(complete, key=lambda t: (t.user_attrs["latent_size"], best_val_mse(t)))
     return [best.number] if smallest.number == best.number else [smallest.number, best.number]
 
 

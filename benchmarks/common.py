@@ -101,7 +101,8 @@ def best_architecture(study: str, storage: str | None = None):
     import optuna
 
     from cae.spec import Architecture
+    from search.best import best_trial
     from search.storage import default_storage, open_storage
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage or default_storage(study)))
-    return Architecture.from_dict(loaded.best_trial.user_attrs["architecture"])
+    return Architecture.from_dict(best_trial(loaded).user_attrs["architecture"])

@@ -31,9 +31,21 @@ def summary_table(arch: Architecture, *, title: str = "architecture") -> Table:
     latent_row = len(arch.encoder) - 1
     for i, row in enumerate(arch.shapes):
         layer = describe(row.layer) + ("  ← latent" if i == latent_row else "")
+        if i == latent_row and arch.linear_skip:
+            layer += " (+ the linear code)"
         table.add_row(
             row.part, str(row.index), layer, _shape(row.out_shape), f"{row.values:,}", f"{row.params:,}", end_section=i == latent_row
         )
+        if i == latent_row and arch.linear_skip:
+            table.add_row(
+                "linear",
+                "",
+                f"image → {arch.latent_size:,} → image: PCA at the start; the decoder refines its image",
+                _shape(arch.image_shape),
+                f"{arch.image_shape[0] * arch.image_size**2:,}",
+                f"{arch.skip_params:,}",
+                end_section=True,
+            )
     table.add_row("output", "", arch.output, _shape(arch.shapes[-1].out_shape), "", "", end_section=True)
     table.caption = (
         f"{arch.n_params:,} parameters · latent {_shape(arch.latent_shape)} = {arch.latent_size:,} values · "

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SPACES
+
+pytestmark = pytest.mark.slow  # 50 trials in one process: minutes; the slow tier (pytest -m slow) and CI run it
 
 # One process runs 5 tiny trials, notes its resident memory, runs 45 more and notes it again.
 SCRIPT = """
