@@ -146,7 +146,9 @@ class Objective:
             if isinstance(pruner, LatentPercentilePruner):
                 # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
                 last = report.epoch == report.epochs
-                reason = None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number)
+                reason = (
+                    None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number, baseline=pca)
+                )
             else:
                 trial.report(report.val_mse, report.epoch)
                 reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if trial.should_prune() else None

@@ -227,3 +227,16 @@ def test_in_a_real_multi_objective_study() -> None:
         assert pruner.prune(study, frozen) is pruned
         assert pruner.reason(study, frozen) == pruner.reason_for(study, 64, curve, number=trial.number)
         study.tell(trial, state=TrialState.FAIL)  # keep the peers as they are for the next case
+
+
+def test_errors_are_compared_relative_to_pca_when_every_trial_has_a_baseline() -> None:
+    """Within a factor of 2 the error still falls with size: a latent-64 trial 9% above PCA at 64 is not worse
+    than latent-128 peers 10% above PCA at 128, though its raw MSE is higher."""
+    peers = [Curve(128, (0.05, 0.0055), baseline=0.005) for _ in range(4)]
+    small = Curve(64, (0.05, 0.0087), baseline=0.008)  # 1.09× its PCA; the peers are 1.10× theirs
+    assert judge(small, peers) is None
+    assert judge(Curve(64, small.val_mse), peers) is not None  # without its baseline: raw errors, and it loses
+    worse = judge(Curve(64, (0.05, 0.0096), baseline=0.008), peers)  # 1.20× its PCA
+    assert worse is not None and "(1.200× PCA's at its size)" in worse and "percentile (1.100× PCA's)" in worse
+    mixed = [*peers, Curve(128, (0.05, 0.0055))]  # one peer without a baseline: back to raw errors for all
+    assert judge(small, mixed) is not None
