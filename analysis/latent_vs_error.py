@@ -93,12 +93,28 @@ def analyse(
 # ---------------------------------------------------------------- figure
 
 
+def _plot_gains(ax: plt.Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
+    """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked."""
+    ax.axhline(0, color="tab:purple", lw=1.5, label="PCA at the same latent size")
+    ax.scatter(gains["latent_size"], gains["gain_db"], s=30, color="tab:blue", alpha=0.8, label="complete trials")
+    on_front = front.dropna(subset=["gain_db"])
+    ax.scatter(on_front["latent_size"], on_front["gain_db"], marker="D", s=40, color="tab:green", zorder=4, label="Pareto front")
+    ax.set(xscale="log", xlabel="latent size (values in the bottleneck, C × H × W)", ylabel="gain over PCA (dB)")
+    ax.legend(fontsize=8, loc="best")
+
+
 def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
     metric = result.metric
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
     states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    gains = result.complete.dropna(subset=["gain_db"])
+    if gains.empty:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+    else:
+        # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
+        fig, (ax, gain_ax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
+        _plot_gains(gain_ax, gains, result.front)
     sns.scatterplot(
         shown,
         x="latent_size",
