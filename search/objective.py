@@ -149,6 +149,8 @@ class Objective:
                 reason = (
                     None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number, baseline=pca)
                 )
+            elif len(trial.study.directions) > 1:
+                reason = None  # no pruner (none): Trial.report itself refuses several objectives (optuna #3450)
             else:
                 trial.report(report.val_mse, report.epoch)
                 reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if trial.should_prune() else None

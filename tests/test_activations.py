@@ -95,6 +95,7 @@ def test_activations_writes_figures_and_report(tiny_study: Path, tmp_path: Path,
     assert f"test image {indices[0]} of the split" in report
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_activations_refuses_bad_input(tiny_study: Path, tmp_path: Path) -> None:
     typo = analysis("activations", "--study", "tiny", "--image", "airplan", "--out", str(tmp_path), cwd=tiny_study)
     assert typo.returncode == 2 and typo.stderr.count("\n") == 1 and "Traceback" not in typo.stderr

@@ -89,6 +89,7 @@ def test_latent_vs_error_writes_table_figure_and_report(tiny_study: Path) -> Non
     assert (out / "latent_vs_error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_colorize_trains_both_variants_and_reports_against_gray(tiny_study: Path, tmp_path: Path) -> None:
     done = analysis("colorize", "--study", "tiny", "--epochs", "1", "--subset", "200", "--out", str(tmp_path), cwd=tiny_study)
     assert done.returncode == 0, done.stderr

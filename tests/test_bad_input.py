@@ -386,6 +386,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(
     assert snapshot(tiny_study) == before, "bad input changed the stored study"
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 @pytest.mark.parametrize("case_id", IN_A_PROCESS)
 def test_bad_input_in_a_real_process(case_id: str, tiny_study: Path, tmp_path: Path) -> None:
     case = next(c for c in CASES if c.id == case_id)

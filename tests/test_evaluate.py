@@ -90,6 +90,7 @@ def test_evaluate_writes_scores_pictures_curves_and_report(tiny_study: Path, tmp
     assert f"wrote {tmp_path / 'evaluate.json'}" in done.stdout
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_evaluate_refuses_missing_studies_and_trials(tiny_study: Path, tmp_path: Path) -> None:
     missing = analysis("evaluate", "--study", "nope", "--out", str(tmp_path), cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
@@ -100,6 +101,7 @@ def test_evaluate_refuses_missing_studies_and_trials(tiny_study: Path, tmp_path:
     assert not (tmp_path / "evaluate.json").exists()
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_evaluate_refuses_a_pruned_trial(tiny_study: Path, tmp_path: Path) -> None:
     pruned = [t.number for t in _study(tiny_study).trials if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned, "the tiny study is meant to hold pruned trials"

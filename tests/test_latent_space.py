@@ -30,6 +30,7 @@ def test_silhouette_separates_clusters_from_noise() -> None:
     assert abs(class_silhouette(rng.normal(size=(120, 8)), labels)) < 0.1
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_latent_space_end_to_end(tiny_study: Path, tmp_path: Path) -> None:
     done = analysis("latent_space", "--study", "tiny", "--samples", "20", "--out", str(tmp_path), cwd=tiny_study)
     assert done.returncode == 0, done.stderr
@@ -43,6 +44,7 @@ def test_latent_space_end_to_end(tiny_study: Path, tmp_path: Path) -> None:
     assert (tmp_path / "latent_space.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_latent_space_refusals(tiny_study: Path, tmp_path: Path) -> None:
     missing = analysis("latent_space", "--study", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr
@@ -52,6 +54,7 @@ def test_latent_space_refusals(tiny_study: Path, tmp_path: Path) -> None:
     assert refused.returncode == 2 and "pruned" in refused.stderr and refused.stderr.count("\n") == 1
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 @pytest.mark.skipif(importlib.util.find_spec("umap") is not None, reason="umap-learn is installed here: nothing to refuse")
 def test_umap_without_umap_learn_is_bad_input(tiny_study: Path, tmp_path: Path) -> None:
     done = analysis("latent_space", "--study", "tiny", "--samples", "40", "--method", "umap", "--out", str(tmp_path), cwd=tiny_study)

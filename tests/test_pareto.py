@@ -127,3 +127,12 @@ def test_an_image_folder_study_records_pca_of_its_own_split(tmp_path: Path, monk
         latent = trial.user_attrs["latent_size"]
         assert trial.user_attrs["pca_mse"] == pytest.approx(baseline.mse(latent), rel=1e-12)
         assert trial.user_attrs["pca_mse"] != pytest.approx(other.mse(latent), rel=1e-3)  # not CIFAR-10's
+
+
+def test_a_multi_objective_study_without_pruning_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pruner: none in a study of several objectives: nothing reports to Optuna (Trial.report refuses them)."""
+    (tmp_path / "plain.yaml").write_text(PARETO.replace("name: front", "name: plain"))
+    monkeypatch.chdir(tmp_path)
+    assert search(["run", "plain.yaml", "--trials", "2", "--set", "data.subset=300", "--set", "study.pruner={type: none}"]) == 0
+    study = optuna.load_study(study_name="plain", storage=default_storage("plain"))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]

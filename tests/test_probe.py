@@ -74,6 +74,7 @@ def test_probe_writes_json_table_figure_and_report(tiny_study: Path, tmp_path: P
     assert (tmp_path / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_probe_refuses_missing_studies_pruned_trials_and_bad_flags(tiny_study: Path, tmp_path: Path) -> None:
     missing = analysis("probe", "--study", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1

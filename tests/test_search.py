@@ -161,6 +161,7 @@ def test_bad_input_exits_2_with_one_line(in_tmp: Path, capsys, args: list[str], 
     assert "secret" not in err
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_the_command_line_as_users_type_it(in_tmp: Path) -> None:
     bad = in_tmp / "bad.yaml"
     bad.write_text("model:\n  depth: {int: [5, 1]}\n")
@@ -192,6 +193,7 @@ def test_timeout_and_study_name(in_tmp: Path) -> None:
     assert study.metric_names == ["best val MSE"]
 
 
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) -> None:
     command = [sys.executable, "-m", "search", "run", TINY, "--trials", "3", "--set", "data.subset=2000", "--set", "train.epochs=200"]
     # A shell that starts pytest in the background (nohup … &) makes children ignore SIGINT, and an
