@@ -106,6 +106,7 @@ def test_colorize_trains_both_variants_and_reports_against_gray(tiny_study: Path
         assert (tmp_path / name).stat().st_size > 0
 
 
+@pytest.mark.slow  # commands in fresh processes (about 17 s each)
 @pytest.mark.parametrize("module", ["latent_vs_error", "colorize"])
 def test_commands_refuse_missing_and_unfinished_studies(tmp_path: Path, module: str) -> None:
     missing = analysis(module, "--study", "nope", cwd=tmp_path)

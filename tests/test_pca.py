@@ -117,8 +117,9 @@ def test_the_cache_is_read_back_and_keyed_by_the_split(private_cache: Path, monk
     messages: list[str] = []
     first = pca_baseline(train, test, on_progress=messages.append)
     assert messages == ["fitting PCA on 300 training images (cached afterwards)"]
-    files = list((private_cache / "pca").iterdir())
-    assert len(files) == 1 and files[0].suffix == ".npz"  # no temporary left behind
+    files = sorted(path.name for path in (private_cache / "pca").iterdir())
+    # the curve (keyed by the split) and the fitted code (keyed by the training images); no temporary left behind
+    assert len(files) == 2 and sum(name.startswith("code-") for name in files) == 1 and all(name.endswith(".npz") for name in files)
     assert (first.n_values, first.n_train) == (192, 300)
     np.testing.assert_array_equal(first.curve, mse_curve(fit_pca(train), test))
 
@@ -134,20 +135,26 @@ def test_the_cache_is_read_back_and_keyed_by_the_split(private_cache: Path, monk
     changed_test[0, 0, 0, 0] ^= 1
     changed_train = train.clone()
     changed_train[-1, 2, 7, 7] ^= 1
-    for other_train, other_test in [(train, changed_test), (changed_train, test), (train[:-1], test), (train, test[:-1])]:
+    for other_train in (changed_train, train[:-1]):  # other training images: another fit
         with pytest.raises(AssertionError, match="refitted"):
-            pca_baseline(other_train, other_test)
+            pca_baseline(other_train, test)
+    for other_test in (changed_test, test[:-1]):  # the same training images: the cached code, a new curve
+        curve = pca_baseline(train, other_test).curve
+        np.testing.assert_allclose(curve, mse_curve(fit_pca(train), other_test), rtol=1e-12)  # fit_pca: this module's own name
     assert cae.pca.split_key(train, test) != cae.pca.split_key(train, changed_test)
 
 
 def test_a_damaged_cache_is_recomputed(private_cache: Path) -> None:
     train, test = random_images(300, seed=8), random_images(40, seed=9)
     first = pca_baseline(train, test)
-    (path,) = (private_cache / "pca").iterdir()
-    path.write_bytes(b"not an npz")
+    files = list((private_cache / "pca").iterdir())
+    code = next(f for f in files if f.name.startswith("code-"))
+    path = next(f for f in files if f != code)
+    for damaged in (path, code):
+        damaged.write_bytes(b"not an npz")
     messages: list[str] = []
     np.testing.assert_array_equal(pca_baseline(train, test, on_progress=messages.append).curve, first.curve)
-    assert len(messages) == 1
+    assert len(messages) == 1  # refitted: the damaged code could not be read
     with np.load(path, allow_pickle=False) as stored:  # and rewritten
         np.testing.assert_array_equal(stored["curve"], first.curve)
 
