@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cae.spec import Architecture
-from cae.training import EpochReport
+from cae.training import EpochReport, psnr
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
@@ -162,7 +162,7 @@ def gain_text(attrs: dict[str, Any]) -> str:
 
 def pca_psnr(attrs: dict[str, Any]) -> float | None:
     pca = attrs.get("pca_mse")
-    return None if pca is None else 10 * math.log10(1 / pca)
+    return None if pca is None else psnr(pca)
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:

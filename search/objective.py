@@ -23,6 +23,7 @@ import os
 import socket
 import tempfile
 import traceback
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -34,12 +35,12 @@ from optuna_dashboard import save_note
 from cae.checkpoint import save_checkpoint
 from cae.data import Splits
 from cae.figures import save_reconstructions
-from cae.pca import PcaBaseline, gain_db, linear_code, start_from_linear_code
+from cae.pca import LinearCode, PcaBaseline, gain_db, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, train
-from search.display import FINISHED, Display
+from search.display import FINISHED, Display, is_multi_objective
 from search.latent_pruner import LatentPercentilePruner
 from search.liveness import Heartbeat
 from search.sample import optuna_suggest, sample
@@ -103,6 +104,11 @@ class Objective:
             trial.set_user_attr("reason", reason)
             raise TrialFailed(reason)
 
+    @cached_property
+    def linear_code(self) -> LinearCode:
+        """PCA of the training split, read once per process (fitted and cached with the baseline) rather than per trial."""
+        return linear_code(self.data.train.images)
+
     def _linear_baseline(self, trial: optuna.Trial, arch: Architecture) -> float | None:
         """Record PCA's test MSE at the trial's latent size (or why there is none); return it."""
         task = task_of_architecture(arch)
@@ -149,7 +155,7 @@ class Objective:
                 reason = (
                     None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number, baseline=pca)
                 )
-            elif len(trial.study.directions) > 1:
+            elif is_multi_objective(trial.study):
                 reason = None  # no pruner (none): Trial.report itself refuses several objectives (optuna #3450)
             else:
                 trial.report(report.val_mse, report.epoch)
@@ -160,10 +166,9 @@ class Objective:
 
         init = None
         if arch.linear_skip and task_of_architecture(arch).name == "reconstruction":
-            code = linear_code(self.data.train.images)  # cached with the baseline: a read, not a fit
 
             def init(model: CAE) -> None:
-                start_from_linear_code(model, code)
+                start_from_linear_code(model, self.linear_code)
 
         try:
             model, result = train(

@@ -8,9 +8,8 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
-from cae.data import Splits, load_splits
+from cae.data import load_splits
 from cae.figures import save_curves
-from cae.pca import PcaBaseline, pca_baseline
 from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
@@ -18,7 +17,7 @@ from search.factories import make_pruner
 from search.sample import check_space, grid_search_space
 from search.space import Space, check_study_name, load_space
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
-from search.workers import Job, run_workers, serve
+from search.workers import Job, linear_baseline, run_workers, serve
 
 OBJECTIVE_NAMES = {"val_mse": "best val MSE", "latent_size": "latent size", "n_params": "parameters"}
 
@@ -53,11 +52,6 @@ def write_curves(study: optuna.Study) -> Path | None:
         f"{study.study_name}, trial {best.number}: test MSE {best.user_attrs['test_mse']:.5f}, PSNR {best.user_attrs['test_psnr']:.2f} dB"
     )
     return save_curves(best.user_attrs["train_mse"], best.user_attrs["val_mse"], path, title=title)
-
-
-def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
-    """PCA of this run's training split, measured on its test split (cached: only the first run pays for the fit)."""
-    return pca_baseline(data.train.images, data.test.images, on_progress=lambda line: console.print(line, highlight=False))
 
 
 def run_study(
@@ -120,7 +114,7 @@ def run_study(
     job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace, grid)
     try:
         if workers == 1:
-            code = serve(job, space, data, study, console, baseline=linear_baseline(data, console))
+            code = serve(job, space, data, study, console)
         else:
             linear_baseline(data, console)  # fitted once here and cached, so that the workers only read it
             del data  # each worker loads its own

@@ -121,9 +121,12 @@ def work(
         study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=list(callbacks), gc_after_trial=True)
 
 
-def serve(
-    job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0, baseline: PcaBaseline | None = None
-) -> int:
+def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
+    """PCA of this run's training split, measured on its test split (cached: only the first process pays for the fit)."""
+    return pca_baseline(data.train.images, data.test.images, on_progress=lambda line: console.print(line, highlight=False))
+
+
+def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
     # A resumed run continues the seed sequence instead of replaying the first run's draws.
     offset = len(study.get_trials(deepcopy=False)) + index * WORKER_SEED_STRIDE
@@ -138,7 +141,7 @@ def serve(
         display,
         trials=job.trials,
         heartbeat=heartbeat_seconds(job.grace),
-        baseline=baseline,
+        baseline=linear_baseline(data, console),
     )
     with display:
         work(
@@ -173,10 +176,8 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
     console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
     space = load_space(job.space_file, list(job.overrides))
     study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
-    data = load_splits(space.data)
-    baseline = pca_baseline(data.train.images, data.test.images, on_progress=console.print)  # cached by the command before it started us
     try:
-        code = serve(job, space, data, study, console, index=index, baseline=baseline)
+        code = serve(job, space, load_splits(space.data), study, console, index=index)
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
