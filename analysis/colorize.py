@@ -1,50 +1,65 @@
-"""The best reconstruction network, reborn as a colorizer: gray in, colour out.
+"""A study's reconstruction network, reborn as a colorizer: gray in, colour out, three ways.
 
-    python -m analysis.colorize --study recon [--epochs N] [--subset N] [--improve l1 wider longer] [--out DIR]
+    python -m analysis.colorize --study S [--trial N | --latent N] [--epochs N] [--subset N] [--context N]
+                                [--bins N] [--rebalance S] [--temperature T] [--improve WAY ...] [--out DIR]
 
-Starts from the study's best trial (architecture, training settings and data, see
-:mod:`search.start`) with a 1-channel gray input (BT.601 luma) and trains:
+Starts from a trial of study S (the best one, ``--trial N``, or the front's trial nearest ``--latent N``
+values: its architecture, training settings and data, see :mod:`search.start`), optionally with
+``--context N`` more down-sampling stages (each latent value sees about twice as far per stage),
+and trains on the BT.601 luma of each image:
 
-- (a) gray → RGB directly;
-- (b) gray → chrominance (Cb, Cr), merged with the input's own luma into the RGB image;
-- improvements of (b), chosen with ``--improve`` (default ``l1``): ``l1`` (mean absolute error
-  instead of MSE, which averages plausible colours into gray), ``wider`` (every hidden layer × 2),
-  ``deeper`` (one more down-sampling stage: about twice the context), ``longer`` (three times the
-  epochs).
+- ``rgb``: gray → RGB, regression (the squared error of the picture);
+- ``chroma``: gray → chrominance (Cb, Cr), regression, merged with the input's own luma;
+- ``classes``: gray → a distribution over quantised chroma (Zhang, Isola & Efros 2016:
+  rebalanced cross-entropy, annealed-mean decoding; :mod:`cae.chroma_classes`), merged with the luma;
+- improvements chosen with ``--improve``: ``l1`` (chroma regression with L1), ``wider``, ``deeper``
+  and ``longer`` (of the classifier: channels × 2, one more stage, 3 × the epochs).
 
-Each is measured on the test split against the "gray stays gray" baseline (MSE, PSNR, how much of
-the error is brightness) and by how colourful its pictures are against the truth (Hasler and
-Süsstrunk's colourfulness, HSV saturation). Writes ``colorize.csv``, ``colorize.png`` (16 test
-images: gray | (a) | (b) | improvements | truth), ``colorize.md`` and each model's weights.
+Each is measured on the test split against "gray stays gray" and the truth: MSE, PSNR, and
+Hasler–Süsstrunk colourfulness as a fraction of the truth's. The classifier is also decoded at
+several temperatures (no retraining: the temperature only turns its distribution into one colour).
+Writes ``colorize.csv`` (``variant, test_mse, psnr_db, colourfulness_ratio``), ``colorize.png`` (16 test
+images: gray | each variant | truth), ``colorize-colour.png`` (saturation histogram per variant,
+PSNR against colourfulness), ``colorize.md`` and each model's weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analysis.cli import output_dir, print_written, run, study_parser
+from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
-from cae.color import colorfulness, gray_as_rgb, luma, saturation
+from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
+from cae.chroma_classes import annealed_mean, fit_bins
+from cae.color import colorfulness, gray_as_rgb, luma, saturation, ycbcr_to_rgb
 from cae.data import Splits, load_splits
 from cae.figures import save_image_rows
 from cae.spec import Architecture, deepen, widen
 from cae.summary import summary_text
-from cae.tasks import TASKS, adapt
-from cae.training import EpochReport, TrainConfig, TrainResult, psnr, reconstruct, to_unit, train
-from search.cli import positive_int
+from cae.tasks import CLASSES, TASKS, adapt, with_classes
+from cae.training import EVAL_BATCH, EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
+from search.cli import number_flag, positive_int
 from search.start import best_start
 
 GRID_IMAGES = 16
+TEMPERATURES = (1.0, 0.6, 0.38, 0.2, 0.1, 0.01)  # 1: the mean; 0.38: Zhang et al.; 0.01: the mode
+HISTOGRAM_PIXELS = 200_000  # per variant: the histogram's shape is settled long before
 
 
 @dataclass(frozen=True)
@@ -59,28 +74,30 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("a", "(a) gray → RGB", "colorization"),
-    Variant("b", "(b) gray → chroma", "colorization_chroma"),
+    Variant("rgb", "gray → RGB (regression)", "colorization"),
+    Variant("chroma", "gray → chroma (regression)", "colorization_chroma"),
+    Variant("classes", "gray → chroma classes", CLASSES),
 )
 IMPROVEMENTS = {
-    "l1": Variant("l1", "(b) with L1 loss", "colorization_chroma", loss="l1"),
-    "wider": Variant("wider", "(b), channels × 2", "colorization_chroma", width=2.0),
-    "deeper": Variant("deeper", "(b), one more stage", "colorization_chroma", deeper=True),
-    "longer": Variant("longer", "(b), 3 × epochs", "colorization_chroma", epochs_factor=3),
+    "l1": Variant("l1", "chroma regression, L1 loss", "colorization_chroma", loss="l1"),
+    "wider": Variant("wider", "classes, channels × 2", CLASSES, width=2.0),
+    "deeper": Variant("deeper", "classes, one more stage", CLASSES, deeper=True),
+    "longer": Variant("longer", "classes, 3 × epochs", CLASSES, epochs_factor=3),
 }
 
 
 @dataclass(frozen=True)
 class Measured:
-    """What one colorization (or the gray baseline) achieves on the test split."""
+    """What one colorization (or the gray baseline, or the truth) achieves on the test split."""
 
+    key: str
     label: str
     mse: float
     luma_mse: float  # the part of the error that is brightness
     colorfulness: float
     saturation: float
     epochs: int = 0
-    best_epoch: int = 0  # the weights kept: those of the best validation epoch
+    best_epoch: int = 0  # the weights kept: the best validation epoch (the last, for the classifier)
     seconds: float = 0.0
     n_params: int = 0
 
@@ -89,9 +106,10 @@ class Measured:
         return psnr(self.mse)
 
 
-def measure(label: str, predicted: torch.Tensor, truth: torch.Tensor, **extra: float) -> Measured:
+def measure(key: str, label: str, predicted: torch.Tensor, truth: torch.Tensor, **extra: float) -> Measured:
     """Errors and colourfulness of RGB ``predicted`` against ``truth`` (floats in [0, 1])."""
     return Measured(
+        key,
         label,
         mse=F.mse_loss(predicted, truth).item(),
         luma_mse=F.mse_loss(luma(predicted), luma(truth)).item(),
@@ -101,12 +119,65 @@ def measure(label: str, predicted: torch.Tensor, truth: torch.Tensor, **extra: f
     )
 
 
-def variant_architecture(start: Architecture, variant: Variant) -> Architecture:
-    arch = deepen(start) if variant.deeper else start
-    return adapt(widen(arch, variant.width), TASKS[variant.task])
+@dataclass
+class ColorizeResult:
+    """Everything :func:`render` draws and writes; :func:`compute` makes it."""
+
+    study: str
+    origin: str
+    source: str
+    sizes: tuple[int, int, int]  # train, val, test images
+    cfg: TrainConfig
+    start: Architecture
+    context: int
+    bins: ChromaBins | None
+    truth: Measured
+    gray: Measured
+    rows: dict[str, Measured] = field(default_factory=dict)
+    sweep: list[tuple[float, Measured]] = field(default_factory=list)  # the classifier at other temperatures
+    pictures: dict[str, torch.Tensor] = field(default_factory=dict)  # label → GRID_IMAGES test images
+    saturations: dict[str, torch.Tensor] = field(default_factory=dict)  # label → per-pixel saturation sample
+    models: dict[str, CAE] = field(default_factory=dict)
+
+    def ratio(self, row: Measured) -> float:
+        return row.colorfulness / self.truth.colorfulness
 
 
-def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig, progress: Progress) -> tuple[CAE, TrainResult]:
+# ---------------------------------------------------------------- compute
+
+
+def variant_architecture(start: Architecture, variant: Variant, context: int, bins: ChromaBins | None) -> Architecture:
+    arch = start
+    for _ in range(context + variant.deeper):
+        arch = deepen(arch)
+    arch = widen(arch, variant.width)
+    if variant.task == CLASSES:
+        assert bins is not None
+        return with_classes(arch, bins)
+    return adapt(arch, TASKS[variant.task])
+
+
+@torch.inference_mode()
+def colorize_at(model: CAE, images: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A chroma classifier's RGB images of uint8 ``images``, decoded at ``temperature`` (clamped to [0, 1])."""
+    model.eval()
+    bins = model.arch.classes
+    out = []
+    for first in range(0, len(images), EVAL_BATCH):
+        gray = luma(to_unit(images[first : first + EVAL_BATCH]))
+        cbcr = annealed_mean(model(gray.contiguous(memory_format=torch.channels_last)), bins, temperature)
+        out.append(ycbcr_to_rgb(torch.cat([gray, cbcr], dim=1)).clamp_(0, 1))
+    return torch.cat(out)
+
+
+def _pixel_saturations(images: torch.Tensor) -> torch.Tensor:
+    high, low = images.amax(dim=1), images.amin(dim=1)
+    values = ((high - low) / high.clamp_min(1e-6)).flatten()
+    picked = torch.randperm(len(values), generator=torch.Generator().manual_seed(0))[:HISTOGRAM_PIXELS]
+    return values[picked]
+
+
+def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig, progress: Progress) -> tuple[CAE, float, int]:
     bar = progress.add_task(variant.label, total=cfg.epochs, status="")
 
     def on_epoch(report: EpochReport) -> None:
@@ -115,189 +186,305 @@ def _train(variant: Variant, arch: Architecture, data: Splits, cfg: TrainConfig,
         if not progress.console.is_terminal:  # logs get a line per epoch instead of a redrawn bar
             progress.console.print(f"  {variant.label} epoch {report.epoch}/{report.epochs} · {status} · {report.seconds:.1f} s")
 
-    return train(arch, data, cfg, on_epoch=on_epoch)
+    model, result = train(arch, data, cfg, on_epoch=on_epoch)
+    return model, sum(result.epoch_seconds), result.best_epoch
 
 
-# ---------------------------------------------------------------- report
+def compute(
+    study: str,
+    *,
+    storage: str | None = None,
+    trial: int | None = None,
+    latent: int | None = None,
+    epochs: int | None = None,
+    subset: int | None = None,
+    context: int = 0,
+    bins: int = 16,
+    rebalance: float = PAPER_REBALANCE,
+    temperature: float = PAPER_TEMPERATURE,
+    improve: tuple[str, ...] = (),
+    console: Console | None = None,
+) -> ColorizeResult:
+    """Train every variant from the chosen trial of ``study`` and measure it on the test split."""
+    console = console or Console()
+    start = best_start(study, storage, trial=trial, latent=latent)
+    data_cfg = dataclasses.replace(start.data, subset=subset) if subset else start.data
+    cfg = TrainConfig(**start.train)
+    cfg = dataclasses.replace(cfg, epochs=epochs or cfg.epochs)
+    variants = [*VARIANTS, *(IMPROVEMENTS[k] for k in dict.fromkeys(improve))]
+    console.print(f"colorizing from {start.origin}: {len(variants)} models of {cfg.epochs} epochs or more", highlight=False)
+    data = load_splits(data_cfg)
+    chroma_bins = fit_bins(data.train.images, bins, rebalance, temperature)
+    truth_images = to_unit(data.test.images).contiguous()
+    gray_images = gray_as_rgb(truth_images).contiguous()
+    result = ColorizeResult(
+        study,
+        start.origin,
+        data.source,
+        (len(data.train), len(data.val), len(data.test)),
+        cfg,
+        start.architecture,
+        context,
+        chroma_bins,
+        truth=measure("truth", "truth", truth_images, truth_images),
+        gray=measure("gray", "gray stays gray", gray_images, truth_images),
+    )
+    result.pictures["gray"] = gray_images[:GRID_IMAGES]
+    result.saturations["truth"] = _pixel_saturations(truth_images)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        for variant in variants:
+            arch = variant_architecture(start.architecture, variant, context, chroma_bins)
+            run_cfg = dataclasses.replace(cfg, loss=variant.loss, epochs=cfg.epochs * variant.epochs_factor)
+            model, seconds, best_epoch = _train(variant, arch, data, run_cfg, progress)
+            predicted = reconstruct(model, data.test.images).cpu().contiguous()
+            extra = {"epochs": run_cfg.epochs, "best_epoch": best_epoch, "seconds": seconds, "n_params": arch.n_params}
+            result.rows[variant.key] = measure(variant.key, variant.label, predicted, truth_images, **extra)
+            result.pictures[variant.label] = predicted[:GRID_IMAGES]
+            result.saturations[variant.label] = _pixel_saturations(predicted)
+            result.models[variant.key] = model
+    classifier = result.models["classes"]
+    for t in TEMPERATURES:
+        predicted = colorize_at(classifier, data.test.images, t)
+        result.sweep.append((t, measure(f"classes@T={t:g}", f"classes, T = {t:g}", predicted, truth_images)))
+    result.pictures["truth"] = truth_images[:GRID_IMAGES]
+    return result
 
 
-def results_table(rows: list[Measured], truth: Measured, baseline: Measured) -> pd.DataFrame:
+# ---------------------------------------------------------------- render
+
+
+def csv_table(result: ColorizeResult) -> pd.DataFrame:
+    """``colorize.csv``: one row per variant (gray, each model, the classifier at each temperature, the truth)."""
+    rows = [result.gray, *result.rows.values(), *(m for _, m in result.sweep)]
+    table = pd.DataFrame([{"variant": r.key, "test_mse": r.mse, "psnr_db": r.psnr, "colourfulness_ratio": result.ratio(r)} for r in rows])
+    truth = pd.DataFrame([{"variant": "truth", "test_mse": 0.0, "psnr_db": float("inf"), "colourfulness_ratio": 1.0}])
+    return pd.concat([table, truth], ignore_index=True)
+
+
+def results_table(result: ColorizeResult) -> pd.DataFrame:
+    """The report's table: errors against gray, colour against the truth, cost."""
     return pd.DataFrame(
         [
             {
                 "variant": r.label,
-                "test MSE": round(r.mse, 5) if r is not truth else "—",
-                "PSNR dB": round(r.psnr, 2) if r is not truth else "—",
-                "vs gray dB": round(r.psnr - baseline.psnr, 2) if r is not truth else "—",
+                "test MSE": round(r.mse, 5),
+                "PSNR dB": round(r.psnr, 2),
+                "vs gray dB": round(r.psnr - result.gray.psnr, 2),
                 "brightness share of error": f"{r.luma_mse / r.mse:.0%}" if r.mse > 0 else "—",
-                "colourfulness": round(r.colorfulness, 4),
-                "vs truth": f"{r.colorfulness / truth.colorfulness:.0%}",
+                "colourfulness vs truth": f"{result.ratio(r):.0%}",
                 "saturation": round(r.saturation, 3),
-                "epochs": r.epochs,
-                "best epoch": r.best_epoch,
-                "train s": round(r.seconds),
-                "parameters": r.n_params,
+                "epochs": r.epochs or "—",
+                "best epoch": r.best_epoch or "—",
+                "train s": round(r.seconds) if r.seconds else "—",
+                "parameters": f"{r.n_params:,}" if r.n_params else "—",
             }
-            for r in [baseline, *rows, truth]
+            for r in [result.gray, *result.rows.values()]
         ]
     )
 
 
-REASONS = {
-    "l1": "L1's minimiser is a median rather than a mean, which should average less",
-    "wider": "more capacity",
-    "deeper": "each latent value sees about twice as far",
-    "longer": "four epochs are far from converged",
-}
-
-
-def _verdict(row: Measured, b: Measured, truth: Measured, reason: str) -> str:
-    gain = row.psnr - b.psnr
-    vivid = row.colorfulness / truth.colorfulness - b.colorfulness / truth.colorfulness
-    outcome = "helped" if gain > 0.05 else "hurt" if gain < -0.05 else "did not change the error"
-    return (
-        f"- **{row.label}** (why: {reason}): {row.psnr:.2f} dB, {gain:+.2f} dB against (b), so it {outcome}; colourfulness "
-        f"{row.colorfulness / truth.colorfulness:.0%} of the truth ({vivid * 100:+.0f} points against (b)), "
-        f"{row.n_params:,} parameters, {row.epochs} epochs (best validation epoch {row.best_epoch}), {row.seconds:.0f} s of training."
+def sweep_table(result: ColorizeResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "temperature": t,
+                "PSNR dB": round(m.psnr, 2),
+                "vs gray dB": round(m.psnr - result.gray.psnr, 2),
+                "colourfulness vs truth": f"{result.ratio(m):.0%}",
+            }
+            for t, m in result.sweep
+        ]
     )
 
 
-def _shortcomings(start: Architecture, rows: dict[str, Measured], truth: Measured, baseline: Measured) -> list[str]:
-    a, b = rows["a"], rows["b"]
-    field = start.receptive_field
-    latent = "×".join(map(str, start.latent_shape))
-    context = (
-        f"- **Little context.** Each latent value of this architecture sees {field}×{field} input pixels "
-        f"(the latent map is {latent}). A reconstruction network can copy pixels through a wide bottleneck without "
-        "context; knowing that a blue region is sky or that grass is green needs most of the 32×32 image."
-        if field < start.image_size
-        else f"- **Context is there.** Each latent value sees {field}×{field} input pixels, the whole image, so the "
-        f"limit is what the bottleneck ({latent}) can carry, not what the encoder can see."
+def save_colour_figure(result: ColorizeResult, path: Path) -> Path:
+    """Left: the saturation histogram of each variant over the truth's. Right: PSNR against colourfulness."""
+    sns.set_theme(style="whitegrid")
+    labels = [label for label in result.saturations if label != "truth"]
+    fig = plt.figure(figsize=(12, 2.0 * len(labels) + 0.6))
+    grid = fig.add_gridspec(len(labels), 2, width_ratios=(1, 1.2))
+    truth = result.saturations["truth"].numpy()
+    for i, label in enumerate(labels):
+        ax = fig.add_subplot(grid[i, 0])
+        sns.histplot(truth, bins=50, binrange=(0, 1), stat="density", element="step", fill=False, color="black", label="truth", ax=ax)
+        sns.histplot(result.saturations[label].numpy(), bins=50, binrange=(0, 1), stat="density", alpha=0.5, label=label, ax=ax)
+        ax.set(ylabel="", xlabel="pixel saturation (HSV)" if i == len(labels) - 1 else "", yticks=[])
+        ax.set_title(label, fontsize=9, loc="left")
+        ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[:, 1])
+    points = pd.DataFrame(
+        [{"variant": r.label, "PSNR dB": r.psnr, "colourfulness vs truth": result.ratio(r)} for r in [result.gray, *result.rows.values()]]
+    )
+    sns.scatterplot(points, x="colourfulness vs truth", y="PSNR dB", hue="variant", s=80, ax=ax)
+    sweep = pd.DataFrame([{"t": t, "PSNR dB": m.psnr, "colourfulness vs truth": result.ratio(m)} for t, m in result.sweep])
+    ax.plot(sweep["colourfulness vs truth"], sweep["PSNR dB"], color="gray", linestyle="--", marker=".", label="classes at other T")
+    for row in sweep.itertuples():
+        ax.annotate(f"T={row.t:g}", (row[3], row[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(result.gray.psnr - 1, color="red", linewidth=0.8, linestyle=":", label="gray − 1 dB")
+    ax.axvline(0.5, color="red", linewidth=0.8, linestyle=":", label="50% of the truth's colour")
+    ax.set(title="error against colour (test split)", xlim=(0, max(1.05, sweep["colourfulness vs truth"].max() + 0.05)))
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _target_line(result: ColorizeResult, m: Measured, what: str) -> str:
+    ratio, gap = result.ratio(m), m.psnr - result.gray.psnr
+    met = ratio >= 0.5 and gap >= -1
+    why = [] if met else [f"colourfulness {ratio:.0%} < 50%"] * (ratio < 0.5) + [f"PSNR {-gap:.2f} dB below gray"] * (gap < -1)
+    verdict = "**meets** it" if met else f"**misses** it ({'; '.join(why)})"
+    return (
+        f"- {what}: {m.psnr:.2f} dB ({gap:+.2f} dB against gray), {ratio:.0%} of the truth's colourfulness; "
+        f"the target (≥ 50% of the colour, within 1 dB of gray): {verdict}."
+    )
+
+
+def findings(result: ColorizeResult) -> list[str]:
+    """Conclusions, each computed from the numbers of this run."""
+    rgb, chroma, classes = (result.rows[k] for k in ("rgb", "chroma", "classes"))
+    best_t, best_at = max(
+        ((t, m) for t, m in result.sweep if m.psnr >= result.gray.psnr - 1), key=lambda tm: result.ratio(tm[1]), default=(None, None)
     )
     lines = [
-        f"- **Colours wash out.** (b) kept the weights of epoch {b.best_epoch} of {b.epochs}. The MSE-trained chroma "
-        f"model's pictures have {b.colorfulness / truth.colorfulness:.0%} of "
-        f"the colourfulness of the truth ({b.colorfulness:.3f} against {truth.colorfulness:.3f}; saturation "
-        f"{b.saturation:.3f} against {truth.saturation:.3f}). A gray car may be red or blue: the colour that minimises "
-        "the squared error over both is their mean, a muddy brown-gray. That is the loss, not a bug; losses that do "
-        "not average the plausible colours (classification over colour bins, adversarial losses) are the known remedy.",
-        context,
-        f"- **(a) must also carry the brightness.** {a.luma_mse / a.mse:.0%} of the gray → RGB model's error is "
-        f"brightness ({a.luma_mse:.5f} of {a.mse:.5f}), which the input already held exactly; predicting chroma only "
-        f"leaves brightness untouched ({b.luma_mse:.5f}, clamping alone) and spends the network on colour.",
-        f"- **The gray image is already close.** Gray stays gray scores {baseline.psnr:.2f} dB: CIFAR-10 photographs are "
-        "mostly low-saturation, so every colorizer gains little PSNR even when its colours look plausible, and PSNR "
-        "rewards timid colours. The colourfulness columns say what PSNR does not.",
+        _target_line(result, classes, f"classes at T = {result.bins.temperature:g}"),
+        f"- Regression, for comparison: gray → RGB {rgb.psnr:.2f} dB ({rgb.psnr - result.gray.psnr:+.2f}), "
+        f"{result.ratio(rgb):.0%} of the colour; gray → chroma {chroma.psnr:.2f} dB ({chroma.psnr - result.gray.psnr:+.2f}), "
+        f"{result.ratio(chroma):.0%}. The classifier keeps {result.ratio(classes) / max(result.ratio(chroma), 1e-9):.1f}× the chroma "
+        f"regressor's colour at {classes.psnr - chroma.psnr:+.2f} dB of PSNR against it.",
+        f"- {rgb.luma_mse / rgb.mse:.0%} of gray → RGB's error is brightness, which its input held exactly; "
+        "the chroma variants keep the photograph's luma, so their error is colour alone (and clamping).",
     ]
+    if best_at is not None:
+        lines.append(
+            f"- Within 1 dB of gray, the most colourful decoding of the same classifier is T = {best_t:g}: "
+            f"{best_at.psnr:.2f} dB, {result.ratio(best_at):.0%} of the truth's colour (a lower temperature picks the likeliest "
+            "colour more often: vivid, and wrong more confidently)."
+        )
+    else:
+        lines.append("- No temperature keeps the classifier within 1 dB of gray: it needs more training or context, not another decoding.")
+    for key in result.rows.keys() - {"rgb", "chroma", "classes"}:
+        row, base = result.rows[key], chroma if key == "l1" else classes
+        lines.append(
+            f"- {row.label}: {row.psnr:.2f} dB ({row.psnr - base.psnr:+.2f} against {base.label}), "
+            f"{result.ratio(row):.0%} of the colour ({(result.ratio(row) - result.ratio(base)) * 100:+.0f} points), "
+            f"best validation epoch {row.best_epoch} of {row.epochs}."
+        )
+    # the classifier keeps its last epoch whatever its curve (cae.training.TrainResult): only regressors say this
+    tasks = {v.key: v.task for v in (*VARIANTS, *IMPROVEMENTS.values())}
+    late = [r.label for k, r in result.rows.items() if r.best_epoch == r.epochs and tasks[k] != CLASSES]
+    if late:
+        lines.append(f"- Best at their last epoch, so more epochs would likely help: {', '.join(late)}.")
     return lines
 
 
-def report(
-    study: str,
-    origin: str,
-    data: Splits,
-    cfg: TrainConfig,
-    rows: dict[str, Measured],
-    truth: Measured,
-    baseline: Measured,
-    start: Architecture,
-    files: dict[str, Path],
-) -> str:
-    table = results_table(list(rows.values()), truth, baseline)
-    a, b = rows["a"], rows["b"]
-    verdict = [
-        f"- (a) gray → RGB: {a.psnr:.2f} dB, {a.psnr - baseline.psnr:+.2f} dB against gray stays gray "
-        f"({'better' if a.mse < baseline.mse else 'worse'}).",
-        f"- (b) gray → chroma: {b.psnr:.2f} dB, {b.psnr - baseline.psnr:+.2f} dB against gray stays gray "
-        f"({'better' if b.mse < baseline.mse else 'worse'}), {b.psnr - a.psnr:+.2f} dB against (a).",
-    ]
-    improvements = [k for k in rows if k not in ("a", "b")]
-    tried = [_verdict(rows[k], b, truth, REASONS[k]) for k in improvements]
+def report(result: ColorizeResult, files: dict[str, Path]) -> str:
+    cfg, (n_train, n_val, n_test) = result.cfg, result.sizes
+    bins = result.bins
+    started = summary_text(result.start, title="starting architecture")
     return "\n".join(
         [
-            f"# Colorization from study `{study}`",
+            f"# Colorization from study `{result.study}`",
             "",
-            f"Starting point: {origin} (below), its training settings ({cfg.optimizer}, lr {cfg.lr:g}, batch {cfg.batch_size}, "
-            f"{cfg.epochs} epochs) and data: {data.source}, {len(data.train):,} train / {len(data.val):,} val / "
-            f"{len(data.test):,} test images. Input: BT.601 luma of each image, one channel. Errors on the test split, "
-            "RGB pixels in [0, 1].",
+            f"Starting point: {result.origin} (below){f', with {result.context} more stage(s)' if result.context else ''}, its "
+            f"training settings ({cfg.optimizer}, lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs) and data: "
+            f"{result.source}, {n_train:,} train / {n_val:,} val / {n_test:,} test images. Input: BT.601 luma, one channel. "
+            "Errors on the test split, RGB pixels in [0, 1]; colourfulness is Hasler and Süsstrunk's, as a share of the truth's "
+            f"({result.truth.colorfulness:.3f}).",
+            "",
+            f"Chroma classes: a {bins.per_axis}×{bins.per_axis} grid over (Cb, Cr), {bins.n_classes} cells in the training "
+            f"split's gamut; rebalancing strength {bins.rebalance:g} (the paper's λ = {1 - bins.rebalance:g}); annealed mean at "
+            f"T = {bins.temperature:g}.",
             "",
             "```text",
-            summary_text(start, title="starting architecture"),
+            started,
             "```",
             "",
             "## Results",
             "",
-            table.to_markdown(index=False),
+            results_table(result).to_markdown(index=False),
             "",
-            *verdict,
+            *findings(result),
+            "",
+            "The classifier decoded at other temperatures (same weights):",
+            "",
+            sweep_table(result).to_markdown(index=False),
             "",
             f"![gray, colorizations and truth]({files['png'].name})",
             "",
-            "## Shortcomings of the network for this task",
-            "",
-            *_shortcomings(start, rows, truth, baseline),
-            "",
-            "## Improvements tried",
-            "",
-            *(tried or ["- none (ask with --improve l1 wider longer)"]),
+            f"![saturation histograms and error against colour]({files['colour'].name})",
             "",
         ]
     )
 
 
+def render(result: ColorizeResult, out: Path) -> dict[str, Path]:
+    files = {"csv": out / "colorize.csv", "png": out / "colorize.png", "colour": out / "colorize-colour.png", "md": out / "colorize.md"}
+    csv_table(result).to_csv(files["csv"], index=False)
+    save_image_rows(result.pictures, files["png"], title=f"colorization from {result.origin}: test images")
+    save_colour_figure(result, files["colour"])
+    files["md"].write_text(report(result, files))
+    for key, model in result.models.items():
+        files[key] = save_checkpoint(model, out / f"colorize-{key}.pt")
+    return files
+
+
 # ---------------------------------------------------------------- command
+
+unit_float = number_flag(float, "a number in [0, 1]", inclusive=True, maximum=1.0)
+positive_number = number_flag(float, "a number > 0")
+at_least_two = number_flag(int, "an integer ≥ 2", minimum=2, inclusive=True)
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    start = best_start(args.study, args.storage)
-    data_cfg = dataclasses.replace(start.data, subset=args.subset) if args.subset else start.data
-    cfg = TrainConfig(**start.train)
-    cfg = dataclasses.replace(cfg, epochs=args.epochs or cfg.epochs)
-    variants = [*VARIANTS, *(IMPROVEMENTS[k] for k in dict.fromkeys(args.improve))]
-    console.print(f"colorizing from {start.origin}: {len(variants)} models of {cfg.epochs} epochs or more", highlight=False)
-    data = load_splits(data_cfg)
-    out = output_dir(args)
-    files = {"csv": out / "colorize.csv", "png": out / "colorize.png", "md": out / "colorize.md"}
-    truth_images = to_unit(data.test.images).contiguous()
-    truth = measure("truth", truth_images, truth_images)
-    baseline = measure("gray stays gray", gray_as_rgb(truth_images), truth_images)
-    rows: dict[str, Measured] = {}
-    pictures = {"gray": gray_as_rgb(truth_images[:GRID_IMAGES])}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    columns += (TextColumn("{task.fields[status]}"),)
-    with Progress(*columns, console=console) as progress:
-        for variant in variants:
-            arch = variant_architecture(start.architecture, variant)
-            run_cfg = dataclasses.replace(cfg, loss=variant.loss, epochs=cfg.epochs * variant.epochs_factor)
-            model, result = _train(variant, arch, data, run_cfg, progress)
-            predicted = reconstruct(model, data.test.images).cpu().contiguous()
-            seconds = sum(result.epoch_seconds)
-            extra = {"epochs": run_cfg.epochs, "best_epoch": result.best_epoch, "seconds": seconds, "n_params": arch.n_params}
-            rows[variant.key] = measure(variant.label, predicted, truth_images, **extra)
-            pictures[variant.label] = predicted[:GRID_IMAGES]
-            save_checkpoint(model, out / f"colorize-{variant.key}.pt")
-    pictures["truth"] = truth_images[:GRID_IMAGES]
-    table = results_table(list(rows.values()), truth, baseline)
-    table.to_csv(files["csv"], index=False)
-    save_image_rows(pictures, files["png"], title=f"colorization from {start.origin}: test images")
-    files["md"].write_text(report(args.study, start.origin, data, cfg, rows, truth, baseline, start.architecture, files))
-    console.print(table.to_string(index=False), highlight=False)
+    result = compute(
+        args.study,
+        storage=args.storage,
+        trial=args.trial,
+        latent=args.latent,
+        epochs=args.epochs,
+        subset=args.subset,
+        context=args.context,
+        bins=args.bins,
+        rebalance=args.rebalance,
+        temperature=args.temperature,
+        improve=tuple(args.improve),
+        console=console,
+    )
+    files = render(result, output_dir(args))
+    console.print(results_table(result).to_string(index=False), highlight=False)
+    console.print(sweep_table(result).to_string(index=False), highlight=False)
+    for line in findings(result):
+        console.print(line, highlight=False)
     print_written(console, files)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = study_parser("python -m analysis.colorize", "Train colorizers from a study's best reconstruction network.")
-    parser.add_argument("--epochs", type=positive_int, metavar="N", help="epochs of (a) and (b) (default: the best trial's)")
+    parser = study_parser("python -m analysis.colorize", "Train colorizers (regression and chroma classes) from a study's trial.")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=nonnegative_int, metavar="N", help="start from this trial (default: the best)")
+    which.add_argument("--latent", type=positive_int, metavar="N", help="start from the front's trial nearest N latent values")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="epochs of each model (default: the trial's)")
     parser.add_argument("--subset", type=positive_int, metavar="N", help="images to split 80/10/10 (default: the study's data)")
+    parser.add_argument("--context", type=nonnegative_int, default=0, metavar="N", help="extra down-sampling stages (default 0)")
+    parser.add_argument("--bins", type=at_least_two, default=16, metavar="N", help="chroma grid cells per axis (default 16)")
     parser.add_argument(
-        "--improve",
-        nargs="*",
-        choices=list(IMPROVEMENTS),
-        default=["l1"],
-        metavar="WAY",
-        help=f"improvements of (b) to try: {', '.join(IMPROVEMENTS)} (default l1)",
+        "--rebalance", type=unit_float, default=PAPER_REBALANCE, metavar="S", help="rebalancing strength in [0, 1] (default 0.5)"
+    )
+    parser.add_argument(
+        "--temperature", type=positive_number, default=PAPER_TEMPERATURE, metavar="T", help="annealed-mean temperature (default 0.38)"
+    )
+    parser.add_argument(
+        "--improve", nargs="*", choices=list(IMPROVEMENTS), default=[], metavar="WAY", help=f"more variants: {', '.join(IMPROVEMENTS)}"
     )
     return run(command, parser, argv)
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from typing import Any, Literal, get_args
 
+from cae.chroma_bins import ChromaBins
+
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
 # The output activation fixes the scale the network works on: sigmoid reads and writes [0, 1];
 # tanh reads [-1, 1] and its (tanh + 1) / 2 is the image; none reads [0, 1] and writes as is.
@@ -308,6 +310,7 @@ class Architecture:
     image_size: int = 32
     output: OutputActivation = "sigmoid"
     linear_skip: bool = False
+    classes: ChromaBins | None = None  # a chroma classifier: its outputs are these classes' logits
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder", tuple(self.encoder))
@@ -321,6 +324,13 @@ class Architecture:
                 f"linear_skip needs output: none (the linear path's image is added before the output activation, "
                 f"and only none keeps it as it is), got {self.output}"
             )
+        if self.classes is not None:
+            wanted = (1, self.classes.n_classes, "none", False)
+            if (self.in_channels, self.out_channels, self.output, self.linear_skip) != wanted:
+                raise ArchitectureError(
+                    f"a chroma classifier takes 1 gray channel to {self.classes.n_classes} class logits with output: none "
+                    f"and no linear_skip, got {self.in_channels} → {self.out_channels}, output {self.output}, skip {self.linear_skip}"
+                )
         for layer in (*self.encoder, *self.decoder):
             if type(layer) not in _KIND_OF:
                 raise ArchitectureError(f"not a layer: {layer!r}")
@@ -396,7 +406,9 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form (Optuna user attributes, checkpoints); :meth:`from_dict` reverses it."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("encoder", "decoder")}
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("encoder", "decoder", "classes")}
+        if self.classes is not None:  # left out otherwise: records of older architectures stay as they were
+            plain["classes"] = self.classes.to_dict()
         for part in ("encoder", "decoder"):
             plain[part] = [{"kind": _KIND_OF[type(layer)], **asdict(layer)} for layer in getattr(self, part)]
         return plain
@@ -404,6 +416,8 @@ class Architecture:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Architecture:
         data = dict(data)
+        if data.get("classes") is not None:
+            data["classes"] = ChromaBins.from_dict(data["classes"])
         for part in ("encoder", "decoder"):
             layers = []
             for entry in data[part]:

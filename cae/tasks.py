@@ -8,21 +8,28 @@ reconstruction, a gray → RGB colorizer and a gray → chroma colorizer are com
 - ``colorization``: gray (BT.601 luma) → RGB;
 - ``colorization_chroma``: gray → chrominance (Cb, Cr), merged with the input's own luma into RGB,
   so that the brightness of the result is exactly the photograph's.
+- ``colorization_classes``: gray → a distribution over quantised chroma classes (Zhang et al. 2016,
+  :mod:`cae.chroma_classes`), trained by rebalanced cross-entropy and decoded by the annealed mean,
+  merged with the input's luma like ``colorization_chroma``. Its classes come from the training data,
+  so its architecture carries them (``Architecture.classes``) and :func:`with_classes` makes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal, get_args
 
 import torch
 from torch import nn
 
+from cae.chroma_bins import ChromaBins
+from cae.chroma_classes import annealed_mean, class_loss
 from cae.color import chroma, luma, ycbcr_to_rgb
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose
 
-TaskName = Literal["reconstruction", "colorization", "colorization_chroma"]
+TaskName = Literal["reconstruction", "colorization", "colorization_chroma", "colorization_classes"]
 TASK_NAMES: tuple[str, ...] = get_args(TaskName)
 Images = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,6 +54,8 @@ class Task:
     inputs: Images  # RGB batch in [0, 1] → model input
     targets: Images  # RGB batch in [0, 1] → what the loss compares the output with
     to_rgb: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (input, output) → RGB image
+    # (output, RGB batch) → the training loss, for tasks whose loss is their own (train.loss is then unused)
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 TASKS: dict[str, Task] = {
@@ -56,11 +65,28 @@ TASKS: dict[str, Task] = {
 }
 
 
+CLASSES = "colorization_classes"
+
+
 def get_task(name: str) -> Task:
+    """A task of fixed channels by name (``colorization_classes`` needs its bins: :func:`classes_task`)."""
     try:
         return TASKS[name]
     except KeyError:
-        raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {name!r}") from None
+        raise ValueError(f"task: expected one of {', '.join(TASK_NAMES)}, got {name!r}") from None
+
+
+@cache
+def classes_task(bins: ChromaBins) -> Task:
+    """Gray → logits of ``bins``' classes, decoded at ``bins.temperature`` and merged with the input's luma."""
+
+    def to_rgb(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        return ycbcr_to_rgb(torch.cat([inputs, annealed_mean(outputs, bins)], dim=1))
+
+    def loss(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return class_loss(outputs, chroma(x), bins)
+
+    return Task(CLASSES, 1, bins.n_classes, luma, chroma, to_rgb, loss)
 
 
 def task_of(model: nn.Module) -> Task:
@@ -76,7 +102,9 @@ def task_of(model: nn.Module) -> Task:
 
 
 def task_of_architecture(arch: Architecture) -> Task:
-    """The task an architecture's image channels in and out make (3 → 3 is reconstruction)."""
+    """The task an architecture's image channels in and out make (3 → 3 is reconstruction), or its classes'."""
+    if arch.classes is not None:
+        return classes_task(arch.classes)
     for task in TASKS.values():
         if (task.in_channels, task.out_channels) == (arch.in_channels, arch.out_channels):
             return task
@@ -93,3 +121,24 @@ def adapt(arch: Architecture, task: Task) -> Architecture:
         raise ArchitectureError("the decoder has no convolution to produce the task's output channels")
     decoder[last] = replace(decoder[last], out_channels=task.out_channels)
     return replace(arch, decoder=tuple(decoder), in_channels=task.in_channels, out_channels=task.out_channels)
+
+
+def with_classes(arch: Architecture, bins: ChromaBins) -> Architecture:
+    """``arch`` as a chroma classifier of ``bins``: 1 gray channel in, one logit per class out.
+
+    The last convolution loses its activation and normalisation and there is no output activation:
+    logits take any real value. A stride-1 last convolution becomes 1×1, a per-pixel classifier of the
+    features before it as in Zhang et al. (their class layer is 1×1): at 3×3 it would cost 9 × Q
+    multiply-adds per input channel and pixel, most of a step with a few hundred classes.
+    """
+    if arch.linear_skip:
+        raise ArchitectureError("a chroma classifier cannot have linear_skip (a dense path to every class logit of every pixel)")
+    decoder = list(arch.decoder)
+    last = max((i for i, layer in enumerate(decoder) if isinstance(layer, Conv | ConvTranspose)), default=None)
+    if last is None:
+        raise ArchitectureError("the decoder has no convolution to produce the class logits")
+    layer = replace(decoder[last], out_channels=bins.n_classes, activation="none", norm="none")
+    if isinstance(layer, Conv) and layer.stride == 1:
+        layer = replace(layer, kernel=1, padding=0)
+    decoder[last] = layer
+    return replace(arch, decoder=tuple(decoder), in_channels=1, out_channels=bins.n_classes, output="none", classes=bins)

@@ -89,7 +89,12 @@ class EpochReport:
 
 @dataclass
 class TrainResult:
-    """Per-epoch curves, and test errors of the weights from the best validation epoch."""
+    """Per-epoch curves, and test errors of the weights kept: those of the best validation epoch.
+
+    The best epoch is the one of lowest validation MSE, or the last one for a task trained by its own
+    loss (``keep_last``: a chroma classifier, whose validation MSE rises as its colours grow bolder;
+    choosing by it would keep its most timid epoch, undoing what the loss was chosen for).
+    """
 
     train_mse: list[float] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
@@ -97,15 +102,17 @@ class TrainResult:
     test_mse: float = math.nan
     test_psnr: float = math.nan
     precision: str = "fp32"  # what the forward pass ran in: "fp32", or "bf16" (``precision: auto`` resolved)
+    keep_last: bool = False
 
     @property
     def best_val_mse(self) -> float:
-        return min(self.val_mse)
+        """The validation MSE of the weights kept."""
+        return self.val_mse[self.best_epoch - 1]
 
     @property
     def best_epoch(self) -> int:
-        """1-based epoch of the best validation MSE (the first, on ties)."""
-        return self.val_mse.index(self.best_val_mse) + 1
+        """1-based epoch of the weights kept: the lowest validation MSE (the first, on ties), or the last with ``keep_last``."""
+        return len(self.val_mse) if self.keep_last else self.val_mse.index(min(self.val_mse)) + 1
 
 
 def psnr(mse: float) -> float:
@@ -209,7 +216,7 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``cfg.epochs`` epochs, then measure it on ``data.test``.
 
-    The model ends with the weights of its best validation epoch, so that a trial's objective
+    The model ends with the weights of its best validation epoch (:class:`TrainResult`), so that a trial's objective
     (best validation MSE), its test error and its saved weights all describe the same model.
     What it learns (reconstruction, or colours from gray) follows from its architecture's
     channels (:func:`cae.tasks.task_of`); every error is on the RGB image it produces.
@@ -243,7 +250,7 @@ def fit(
     n, batch = len(train), cfg.batch_size
     n_batches = math.ceil(n / batch)
     rate = LearningRate(optimizer, cfg.schedule, epochs=cfg.epochs, steps_per_epoch=n_batches, warmup=cfg.warmup)
-    result = TrainResult(precision="fp32" if amp is None else "bf16")
+    result = TrainResult(precision="fp32" if amp is None else "bf16", keep_last=task.loss is not None)
     best_state: dict[str, torch.Tensor] = {}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -256,7 +263,7 @@ def fit(
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 out = forward(inputs)
             out = out.float()  # loss and errors in float32 (a no-op without autocast)
-            loss = criterion(out, task.targets(x))
+            loss = task.loss(out, x) if task.loss is not None else criterion(out, task.targets(x))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -23,6 +23,12 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return min(complete, key=best_val_mse, default=None)
 
 
+def most_colourful(study: optuna.Study) -> FrozenTrial | None:
+    """The completed colorizer whose validation images are the most colourful, or ``None`` (no colorizers)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "val_colourfulness_ratio" in t.user_attrs]
+    return max(complete, key=lambda t: t.user_attrs["val_colourfulness_ratio"], default=None)
+
+
 def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
     """A study, its best completed trial and its storage; :class:`StorageError` when there is none."""
     study, rdb = load_study(study_name, storage or default_storage(study_name))
@@ -38,6 +44,15 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
     if is_multi_objective(study):
         console.print(best_table(study))  # the trade-off is the answer: every trial no other beats on all objectives
         console.print(f"the front's lowest error is trial {trial.number}; its details:", highlight=False)
+    colourful = most_colourful(study)
+    if colourful is not None:
+        a = colourful.user_attrs
+        console.print(
+            f"best by PSNR: trial {trial.number}, {trial.user_attrs['test_psnr']:.2f} dB, "
+            f"{trial.user_attrs.get('colourfulness_ratio', math.nan):.0%} of the truth's colourfulness · most colourful: trial "
+            f"{colourful.number}, {a['test_psnr']:.2f} dB, {a['colourfulness_ratio']:.0%} (test images)",
+            highlight=False,
+        )
     a = trial.user_attrs
     console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")

@@ -23,8 +23,11 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def number_flag(kind: type[int] | type[float], expected: str, *, inclusive: bool = False) -> Callable[[str], int | float]:
-    """An argparse type accepting ``kind`` values > 0 (≥ 0 when ``inclusive``); anything else says what was expected."""
+def number_flag(
+    kind: type[int] | type[float], expected: str, *, inclusive: bool = False, minimum: float = 0, maximum: float = float("inf")
+) -> Callable[[str], int | float]:
+    """An argparse type accepting ``kind`` values > ``minimum`` (≥ when ``inclusive``) and ≤ ``maximum``;
+    anything else says what was expected."""
 
     def parse(text: str) -> int | float:
         try:
@@ -32,7 +35,7 @@ def number_flag(kind: type[int] | type[float], expected: str, *, inclusive: bool
         except ValueError:
             value = None
         # written so that NaN fails too
-        if value is None or not (value > 0 or (inclusive and value == 0)):
+        if value is None or not (value > minimum or (inclusive and value == minimum)) or not value <= maximum:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 

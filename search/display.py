@@ -45,8 +45,15 @@ def is_multi_objective(study: optuna.Study) -> bool:
 
 
 def best_val_mse(trial: FrozenTrial) -> float:
-    """A trial's best validation MSE: its objective in any study, single- or multi-objective."""
+    """A trial's best validation MSE: its objective in any study, single- or multi-objective.
+
+    That of the epoch whose weights the trial kept where it recorded one (``best_epoch``: a chroma
+    classifier keeps its last), else the lowest (a pruned trial's curve so far).
+    """
     curve = trial.user_attrs.get("val_mse") or []
+    kept = trial.user_attrs.get("best_epoch")
+    if kept is not None and 1 <= kept <= len(curve):
+        return curve[kept - 1]
     return min(curve) if curve else math.nan
 
 
@@ -179,7 +186,10 @@ def best_table(study: optuna.Study, top: int = 10) -> Table:
         trials = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=best_val_mse)[:top]
         title = f"best trials of study {study.study_name}"
     table = Table(title=title, title_justify="left")
-    for name in ("trial", "val MSE", "test MSE", "PSNR dB", "PCA dB", "gain dB", "latent", "params", "epochs", "parameters"):
+    # colorizers have no PCA baseline; what they are judged by beside the error is how much colour they keep
+    colour = any("colourfulness_ratio" in t.user_attrs for t in trials)
+    names = ("trial", "val MSE", "test MSE", "PSNR dB", *(("colour",) if colour else ("PCA dB", "gain dB")), "latent", "params", "epochs")
+    for name in (*names, "parameters"):
         if name == "parameters":
             table.add_column(name, overflow="fold", ratio=1)
         else:
@@ -192,16 +202,16 @@ def best_table(study: optuna.Study, top: int = 10) -> Table:
             _fmt(best_val_mse(t)),
             _fmt(a.get("test_mse")),
             _fmt(a.get("test_psnr"), ".2f"),
-            _fmt(pca_psnr(a), ".2f"),
-            _fmt(a.get("gain_db"), "+.2f"),
+            *((_fmt(a.get("colourfulness_ratio"), ".0%"),) if colour else (_fmt(pca_psnr(a), ".2f"), _fmt(a.get("gain_db"), "+.2f"))),
             f"{a.get('latent_size', 0):,}",
             f"{a.get('n_params', 0):,}",
             str(len(a.get("val_mse", []))),
             params or "(fixed space)",
         )
-    table.caption = (
-        f"{state_counts(study)} · errors on pixels in [0, 1] · PCA dB: PCA fitted on the same training split, at the same latent size, "
-        "on the same test split · gain: test PSNR − PCA's"
+    table.caption = f"{state_counts(study)} · errors on pixels in [0, 1] · " + (
+        "colour: test images' colourfulness (Hasler–Süsstrunk) as a share of the truth's"
+        if colour
+        else "PCA dB: PCA fitted on the same training split, at the same latent size, on the same test split · gain: test PSNR − PCA's"
     )
     table.caption_justify = "left"
     return table

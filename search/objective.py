@@ -8,10 +8,13 @@ there is none: an over-complete latent, or a colorizer). Finished trials also re
 ``test_mse``, ``test_psnr`` (of the weights from the best validation epoch, which are also the
 uploaded ``model.pt``) and ``gain_db`` = 10·log10(pca_mse / test_mse), positive when the CAE beats
 PCA; refused, failed and pruned trials a one-line ``reason``. A trial that cannot be built or that
-crashes is recorded as failed and the study goes on.
+crashes is recorded as failed and the study goes on. Finished colorizers record ``colourfulness_ratio``
+and ``val_colourfulness_ratio``: the Hasler–Süsstrunk colourfulness of their test (validation) images
+as a share of the truth's (the PSNR alone rewards timid, grayish colours).
 
 The objective is the best validation MSE, or, in a study of several objectives, that and the
-latent size and/or parameter count (``study.objectives``). Pruning asks the study's pruner: Optuna's
+latent size, parameter count and/or validation colourfulness (``study.objectives``; the last is
+maximised). Pruning asks the study's pruner: Optuna's
 pruners through ``trial.report`` (single objective), or :class:`~search.latent_pruner.LatentPercentilePruner`,
 which reads the recorded curves and so works with several objectives too.
 """
@@ -19,6 +22,7 @@ which reads the recorded curves and so works with several objectives too.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 import tempfile
@@ -28,18 +32,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import optuna
+import torch
 from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 from optuna_dashboard import save_note
 
 from cae.checkpoint import save_checkpoint
+from cae.chroma_bins import ChromaBins
+from cae.chroma_classes import fit_bins
+from cae.color import colorfulness
 from cae.data import Splits
 from cae.figures import save_reconstructions
 from cae.pca import LinearCode, PcaBaseline, gain_db, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
-from cae.training import EpochReport, NonFiniteLoss, train
+from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
 from search.display import FINISHED, Display, is_multi_objective
 from search.latent_pruner import LatentPercentilePruner
 from search.liveness import Heartbeat
@@ -82,6 +90,7 @@ class Objective:
         self.trials = trials
         self.heartbeat = heartbeat
         self.baseline = baseline
+        self._bins: dict[int, ChromaBins] = {}
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self._check_needed(trial)
@@ -103,6 +112,17 @@ class Objective:
             reason = f"surplus: {self.trials} trials were already finished or running when it started (it trained nothing)"
             trial.set_user_attr("reason", reason)
             raise TrialFailed(reason)
+
+    def bins_for(self, per_axis: int, rebalance: float, temperature: float) -> ChromaBins:
+        """Chroma classes fitted on this run's training split (the count once per grid size and process)."""
+        fitted = self._bins.get(per_axis)
+        if fitted is None:
+            fitted = self._bins[per_axis] = fit_bins(self.data.train.images, per_axis)
+        return dataclasses.replace(fitted, rebalance=rebalance, temperature=temperature)
+
+    def colourfulness(self, model: CAE, images: torch.Tensor) -> float:
+        """The colourfulness of ``model``'s colorizations of ``images`` as a share of the images' own."""
+        return colorfulness(reconstruct(model, images)).mean().item() / colorfulness(to_unit(images)).mean().item()
 
     @cached_property
     def linear_code(self) -> LinearCode:
@@ -127,7 +147,7 @@ class Objective:
 
     def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
-            config = sample(self.space, optuna_suggest(trial))
+            config = sample(self.space, optuna_suggest(trial), self.bins_for)
         except ArchitectureError as error:
             trial.set_user_attr("reason", f"refused: {error}")
             raise TrialFailed(f"refused: {error}") from None
@@ -186,8 +206,13 @@ class Objective:
         trial.set_user_attr("precision", result.precision)  # what precision: auto became on this machine
         if pca is not None:
             trial.set_user_attr("gain_db", gain_db(pca, result.test_mse))
+        colour = math.nan
+        if task_of_architecture(arch).name != "reconstruction":
+            colour = self.colourfulness(model, self.data.val.images)
+            trial.set_user_attr("val_colourfulness_ratio", colour)
+            trial.set_user_attr("colourfulness_ratio", self.colourfulness(model, self.data.test.images))
         self._upload(trial, model)
-        values = {"val_mse": result.best_val_mse, "latent_size": arch.latent_size, "n_params": arch.n_params}
+        values = {"val_mse": result.best_val_mse, "latent_size": arch.latent_size, "n_params": arch.n_params, "colourfulness": colour}
         objectives = self.space.study.objectives
         return values[objectives[0]] if len(objectives) == 1 else tuple(float(values[name]) for name in objectives)
 

@@ -19,7 +19,8 @@ from search.space import Space, check_study_name, load_space
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, linear_baseline, run_workers, serve
 
-OBJECTIVE_NAMES = {"val_mse": "best val MSE", "latent_size": "latent size", "n_params": "parameters"}
+OBJECTIVE_NAMES = {"val_mse": "best val MSE", "latent_size": "latent size", "n_params": "parameters", "colourfulness": "colourfulness"}
+MAXIMISED = ("colourfulness",)
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
@@ -83,7 +84,7 @@ def run_study(
     study = optuna.create_study(
         storage=open_storage(url, grace=grace),
         study_name=name,
-        directions=["minimize"] * len(objectives),
+        directions=["maximize" if o in MAXIMISED else "minimize" for o in objectives],
         load_if_exists=True,
         pruner=make_pruner(space.study.pruner),
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from cae.chroma_bins import ChromaBins, full_grid
 from cae.spec import (
     Architecture,
     ArchitectureError,
@@ -27,14 +28,18 @@ from cae.spec import (
     Reshape,
     Residual,
     Upsample,
+    deepen,
     out_shape,
     widen,
 )
-from cae.tasks import adapt, get_task
+from cae.tasks import CLASSES, adapt, get_task, with_classes
 from cae.training import TrainConfig
 from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, StartedModel, TemplateModel, is_distribution
 
 Suggest = Callable[[str, Any], Any]
+# (cells per axis, rebalancing strength, temperature) → the classes: fitted on the training split in
+# a study (search.objective), the whole grid when only shapes are checked (no data is read then).
+BinsFor = Callable[[int, float, float], ChromaBins]
 CHECK_SAMPLES = 200
 
 
@@ -187,17 +192,24 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
     return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output, linear_skip=skip)
 
 
-def sample(space: Space, suggest: Suggest) -> TrialConfig:
+def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid) -> TrialConfig:
     """One configuration of ``space``; :class:`ArchitectureError` says why a draw cannot be built."""
     model = space.model
     if isinstance(model, TemplateModel):
         architecture = _template(model, suggest)
     elif isinstance(model, StartedModel):
         architecture = widen(model.architecture, _draw(suggest, "width", model.width))
+        for _ in range(_draw(suggest, "context", model.context)):
+            architecture = deepen(architecture)
     else:
         architecture = _explicit(model, suggest)
-    # the task sets the image channels in and out (gray → RGB, gray → chroma)
-    architecture = adapt(architecture, get_task(_draw(suggest, "task", space.task)))
+    # the task sets the image channels in and out (gray → RGB, gray → chroma, gray → chroma classes)
+    task = _draw(suggest, "task", space.task)
+    if task == CLASSES:  # its settings are drawn only for the trials that classify (define-by-run)
+        settings = (_draw(suggest, name, space.classes[name]) for name in ("bins", "rebalance", "temperature"))
+        architecture = with_classes(architecture, bins_for(*settings))
+    else:
+        architecture = adapt(architecture, get_task(task))
     check_bounds(architecture, model)
     train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in space.train.items()})
     if train.loss == "bce" and architecture.output != "sigmoid":
@@ -237,7 +249,9 @@ def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
 
 
 def _space_key(space: Space, name: str) -> str:
-    return f"train.{name}" if name in space.train else name if name == "task" else f"model.{name}"
+    if name in space.train:
+        return f"train.{name}"
+    return name if name == "task" else f"classes.{name}" if name in space.classes else f"model.{name}"
 
 
 def _grid_values(space: Space, name: str, dist: Any) -> list[Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE
 from cae.data import DATASETS, DataConfig
 from cae.schedule import SCHEDULES
 from cae.spec import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS, Architecture
@@ -109,9 +110,12 @@ class Int(Kind):
 class Float(Kind):
     minimum: float = 0.0
     strict: bool = True  # value must be > minimum rather than ≥
+    maximum: float = math.inf  # inclusive
 
     @property
     def expected(self) -> str:
+        if self.maximum < math.inf:
+            return f"a number in [{self.minimum:g}, {self.maximum:g}]"
         return f"a number {'>' if self.strict else '≥'} {self.minimum:g}"
 
     def coerce(self, value: Any) -> float:
@@ -120,7 +124,7 @@ class Float(Kind):
             value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError
-        if value < self.minimum or (self.strict and value == self.minimum):
+        if value < self.minimum or (self.strict and value == self.minimum) or value > self.maximum:
             raise ValueError
         return float(value)
 
@@ -241,14 +245,22 @@ LAYER_KEYS: dict[str, dict[str, Key]] = {
     "reshape": {"reshape": Key(Int(1)), "size": Key(Int(1))},
 }
 SECTIONS = ("study", "data", "train", "model")
-TOP_KEYS = (*SECTIONS, "task", "start")
+TOP_KEYS = (*SECTIONS, "task", "start", "classes")
 STUDY_KEYS = ("name", "objectives", "sampler", "pruner")
 # What a study may minimise: the error always, and with it the code's size or the model's.
-OBJECTIVES = ("val_mse", "latent_size", "n_params")
+# A colorizer may instead maximise its colourfulness (validation images, as a share of the truth's).
+OBJECTIVES = ("val_mse", "latent_size", "n_params", "colourfulness")
 # Optuna's pruners read intermediate values, which multi-objective trials cannot report (optuna
 # #3450); these are the pruners that work there (search/latent_pruner.py reads the curves instead).
 MULTI_OBJECTIVE_PRUNERS = ("latent_percentile", "none")
-START_KEYS = ("study", "storage")
+START_KEYS = ("study", "storage", "trial", "latent")
+# Chroma classification (task colorization_classes, cae.chroma_bins): grid cells per axis, rebalancing, temperature.
+CLASSES_KEYS: dict[str, Key] = {
+    "bins": Key(Int(2), 16),
+    "rebalance": Key(Float(0.0, strict=False, maximum=1.0), PAPER_REBALANCE),
+    "temperature": Key(Float(0.0), PAPER_TEMPERATURE),
+}
+CONTEXT_KEY = Key(Int(0), 0)
 TASK_KEY = Key(Enum(TASK_NAMES), "reconstruction")
 WIDTH_KEY = Key(Float(0.0), 1.0)
 DATA_KEYS = ("dataset", "root", "split", "subset", "seed")
@@ -294,11 +306,12 @@ class ExplicitModel:
 
 @dataclass(frozen=True)
 class StartedModel:
-    """The architecture of another study's best trial (``start: {study: NAME}``), optionally widened."""
+    """The architecture of another study's trial (``start: {study: NAME}``), optionally widened and deepened."""
 
     architecture: Architecture
     width: Any = 1.0  # every hidden layer's channels × width
     origin: str = ""  # "study recon, trial 32", for messages
+    context: Any = 0  # extra down-sampling stages (cae.spec.deepen): more context for a colorizer
 
 
 @dataclass(frozen=True)
@@ -321,6 +334,7 @@ class Space:
     text: str = ""  # the file as read, for the study's record
     overrides: tuple[str, ...] = field(default=())
     task: Any = "reconstruction"  # a task name (cae.tasks) or a choice of them
+    classes: dict[str, Any] = field(default_factory=lambda: {k: key.default for k, key in CLASSES_KEYS.items()})
 
     def distributions(self) -> dict[str, Distribution]:
         """Named distributions that are always present (conditional ones are named by sampling)."""
@@ -676,16 +690,21 @@ def _parse_start(file: Path, raw: Any) -> Start:
     storage = raw.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise SpaceError(file, "start.storage", f"expected an Optuna storage URL, got {_show(storage)}")
+    if "trial" in raw and "latent" in raw:
+        raise SpaceError(file, "start", "expected trial or latent, not both (a trial number, or the front's trial nearest a latent size)")
+    trial = _coerce(file, "start.trial", Int(0), raw["trial"]) if "trial" in raw else None
+    latent = _coerce(file, "start.latent", Int(1), raw["latent"]) if "latent" in raw else None
     try:
-        return best_start(name, storage)
+        return best_start(name, storage, trial=trial, latent=latent)
     except ValueError as error:  # StorageError: no such study, no finished trial
         raise SpaceError(file, "start.study", f"expected a study with a finished trial: {error}") from None
 
 
 def _parse_started(file: Path, raw: dict[str, Any], start: Start) -> StartedModel:
-    _check_keys(file, "model", raw, ["width"])
+    _check_keys(file, "model", raw, ["width", "context"])
     width = parse_param(file, "model.width", raw.get("width", 1.0), WIDTH_KEY)
-    return StartedModel(start.architecture, width, start.origin)
+    context = parse_param(file, "model.context", raw.get("context", 0), CONTEXT_KEY)
+    return StartedModel(start.architecture, width, start.origin, context)
 
 
 def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Space:
@@ -726,14 +745,17 @@ def _parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str
     if not is_distribution(warmup) and not is_distribution(epochs) and warmup >= epochs:
         raise SpaceError(path, "train.warmup", f"expected fewer epochs of warm-up than train.epochs ({epochs}), got {warmup:g}")
     task = parse_param(path, "task", raw.get("task", TASK_KEY.default), TASK_KEY)
+    if "colourfulness" in study.objectives and "reconstruction" in (task.values if isinstance(task, Choice) else (task,)):
+        raise SpaceError(path, "study.objectives", "expected colourfulness only in a space whose every task is a colorization")
+    classes = _section(path, "classes", _mapping(path, "classes", raw.get("classes", {}), "chroma class settings"), CLASSES_KEYS)
     if start is not None:
         # the started trial's training is the default of every train key the space leaves out
         train = start.train | {k: v for k, v in train.items() if k in raw["train"]}
-        started = _mapping(path, "model", raw.get("model"), "model settings (width)")
+        started = _mapping(path, "model", raw.get("model"), "model settings (width, context)")
         model: TemplateModel | ExplicitModel | StartedModel = _parse_started(path, started, start)
     else:
         model = _parse_model(path, raw["model"])
-    return Space(path, study, data, train, model, text, tuple(overrides), task)
+    return Space(path, study, data, train, model, text, tuple(overrides), task, classes)
 
 
 def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Space:

@@ -1,32 +1,66 @@
-"""Start from a finished study: its best trial's architecture and training settings, and its data.
+"""Start from a finished study: one trial's architecture and training settings, and the study's data.
 
 A colorization study (``start: {study: recon}`` in a space) and ``python -m analysis.colorize`` both
 begin where a reconstruction study ended, as the assignment asks ("use the hyperparameters,
-including the network architecture, that you identified to yield the best performance").
+including the network architecture, that you identified to yield the best performance"). The trial
+is the best one (lowest validation error), a numbered one (``trial: 7``), or the completed trial
+nearest a latent size among the study's best trade-offs (``latent: 256``: the Pareto front of a
+study of several objectives; else, of error against latent size).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
+from optuna.trial import FrozenTrial, TrialState
 
 from cae.data import DataConfig
 from cae.spec import Architecture
 from search.best import load_best
+from search.display import best_val_mse, is_multi_objective, pareto_trials
 from search.space import Start, parse_space
+from search.storage import StorageError
 
 
-def best_start(study_name: str, storage: str | None = None) -> Start:
-    """The best trial of ``study_name``; :class:`~search.storage.StorageError` when there is none."""
-    study, best, _ = load_best(study_name, storage)
-    attrs = best.user_attrs
+def best_start(study_name: str, storage: str | None = None, *, trial: int | None = None, latent: int | None = None) -> Start:
+    """The best trial of ``study_name``, trial number ``trial``, or the front's trial nearest ``latent`` values.
+
+    Raises :class:`~search.storage.StorageError` when there is no such (completed) trial.
+    """
+    study, chosen, _ = load_best(study_name, storage)
+    if trial is not None:
+        found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+        if not found or found[0].state != TrialState.COMPLETE:
+            state = found[0].state.name.lower() if found else "not in the study"
+            raise StorageError(f"trial {trial} of study {study_name}: expected a completed trial, it is {state}")
+        chosen = found[0]
+    elif latent is not None:
+        front = (
+            pareto_trials(study)
+            if is_multi_objective(study)
+            else latent_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        )
+        chosen = min(front, key=lambda t: (abs(math.log(t.user_attrs["latent_size"] / latent)), best_val_mse(t)))
+    attrs = chosen.user_attrs
+    arch = Architecture.from_dict(attrs["architecture"])
     return Start(
-        architecture=Architecture.from_dict(attrs["architecture"]),
+        architecture=arch,
         train=dict(attrs["train"]),
         data=recorded_data(study.user_attrs),
-        origin=f"study {study_name}, trial {best.number}",
+        origin=f"study {study_name}, trial {chosen.number} (latent {arch.latent_size:,})",
     )
+
+
+def latent_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials no other beats on both validation error and latent size (the smaller the better)."""
+    return [t for t in trials if not any(_dominates(o, t) for o in trials)]
+
+
+def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
+    ea, eb, la, lb = best_val_mse(a), best_val_mse(b), a.user_attrs["latent_size"], b.user_attrs["latent_size"]
+    return ea <= eb and la <= lb and (ea < eb or la < lb)
 
 
 def recorded_data(study_attrs: dict) -> DataConfig:

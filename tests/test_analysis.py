@@ -89,23 +89,6 @@ def test_latent_vs_error_writes_table_figure_and_report(tiny_study: Path) -> Non
     assert (out / "latent_vs_error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
-def test_colorize_trains_both_variants_and_reports_against_gray(tiny_study: Path, tmp_path: Path) -> None:
-    done = analysis("colorize", "--study", "tiny", "--epochs", "1", "--subset", "200", "--out", str(tmp_path), cwd=tiny_study)
-    assert done.returncode == 0, done.stderr
-    table = pd.read_csv(tmp_path / "colorize.csv")
-    assert table["variant"].tolist() == ["gray stays gray", "(a) gray → RGB", "(b) gray → chroma", "(b) with L1 loss", "truth"]
-    gray = table.iloc[0]
-    assert float(gray["PSNR dB"]) == pytest.approx(-10 * math.log10(float(gray["test MSE"])), abs=0.01)
-    assert gray["brightness share of error"] == "0%" and gray["colourfulness"] == 0
-    # chroma keeps the input's brightness; gray → RGB has to learn it
-    assert table.iloc[2]["brightness share of error"] in ("0%", "1%") and table.iloc[1]["brightness share of error"] != "0%"
-    report = (tmp_path / "colorize.md").read_text()
-    assert "(b) gray → chroma:" in report and "against gray stays gray" in report and "## Shortcomings" in report
-    for name in ("colorize.png", "colorize-a.pt", "colorize-b.pt", "colorize-l1.pt"):
-        assert (tmp_path / name).stat().st_size > 0
-
-
 @pytest.mark.slow  # commands in fresh processes (about 17 s each)
 @pytest.mark.parametrize("module", ["latent_vs_error", "colorize"])
 def test_commands_refuse_missing_and_unfinished_studies(tmp_path: Path, module: str) -> None:

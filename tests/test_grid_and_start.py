@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from cae.spec import Architecture
 from search.cli import main
+from search.start import best_start, latent_front
 from tests.conftest import SPACES
 
 LATENT = str(SPACES / "latent.yaml")
@@ -50,7 +51,8 @@ def test_colorize_space_starts_from_the_best_trial(in_tmp: Path) -> None:
     assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "2", "--set", "data.subset=200"]) == 0
     best = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db").best_trial
     start = Architecture.from_dict(best.user_attrs["architecture"])
-    args = ["--set", "start.study=tiny", "--set", "data.subset=200", "--set", "model.width={choice: [1.0]}"]
+    args = ["--set", "start.study=tiny", "--set", "data.subset=200", "--set", "model.context=0"]
+    args += ["--set", "task={choice: [colorization, colorization_chroma]}"]
     assert main(["run", str(SPACES / "colorize.yaml"), "--trials", "3", *args]) == 0
     study = optuna.load_study(study_name="colorize", storage="sqlite:///studies/colorize.db")
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -60,10 +62,27 @@ def test_colorize_space_starts_from_the_best_trial(in_tmp: Path) -> None:
         out = 2 if trial.params["task"] == "colorization_chroma" else 3
         assert (arch.in_channels, arch.out_channels) == (1, out)
         assert arch.encoder[1:] == start.encoder[1:] and arch.latent_shape == start.latent_shape
-        # keys the space leaves out keep the started trial's values
+        # keys the space leaves out keep the started trial's values; those it sets are its own
         train = trial.user_attrs["train"]
-        assert (train["batch_size"], train["epochs"]) == (best.user_attrs["train"]["batch_size"], best.user_attrs["train"]["epochs"])
-        assert train["loss"] == trial.params["loss"]
+        assert train["batch_size"] == best.user_attrs["train"]["batch_size"] and train["epochs"] == 4
+        assert train["lr"] == trial.params["lr"]
+
+
+def test_start_picks_a_trial_by_number_or_by_latent_size(in_tmp: Path) -> None:
+    assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "4", "--set", "data.subset=100", "--set", "train.epochs=1"]) == 0
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert best_start("tiny").origin.startswith(f"study tiny, trial {study.best_trial.number} ")
+    last = complete[-1]
+    assert best_start("tiny", trial=last.number).architecture.to_dict() == last.user_attrs["architecture"]
+    # by latent size: a trial of the front (no other is both smaller and better), the nearest in log-size
+    front = latent_front(complete)
+    sizes = sorted(t.user_attrs["latent_size"] for t in front)
+    picked = best_start("tiny", latent=sizes[0] // 4)
+    assert f"(latent {sizes[0]:,})" in picked.origin
+    for t in complete:
+        if t not in front:
+            assert any(f.user_attrs["latent_size"] <= t.user_attrs["latent_size"] and f.values[0] <= t.values[0] for f in front)
 
 
 def test_start_from_a_missing_study_is_bad_input(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:

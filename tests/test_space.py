@@ -78,12 +78,12 @@ def _finished_study(name: str, arch: Architecture) -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPACES.glob("*.yaml")))
 def test_every_shipped_space_loads_and_can_be_built(name: str, in_tmp: Path) -> None:
-    if name == "colorize.yaml":  # starts from study recon, which must exist first
+    if name == "colorize.yaml":  # starts from study latent, which must exist first
         with pytest.raises(SpaceError, match=r"start\.study: expected a study with a finished trial"):
             load_space(SPACES / name)
-        _finished_study("recon", check_space(load_space(SPACES / "reference.yaml")).architecture)
+        _finished_study("latent", check_space(load_space(SPACES / "reference.yaml")).architecture)
         space = load_space(SPACES / name)
-        assert space.train["epochs"] == 3 and space.train["batch_size"] == 32 and space.data.subset == 12000
+        assert space.train["epochs"] == 4 and space.train["batch_size"] == 32 and space.data.subset == 24000
     check_space(load_space(SPACES / name))
 
 
