@@ -30,7 +30,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -39,30 +38,9 @@ from rich.progress import track
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-Dataset = Literal["cifar10", "imagefolder"]
-DATASETS: tuple[str, ...] = get_args(Dataset)
+from cae.settings import DATASETS, DataConfig, DataError
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
-class DataError(ValueError):
-    """Data that cannot be loaded; ``key`` names the configuration entry to look at."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the images come from and how they are split."""
-
-    dataset: Dataset = "cifar10"
-    root: str | None = None
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    subset: int | None = None
-    seed: int = 0
-    image_size: int = 32
 
 
 @dataclass(frozen=True)

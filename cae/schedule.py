@@ -17,13 +17,12 @@ steps, which keeps the first large Adam steps of a freshly initialised network f
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau
 
-Schedule = Literal["constant", "cosine", "onecycle", "plateau"]
-SCHEDULES: tuple[str, ...] = get_args(Schedule)
+from cae.settings import SCHEDULES
+
 ONECYCLE_RISE = 0.3  # OneCycleLR's own default share of rising steps
 PLATEAU_FACTOR = 0.5
 PLATEAU_PATIENCE = 1  # epochs without improvement: trials here are short

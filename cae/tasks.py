@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -27,10 +26,9 @@ from torch import nn
 from cae.chroma_bins import ChromaBins
 from cae.chroma_classes import annealed_mean, class_loss
 from cae.color import chroma, luma, ycbcr_to_rgb
+from cae.settings import TASK_NAMES, TaskName
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose
 
-TaskName = Literal["reconstruction", "colorization", "colorization_chroma", "colorization_classes"]
-TASK_NAMES: tuple[str, ...] = get_args(TaskName)
 Images = Callable[[torch.Tensor], torch.Tensor]
 
 

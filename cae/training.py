@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -30,18 +29,11 @@ from torch import nn
 
 from cae.builder import CAE, build
 from cae.data import Splits
-from cae.schedule import LearningRate, Schedule
+from cae.schedule import LearningRate
+from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig, psnr
 from cae.spec import Architecture
 from cae.tasks import Task, task_of
 
-Optimizer = Literal["adam", "adamw", "sgd"]
-Loss = Literal["mse", "l1", "bce"]
-Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["auto", "fp32", "bf16"]
-OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
-LOSSES: tuple[str, ...] = get_args(Loss)
-DEVICES: tuple[str, ...] = get_args(Device)
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Evaluation batches: 256 images measured 1.4× faster than 1,000 on CPU (the activations stay in
 # cache) and hold a quarter of the memory (a 64-channel 32×32 layer of 1,000 images is 262 MB);
 # a GPU wants large ones.
@@ -51,31 +43,6 @@ EVAL_BATCH_CUDA = 4096
 
 class NonFiniteLoss(ArithmeticError):
     """Training diverged (NaN or infinite loss)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train one model. ``momentum`` applies to SGD only.
-
-    ``schedule`` and ``warmup`` shape the learning rate over the run (:mod:`cae.schedule`).
-    ``precision``: ``fp32``; ``bf16`` (bfloat16 autocast of the forward pass); or ``auto``, which is
-    ``bf16`` where the device computes in bfloat16 natively and ``fp32`` elsewhere. ``compile``
-    trains through ``torch.compile`` (measured slower on CPU for these small networks; for GPUs).
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: Optimizer = "adam"
-    schedule: Schedule = "constant"  # cae.schedule
-    warmup: float = 0.0  # epochs of linear learning-rate warm-up
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    loss: Loss = "mse"
-    seed: int = 0
-    device: Device = "auto"
-    precision: Precision = "auto"
-    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,11 +80,6 @@ class TrainResult:
     def best_epoch(self) -> int:
         """1-based epoch of the weights kept: the lowest validation MSE (the first, on ties), or the last with ``keep_last``."""
         return len(self.val_mse) if self.keep_last else self.val_mse.index(min(self.val_mse)) + 1
-
-
-def psnr(mse: float) -> float:
-    """Peak signal-to-noise ratio in dB of an MSE on the [0, 1] scale."""
-    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
 
 
 def resolve_device(name: str) -> torch.device:

@@ -14,9 +14,9 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from cae.data import DataError
+from cae.settings import DataError
 from search.display import quiet_optuna
-from search.space import SpaceError, check_study_name
+from search.space import SpaceError, check_study_name, load_space
 from search.storage import GRACE_SECONDS, StorageError, artifact_store, default_storage, load_study, mask
 
 EXIT_BAD_INPUT = 2
@@ -128,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet_optuna()
     try:
         if args.command == "run":
+            # a bad space is refused here, before the study runner imports torch (seconds) for the data
+            space = load_space(args.space, args.overrides)
             from search.run import run_study
 
             return run_study(
-                args.space,
+                space,
                 trials=args.trials,
                 timeout=args.timeout,
                 study_name=args.study,

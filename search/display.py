@@ -6,7 +6,7 @@ import logging
 import math
 import warnings
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -15,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cae.spec import Architecture
-from cae.training import EpochReport, psnr
+
+if TYPE_CHECKING:
+    from cae.training import EpochReport  # a type only: the display is imported before torch
+from cae.settings import psnr
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
@@ -104,7 +107,8 @@ class Display:
     def trial_started(self, number: int, epochs: int, arch: Architecture) -> None:
         self._epoch = 0
         latent, values = arch.latent_size, arch.in_channels * arch.image_size**2
-        if latent >= values:
+        # a colorizer cannot copy its way to colour (its input is gray), so only reconstructions are warned about
+        if latent >= values and arch.in_channels == arch.out_channels:
             self.console.print(
                 f"[yellow]warning:[/] trial {number} has an over-complete latent: {latent:,} values for a {values:,}-value image; "
                 "it can learn to copy its input, and no error it reaches says what a code of that size is worth "
@@ -162,8 +166,10 @@ def trial_line(trial: FrozenTrial) -> str:
 
 
 def gain_text(attrs: dict[str, Any]) -> str:
-    """`` (+1.23 dB over PCA)`` for a trial that recorded its gain, else ``""``."""
-    gain = attrs.get("gain_db")
+    """`` (+1.23 dB over PCA)`` for a trial that recorded its gain, `` · colour 84%`` for a colorizer, else ``""``."""
+    gain, colour = attrs.get("gain_db"), attrs.get("colourfulness_ratio")
+    if colour is not None:
+        return f" · colour {colour:.0%} of the truth's"
     return "" if gain is None else f" ({gain:+.2f} dB {'over' if gain >= 0 else 'under'} PCA)"
 
 

@@ -15,7 +15,8 @@ from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import make_pruner
 from search.sample import check_space, grid_search_space
-from search.space import Space, check_study_name, load_space
+from search.space import Space, StartedModel, check_study_name, load_space
+from search.start import resolve_start
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, linear_baseline, run_workers, serve
 
@@ -56,7 +57,7 @@ def write_curves(study: optuna.Study) -> Path | None:
 
 
 def run_study(
-    space_file: str | Path,
+    space_file: str | Path | Space,
     *,
     trials: int,
     timeout: float | None = None,
@@ -69,7 +70,7 @@ def run_study(
 ) -> int:
     """Bring the study to ``trials`` finished (completed or pruned) trials with ``workers`` processes; the exit code."""
     console = console or Console()
-    space = load_space(space_file, overrides)
+    space = resolve_start(space_file if isinstance(space_file, Space) else load_space(space_file, overrides))
     fixed = check_space(space)
     grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
@@ -94,6 +95,8 @@ def run_study(
             f"{len(objectives)} ({', '.join(objectives)}); give this search another name with --study"
         )
     _record_space(study, space, console)
+    if isinstance(space.model, StartedModel):  # the child keeps what it started from: analysis never needs the parent
+        study.set_user_attr("start", space.model.record)
     study.set_metric_names([OBJECTIVE_NAMES[o] for o in objectives])
     done = finished(study)
     console.print(

@@ -198,6 +198,8 @@ def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid) -> Tri
     if isinstance(model, TemplateModel):
         architecture = _template(model, suggest)
     elif isinstance(model, StartedModel):
+        if model.architecture is None:
+            raise ValueError(f"{space.path}: start: {model.ref.study} is not read yet (search.start.resolve_start)")
         architecture = widen(model.architecture, _draw(suggest, "width", model.width))
         for _ in range(_draw(suggest, "context", model.context)):
             architecture = deepen(architecture)

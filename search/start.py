@@ -10,8 +10,11 @@ study of several objectives; else, of error against latent size).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from optuna.trial import FrozenTrial, TrialState
@@ -20,8 +23,49 @@ from cae.data import DataConfig
 from cae.spec import Architecture
 from search.best import load_best
 from search.display import best_val_mse, is_multi_objective, pareto_trials
-from search.space import Start, parse_space
+from search.space import Space, SpaceError, StartedModel, parse_space
 from search.storage import StorageError
+
+
+@dataclass(frozen=True)
+class Start:
+    """What a finished study hands on: one trial's architecture and training, and the study's data."""
+
+    architecture: Architecture
+    train: dict[str, Any]
+    data: DataConfig
+    origin: str  # "study latent, trial 4 (latent 3,072)"
+    study: str = ""
+    trial: int = -1
+
+    def record(self) -> dict[str, Any]:
+        """What a child study keeps of its start (``start`` study attribute), so that it never needs the parent again."""
+        return {
+            "study": self.study,
+            "trial": self.trial,
+            "origin": self.origin,
+            "architecture": self.architecture.to_dict(),
+            "train": self.train,
+        }
+
+
+def resolve_start(space: Space) -> Space:
+    """``space`` with its ``start:`` read from the parent study: the started trial's architecture, and its
+    training settings as the defaults of every ``train`` key the space leaves out. Other spaces as they are.
+
+    Raises :class:`~search.space.SpaceError` (``start.study``) when there is no such study or trial.
+    """
+    model = space.model
+    if not isinstance(model, StartedModel) or model.architecture is not None:
+        return space
+    ref = model.ref
+    try:
+        start = best_start(ref.study, ref.storage, trial=ref.trial, latent=ref.latent)
+    except ValueError as error:  # StorageError: no such study, no finished trial
+        raise SpaceError(space.path, "start.study", f"expected a study with a finished trial: {error}") from None
+    train = start.train | {k: v for k, v in space.train.items() if k in space.train_written}
+    model = dataclasses.replace(model, architecture=start.architecture, origin=start.origin, record=start.record())
+    return dataclasses.replace(space, model=model, train=train)
 
 
 def best_start(study_name: str, storage: str | None = None, *, trial: int | None = None, latent: int | None = None) -> Start:
@@ -50,6 +94,8 @@ def best_start(study_name: str, storage: str | None = None, *, trial: int | None
         train=dict(attrs["train"]),
         data=recorded_data(study.user_attrs),
         origin=f"study {study_name}, trial {chosen.number} (latent {arch.latent_size:,})",
+        study=study_name,
+        trial=chosen.number,
     )
 
 
@@ -64,7 +110,10 @@ def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
 
 
 def recorded_data(study_attrs: dict) -> DataConfig:
-    """The data settings a study ran with, from the space text and overrides it recorded."""
+    """The data settings a study ran with, from the space text and overrides it recorded.
+
+    Parsing is pure, so a study started from another (``start:``) is read without that one.
+    """
     text = study_attrs.get("space")
     if text is None:
         return DataConfig()

@@ -32,6 +32,7 @@ from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
 from search.sample import CHECK_SAMPLES
 from search.space import Space, load_space
+from search.start import resolve_start
 from search.storage import artifact_store, heartbeat_seconds, open_storage, study_dir
 
 MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
@@ -174,7 +175,7 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
     quiet_optuna()
     console = Console(file=log, width=200)
     console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    space = load_space(job.space_file, list(job.overrides))
+    space = resolve_start(load_space(job.space_file, list(job.overrides)))
     study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
     try:
         code = serve(job, space, load_splits(space.data), study, console, index=index)

@@ -4,7 +4,8 @@ Every case must exit 2 with exactly one line on stderr, ``error: WHERE: KEY: wha
 naming the file (or the flag that held the input), the key and the expectation; no traceback; and
 an existing study must be left as it was: its database's bytes and its ``studies/`` folder.
 Each case runs against the session's ``tiny_study`` (``studies/tiny.db`` of ``spaces/tiny.yaml``),
-so every space below keeps the study name ``tiny`` unless the name itself is the bad input.
+so every space below keeps the study name ``tiny`` unless the name itself is the bad input (the
+colorizer cases, started from ``tiny``, name a new study ``tiny-colour`` that must never be created).
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ class Case:
 
 
 DATA = "data:\n  subset: 600\n"
+# a colorizer started from the session's study tiny, under the same name (a study of another name would be new)
+STARTED = "study: {name: tiny-colour}\nstart: {study: tiny}\ntask: colorization_classes\ndata: {subset: 600}\n"
 CASES = [
     # ---- the file itself
     Case("file-missing", None, "file", "no such file (expected a space such as spaces/recon.yaml)"),
-    Case("file-empty", "", "file", "expected a mapping with sections study, data, train, model, task, start, got an empty file"),
+    Case("file-empty", "", "file", "expected a mapping with sections study, data, train, model, task, start, classes, got an empty file"),
     Case("file-is-a-list", "- study\n- model\n", "file", "expected a mapping with sections study, data, train, model"),
     # ---- YAML syntax: the line and column are the key
     Case(
@@ -306,6 +309,28 @@ CASES = [
         "data.root",
         "TMP/images/train/cat/truncated.jpg: cannot read this image",
         prepare=lambda tmp: image_tree(tmp / "images", "truncated.jpg", truncated_jpeg()),
+    ),
+    # ---- colour as classes and starting from a trial (issue 12): a bad value each
+    Case("classes-rebalance-above-1", STARTED + "classes: {rebalance: 2}\n", "classes.rebalance", "expected a number in [0, 1], got 2"),
+    Case("classes-bins-below-2", STARTED + "classes: {bins: 1}\n", "classes.bins", "expected an integer ≥ 2, got 1"),
+    Case("classes-temperature-zero", STARTED + "classes: {temperature: 0}\n", "classes.temperature", "expected a number > 0, got 0"),
+    Case("classes-unknown-key", STARTED + "classes: {lambda: 0.5}\n", "classes.lambda", "unknown key"),
+    Case("start-trial-and-latent", STARTED.replace("{study: tiny}", "{study: tiny, trial: 0, latent: 64}"), "start", "not both"),
+    Case("start-trial-negative", STARTED.replace("{study: tiny}", "{study: tiny, trial: -1}"), "start.trial", "expected an integer ≥ 0"),
+    Case(
+        "start-trial-not-there",
+        STARTED.replace("{study: tiny}", "{study: tiny, trial: 99}"),
+        "start.study",
+        "trial 99 of study tiny: expected a completed trial, it is not in the study",
+    ),
+    Case("context-negative", STARTED + "model: {context: -1}\n", "model.context", "expected an integer ≥ 0, got -1"),
+    Case(
+        "colourfulness-of-a-reconstruction",
+        tiny("study:\n", "study:\n  objectives: [val_mse, colourfulness]\n  pruner: {type: none}\n").replace(
+            "  pruner: {type: median, n_startup_trials: 1, n_warmup_steps: 0}\n", ""
+        ),
+        "study.objectives",
+        "expected colourfulness only in a space whose every task is a colorization",
     ),
     # ---- storage
     Case(

@@ -7,6 +7,7 @@ import json
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -66,12 +67,20 @@ def test_the_three_pipelines_see_the_same_images_and_start_from_the_same_weights
 def test_each_pipeline_trains_and_returns_a_positive_rate(tiny_splits, train_folder: Path) -> None:
     images = ImageSet(tiny_splits.train.images[:96], tiny_splits.train.labels[:96])
     cpu = torch.device("cpu")
+    started = time.perf_counter()
     ours = throughput.measure_ours(TINY, images, 16, cpu, warmup=2)
     bare = throughput.measure_bare(TINY, images.images, 16, cpu, warmup=2)
     indices = throughput.chosen_indices(96, 50_000)
     tutorial = throughput.measure_tutorial(TINY, throughput.tutorial_dataset(train_folder, indices), 16, cpu, 2, workers=0)
-    for m in (ours, bare, tutorial):
-        assert m.images == 96 - 2 * 16 and m.seconds > 0 and m.rate > 0
+    elapsed = time.perf_counter() - started
+    measured = (ours, bare, tutorial)
+    assert [m.pipeline for m in measured] == list(throughput.PIPELINES)
+    for m in measured:
+        # the 4 batches after the 2 warm-up ones; the rate is images per timed second
+        assert m.batch == 16 and m.images == 96 - 2 * 16 and m.seconds > 0
+        assert m.rate == m.images / m.seconds
+    assert sum(m.seconds for m in measured) < elapsed  # each timed part lies inside its own call
+    assert throughput.Measurement("x", 8, 300, 1.5).rate == 200.0
 
 
 def test_summary_ratios_and_matmul_share() -> None:
@@ -89,7 +98,28 @@ def test_summary_ratios_and_matmul_share() -> None:
     assert row["ours / tutorial"] == pytest.approx(5.0)
     assert row["ours GFLOP/s"] == pytest.approx(3.0)
     assert row["ours share of matmul rate"] == pytest.approx(0.03)
-    assert throughput.matmul_gflops(torch.device("cpu"), n=64, repeats=2) > 0
+
+
+def test_matmul_rate_is_the_timed_products_flops_over_their_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clock that reads 10 s, then 10.5 s, and notes how many products ran before each reading:
+    # the rate is exact, and it must time the `repeats` products and nothing else (not the 2 warm-up ones).
+    real_mm, clock = torch.mm, iter([10.0, 10.5])
+    products: list[int] = []  # one entry per torch.mm
+    readings: list[int] = []  # products run before each clock reading
+
+    def mm(*args, **kwargs):
+        products.append(1)
+        return real_mm(*args, **kwargs)
+
+    def perf_counter() -> float:
+        readings.append(len(products))
+        return next(clock)
+
+    monkeypatch.setattr(torch, "mm", mm)
+    monkeypatch.setattr(throughput, "time", SimpleNamespace(perf_counter=perf_counter))
+    gflops = throughput.matmul_gflops(torch.device("cpu"), n=64, repeats=3)
+    assert gflops == pytest.approx(2 * 64**3 * 3 / 0.5 / 1e9, rel=1e-12)
+    assert readings == [2, 2 + 3] and len(products) == 5
 
 
 def test_result_file_holds_the_machine_and_the_figures(tmp_path: Path) -> None:

@@ -192,27 +192,6 @@ def test_colorize_refuses_a_trial_that_is_not_there(
 COLORIZE = str(SPACES / "colorize.yaml")
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("classes.rebalance=2", "classes.rebalance: expected a number in [0, 1]"),
-        ("classes.bins=1", "classes.bins: expected an integer ≥ 2"),
-        ("classes.temperature={float: [0, 1]}", "classes.temperature: expected a number > 0"),
-        ("classes.binz=3", "classes.binz: unknown key"),
-        ("task={choice: [reconstruction, colorization]}", "expected colourfulness only in a space whose every task is a colorization"),
-        ("start.trial=-1", "start.trial: expected an integer ≥ 0"),
-        ("model.context=-1", "model.context: expected an integer ≥ 0"),
-    ],
-)
-def test_colorize_space_refuses_bad_values(in_tmp: Path, capsys: pytest.CaptureFixture[str], override: str, message: str) -> None:
-    assert search(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "data.subset=100", "--set", "train.epochs=1"]) == 0
-    capsys.readouterr()
-    assert search(["run", COLORIZE, "--set", "start.study=tiny", "--set", override]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and "colorize.yaml" in err
-    assert not Path("studies/colorize.db").exists()
-
-
 def test_colorize_space_searches_tasks_bins_and_context_for_error_and_colour(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert search(["run", str(SPACES / "tiny.yaml"), "--trials", "2", "--set", "data.subset=200"]) == 0
     tiny = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")

@@ -85,6 +85,21 @@ def test_start_picks_a_trial_by_number_or_by_latent_size(in_tmp: Path) -> None:
             assert any(f.user_attrs["latent_size"] <= t.user_attrs["latent_size"] and f.values[0] <= t.values[0] for f in front)
 
 
+def test_a_started_study_is_analysed_without_its_parent(in_tmp: Path) -> None:
+    from analysis import evaluate
+
+    assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "data.subset=100", "--set", "train.epochs=1"]) == 0
+    args = ["--set", "start.study=tiny", "--set", "data.subset=100", "--set", "train.epochs=1", "--set", "task=colorization_chroma"]
+    assert main(["run", str(SPACES / "colorize.yaml"), "--trials", "1", *args]) == 0
+    Path("studies/tiny.db").rename(in_tmp / "moved.db")  # the parent is gone
+    child = optuna.load_study(study_name="colorize", storage="sqlite:///studies/colorize.db")
+    recorded = child.user_attrs["start"]
+    assert recorded["study"] == "tiny" and recorded["trial"] == 0 and recorded["origin"].startswith("study tiny, trial 0")
+    assert Architecture.from_dict(recorded["architecture"]).in_channels == 3 and recorded["train"]["epochs"] == 1
+    assert evaluate.main(["--study", "colorize", "--out", str(in_tmp / "out")]) == 0
+    assert (in_tmp / "out" / "evaluate.csv").stat().st_size > 0
+
+
 def test_start_from_a_missing_study_is_bad_input(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(SPACES / "colorize.yaml"), "--set", "start.study=nope"]) == 2
     err = capsys.readouterr().err

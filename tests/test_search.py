@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -15,6 +17,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 import search.objective
+import search.workers
 from cae.checkpoint import load_checkpoint
 from cae.training import NonFiniteLoss
 from search.cli import main
@@ -184,11 +187,27 @@ def test_existing_study_is_untouched_by_bad_input(in_tmp: Path) -> None:
     assert (in_tmp / "studies" / "tiny.db").read_bytes() == before
 
 
-def test_timeout_and_study_name(in_tmp: Path) -> None:
-    # The trial in flight finishes; no new one starts once the timeout has passed.
-    assert main(["run", TINY, "--trials", "50", "--timeout", "0.5", "--study", "quick", *SMALL]) == 0
+def test_timeout_and_study_name(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The trial in flight finishes; no new one starts once the timeout has passed. The run's clock
+    # moves on 0.3 s with each training: trials start at 0 and 0.3 s, before the 0.5 s deadline; the
+    # second passes it while it trains, finishes all the same, and no third one starts.
+    clock = [0.0]
+    started: list[float] = []  # the clock when each training began
+    real_train = search.objective.train
+
+    def train(*args, **kwargs):
+        started.append(clock[0])
+        clock[0] += 0.3
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(search.objective, "train", train)
+    monkeypatch.setattr(search.workers, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep, strftime=time.strftime))
+    assert main(["run", TINY, "--trials", "5", "--timeout", "0.5", "--study", "quick", *SMALL]) == 0
     study = load("quick")
-    assert 1 <= len(study.trials) < 50
+    assert started == [0.0, 0.3]
+    assert [t.number for t in study.trials] == [0, 1]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert study.trials[0].datetime_complete <= study.trials[1].datetime_start
     assert (in_tmp / "studies" / "quick.db").exists() and not (in_tmp / "studies" / "tiny.db").exists()
     assert study.metric_names == ["best val MSE"]
 
@@ -202,9 +221,11 @@ def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) ->
     process = subprocess.Popen(
         command, cwd=in_tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), preexec_fn=restore
     )
+    deadline = time.monotonic() + 120
     for line in process.stdout:  # a log: one line per epoch
         if "epoch 1/200" in line:
             break
+        assert time.monotonic() < deadline, "no epoch finished within 120 s"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130

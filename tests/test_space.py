@@ -9,11 +9,15 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
-from cae.spec import Architecture, Conv
+from cae.builder import build
+from cae.spec import Architecture, ArchitectureError, Conv
+from cae.tasks import task_of_architecture
 from cae.training import TrainConfig
-from search.sample import check_space, optuna_suggest, random_suggest, sample
-from search.space import Choice, FloatRange, IntRange, SpaceError, TemplateModel, load_space
+from search.sample import CHECK_SAMPLES, TrialConfig, check_space, optuna_suggest, random_suggest, sample
+from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel, load_space
+from search.start import resolve_start
 from tests.conftest import SPACES
 
 TEMPLATE = """
@@ -78,13 +82,42 @@ def _finished_study(name: str, arch: Architecture) -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPACES.glob("*.yaml")))
 def test_every_shipped_space_loads_and_can_be_built(name: str, in_tmp: Path) -> None:
-    if name == "colorize.yaml":  # starts from study latent, which must exist first
+    space = load_space(SPACES / name)  # parsing is pure: a space that starts from another study parses without it
+    if name == "colorize.yaml":  # the run reads study latent, which must exist then
         with pytest.raises(SpaceError, match=r"start\.study: expected a study with a finished trial"):
-            load_space(SPACES / name)
+            resolve_start(space)
         _finished_study("latent", check_space(load_space(SPACES / "reference.yaml")).architecture)
-        space = load_space(SPACES / name)
+        space = resolve_start(space)
         assert space.train["epochs"] == 4 and space.train["batch_size"] == 32 and space.data.subset == 24000
-    check_space(load_space(SPACES / name))
+    assert space.study.name == Path(name).stem  # each file names its study after itself
+    config, drawn = _first_buildable(space)
+    assert check_space(space) == (None if drawn else config)  # a fixed space's one configuration, else none
+    arch = config.architecture
+    task = task_of_architecture(arch)
+    assert task.name == drawn.get("task", space.task)
+    x = torch.rand(2, task.in_channels, 32, 32)
+    with torch.no_grad():
+        model = build(arch).eval()
+        z = model.encode(x)
+        y = model.decode(z)
+    # the built network takes the task's images to the task's outputs, through the latent its spec counts
+    assert y.shape == (2, task.out_channels, 32, 32) and z[0].numel() == arch.latent_size
+    if task.name == "reconstruction":
+        assert y.shape == x.shape
+    bounds = space.model.params if isinstance(space.model, TemplateModel) else vars(space.model)
+    if bounds.get("max_latent") is not None:  # the bound keeps the code smaller than the image it encodes
+        assert arch.latent_size <= bounds["max_latent"] < x[0].numel()
+
+
+def _first_buildable(space: Space) -> tuple[TrialConfig, dict]:
+    """The first random draw of ``space`` that builds (the draws :func:`check_space` tries), and its drawn values."""
+    for seed in range(CHECK_SAMPLES):
+        drawn: dict = {}
+        try:
+            return sample(space, random_suggest(random.Random(seed), drawn)), drawn
+        except ArchitectureError:
+            continue
+    raise AssertionError(f"{space.path}: no draw of {CHECK_SAMPLES} builds")
 
 
 def test_conditional_parameters_exist_only_for_the_sampled_depth() -> None:

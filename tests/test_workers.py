@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -49,6 +50,15 @@ def counts(study: optuna.Study) -> dict[str, int]:
     return {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
 
 
+def wait_until(ready: Callable[[], object], what: str, timeout: float = 120) -> None:
+    """Poll ``ready`` until it is true; fail the test (rather than hang it) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
 def kill_a_worker_mid_trial(study: optuna.Study, timeout: float = 240) -> optuna.trial.FrozenTrial:
     """SIGKILL the worker of a running trial that has finished at least one epoch; that trial."""
     deadline = time.monotonic() + timeout
@@ -80,12 +90,9 @@ def only_surplus_failures(study: optuna.Study, allowed: set[int] = frozenset()) 
 
 def test_journal_two_workers_reach_exactly_n_and_retry_a_killed_trial(tmp_path: Path) -> None:
     process = start("--trials", "6", "--workers", "2", "--storage", "studies/tiny.journal", *GRACE, *SLOW, cwd=tmp_path)
-    storage = None
-    while storage is None:  # the journal file appears when the study is created
-        time.sleep(0.2)
-        if (tmp_path / "studies" / "tiny.journal").exists():
-            storage = open_storage(str(tmp_path / "studies" / "tiny.journal"))
-    study = optuna.load_study(study_name="tiny", storage=storage)
+    journal = tmp_path / "studies" / "tiny.journal"
+    wait_until(journal.exists, "the journal file, which appears when the study is created")
+    study = optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
     killed = kill_a_worker_mid_trial(study)
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, out
@@ -178,11 +185,9 @@ def test_ctrl_c_stops_every_worker_and_the_same_command_completes_the_study(tmp_
         text=True,
         preexec_fn=restore,
     )
-    while not (tmp_path / "studies" / "tiny.journal").exists():
-        time.sleep(0.2)
+    wait_until((tmp_path / "studies" / "tiny.journal").exists, "the journal file")
     study = optuna.load_study(study_name="tiny", storage=open_storage(str(tmp_path / "studies" / "tiny.journal")))
-    while not any(t.user_attrs.get("val_mse") for t in study.get_trials(states=(TrialState.RUNNING,))):
-        time.sleep(0.05)
+    wait_until(lambda: any(t.user_attrs.get("val_mse") for t in study.get_trials(states=(TrialState.RUNNING,))), "a trial's first epoch")
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 130, out
@@ -191,3 +196,34 @@ def test_ctrl_c_stops_every_worker_and_the_same_command_completes_the_study(tmp_
     again = subprocess.run([sys.executable, "-m", "search", "run", TINY, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert counts(study)["complete"] + counts(study)["pruned"] == 5
+
+
+RACE_ROUNDS = 20
+
+
+@pytest.mark.slow  # 20 rounds of three fresh processes: about 5 minutes on 2 cores
+@pytest.mark.skipif("CAE_TEST_POSTGRES" not in os.environ, reason="needs a PostgreSQL server: .ci/run starts one")
+def test_three_workers_started_together_on_a_fresh_postgres_database_all_join(tmp_path: Path) -> None:
+    """On an empty database the three workers race to create Optuna's tables: a collision is retried, never bad input."""
+    import sqlalchemy
+
+    url = make_url(os.environ["CAE_TEST_POSTGRES"])
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    quick = ["--set", "data.subset=100", "--set", "train.epochs=1", "--set", "train.batch_size=32"]
+    for round_ in range(RACE_ROUNDS):
+        database = f"race_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
+        storage = url.set(database=database).render_as_string(hide_password=False)
+        try:
+            processes = [start("--trials", "3", "--study", "race", "--storage", storage, *quick, cwd=tmp_path) for _ in range(3)]
+            outs = [p.communicate(timeout=300)[0] for p in processes]
+            assert [p.returncode for p in processes] == [0, 0, 0], (round_, outs)
+            rdb = open_storage(storage)
+            study = optuna.load_study(study_name="race", storage=rdb)
+            assert counts(study)["complete"] + counts(study)["pruned"] == 3, (round_, counts(study))
+            only_surplus_failures(study)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin.dispose()

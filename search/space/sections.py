@@ -1,0 +1,100 @@
+"""Parsing of the ``study``, ``data`` and ``start`` sections (and the model of a started space)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cae.settings import DATASETS, DataConfig
+from search.space.messages import SpaceError, check_keys, did_you_mean, mapping, show
+from search.space.params import Enum, Int, coerce, parse_param
+from search.space.schema import CONTEXT_KEY, DATA_KEYS, MULTI_OBJECTIVE_PRUNERS, OBJECTIVES, START_KEYS, STUDY_KEYS, STUDY_NAME, WIDTH_KEY
+from search.space.values import StartedModel, StartRef, StudySpec
+
+
+def _parse_study(file: Path, raw: dict[str, Any]) -> StudySpec:
+    from search.factories import check_component  # optuna only where the study is made
+
+    check_keys(file, "study", raw, STUDY_KEYS)
+    name = raw.get("name", file.stem)
+    check_study_name(name, file, "study.name")
+    objectives = _parse_objectives(file, raw.get("objectives", ["val_mse"]))
+    multi = len(objectives) > 1
+    sampler = mapping(file, "study.sampler", raw.get("sampler", {"type": "tpe", "seed": 0}), "sampler settings")
+    default_pruner = {"type": "latent_percentile"} if multi else {"type": "median"}
+    pruner = mapping(file, "study.pruner", raw.get("pruner", default_pruner), "pruner settings")
+    if multi and pruner.get("type") not in MULTI_OBJECTIVE_PRUNERS:
+        raise SpaceError(
+            file,
+            "study.pruner.type",
+            f"expected one of {', '.join(MULTI_OBJECTIVE_PRUNERS)} in a study of several objectives, got {pruner.get('type')!r} "
+            "(Optuna's pruners need reported values, which a multi-objective trial cannot report: optuna #3450)",
+        )
+    for key, component in (("study.sampler", sampler), ("study.pruner", pruner)):
+        problem = check_component(key.split(".")[1], component)
+        if problem is not None:
+            sub, message = problem
+            raise SpaceError(file, f"{key}.{sub}" if sub else key, message)
+    return StudySpec(name, sampler, pruner, objectives)
+
+
+def _parse_objectives(file: Path, raw: Any) -> tuple[str, ...]:
+    expected = f"a list of distinct objectives from {', '.join(OBJECTIVES)}, val_mse among them"
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or "val_mse" not in raw or len(set(map(str, raw))) != len(raw):
+        raise SpaceError(file, "study.objectives", f"expected {expected}, got {show(raw)}")
+    for value in raw:
+        if value not in OBJECTIVES:
+            raise SpaceError(
+                file, "study.objectives", f"unknown objective {show(value)}{did_you_mean(OBJECTIVES, value)}; expected {expected}"
+            )
+    return tuple(raw)
+
+
+def check_study_name(name: Any, file: str | Path, key: str) -> str:
+    """Study names become file names (``studies/<name>.db``), so they may not hold ``/`` or ``..``."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise SpaceError(file, key, f"expected a name of letters, digits, '_', '-' and '.' (no '/' or '..'), got {show(name)}")
+    return name
+
+
+def _parse_data(file: Path, raw: dict[str, Any]) -> DataConfig:
+    check_keys(file, "data", raw, DATA_KEYS)
+    dataset = coerce(file, "data.dataset", Enum(DATASETS), raw.get("dataset", "cifar10"))
+    root = raw.get("root")
+    if root is not None and not isinstance(root, str):
+        raise SpaceError(file, "data.root", f"expected a folder path or null, got {show(root)}")
+    split = raw.get("split", [0.8, 0.1, 0.1])
+    ok = isinstance(split, list) and len(split) == 3
+    ok = ok and all(not isinstance(f, bool) and isinstance(f, int | float) and 0 < f < 1 for f in split)
+    if not ok or abs(sum(split) - 1) > 1e-6:
+        raise SpaceError(file, "data.split", f"expected three fractions in (0, 1) summing to 1 (train, val, test), got {show(split)}")
+    subset = raw.get("subset")
+    if subset is not None:
+        subset = coerce(file, "data.subset", Int(10), subset, " or null (all images)")
+    seed = coerce(file, "data.seed", Int(0), raw.get("seed", 0))
+    return DataConfig(dataset=dataset, root=root, split=tuple(split), subset=subset, seed=seed)
+
+
+def _parse_start(file: Path, raw: Any) -> StartRef:
+    raw = mapping(file, "start", raw, "the study to start from ({study: NAME})")
+    check_keys(file, "start", raw, START_KEYS)
+    if "study" not in raw:
+        raise SpaceError(file, "start.study", "missing: expected the name of a finished study, e.g. start: {study: recon}")
+    name = check_study_name(raw["study"], file, "start.study")
+    storage = raw.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise SpaceError(file, "start.storage", f"expected an Optuna storage URL, got {show(storage)}")
+    if "trial" in raw and "latent" in raw:
+        raise SpaceError(file, "start", "expected trial or latent, not both (a trial number, or the front's trial nearest a latent size)")
+    trial = coerce(file, "start.trial", Int(0), raw["trial"]) if "trial" in raw else None
+    latent = coerce(file, "start.latent", Int(1), raw["latent"]) if "latent" in raw else None
+    return StartRef(name, storage, trial, latent)
+
+
+def _parse_started(file: Path, raw: dict[str, Any], ref: StartRef) -> StartedModel:
+    check_keys(file, "model", raw, ["width", "context"])
+    width = parse_param(file, "model.width", raw.get("width", 1.0), WIDTH_KEY)
+    context = parse_param(file, "model.context", raw.get("context", 0), CONTEXT_KEY)
+    return StartedModel(ref, width, context)
