@@ -24,9 +24,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def most_colourful(study: optuna.Study) -> FrozenTrial | None:
-    """The completed colorizer whose validation images are the most colourful, or ``None`` (no colorizers)."""
+    """The completed colorizer whose validation images come nearest the truth's colourfulness (the lower error
+    on ties), or ``None`` (no colorizers). Beyond the truth's is no better: over-saturated is as wrong as faded."""
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "val_colourfulness_ratio" in t.user_attrs]
-    return max(complete, key=lambda t: t.user_attrs["val_colourfulness_ratio"], default=None)
+    return min(complete, key=lambda t: (abs(1 - t.user_attrs["val_colourfulness_ratio"]), best_val_mse(t)), default=None)
 
 
 def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
@@ -50,7 +51,7 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
         console.print(
             f"best by PSNR: trial {trial.number}, {trial.user_attrs['test_psnr']:.2f} dB, "
             f"{trial.user_attrs.get('colourfulness_ratio', math.nan):.0%} of the truth's colourfulness · most colourful: trial "
-            f"{colourful.number}, {a['test_psnr']:.2f} dB, {a['colourfulness_ratio']:.0%} (test images)",
+            f"{colourful.number}, {a['test_psnr']:.2f} dB, {a['colourfulness_ratio']:.0%} (test images; the nearest the truth's colour)",
             highlight=False,
         )
     a = trial.user_attrs

@@ -179,8 +179,9 @@ def pca_psnr(attrs: dict[str, Any]) -> float | None:
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """A multi-objective study's Pareto front (Optuna's ``best_trials``) by increasing first size objective."""
-    return sorted(study.best_trials, key=lambda t: (t.user_attrs.get("latent_size", 0), best_val_mse(t)))
+    """A multi-objective study's Pareto front (Optuna's ``best_trials``) by increasing size, or error where size is no objective."""
+    by_size = any(name in (study.metric_names or []) for name in ("latent size", "parameters"))
+    return sorted(study.best_trials, key=lambda t: (t.user_attrs.get("latent_size", 0) if by_size else 0, best_val_mse(t)))
 
 
 def best_table(study: optuna.Study, top: int = 10) -> Table:
