@@ -213,7 +213,8 @@ CASES = [
         "objectives-without-the-error",
         tiny("name: tiny", "name: tiny\n  objectives: [latent_size]"),
         "study.objectives",
-        "expected a list of distinct objectives from val_mse, latent_size, n_params, colourfulness, val_mse among them, got ['latent_size']",
+        "expected a list of distinct objectives from val_mse, latent_size, n_params, colourfulness, val_mse among them, "
+        "got ['latent_size']",
     ),
     Case(
         "median-pruner-with-two-objectives",
