@@ -17,6 +17,7 @@ import optuna
 from rich.console import Console
 
 from cae.data import DataError
+from cae.spec import ArchitectureError
 from search.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, number_flag
 from search.space import SpaceError, check_study_name
 from search.storage import StorageError, study_dir
@@ -65,7 +66,7 @@ def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.
     try:
         check_study_name(args.study, "command line", "--study")
         return command(args, console())
-    except (SpaceError, StorageError) as error:
+    except (SpaceError, StorageError, ArchitectureError) as error:  # the last: a trial that cannot become what is asked
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as error:

@@ -50,7 +50,7 @@ from cae.chroma_classes import annealed_mean, fit_bins
 from cae.color import colorfulness, gray_as_rgb, luma, saturation, ycbcr_to_rgb
 from cae.data import Splits, load_splits
 from cae.figures import save_image_rows
-from cae.spec import Architecture, deepen, widen
+from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
 from cae.tasks import CLASSES, TASKS, adapt, with_classes
 from cae.training import EVAL_BATCH, EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
@@ -208,6 +208,11 @@ def compute(
     """Train every variant from the chosen trial of ``study`` and measure it on the test split."""
     console = console or Console()
     start = best_start(study, storage, trial=trial, latent=latent)
+    if start.architecture.linear_skip:
+        raise ArchitectureError(
+            f"--study {study}: {start.origin} is a linear_skip network (its decoder refines PCA's reconstruction of the RGB "
+            "image), so it cannot become a colorizer; start from a study without linear_skip, e.g. --study latent"
+        )
     data_cfg = dataclasses.replace(start.data, subset=subset) if subset else start.data
     cfg = TrainConfig(**start.train)
     cfg = dataclasses.replace(cfg, epochs=epochs or cfg.epochs)

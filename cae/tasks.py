@@ -110,15 +110,18 @@ def task_of_architecture(arch: Architecture) -> Task:
 
 
 def adapt(arch: Architecture, task: Task) -> Architecture:
-    """``arch`` with the input and output channels of ``task`` (the decoder's last convolution changes)."""
-    if (arch.in_channels, arch.out_channels) == (task.in_channels, task.out_channels):
+    """``arch`` with the input and output channels of ``task`` (the decoder's last convolution changes).
+
+    A chroma classifier adapted to another task stops being one: its classes are dropped.
+    """
+    if (arch.in_channels, arch.out_channels) == (task.in_channels, task.out_channels) and arch.classes is None:
         return arch
     decoder = list(arch.decoder)
     last = max((i for i, layer in enumerate(decoder) if isinstance(layer, Conv | ConvTranspose)), default=None)
     if last is None:
         raise ArchitectureError("the decoder has no convolution to produce the task's output channels")
     decoder[last] = replace(decoder[last], out_channels=task.out_channels)
-    return replace(arch, decoder=tuple(decoder), in_channels=task.in_channels, out_channels=task.out_channels)
+    return replace(arch, decoder=tuple(decoder), in_channels=task.in_channels, out_channels=task.out_channels, classes=None)
 
 
 def with_classes(arch: Architecture, bins: ChromaBins) -> Architecture:

@@ -19,7 +19,7 @@ from cae.chroma_classes import annealed_mean, centres, class_loss, class_weights
 from cae.color import chroma, luma, rgb_to_ycbcr, ycbcr_to_rgb
 from cae.data import Splits
 from cae.spec import Architecture, ArchitectureError, Conv, MaxPool, Upsample
-from cae.tasks import task_of_architecture, with_classes
+from cae.tasks import TASKS, adapt, task_of_architecture, with_classes
 from cae.training import TrainConfig, evaluate, reconstruct, to_unit, train
 from search.cli import main as search
 from tests.conftest import SPACES
@@ -116,6 +116,9 @@ def test_a_classifier_trains_keeps_the_luma_and_round_trips_through_a_checkpoint
     arch = with_classes(SMALL, bins)
     assert (arch.in_channels, arch.out_channels, arch.output, arch.decoder[-1].kernel) == (1, bins.n_classes, "none", 1)
     assert task_of_architecture(arch).name == "colorization_classes"
+    # a classifier adapted to another task is no longer one (analysis.colorize may start from a colorize study's trial)
+    assert task_of_architecture(adapt(arch, TASKS["colorization_chroma"])).name == "colorization_chroma"
+    assert with_classes(adapt(arch, TASKS["colorization"]), bins) == arch
     torch.manual_seed(0)
     untrained = evaluate(build(arch), tiny_splits.val.images)
     model, result = train(arch, tiny_splits, TrainConfig(epochs=3, lr=3e-3, batch_size=32, device="cpu"))
@@ -187,6 +190,21 @@ def test_colorize_refuses_a_trial_that_is_not_there(
     assert colorize.main(["--study", "tiny", "--trial", "99"]) == 2
     err = capsys.readouterr().err
     assert "trial 99 of study tiny: expected a completed trial, it is not in the study" in err and err.count("\n") == 1
+
+
+def test_colorize_refuses_a_linear_skip_start_in_one_line(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    from search.sample import random_suggest, sample
+    from search.space import load_space
+
+    arch = sample(load_space(SPACES / "pareto.yaml"), random_suggest(random.Random(0))).architecture
+    Path("studies").mkdir()
+    study = optuna.create_study(study_name="front", storage="sqlite:///studies/front.db")
+    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": arch.to_dict(), "train": {}, "val_mse": [0.01]}))
+    assert arch.linear_skip and colorize.main(["--study", "front"]) == 2
+    err = capsys.readouterr().err
+    assert "study front, trial 0" in err and "linear_skip network" in err and err.count("\n") == 1
 
 
 COLORIZE = str(SPACES / "colorize.yaml")
