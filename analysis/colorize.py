@@ -46,14 +46,14 @@ from analysis.cli import nonnegative_int, output_dir, print_written, run, study_
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
-from cae.chroma_classes import annealed_mean, fit_bins
-from cae.color import colorfulness, gray_as_rgb, luma, saturation, ycbcr_to_rgb
+from cae.chroma_classes import fit_bins
+from cae.color import colorfulness, gray_as_rgb, luma, pixel_saturation, saturation
 from cae.data import Splits, load_splits
 from cae.figures import save_image_rows
 from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
-from cae.tasks import CLASSES, TASKS, adapt, with_classes
-from cae.training import EVAL_BATCH, EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
+from cae.tasks import CLASSES, TASKS, adapt, classes_task, with_classes
+from cae.training import EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
 from search.cli import number_flag, positive_int
 from search.start import best_start
 
@@ -157,22 +157,13 @@ def variant_architecture(start: Architecture, variant: Variant, context: int, bi
     return adapt(arch, TASKS[variant.task])
 
 
-@torch.inference_mode()
 def colorize_at(model: CAE, images: torch.Tensor, temperature: float) -> torch.Tensor:
     """A chroma classifier's RGB images of uint8 ``images``, decoded at ``temperature`` (clamped to [0, 1])."""
-    model.eval()
-    bins = model.arch.classes
-    out = []
-    for first in range(0, len(images), EVAL_BATCH):
-        gray = luma(to_unit(images[first : first + EVAL_BATCH]))
-        cbcr = annealed_mean(model(gray.contiguous(memory_format=torch.channels_last)), bins, temperature)
-        out.append(ycbcr_to_rgb(torch.cat([gray, cbcr], dim=1)).clamp_(0, 1))
-    return torch.cat(out)
+    return reconstruct(model, images, task=classes_task(dataclasses.replace(model.arch.classes, temperature=temperature)))
 
 
 def _pixel_saturations(images: torch.Tensor) -> torch.Tensor:
-    high, low = images.amax(dim=1), images.amin(dim=1)
-    values = ((high - low) / high.clamp_min(1e-6)).flatten()
+    values = pixel_saturation(images).flatten()
     picked = torch.randperm(len(values), generator=torch.Generator().manual_seed(0))[:HISTOGRAM_PIXELS]
     return values[picked]
 

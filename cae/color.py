@@ -68,7 +68,12 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
     return spread + 0.3 * mean
 
 
-def saturation(rgb: torch.Tensor) -> torch.Tensor:
-    """Mean HSV saturation ``(max − min) / max`` of each image (0 for gray)."""
+def pixel_saturation(rgb: torch.Tensor) -> torch.Tensor:
+    """HSV saturation ``(max − min) / max`` of every pixel, shape ``(N, H, W)`` (0 for gray)."""
     high, low = rgb.amax(dim=1), rgb.amin(dim=1)
-    return ((high - low) / high.clamp_min(1e-6)).flatten(1).mean(dim=1)
+    return (high - low) / high.clamp_min(1e-6)
+
+
+def saturation(rgb: torch.Tensor) -> torch.Tensor:
+    """Mean HSV saturation of each image (0 for gray)."""
+    return pixel_saturation(rgb).flatten(1).mean(dim=1)

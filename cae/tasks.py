@@ -27,7 +27,7 @@ from cae.chroma_bins import ChromaBins
 from cae.chroma_classes import annealed_mean, class_loss
 from cae.color import chroma, luma, ycbcr_to_rgb
 from cae.settings import TASK_NAMES, TaskName
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer
 
 Images = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,7 +79,7 @@ def classes_task(bins: ChromaBins) -> Task:
     """Gray → logits of ``bins``' classes, decoded at ``bins.temperature`` and merged with the input's luma."""
 
     def to_rgb(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-        return ycbcr_to_rgb(torch.cat([inputs, annealed_mean(outputs, bins)], dim=1))
+        return _with_luma(inputs, annealed_mean(outputs, bins))
 
     def loss(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return class_loss(outputs, chroma(x), bins)
@@ -109,6 +109,14 @@ def task_of_architecture(arch: Architecture) -> Task:
     raise ValueError(f"no task takes {arch.in_channels} channels to {arch.out_channels}; expected one of {', '.join(TASKS)}")
 
 
+def _last_convolution(decoder: list[Layer], what: str) -> int:
+    """Index of the decoder's last (transposed) convolution: the layer that makes the output's channels."""
+    last = max((i for i, layer in enumerate(decoder) if isinstance(layer, Conv | ConvTranspose)), default=None)
+    if last is None:
+        raise ArchitectureError(f"the decoder has no convolution to produce {what}")
+    return last
+
+
 def adapt(arch: Architecture, task: Task) -> Architecture:
     """``arch`` with the input and output channels of ``task`` (the decoder's last convolution changes).
 
@@ -117,9 +125,7 @@ def adapt(arch: Architecture, task: Task) -> Architecture:
     if (arch.in_channels, arch.out_channels) == (task.in_channels, task.out_channels) and arch.classes is None:
         return arch
     decoder = list(arch.decoder)
-    last = max((i for i, layer in enumerate(decoder) if isinstance(layer, Conv | ConvTranspose)), default=None)
-    if last is None:
-        raise ArchitectureError("the decoder has no convolution to produce the task's output channels")
+    last = _last_convolution(decoder, "the task's output channels")
     decoder[last] = replace(decoder[last], out_channels=task.out_channels)
     return replace(arch, decoder=tuple(decoder), in_channels=task.in_channels, out_channels=task.out_channels, classes=None)
 
@@ -135,9 +141,7 @@ def with_classes(arch: Architecture, bins: ChromaBins) -> Architecture:
     if arch.linear_skip:
         raise ArchitectureError("a chroma classifier cannot have linear_skip (a dense path to every class logit of every pixel)")
     decoder = list(arch.decoder)
-    last = max((i for i, layer in enumerate(decoder) if isinstance(layer, Conv | ConvTranspose)), default=None)
-    if last is None:
-        raise ArchitectureError("the decoder has no convolution to produce the class logits")
+    last = _last_convolution(decoder, "the class logits")
     layer = replace(decoder[last], out_channels=bins.n_classes, activation="none", norm="none")
     if isinstance(layer, Conv) and layer.stride == 1:
         layer = replace(layer, kernel=1, padding=0)

@@ -127,13 +127,17 @@ def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tenso
 
 
 @torch.inference_mode()
-def rgb_batches(model: nn.Module, images: torch.Tensor, *, batch: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def rgb_batches(
+    model: nn.Module, images: torch.Tensor, *, batch: int | None = None, task: Task | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images in [0, 1], the model's RGB outputs clamped to [0, 1]) for uint8 ``images``, ``batch`` at a time.
 
     One pass serves any number of measures of the same outputs (MSE here, SSIM in analysis.evaluate).
+    ``task`` overrides how outputs become images (default: the model's own, :func:`cae.tasks.task_of`),
+    e.g. a chroma classifier decoded at another temperature.
     """
     model.eval()
-    task = task_of(model)
+    task = task or task_of(model)
     device = next(model.parameters()).device
     batch = batch or (EVAL_BATCH_CUDA if device.type == "cuda" else EVAL_BATCH)
     for start in range(0, len(images), batch):
@@ -141,10 +145,10 @@ def rgb_batches(model: nn.Module, images: torch.Tensor, *, batch: int | None = N
         yield x, _forward(model, task, x)[2].clamp_(0, 1)
 
 
-def reconstruct(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def reconstruct(model: nn.Module, images: torch.Tensor, *, task: Task | None = None) -> torch.Tensor:
     """The model's RGB images for uint8 ``images`` (reconstructions, or colorizations of their gray)
-    as floats clamped to [0, 1]."""
-    return torch.cat([out for _, out in rgb_batches(model, images)])
+    as floats clamped to [0, 1]; ``task`` as in :func:`rgb_batches`."""
+    return torch.cat([out for _, out in rgb_batches(model, images, task=task)])
 
 
 def evaluate(model: nn.Module, images: torch.Tensor) -> float:

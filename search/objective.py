@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import optuna
-import torch
 from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 from optuna_dashboard import save_note
@@ -120,9 +119,15 @@ class Objective:
             fitted = self._bins[per_axis] = fit_bins(self.data.train.images, per_axis)
         return dataclasses.replace(fitted, rebalance=rebalance, temperature=temperature)
 
-    def colourfulness(self, model: CAE, images: torch.Tensor) -> float:
-        """The colourfulness of ``model``'s colorizations of ``images`` as a share of the images' own."""
-        return colorfulness(reconstruct(model, images)).mean().item() / colorfulness(to_unit(images)).mean().item()
+    @cached_property
+    def _truth_colourfulness(self) -> dict[str, float]:
+        """The validation and test images' own colourfulness, measured once per process rather than per trial."""
+        return {name: colorfulness(to_unit(getattr(self.data, name).images)).mean().item() for name in ("val", "test")}
+
+    def colourfulness(self, model: CAE, split: str) -> float:
+        """The colourfulness of ``model``'s colorizations of the ``split`` images as a share of the images' own."""
+        images = getattr(self.data, split).images
+        return colorfulness(reconstruct(model, images)).mean().item() / self._truth_colourfulness[split]
 
     @cached_property
     def linear_code(self) -> LinearCode:
@@ -208,9 +213,9 @@ class Objective:
             trial.set_user_attr("gain_db", gain_db(pca, result.test_mse))
         colour = math.nan
         if task_of_architecture(arch).name != "reconstruction":
-            colour = self.colourfulness(model, self.data.val.images)
+            colour = self.colourfulness(model, "val")
             trial.set_user_attr("val_colourfulness_ratio", colour)
-            trial.set_user_attr("colourfulness_ratio", self.colourfulness(model, self.data.test.images))
+            trial.set_user_attr("colourfulness_ratio", self.colourfulness(model, "test"))
         self._upload(trial, model)
         # Colour up to the truth's: over-saturated pictures are as wrong as faded ones, and an uncapped
         # objective was measured to drive a search to 209% of the truth's colourfulness at 16 dB.

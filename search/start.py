@@ -35,8 +35,8 @@ class Start:
     train: dict[str, Any]
     data: DataConfig
     origin: str  # "study latent, trial 4 (latent 3,072)"
-    study: str = ""
-    trial: int = -1
+    study: str
+    trial: int
 
     def record(self) -> dict[str, Any]:
         """What a child study keeps of its start (``start`` study attribute), so that it never needs the parent again."""
