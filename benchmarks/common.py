@@ -88,8 +88,8 @@ def timed(totals: dict[str, float], key: str) -> Iterator[None]:
 
 def reference_architecture():
     """The assignment's network, as ``spaces/reference.yaml`` fixes it."""
-    from search.sample import check_space
     from search.space import load_space
+    from search.space_check import check_space
 
     config = check_space(load_space(REFERENCE_SPACE))
     assert config is not None, "spaces/reference.yaml is expected to be a fixed space"

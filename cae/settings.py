@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from cae.options import check_fields, option
+
 Dataset = Literal["cifar10", "imagefolder"]
 DATASETS: tuple[str, ...] = get_args(Dataset)
 TaskName = Literal["reconstruction", "colorization", "colorization_chroma", "colorization_classes"]
@@ -58,19 +60,23 @@ class TrainConfig:
     trains through ``torch.compile`` (measured slower on CPU for these small networks; for GPUs).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
+    epochs: int = option(10, minimum=1)
+    batch_size: int = option(64, minimum=1)
+    lr: float = option(1e-3, minimum=0.0, strict=True)
     optimizer: Optimizer = "adam"
     schedule: Schedule = "constant"  # cae.schedule
-    warmup: float = 0.0  # epochs of linear learning-rate warm-up
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    warmup: float = option(0.0, minimum=0.0)  # epochs of linear learning-rate warm-up
+    weight_decay: float = option(0.0, minimum=0.0)
+    momentum: float = option(0.9, minimum=0.0)
     loss: Loss = "mse"
-    seed: int = 0
-    device: Device = "auto"
-    precision: Precision = "auto"
-    compile: bool = False
+    # what a study may not search: the seed makes trials comparable, the rest is the machine's
+    seed: int = option(0, minimum=0, tunable=False)
+    device: Device = option("auto", tunable=False)
+    precision: Precision = option("auto", tunable=False)
+    compile: bool = option(False, tunable=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def psnr(mse: float) -> float:

@@ -1,6 +1,6 @@
 """A CAE architecture as a plain, typed value, and everything known about it before a tensor exists.
 
-An :class:`Architecture` is two tuples of layers (encoder, decoder). :func:`infer_shapes` walks them
+An :class:`Architecture` is two tuples of layers (encoder, decoder). :attr:`Architecture.shapes` walks them
 with the assignment's formula ``out = (W − K + 2P) / S + 1`` and refuses, with a reason, any
 architecture whose shapes cannot work. Latent size and parameter count follow from the walk.
 
@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any, Literal, get_args
 
 from cae.chroma_bins import ChromaBins
+from cae.options import check_fields, option
 
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
 # The output activation fixes the scale the network works on: sigmoid reads and writes [0, 1];
@@ -45,58 +46,71 @@ class ArchitectureError(ValueError):
     """An architecture that cannot be built; the message is the one-line reason."""
 
 
-def _require_int(layer: object, minimum: int, **values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ArchitectureError(f"{type(layer).__name__}.{name} must be an integer ≥ {minimum}, got {value!r}")
-
-
-def _require_choice(layer: object, name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ArchitectureError(f"{type(layer).__name__}.{name} must be one of {', '.join(allowed)}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Conv:
     """A 2-D convolution followed by an activation. ``padding=None`` means ``kernel // 2`` ("same")."""
 
-    out_channels: int
-    kernel: int = 3
-    stride: int = 1
-    padding: int | None = None
+    out_channels: int = option(minimum=1)
+    kernel: int = option(3, minimum=1)
+    stride: int = option(1, minimum=1)
+    padding: int | None = option(None, minimum=0, none_word="same")
     activation: Activation = "relu"
     norm: Norm = "none"  # between the convolution and its activation
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
-        if self.padding is None:
+        if self.padding is None and isinstance(self.kernel, int):
             object.__setattr__(self, "padding", self.kernel // 2)
-        _require_int(self, 0, padding=self.padding)
-        _require_choice(self, "activation", self.activation, ACTIVATIONS)
-        _require_choice(self, "norm", self.norm, NORMS)
+        check_fields(self, ArchitectureError)
+
+    def describe(self) -> str:
+        k, s = self.kernel, self.stride
+        return f"conv {k}×{k}/{s} p{self.padding} → {self.out_channels}, {_with_norm(self.activation, self.norm)}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        c, h, _ = shape
+        size = _window_size(name, h, self.kernel, self.stride, self.padding)
+        out = self.out_channels
+        return (out, size, size), c * out * self.kernel**2 + out + norm_params(self.norm, out)
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return field + (self.kernel - 1) * jump, jump * self.stride
 
 
 @dataclass(frozen=True)
 class ConvTranspose:
     """A transposed convolution (learned up-sampling) followed by an activation."""
 
-    out_channels: int
-    kernel: int = 2
-    stride: int = 2
-    padding: int = 0
-    output_padding: int = 0
+    out_channels: int = option(minimum=1)
+    kernel: int = option(2, minimum=1)
+    stride: int = option(2, minimum=1)
+    padding: int = option(0, minimum=0)
+    output_padding: int = option(0, minimum=0)
     activation: Activation = "relu"
     norm: Norm = "none"
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, out_channels=self.out_channels, kernel=self.kernel, stride=self.stride)
-        _require_int(self, 0, padding=self.padding, output_padding=self.output_padding)
+        check_fields(self, ArchitectureError)
         if self.output_padding >= self.stride:
             raise ArchitectureError(
                 f"ConvTranspose.output_padding must be smaller than its stride ({self.stride}), got {self.output_padding}"
             )
-        _require_choice(self, "activation", self.activation, ACTIVATIONS)
-        _require_choice(self, "norm", self.norm, NORMS)
+
+    def describe(self) -> str:
+        k, s, op = self.kernel, self.stride, self.output_padding
+        extra = f" op{op}" if op else ""
+        return f"transpose {k}×{k}/{s} p{self.padding}{extra} → {self.out_channels}, {_with_norm(self.activation, self.norm)}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        c, h, _ = shape
+        size = (h - 1) * self.stride - 2 * self.padding + self.kernel + self.output_padding
+        if size < 1:
+            raise ArchitectureError(f"{name}: output size {size} on a {h}×{h} input")
+        out = self.out_channels
+        return (out, size, size), c * out * self.kernel**2 + out + norm_params(self.norm, out)
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        # rare in an encoder: widens the field, refines the step
+        return field + (self.kernel - 1) * jump // self.stride, max(jump // self.stride, 1)
 
 
 @dataclass(frozen=True)
@@ -108,42 +122,74 @@ class Residual:
     is why a few of these train faster than as many plain convolutions.
     """
 
-    channels: int
-    kernel: int = 3
+    channels: int = option(minimum=1)
+    kernel: int = option(3, minimum=1)
     activation: Activation = "relu"
     norm: Norm = "none"
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, channels=self.channels, kernel=self.kernel)
+        check_fields(self, ArchitectureError)
         if self.kernel % 2 == 0:
             raise ArchitectureError(f"Residual.kernel must be odd (a same-padded convolution keeps the shape), got {self.kernel}")
-        _require_choice(self, "activation", self.activation, ACTIVATIONS)
-        _require_choice(self, "norm", self.norm, NORMS)
+
+    def describe(self) -> str:
+        return f"residual 2× conv {self.kernel}×{self.kernel} → {self.channels}, {_with_norm(self.activation, self.norm)}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        c = shape[0]
+        if self.channels != c:
+            raise ArchitectureError(
+                f"{name}: a residual block keeps its input's channels, but its input has {c} and it says {self.channels}"
+            )
+        return shape, 2 * (c * c * self.kernel**2 + c + norm_params(self.norm, c))
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return field + 2 * (self.kernel - 1) * jump, jump
 
 
 @dataclass(frozen=True)
 class MaxPool:
     """Max-pooling; ``stride=None`` means the kernel size (2×2 pooling halves the image)."""
 
-    kernel: int = 2
-    stride: int | None = None
+    kernel: int = option(2, minimum=1)
+    stride: int | None = option(None, minimum=1)
 
     def __post_init__(self) -> None:
         if self.stride is None:
             object.__setattr__(self, "stride", self.kernel)
-        _require_int(self, 1, kernel=self.kernel, stride=self.stride)
+        check_fields(self, ArchitectureError)
+
+    def describe(self) -> str:
+        return f"maxpool {self.kernel}×{self.kernel}/{self.stride}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        c, h, _ = shape
+        size = _window_size(name, h, self.kernel, self.stride, 0)
+        return (c, size, size), 0
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return field + (self.kernel - 1) * jump, jump * self.stride
 
 
 @dataclass(frozen=True)
 class Upsample:
     """Fixed up-sampling by an integer factor (nearest or bilinear interpolation)."""
 
-    scale: int = 2
+    scale: int = option(2, minimum=1)
     mode: UpsampleMode = "nearest"
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, scale=self.scale)
-        _require_choice(self, "mode", self.mode, UPSAMPLE_MODES)
+        check_fields(self, ArchitectureError)
+
+    def describe(self) -> str:
+        return f"upsample ×{self.scale}, {self.mode}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        c, h, _ = shape
+        return (c, h * self.scale, h * self.scale), 0
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return field, max(jump // self.scale, 1)
 
 
 @dataclass(frozen=True)
@@ -154,26 +200,52 @@ class Dense:
     included) instead of a multiple of a feature map's H × W.
     """
 
-    features: int
+    features: int = option(minimum=1)
     activation: Activation = "none"
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, features=self.features)
-        _require_choice(self, "activation", self.activation, ACTIVATIONS)
+        check_fields(self, ArchitectureError)
+
+    def describe(self) -> str:
+        return f"dense → {self.features}, {self.activation}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        return (self.features, 1, 1), math.prod(shape) * self.features + self.features
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return max(field, image_size), jump  # every output sees every input pixel
 
 
 @dataclass(frozen=True)
 class Reshape:
     """A vector back to a ``channels × size × size`` feature map (after a :class:`Dense` layer)."""
 
-    channels: int
-    size: int
+    channels: int = option(minimum=1)
+    size: int = option(minimum=1)
 
     def __post_init__(self) -> None:
-        _require_int(self, 1, channels=self.channels, size=self.size)
+        check_fields(self, ArchitectureError)
+
+    def describe(self) -> str:
+        return f"reshape → {self.channels}×{self.size}×{self.size}"
+
+    def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
+        values = self.channels * self.size**2
+        if values != math.prod(shape):
+            got = "×".join(map(str, shape))
+            raise ArchitectureError(
+                f"{name}: {self.channels}×{self.size}×{self.size} = {values:,} values, but its input {got} has {math.prod(shape):,}"
+            )
+        return (self.channels, self.size, self.size), 0
+
+    def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
+        return field, jump
 
 
 Layer = Conv | ConvTranspose | Residual | MaxPool | Upsample | Dense | Reshape
+# A layer kind is one class above (its fields, checks, shape walk, description and receptive field)
+# and one branch in cae.builder.make_layers; a space's keys for it are derived from the class
+# (search.space.schema.LAYER_KEYS: the kind's name holds the first field, e.g. {conv: 8, kernel: 3}).
 LAYER_KINDS: dict[str, type] = {
     "conv": Conv,
     "transpose": ConvTranspose,
@@ -188,30 +260,14 @@ _KIND_OF = {cls: kind for kind, cls in LAYER_KINDS.items()}
 
 def describe(layer: Layer) -> str:
     """A short human name for one layer, e.g. ``conv 3×3/1 p1 → 8, relu``."""
-    match layer:
-        case Conv(c, k, s, p, act, norm):
-            return f"conv {k}×{k}/{s} p{p} → {c}, {_with_norm(act, norm)}"
-        case ConvTranspose(c, k, s, p, op, act, norm):
-            extra = f" op{op}" if op else ""
-            return f"transpose {k}×{k}/{s} p{p}{extra} → {c}, {_with_norm(act, norm)}"
-        case Residual(c, k, act, norm):
-            return f"residual 2× conv {k}×{k} → {c}, {_with_norm(act, norm)}"
-        case MaxPool(k, s):
-            return f"maxpool {k}×{k}/{s}"
-        case Upsample(scale, mode):
-            return f"upsample ×{scale}, {mode}"
-        case Dense(features, act):
-            return f"dense → {features}, {act}"
-        case Reshape(c, size):
-            return f"reshape → {c}×{size}×{size}"
-    raise TypeError(f"not a layer: {layer!r}")
+    return layer.describe()
 
 
 def _with_norm(activation: str, norm: str) -> str:
     return activation if norm == "none" else f"{norm} norm, {activation}"
 
 
-def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int, p: int) -> int:
+def _window_size(name: str, size: int, k: int, s: int, p: int) -> int:
     """``(W − K + 2P) / S + 1`` rounded down as PyTorch does, refusing pixels that no window reads.
 
     A strided conv with "same" padding floors but still reads every input pixel (32 → 16 with a
@@ -219,7 +275,6 @@ def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int,
     (the "non-integer size" of the assignment's formula), so it is refused.
     """
     span = size - k + 2 * p
-    name = f"{part} layer {index} ({describe(layer)})"
     if span < 0:
         raise ArchitectureError(f"{name}: kernel {k} is larger than its padded {size}×{size} input")
     out = span // s + 1
@@ -235,39 +290,7 @@ def _window_size(part: str, index: int, layer: Layer, size: int, k: int, s: int,
 
 def out_shape(layer: Layer, shape: Shape, *, part: str = "layer", index: int = 0) -> tuple[Shape, int]:
     """Output shape and parameter count of one layer on an input of ``shape``."""
-    c, h, _ = shape
-    match layer:
-        case Conv(out, k, s, p, _, norm):
-            size = _window_size(part, index, layer, h, k, s, p)
-            return (out, size, size), c * out * k * k + out + norm_params(norm, out)
-        case ConvTranspose(out, k, s, p, op, _, norm):
-            size = (h - 1) * s - 2 * p + k + op
-            if size < 1:
-                raise ArchitectureError(f"{part} layer {index} ({describe(layer)}): output size {size} on a {h}×{h} input")
-            return (out, size, size), c * out * k * k + out + norm_params(norm, out)
-        case Residual(channels, k, _, norm):
-            if channels != c:
-                raise ArchitectureError(
-                    f"{part} layer {index} ({describe(layer)}): a residual block keeps its input's channels, "
-                    f"but its input has {c} and it says {channels}"
-                )
-            return shape, 2 * (c * c * k * k + c + norm_params(norm, c))
-        case MaxPool(k, s):
-            size = _window_size(part, index, layer, h, k, s, 0)
-            return (c, size, size), 0
-        case Upsample(scale, _):
-            return (c, h * scale, h * scale), 0
-        case Dense(features, _):
-            return (features, 1, 1), math.prod(shape) * features + features
-        case Reshape(channels, size):
-            if channels * size * size != math.prod(shape):
-                got = "×".join(map(str, shape))
-                raise ArchitectureError(
-                    f"{part} layer {index} ({describe(layer)}): {channels}×{size}×{size} = {channels * size * size:,} values, "
-                    f"but its input {got} has {math.prod(shape):,}"
-                )
-            return (channels, size, size), 0
-    raise TypeError(f"not a layer: {layer!r}")
+    return layer.walk(shape, f"{part} layer {index} ({layer.describe()})")
 
 
 @dataclass(frozen=True)
@@ -305,9 +328,9 @@ class Architecture:
 
     encoder: tuple[Layer, ...]
     decoder: tuple[Layer, ...]
-    in_channels: int = 3
-    out_channels: int = 3
-    image_size: int = 32
+    in_channels: int = option(3, minimum=1)
+    out_channels: int = option(3, minimum=1)
+    image_size: int = option(32, minimum=1)
     output: OutputActivation = "sigmoid"
     linear_skip: bool = False
     classes: ChromaBins | None = None  # a chroma classifier: its outputs are these classes' logits
@@ -317,8 +340,7 @@ class Architecture:
         object.__setattr__(self, "decoder", tuple(self.decoder))
         if not self.encoder or not self.decoder:
             raise ArchitectureError("an architecture needs at least one encoder and one decoder layer")
-        _require_int(self, 1, in_channels=self.in_channels, out_channels=self.out_channels, image_size=self.image_size)
-        _require_choice(self, "output", self.output, OUTPUT_ACTIVATIONS)
+        check_fields(self, ArchitectureError)
         if self.linear_skip and self.output != "none":
             raise ArchitectureError(
                 f"linear_skip needs output: none (the linear path's image is added before the output activation, "
@@ -386,17 +408,7 @@ class Architecture:
         """Input pixels (per side) that one latent value depends on: the context the encoder sees."""
         field, jump = 1, 1
         for layer in self.encoder:
-            match layer:
-                case Conv(kernel=k, stride=s) | MaxPool(kernel=k, stride=s):
-                    field, jump = field + (k - 1) * jump, jump * s
-                case Residual(kernel=k):
-                    field += 2 * (k - 1) * jump
-                case ConvTranspose(kernel=k, stride=s):  # rare in an encoder: widens the field, refines the step
-                    field, jump = field + (k - 1) * jump // s, max(jump // s, 1)
-                case Upsample(scale=s):
-                    jump = max(jump // s, 1)
-                case Dense():  # every output sees every input pixel
-                    field = max(field, self.image_size)
+            field, jump = layer.see(field, jump, self.image_size)
         return field
 
     @property

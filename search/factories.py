@@ -38,7 +38,7 @@ REGISTRIES = {"sampler": SAMPLERS, "pruner": PRUNERS}
 # Our spaces are conditional (per-stage channels exist only for the sampled depth): TPE's
 # multivariate+group mode models those joint, define-by-run parameters instead of ignoring them.
 TPE_DEFAULTS = {"seed": 0, "multivariate": True, "group": True}
-# The grid sampler's grid is the space's own choices (search.sample.grid_search_space), never
+# The grid sampler's grid is the space's own choices (search.space_check.grid_search_space), never
 # written twice; a placeholder stands in while its other settings are checked.
 DERIVED = {("sampler", "grid"): {"search_space": {"placeholder": [0]}}}
 

@@ -14,8 +14,8 @@ from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import make_pruner
-from search.sample import check_space, grid_search_space
 from search.space import Space, StartedModel, check_study_name, load_space
+from search.space_check import check_space, grid_search_space
 from search.start import resolve_start
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, linear_baseline, run_workers, serve

@@ -8,6 +8,7 @@ the values is a ``suggest(name, distribution)`` function: an Optuna trial in a s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import optuna
 
 from cae.chroma_bins import ChromaBins, full_grid
 from cae.spec import (
+    LAYER_KINDS,
     Architecture,
     ArchitectureError,
     Conv,
@@ -34,7 +36,8 @@ from cae.spec import (
 )
 from cae.tasks import CLASSES, adapt, get_task, with_classes
 from cae.training import TrainConfig
-from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, SpaceError, StartedModel, TemplateModel, is_distribution
+from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, StartedModel, TemplateModel, is_distribution
+from search.space.schema import INHERITED_KEYS
 
 Suggest = Callable[[str, Any], Any]
 # (cells per axis, rebalancing strength, temperature) → the classes: fitted on the training split in
@@ -164,29 +167,19 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
     default_activation = _draw(suggest, "activation", model.activation)
     default_norm = _draw(suggest, "norm", model.norm)
     parts: dict[str, list[Layer]] = {"encoder": [], "decoder": []}
+    inherited = {"activation": default_activation, "norm": default_norm}
     for part, layers in (("encoder", model.encoder), ("decoder", model.decoder)):
         for i, layer in enumerate(layers):
             kind = layer["kind"]
             v = {k: _draw(suggest, f"{part}.{i}.{k}", x) for k, x in layer.items() if k != "kind"}
             is_last = part == "decoder" and i == len(layers) - 1
-            act = v.get("activation") or ("none" if is_last else default_activation)
-            norm = v.get("norm") or ("none" if is_last else default_norm)
-            match kind:
-                case "conv":
-                    built: Layer = Conv(v["conv"], v["kernel"], v["stride"], v["padding"], act, norm)
-                case "transpose":
-                    built = ConvTranspose(v["transpose"], v["kernel"], v["stride"], v["padding"], v["output_padding"], act, norm)
-                case "residual":
-                    built = Residual(v["residual"], v["kernel"], act, norm)
-                case "maxpool":
-                    built = MaxPool(v["maxpool"], v["stride"])
-                case "upsample":
-                    built = Upsample(v["upsample"], v["mode"])
-                case "dense":
-                    built = Dense(v["dense"], act)
-                case "reshape":
-                    built = Reshape(v["reshape"], v["size"])
-            parts[part].append(built)
+            for key in INHERITED_KEYS:
+                if key in v and v[key] is None:
+                    v[key] = "none" if is_last else inherited[key]
+            # the kind's key holds the layer's first field ({conv: 8} is Conv(out_channels=8)): search.space.schema
+            cls = LAYER_KINDS[kind]
+            first = dataclasses.fields(cls)[0].name
+            parts[part].append(cls(**{first if k == kind else k: x for k, x in v.items()}))
     output = _draw(suggest, "output", model.output)
     skip = _draw(suggest, "linear_skip", model.linear_skip)
     return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output, linear_skip=skip)
@@ -226,75 +219,3 @@ def check_bounds(architecture: Architecture, model: TemplateModel | ExplicitMode
         limit = bounds.get(key)
         if limit is not None and value > limit:
             raise ArchitectureError(f"{what} {value:,} is above model.{key} ({limit:,})")
-
-
-def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
-    """Refuse a space in which no architecture can be built, before any study starts.
-
-    A fixed space is built once and its configuration returned; a space with distributions is
-    sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
-    refused trial by trial, with their reason.
-    """
-    if space.study.sampler["type"] == "grid":
-        grid_search_space(space, tries)  # refuses keys a grid cannot enumerate
-    reason = ""
-    for seed in range(tries):
-        drawn: dict[str, Any] = {}
-        try:
-            config = sample(space, random_suggest(random.Random(seed), drawn))
-            return None if drawn else config
-        except ArchitectureError as error:
-            reason = reason or str(error)
-        if not drawn:
-            raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
-    raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
-
-
-def _space_key(space: Space, name: str) -> str:
-    if name in space.train:
-        return f"train.{name}"
-    return name if name == "task" else f"classes.{name}" if name in space.classes else f"model.{name}"
-
-
-def _grid_values(space: Space, name: str, dist: Any) -> list[Any]:
-    match dist:
-        case Choice(values):
-            return list(values)
-        case IntRange(low, high, step, False):
-            return list(range(low, high + 1, step))
-        case FloatRange(low, high, step, False) if step:
-            return [low + i * step for i in range(round((high - low) / step) + 1)]
-    raise SpaceError(space.path, _space_key(space, name), "expected {choice: [...]} or a stepped, non-log range with the grid sampler")
-
-
-def grid_search_space(space: Space, tries: int = CHECK_SAMPLES) -> dict[str, list[Any]]:
-    """The grid sampler's search space: every searched key with all its values.
-
-    Sampling itself names the parameters (random draws, as in :func:`check_space`), so the grid can
-    never disagree with what a trial asks for. A parameter that exists only in some draws (the
-    per-stage ``channels.2`` of a searched depth) has no place in a grid and is refused.
-    """
-    grid: dict[str, list[Any]] = {}
-    names: set[str] | None = None
-    for seed in range(tries):
-        drawn: dict[str, Any] = {}
-        dists: dict[str, Any] = {}
-        draw = random_suggest(random.Random(seed), drawn)
-
-        def suggest(name: str, dist: Any, draw: Suggest = draw, dists: dict[str, Any] = dists) -> Any:
-            dists[name] = dist
-            return draw(name, dist)
-
-        try:
-            sample(space, suggest)
-        except ArchitectureError:
-            continue  # refused trial by trial, as in any study
-        if names is not None and set(dists) != names:
-            odd = sorted(set(dists) ^ names)[0]
-            expected = "expected a key that every trial has: the grid sampler cannot search conditional keys"
-            raise SpaceError(space.path, _space_key(space, odd), expected)
-        names = set(dists)
-        grid |= {name: _grid_values(space, name, dist) for name, dist in dists.items() if name not in grid}
-    if not grid:
-        raise SpaceError(space.path, "study.sampler", "expected a space with at least one {choice: [...]} for the grid sampler to search")
-    return grid

@@ -15,8 +15,9 @@ from cae.builder import build
 from cae.spec import Architecture, ArchitectureError, Conv
 from cae.tasks import task_of_architecture
 from cae.training import TrainConfig
-from search.sample import CHECK_SAMPLES, TrialConfig, check_space, optuna_suggest, random_suggest, sample
+from search.sample import CHECK_SAMPLES, TrialConfig, optuna_suggest, random_suggest, sample
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel, load_space
+from search.space_check import check_space
 from search.start import resolve_start
 from tests.conftest import SPACES
 

@@ -19,8 +19,9 @@ from cae.builder import build
 from cae.pca import fit_pca, pca_reconstruct, start_from_linear_code
 from cae.schedule import LearningRate
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, MaxPool, Reshape, Residual, Upsample
-from search.sample import check_space, random_suggest, sample
+from search.sample import random_suggest, sample
 from search.space import SpaceError, load_space
+from search.space_check import check_space
 
 torch.set_num_threads(1)  # small models: threads only add overhead, and other tests may run beside
 

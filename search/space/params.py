@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cae.options import FieldSpec
 from search.space.messages import SpaceError, check_keys, did_you_mean, show
 
 
@@ -119,17 +120,32 @@ class Bool(Kind):
 
 
 @dataclass(frozen=True)
-class Padding(Kind):
-    """A convolution's padding: pixels, or ``same`` (``kernel // 2``, the size-keeping padding)."""
+class OrWord(Kind):
+    """A kind, or a word for the field's own default (``padding: same`` is ``kernel // 2``)."""
+
+    kind: Kind
+    word: str
 
     @property
     def expected(self) -> str:
-        return "an integer ≥ 0 or same"
+        return f"{self.kind.expected} or {self.word}"
 
-    def coerce(self, value: Any) -> int | None:
-        if value == "same":
-            return None  # the layer's own default, kernel // 2
-        return Int(0).coerce(value)
+    def coerce(self, value: Any) -> Any:
+        return None if value == self.word else self.kind.coerce(value)
+
+
+def field_kind(spec: FieldSpec) -> Kind:
+    """The kind of a declared dataclass field (:mod:`cae.options`): what a space may write for it."""
+    rule = spec.rule
+    if spec.choices is not None:
+        kind: Kind = Enum(spec.choices)
+    elif spec.type is bool:
+        kind = Bool()
+    elif spec.type is int:
+        kind = Int(int(rule.minimum) if rule.minimum is not None else -(2**63))
+    else:
+        kind = Float(rule.minimum if rule.minimum is not None else -math.inf, rule.strict, rule.maximum or math.inf)
+    return OrWord(kind, rule.none_word) if rule.none_word else kind
 
 
 @dataclass(frozen=True)

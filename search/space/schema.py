@@ -5,11 +5,13 @@ documentation (spaces/README.md) follow.
 from __future__ import annotations
 
 import re
+from dataclasses import MISSING
 
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE
-from cae.settings import DEVICES, LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES, TASK_NAMES, TrainConfig
-from cae.spec import ACTIVATIONS, NORMS, OUTPUT_ACTIVATIONS
-from search.space.params import Bool, Enum, Float, Int, Key, Padding
+from cae.options import field_specs
+from cae.settings import TASK_NAMES, TrainConfig
+from cae.spec import ACTIVATIONS, LAYER_KINDS, NORMS, OUTPUT_ACTIVATIONS
+from search.space.params import Bool, Enum, Float, Int, Key, field_kind
 
 DOWNSAMPLING = ("maxpool", "stride")
 
@@ -20,21 +22,16 @@ UPSAMPLING = ("nearest", "bilinear", "transpose")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
-TRAIN_KEYS: dict[str, Key] = {
-    "epochs": Key(Int(1), TrainConfig.epochs),
-    "batch_size": Key(Int(1), TrainConfig.batch_size),
-    "lr": Key(Float(0.0), TrainConfig.lr),
-    "optimizer": Key(Enum(OPTIMIZERS), TrainConfig.optimizer),
-    "schedule": Key(Enum(SCHEDULES), TrainConfig.schedule),
-    "warmup": Key(Float(0.0, strict=False), TrainConfig.warmup),
-    "weight_decay": Key(Float(0.0, strict=False), TrainConfig.weight_decay),
-    "momentum": Key(Float(0.0, strict=False), TrainConfig.momentum),
-    "loss": Key(Enum(LOSSES), TrainConfig.loss),
-    "seed": Key(Int(0), TrainConfig.seed, tunable=False),
-    "device": Key(Enum(DEVICES), TrainConfig.device, tunable=False),
-    "precision": Key(Enum(PRECISIONS), TrainConfig.precision, tunable=False),
-    "compile": Key(Bool(), TrainConfig.compile, tunable=False),
-}
+def declared_keys(cls: type, *, inherited: tuple[str, ...] = ()) -> dict[str, Key]:
+    """A space's keys for dataclass ``cls``, derived from its declared fields (:mod:`cae.options`);
+    the ``inherited`` ones default to None (the model's setting)."""
+    return {
+        spec.name: Key(field_kind(spec), None if spec.name in inherited or spec.default is MISSING else spec.default, spec.rule.tunable)
+        for spec in field_specs(cls)
+    }
+
+
+TRAIN_KEYS: dict[str, Key] = declared_keys(TrainConfig)
 
 
 TEMPLATE_KEYS: dict[str, Key] = {
@@ -64,36 +61,19 @@ PER_STAGE_KEYS = ("channels", "kernel", "downsample", "upsample", "activation", 
 BOUND_KEYS = ("max_latent", "max_params")
 
 
-# Explicit layers: the kind key holds the layer's main number; the rest are options.
-LAYER_KEYS: dict[str, dict[str, Key]] = {
-    "conv": {
-        "conv": Key(Int(1)),
-        "kernel": Key(Int(1), 3),
-        "stride": Key(Int(1), 1),
-        "padding": Key(Padding(), None),
-        "activation": Key(Enum(ACTIVATIONS), None),
-        "norm": Key(Enum(NORMS), None),
-    },
-    "transpose": {
-        "transpose": Key(Int(1)),
-        "kernel": Key(Int(1), 2),
-        "stride": Key(Int(1), 2),
-        "padding": Key(Int(0), 0),
-        "output_padding": Key(Int(0), 0),
-        "activation": Key(Enum(ACTIVATIONS), None),
-        "norm": Key(Enum(NORMS), None),
-    },
-    "residual": {
-        "residual": Key(Int(1)),
-        "kernel": Key(Int(1), 3),
-        "activation": Key(Enum(ACTIVATIONS), None),
-        "norm": Key(Enum(NORMS), None),
-    },
-    "maxpool": {"maxpool": Key(Int(1)), "stride": Key(Int(1), None)},
-    "upsample": {"upsample": Key(Int(1)), "mode": Key(Enum(("nearest", "bilinear")), "nearest")},
-    "dense": {"dense": Key(Int(1)), "activation": Key(Enum(ACTIVATIONS), None)},
-    "reshape": {"reshape": Key(Int(1)), "size": Key(Int(1))},
-}
+# An explicit layer's keys that default to the model's own (``model.activation``, ``model.norm``;
+# none for the decoder's last layer), wherever a layer kind has them.
+INHERITED_KEYS = ("activation", "norm")
+
+
+def _layer_keys(kind: str, cls: type) -> dict[str, Key]:
+    """``{conv: 8, kernel: 3, ...}``: the kind's name holds the layer's first field, the rest are options."""
+    first, *rest = declared_keys(cls, inherited=INHERITED_KEYS).items()
+    return {kind: first[1]} | dict(rest)
+
+
+# Explicit layers, derived from the layer classes of cae.spec.
+LAYER_KEYS: dict[str, dict[str, Key]] = {kind: _layer_keys(kind, cls) for kind, cls in LAYER_KINDS.items()}
 
 
 SECTIONS = ("study", "data", "train", "model")

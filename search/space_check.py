@@ -1,0 +1,84 @@
+"""What a space can build, learnt from seeded random draws before a study starts: whether any
+architecture of it works (:func:`check_space`), and the grid sampler's grid (:func:`grid_search_space`).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from cae.spec import ArchitectureError
+from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample
+from search.space import Choice, FloatRange, IntRange, Space, SpaceError
+
+
+def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
+    """Refuse a space in which no architecture can be built, before any study starts.
+
+    A fixed space is built once and its configuration returned; a space with distributions is
+    sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
+    refused trial by trial, with their reason.
+    """
+    if space.study.sampler["type"] == "grid":
+        grid_search_space(space, tries)  # refuses keys a grid cannot enumerate
+    reason = ""
+    for seed in range(tries):
+        drawn: dict[str, Any] = {}
+        try:
+            config = sample(space, random_suggest(random.Random(seed), drawn))
+            return None if drawn else config
+        except ArchitectureError as error:
+            reason = reason or str(error)
+        if not drawn:
+            raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
+    raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
+
+
+def _space_key(space: Space, name: str) -> str:
+    if name in space.train:
+        return f"train.{name}"
+    return name if name == "task" else f"classes.{name}" if name in space.classes else f"model.{name}"
+
+
+def _grid_values(space: Space, name: str, dist: Any) -> list[Any]:
+    match dist:
+        case Choice(values):
+            return list(values)
+        case IntRange(low, high, step, False):
+            return list(range(low, high + 1, step))
+        case FloatRange(low, high, step, False) if step:
+            return [low + i * step for i in range(round((high - low) / step) + 1)]
+    raise SpaceError(space.path, _space_key(space, name), "expected {choice: [...]} or a stepped, non-log range with the grid sampler")
+
+
+def grid_search_space(space: Space, tries: int = CHECK_SAMPLES) -> dict[str, list[Any]]:
+    """The grid sampler's search space: every searched key with all its values.
+
+    Sampling itself names the parameters (random draws, as in :func:`check_space`), so the grid can
+    never disagree with what a trial asks for. A parameter that exists only in some draws (the
+    per-stage ``channels.2`` of a searched depth) has no place in a grid and is refused.
+    """
+    grid: dict[str, list[Any]] = {}
+    names: set[str] | None = None
+    for seed in range(tries):
+        drawn: dict[str, Any] = {}
+        dists: dict[str, Any] = {}
+        draw = random_suggest(random.Random(seed), drawn)
+
+        def suggest(name: str, dist: Any, draw: Suggest = draw, dists: dict[str, Any] = dists) -> Any:
+            dists[name] = dist
+            return draw(name, dist)
+
+        try:
+            sample(space, suggest)
+        except ArchitectureError:
+            continue  # refused trial by trial, as in any study
+        if names is not None and set(dists) != names:
+            odd = sorted(set(dists) ^ names)[0]
+            expected = "expected a key that every trial has: the grid sampler cannot search conditional keys"
+            raise SpaceError(space.path, _space_key(space, odd), expected)
+        names = set(dists)
+        grid |= {name: _grid_values(space, name, dist) for name, dist in dists.items() if name not in grid}
+    if not grid:
+        raise SpaceError(space.path, "study.sampler", "expected a space with at least one {choice: [...]} for the grid sampler to search")
+    return grid
