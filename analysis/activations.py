@@ -12,12 +12,17 @@ colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/a
   up to ``--channels`` of its feature maps, each scaled to its own min–max, and the output image;
 - ``reconstructions.png``: the first ten test images over their reconstructions;
 - ``reconstructions-<class>.png``: the first ten test images of the class over theirs;
-- ``activations.md``: the trial, the image, and each layer's output shape and mean activation.
+- ``activations.md``: the trial, the image, each layer's output shape and statistics, and what the
+  numbers say: the image's own reconstruction error against the trial's, and which maps are constant.
+
+:func:`compute` runs the model (no files); :func:`render` draws and writes.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -33,13 +38,13 @@ from rich.console import Console
 from torch import nn
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.trial_model import LoadedTrial, load_trial
+from analysis.trial_model import load_trial
 from cae.builder import CAE
 from cae.data import Splits
-from cae.figures import save_reconstructions
+from cae.figures import reconstruction_rows, save_grid
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
-from cae.training import reconstruct, to_unit
+from cae.training import psnr, reconstruct, to_unit
 from search.cli import number_flag, positive_int
 from search.display import best_val_mse
 from search.space import did_you_mean
@@ -47,6 +52,37 @@ from search.storage import StorageError
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map
+
+
+@dataclass(frozen=True)
+class ActivationsResult:
+    """Everything :func:`render` draws and writes; :func:`compute` makes it."""
+
+    study: str
+    trial: int
+    name: str  # "study S, trial N"
+    val_mse: float  # the trial's best validation MSE
+    test_mse: float | None  # the trial's test MSE, where it recorded one
+    arch: Architecture
+    task: str
+    source: str  # the data's description
+    n_test: int
+    class_name: str  # as the data spells it, whatever case was typed
+    k: int  # the image is its class's k-th test image (from 0)
+    index: int  # and test image ``index`` of the split
+    in_class: int  # test images of that class
+    channels: int  # feature maps drawn per layer
+    inputs: torch.Tensor  # C×H×W: what the model sees (gray for a colorizer)
+    outputs: tuple[torch.Tensor, ...]  # one C×H×W per row of ``arch.shapes``, raw
+    output: torch.Tensor  # 3×H×W: the model's RGB image
+    truth: torch.Tensor  # 3×H×W: the test image
+    grid: tuple[torch.Tensor, ...]  # the first test images over their reconstructions: rows of N×3×H×W
+    class_grid: tuple[torch.Tensor, ...]  # the same for the first test images of the class
+    class_indices: tuple[int, ...]  # the test-split indices of ``class_grid``'s images
+
+    @property
+    def image_mse(self) -> float:
+        return F.mse_loss(self.output, self.truth).item()
 
 
 # ---------------------------------------------------------------- capture
@@ -196,10 +232,60 @@ def save_activations(
     return path
 
 
+# ---------------------------------------------------------------- compute
+
+
+def compute(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    trial: int | None = None,
+    image: str = "airplane",
+    index: int = 0,
+    channels: int = 16,
+) -> ActivationsResult:
+    """Every layer's output for the ``index``-th test image of class ``image``, through a trial (default: the best).
+
+    >>> result = compute("recon", image="cat", index=3)
+    >>> [tuple(o.shape) for o in result.outputs], result.image_mse
+    """
+    loaded = load_trial(study_name, storage, trial)
+    model = loaded.model
+    data = loaded.data()
+    at = chosen_image(data, image, index)
+    label = int(data.test.labels[at])
+    truth = to_unit(data.test.images[at : at + 1])
+    inputs = task_of(model).inputs(truth)  # a colorizer sees the gray image
+    in_class = class_images(data.test.labels, label, GRID_IMAGES)
+    return ActivationsResult(
+        study=study_name,
+        trial=loaded.trial.number,
+        name=loaded.name,
+        val_mse=best_val_mse(loaded.trial),
+        test_mse=loaded.trial.user_attrs.get("test_mse"),
+        arch=model.arch,
+        task=task_of(model).name,
+        source=data.source,
+        n_test=len(data.test),
+        class_name=data.classes[label],
+        k=index,
+        index=at,
+        in_class=int((data.test.labels == label).sum()),
+        channels=channels,
+        inputs=inputs[0].cpu(),
+        outputs=tuple(o[0] for o in layer_outputs(model, inputs)),
+        output=reconstruct(model, data.test.images[at : at + 1])[0].cpu(),
+        truth=truth[0].cpu(),
+        grid=reconstruction_rows(model, data.test.images[:GRID_IMAGES]),
+        class_grid=reconstruction_rows(model, data.test.images[in_class]),
+        class_indices=tuple(int(i) for i in in_class),
+    )
+
+
 # ---------------------------------------------------------------- report
 
 
-def layer_table(arch: Architecture, outputs: list[torch.Tensor]) -> pd.DataFrame:
+def layer_table(arch: Architecture, outputs: Sequence[torch.Tensor]) -> pd.DataFrame:
     """Each layer's output shape and the statistics of its raw (unscaled) output on the image."""
     return pd.DataFrame(
         [
@@ -218,48 +304,77 @@ def layer_table(arch: Architecture, outputs: list[torch.Tensor]) -> pd.DataFrame
     )
 
 
-def report(
-    loaded: LoadedTrial,
-    data: Splits,
-    name: str,
-    k: int,
-    index: int,
-    class_indices: torch.Tensor,
-    table: pd.DataFrame,
-    files: dict[str, Path],
-) -> str:
-    """``activations.md``: test image ``index`` is the ``k``-th of class ``name``; ``class_indices`` those of the class's grid."""
-    trial = loaded.trial
-    test_mse = trial.user_attrs.get("test_mse")
-    scores = f"best validation MSE {best_val_mse(trial):.5f}" + (f", test MSE {test_mse:.5f}" if test_mse is not None else "")
-    arch = loaded.model.arch
-    colorizer = task_of(loaded.model).name != "reconstruction"
-    shown = ", ".join(str(int(i)) for i in class_indices)
-    in_class = int((data.test.labels == data.test.labels[index]).sum())
+def constant_maps(maps: torch.Tensor) -> int:
+    """How many of a layer's C×H×W maps hold one value over the whole image (drawn dark, showing nothing)."""
+    flat = maps.flatten(1)
+    return int((flat.max(1).values == flat.min(1).values).sum())
+
+
+def findings(result: ActivationsResult) -> list[str]:
+    """Conclusions, each computed from the numbers of this run."""
+    mse = result.image_mse
+    reference, split = (result.test_mse, "test") if result.test_mse is not None else (result.val_mse, "validation")
+    ratio = mse / reference if reference > 0 else float("inf")
+    side = "worse than" if ratio > 1 else "better than" if ratio < 1 else "equal to"
+    lines = [
+        f"- This image's {'colorization' if result.inputs.shape[0] == 1 else 'reconstruction'}: MSE {mse:.5f} "
+        f"({psnr(mse):.2f} dB), {ratio:.2f}× the trial's {split} MSE ({reference:.5f}): {side} the average over the {split} split."
+    ]
+    latent = len(result.arch.encoder) - 1
+    constant = [(i, s, n) for i, (s, out) in enumerate(zip(result.arch.shapes, result.outputs, strict=True)) if (n := constant_maps(out))]
+    if constant:
+        listed = "; ".join(f"{s.part} {s.index}{' (latent)' * (i == latent)}: {n} of {s.out_shape[0]}" for i, s, n in constant)
+        lines.append(f"- Channels constant over this image (dark where drawn; they carry nothing about it): {listed}.")
+    else:
+        lines.append("- Every channel of every layer varies over this image: none is constant.")
+    return lines
+
+
+def _last_layer(arch: Architecture) -> str:
+    """What the table's last row is, for this architecture's output path."""
+    if arch.classes is not None:
+        return f"the last decoder layer's are chroma class logits, decoded to colour at T = {arch.classes.temperature:.3g}"
+    if arch.linear_skip:
+        return "the last decoder layer's are its correction, added to the linear path's image before the output"
+    if arch.output == "none":
+        return "the last decoder layer's are the model's output (it has no output activation)"
+    return f"the last decoder layer's are before the output activation ({arch.output})"
+
+
+def report(result: ActivationsResult, files: dict[str, Path]) -> str:
+    """``activations.md``: the trial, the image, the layer table, what the numbers say, and the grids."""
+    scores = f"best validation MSE {result.val_mse:.5f}" + (f", test MSE {result.test_mse:.5f}" if result.test_mse is not None else "")
+    arch, name, k = result.arch, result.class_name, result.k
+    colorizer = result.inputs.shape[0] == 1
+    shown = ", ".join(map(str, result.class_indices))
+    made = "their gray inputs and colorizations" if colorizer else "their reconstructions"
     return "\n".join(
         [
-            f"# Feature maps of {loaded.name}",
+            f"# Feature maps of {result.name}",
             "",
-            f"Trial {trial.number} of study `{loaded.study.study_name}` ({scores}; latent {'×'.join(map(str, arch.latent_shape))} = "
-            f"{arch.latent_size:,} values, {arch.n_params:,} parameters). Image: test image {index} of the split, {name} image {k} "
-            f"(`--index {k}`, from 0) of its {in_class} {name} test images; data: {data.source}, {len(data.test):,} test images."
+            f"Trial {result.trial} of study `{result.study}` ({scores}; latent {'×'.join(map(str, arch.latent_shape))} = "
+            f"{arch.latent_size:,} values, {arch.n_params:,} parameters). Image: test image {result.index} of the split, {name} "
+            f"image {k} (`--index {k}`, from 0) of its {result.in_class} {name} test images; data: {result.source}, "
+            f"{result.n_test:,} test images."
             + (" The model is a colorizer: its input is the image's gray (BT.601 luma)." if colorizer else ""),
             "",
             f"![feature maps of every layer]({files['png'].name})",
             "",
             "Each row is one layer's output after its activation; each map is scaled to its own min–max (dark: its minimum, "
             "yellow: its maximum; a constant map is dark), so the pictures show structure, not magnitude. The numbers below are "
-            f"of the raw outputs on this image; the last decoder layer's are before the output activation ({arch.output}).",
+            f"of the raw outputs on this image; {_last_layer(arch)}.",
             "",
-            table.to_markdown(index=False),
+            layer_table(arch, result.outputs).to_markdown(index=False),
+            "",
+            *findings(result),
             "",
             "## Reconstructions",
             "",
-            f"The first {GRID_IMAGES} test images over their reconstructions:",
+            f"The first {len(result.grid[0])} test images over {made}:",
             "",
             f"![first test images over their reconstructions]({files['all'].name})",
             "",
-            f"The first {GRID_IMAGES} {name} test images (test images {shown}) over their reconstructions:",
+            f"The first {len(result.class_indices)} {name} test images (test images {shown}) over {made}:",
             "",
             f"![first {name} test images over their reconstructions]({files['class'].name})",
             "",
@@ -267,38 +382,34 @@ def report(
     )
 
 
+def render(result: ActivationsResult, out: Path) -> dict[str, Path]:
+    files = {
+        "png": out / "activations.png",
+        "all": out / "reconstructions.png",
+        "class": out / f"reconstructions-{result.class_name}.png",
+        "md": out / "activations.md",
+    }
+    title = (
+        f"{result.name}: test image {result.index} ({result.class_name} {result.k}), every layer's output\n"
+        f"each map scaled to its own min–max (dark = min, yellow = max); up to {result.channels} channels per layer"
+    )
+    save_activations(result.arch, result.inputs, list(result.outputs), result.output, files["png"], channels=result.channels, title=title)
+    save_grid(result.grid, files["all"])
+    save_grid(result.class_grid, files["class"])
+    files["md"].write_text(report(result, files))
+    return files
+
+
 # ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    loaded = load_trial(args.study, args.storage, args.trial)
-    model, arch = loaded.model, loaded.model.arch
-    data = loaded.data()
-    index = chosen_image(data, args.image, args.index)
-    name = data.classes[int(data.test.labels[index])]  # the class's own spelling, whatever case was typed
-    out = output_dir(args)
-    files = {
-        "png": out / "activations.png",
-        "all": out / "reconstructions.png",
-        "class": out / f"reconstructions-{name}.png",
-        "md": out / "activations.md",
-    }
-    image = to_unit(data.test.images[index : index + 1])
-    inputs = task_of(model).inputs(image)  # a colorizer sees the gray image
-    outputs = [o[0] for o in layer_outputs(model, inputs)]
-    result = reconstruct(model, data.test.images[index : index + 1])[0].cpu()
-    title = (
-        f"{loaded.name}: test image {index} ({name} {args.index}), every layer's output\n"
-        f"each map scaled to its own min–max (dark = min, yellow = max); up to {args.channels} channels per layer"
-    )
-    save_activations(arch, inputs[0].cpu(), outputs, result, files["png"], channels=args.channels, title=title)
-    save_reconstructions(model, data.test.images[:GRID_IMAGES], files["all"])
-    in_class = class_images(data.test.labels, int(data.test.labels[index]), GRID_IMAGES)
-    save_reconstructions(model, data.test.images[in_class], files["class"])
-    table = layer_table(arch, outputs)
-    files["md"].write_text(report(loaded, data, name, args.index, index, in_class, table, files))
-    console.print(f"{loaded.name}: test image {index} ({name} {args.index})", highlight=False)
-    console.print(table.to_string(index=False), highlight=False)
+    result = compute(args.study, storage=args.storage, trial=args.trial, image=args.image, index=args.index, channels=args.channels)
+    files = render(result, output_dir(args))
+    console.print(f"{result.name}: test image {result.index} ({result.class_name} {result.k})", highlight=False)
+    console.print(layer_table(result.arch, result.outputs).to_string(index=False), highlight=False)
+    for line in findings(result):
+        console.print(line, highlight=False)
     print_written(console, files)
     return 0
 

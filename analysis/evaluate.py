@@ -2,42 +2,50 @@
 
     python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR]
 
-Loads the trial's uploaded weights (default: the study's best trial, see
+:func:`compute` loads the trial's uploaded weights (default: the study's best trial, see
 :mod:`analysis.trial_model`) and its study's data, and measures the model's RGB images (the
 reconstructions, or a colorizer's colour images of the gray inputs) against the true images on
 the train, validation and test splits: MSE and PSNR on pixels in [0, 1], and SSIM (Gaussian
-window 11×11, σ 1.5, data range 1, averaged over images). Writes to ``studies/<study>/analysis/``
-(or ``--out``):
+window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` writes to
+``studies/<study>/analysis/`` (or ``--out``):
 
 - ``evaluate.json``: study, trial and, per split, the number of images, MSE, PSNR and SSIM;
 - ``evaluate.csv``: the same, one row per split;
 - ``evaluate-train.png``, ``evaluate-validation.png``, ``evaluate-test.png``: the first 8 images
   of each split over the model's images of them;
 - ``evaluate-curves.png``: training and validation MSE per epoch, as recorded by the trial;
-- ``evaluate.md``: the table and the pictures.
+- ``evaluate.md``: the table, what it says (over-fitting, agreement with the error the trial
+  recorded, whether the validation curve was still falling: each worded from this run's numbers)
+  and the pictures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.trial_model import LoadedTrial, load_trial
-from cae.data import ImageSet
+from analysis.trial_model import load_trial
 from cae.figures import save_curves, save_reconstructions
+from cae.tasks import task_of
 from cae.training import EVAL_BATCH, psnr, rgb_batches
 
 PICTURE_IMAGES = 8
+SPLITS = ("train", "validation", "test")
+# A test MSE more than this far above the train MSE, and beyond the noise of the images, reads as over-fitting
+OVERFIT_GAP = 0.05
+SIGNIFICANT = 2.0  # standard errors: a gap smaller than this is what another draw of images could give
+# The same weights on the same images: only arithmetic (device, batch order, precision) may differ
+AGREEMENT = 1e-3
 
 
 @dataclass(frozen=True)
@@ -49,29 +57,181 @@ class SplitScores:
     ssim: float
 
 
+@dataclass(frozen=True)
+class EvaluateResult:
+    """Everything :func:`render` writes; :func:`compute` makes it from a trial."""
+
+    study: str
+    trial: int
+    name: str  # "study S, trial N"
+    source: str  # the data, in words
+    task: str  # cae.tasks name: "reconstruction", or a colorizer's
+    scores: list[SplitScores]  # train, validation, test
+    mse_se: dict[str, float]  # split → standard error of its MSE over its images: the noise of the comparisons
+    recorded_test_mse: float | None  # what the trial measured when it finished training
+    precision: str | None  # the trial's forward pass: "fp32" or "bf16"
+    train_curve: list[float]
+    val_curve: list[float]
+    kept_epoch: int | None  # 1-based epoch of the saved weights, as the trial recorded it
+    model: nn.Module
+    samples: dict[str, torch.Tensor]  # split → its first PICTURE_IMAGES uint8 images
+    keeps_last: bool = False  # trained by its own loss (a chroma classifier): the last epoch is kept, whatever its MSE
+
+    def split(self, name: str) -> SplitScores:
+        return next(s for s in self.scores if s.split == name)
+
+
+# ---------------------------------------------------------------- compute
+
+
 def image_ssim(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """SSIM of each image of ``predicted`` against ``truth`` (float batches N×3×H×W in [0, 1]): N values."""
     return structural_similarity_index_measure(predicted, truth, data_range=1.0, reduction="none")
 
 
-def mse_and_ssim(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> tuple[float, float]:
-    """MSE (as :func:`cae.training.evaluate` measures it) and mean SSIM of the model's RGB images of
-    uint8 ``images`` against the images themselves, from one pass of the model over them.
+def image_scores(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image MSE and SSIM (float64, on the CPU) of the model's RGB images of uint8 ``images``, from one pass.
 
     Works ``batch`` images at a time: a whole train split as floats, twice, would take over a GB.
     A colorizer is compared in colour too: :func:`cae.training.rgb_batches` gives RGB for any task.
     """
-    squared, ssim = [], []
+    mse, ssim = [], []
     for x, out in rgb_batches(model, images, batch=batch):
-        squared.append(F.mse_loss(out, x, reduction="sum").double())
-        # summed per image, then divided once: a short last batch weighs by its images, not as a whole batch
-        ssim.append(image_ssim(out, x).double().sum())
-    return torch.stack(squared).sum().item() / images.numel(), torch.stack(ssim).sum().item() / len(images)
+        mse.append((out - x).square().flatten(1).double().mean(1))
+        ssim.append(image_ssim(out, x).double())
+    return torch.cat(mse).cpu(), torch.cat(ssim).cpu()
 
 
-def score(split: str, model: nn.Module, images: ImageSet) -> SplitScores:
-    mse, ssim = mse_and_ssim(model, images.images)
-    return SplitScores(split, len(images), mse, psnr(mse), ssim)
+def mse_and_ssim(model: nn.Module, images: torch.Tensor, *, batch: int = EVAL_BATCH) -> tuple[float, float]:
+    """MSE (as :func:`cae.training.evaluate` measures it) and mean SSIM of the model's RGB images of
+    uint8 ``images`` against the images themselves (:func:`image_scores`, averaged over images)."""
+    mse, ssim = image_scores(model, images, batch=batch)
+    # every image has as many pixels, so the mean of per-image MSEs is the MSE over all pixels
+    return mse.mean().item(), ssim.mean().item()
+
+
+def _standard_error(values: torch.Tensor) -> float:
+    return values.std().item() / math.sqrt(len(values)) if len(values) > 1 else math.nan
+
+
+def compute(study_name: str, *, storage: str | None = None, trial: int | None = None, console: Console | None = None) -> EvaluateResult:
+    """Measure trial ``trial`` of ``study_name`` (default: its best) on every split of its data.
+
+    ``console``, when given, hears which split is being measured (a full train split takes a while).
+    """
+    loaded = load_trial(study_name, storage, trial)
+    data = loaded.data()
+    if console:
+        console.print(f"evaluating {loaded.name} on {data.source}", highlight=False)
+    scores, mse_se, samples = [], {}, {}
+    for name, images in zip(SPLITS, (data.train, data.val, data.test), strict=True):
+        if console:
+            console.print(f"  {name}: {len(images):,} images", highlight=False)
+        per_image, ssim = image_scores(loaded.model, images.images)
+        mse = per_image.mean().item()
+        scores.append(SplitScores(name, len(images), mse, psnr(mse), ssim.mean().item()))
+        mse_se[name] = _standard_error(per_image)
+        samples[name] = images.images[:PICTURE_IMAGES].clone()  # not a view: the split's images can go
+    attrs, task = loaded.trial.user_attrs, task_of(loaded.model)
+    return EvaluateResult(
+        study=study_name,
+        trial=loaded.trial.number,
+        name=loaded.name,
+        source=data.source,
+        task=task.name,
+        scores=scores,
+        mse_se=mse_se,
+        recorded_test_mse=attrs.get("test_mse"),
+        precision=attrs.get("precision"),
+        train_curve=list(attrs.get("train_mse") or []),
+        val_curve=list(attrs.get("val_mse") or []),
+        kept_epoch=attrs.get("best_epoch"),
+        model=loaded.model,
+        samples=samples,
+        keeps_last=task.loss is not None,  # as cae.training.TrainResult chooses the weights it keeps
+    )
+
+
+# ---------------------------------------------------------------- findings
+
+
+def overfitting(result: EvaluateResult) -> str:
+    """Train against test MSE, weighed by the spread of the per-image errors of both splits."""
+    train, test = result.split("train"), result.split("test")
+    gap = test.mse / train.mse - 1 if train.mse > 0 else (math.inf if test.mse > 0 else 0.0)
+    se = math.hypot(result.mse_se["train"], result.mse_se["test"])
+    z = (test.mse - train.mse) / se if se > 0 else math.nan  # nan: one image, or a perfect model
+    noise = f", {z:+.1f} standard errors of the difference" if math.isfinite(z) else ""
+    side = "above" if gap >= 0 else "below"
+    said = f"The test MSE is {abs(gap):.1%} {side} the train split's ({test.mse:.6f} against {train.mse:.6f}{noise})"
+    overfits = f"{said}: the model does better on its training images than on unseen ones, a sign of over-fitting."
+    if not math.isfinite(z):  # no spread to weigh the gap by: its size alone decides
+        return overfits if gap > OVERFIT_GAP else f"{said}: no clear sign of over-fitting."
+    if z > SIGNIFICANT:
+        return overfits if gap > OVERFIT_GAP else f"{said}: a small but clear gap, slight over-fitting at most."
+    if z < -SIGNIFICANT:
+        return f"{said}: the test images are easier for this model than the training ones; no sign of over-fitting."
+    return f"{said}: within the spread of {train.n:,} train and {test.n:,} test images, so no clear sign of over-fitting."
+
+
+def agreement(result: EvaluateResult) -> str:
+    """The test MSE of the saved weights against the one the trial recorded when it finished training."""
+    recorded, test = result.recorded_test_mse, result.split("test").mse
+    if recorded is None:
+        return "The trial recorded no test MSE to compare with."
+    said = f"The trial recorded a test MSE of {recorded:.6f} when it finished training; its saved weights give {test:.6f} here"
+    apart = abs(test - recorded) / recorded
+    if apart == 0:
+        return f"{said}: the same number."
+    if apart <= AGREEMENT:
+        bound = "0.01%" if apart < 1e-4 else f"{apart:.2%}"
+        return f"{said}: they agree within {bound}, as the same weights on the same images should."
+    if result.precision not in (None, "fp32"):
+        return (
+            f"{said}: {apart:.2%} apart. The trial measured in {result.precision} and this evaluation in float32, which may "
+            "explain it; if not, the weights or the images are not those it measured."
+        )
+    return f"{said}: {apart:.2%} apart, more than float32 arithmetic explains: the weights or the images are not those it measured."
+
+
+def convergence(result: EvaluateResult) -> str:
+    """Whether the recorded validation curve was still falling when training stopped."""
+    curve = result.val_curve
+    if not curve:
+        return "The trial recorded no validation curve."
+    if len(curve) == 1:
+        return "The trial trained for one epoch: no curve to say whether more epochs would help."
+    n, best = len(curve), curve.index(min(curve)) + 1
+    last = curve[-1] / curve[-2] - 1
+    if result.keeps_last:
+        return (
+            f"The validation MSE changed {last:+.1%} over the last epoch (lowest at epoch {best} of {n}), but this model is trained "
+            "by its own loss and keeps its last epoch: its MSE curve does not say whether more epochs would help."
+        )
+    kept = f" The saved weights are epoch {result.kept_epoch}'s." if result.kept_epoch not in (None, n) else ""
+    if last < 0 and best == n:
+        return (
+            f"The validation MSE was still falling at the last epoch ({last:+.1%} over epoch {n}, its lowest): "
+            f"more epochs would likely lower it.{kept}"
+        )
+    if last < 0:
+        return (
+            f"The validation MSE fell over the last epoch ({last:+.1%}) but was lowest at epoch {best} of {n}: "
+            f"a noisy curve, not clearly still falling.{kept}"
+        )
+    above = curve[-1] / curve[best - 1] - 1
+    return (
+        f"The validation MSE had stopped falling: lowest at epoch {best} of {n}, the last epoch {above:+.1%} above it; "
+        f"more epochs alone would likely not help.{kept}"
+    )
+
+
+def findings(result: EvaluateResult) -> list[str]:
+    """The report's conclusions, each from this run's numbers."""
+    return [agreement(result), overfitting(result), convergence(result)]
+
+
+# ---------------------------------------------------------------- render
 
 
 def _numbers(scores: SplitScores) -> dict[str, float]:
@@ -82,34 +242,28 @@ def scores_table(scores: list[SplitScores]) -> pd.DataFrame:
     return pd.DataFrame([asdict(s) for s in scores])
 
 
-# ---------------------------------------------------------------- report
-
-
-def report(loaded: LoadedTrial, source: str, scores: list[SplitScores], files: dict[str, Path]) -> str:
-    recorded = loaded.trial.user_attrs.get("test_mse")
-    test = next(s for s in scores if s.split == "test")
-    check = (
-        f"The trial recorded a test MSE of {recorded:.6f} when it finished training; this evaluation of its saved weights "
-        f"gives {test.mse:.6f}."
-        if recorded is not None
-        else "The trial recorded no test MSE to compare with."
+def report(result: EvaluateResult, files: dict[str, Path]) -> str:
+    """``evaluate.md``: ``files`` names the pictures it links to."""
+    table = scores_table(result.scores).rename(columns={"n": "images", "mse": "MSE", "psnr": "PSNR dB", "ssim": "SSIM"})
+    pictures = [f"![{s.split}: images over the model's]({files[s.split].name})" for s in result.scores]
+    rows = (
+        "(top) over the model's reconstructions of them (bottom)"
+        if result.task == "reconstruction"
+        else "(top), their gray versions, the model's input (middle), and the model's colour images (bottom)"
     )
-    table = scores_table(scores).rename(columns={"n": "images", "mse": "MSE", "psnr": "PSNR dB", "ssim": "SSIM"})
-    pictures = [f"![{s.split}: images over the model's]({files[s.split].name})" for s in scores]
     return "\n".join(
         [
-            f"# Evaluation of {loaded.name}",
+            f"# Evaluation of {result.name}",
             "",
-            f"Data: {source}. Errors of the model's RGB images against the true images, pixels in [0, 1]; "
+            f"Data: {result.source}. Errors of the model's RGB images against the true images, pixels in [0, 1]; "
             "SSIM with an 11×11 Gaussian window (σ 1.5), averaged over images.",
             "",
             table.to_markdown(index=False, floatfmt=".6g"),
             "",
-            check,
-            "",
+            *(line for finding in findings(result) for line in (finding, "")),
             "## Pictures",
             "",
-            "The first 8 images of each split (top) over the model's images of them (bottom; a colorizer's gray input in between).",
+            f"The first {PICTURE_IMAGES} images of each split {rows}.",
             "",
             *(line for picture in pictures for line in (picture, "")),
             "## Training curves",
@@ -120,30 +274,29 @@ def report(loaded: LoadedTrial, source: str, scores: list[SplitScores], files: d
     )
 
 
+def render(result: EvaluateResult, out: Path) -> dict[str, Path]:
+    """Write the scores (JSON, CSV), the pictures, the curves and the report into ``out``; the files written, by kind."""
+    files = {"json": out / "evaluate.json", "csv": out / "evaluate.csv", "md": out / "evaluate.md"}
+    files |= {name: out / f"evaluate-{name}.png" for name in result.samples} | {"curves": out / "evaluate-curves.png"}
+    for name, images in result.samples.items():
+        save_reconstructions(result.model, images, files[name])
+    save_curves(result.train_curve, result.val_curve, files["curves"], title=f"{result.name}: error per epoch")
+    summary = {"study": result.study, "trial": result.trial, "splits": {s.split: _numbers(s) for s in result.scores}}
+    files["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    scores_table(result.scores).to_csv(files["csv"], index=False)
+    files["md"].write_text(report(result, files))
+    return files
+
+
 # ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    loaded = load_trial(args.study, args.storage, args.trial)
-    data = loaded.data()
-    out = output_dir(args)
-    splits = {"train": data.train, "validation": data.val, "test": data.test}
-    files = {"json": out / "evaluate.json", "csv": out / "evaluate.csv", "md": out / "evaluate.md"}
-    files |= {name: out / f"evaluate-{name}.png" for name in splits} | {"curves": out / "evaluate-curves.png"}
-    console.print(f"evaluating {loaded.name} on {data.source}", highlight=False)
-    scores = []
-    for name, images in splits.items():
-        console.print(f"  {name}: {len(images):,} images", highlight=False)
-        scores.append(score(name, loaded.model, images))
-        save_reconstructions(loaded.model, images.images[:PICTURE_IMAGES], files[name])
-    attrs = loaded.trial.user_attrs
-    save_curves(attrs["train_mse"], attrs["val_mse"], files["curves"], title=f"{loaded.name}: error per epoch")
-    summary = {"study": args.study, "trial": loaded.trial.number, "splits": {s.split: _numbers(s) for s in scores}}
-    files["json"].write_text(json.dumps(summary, indent=2) + "\n")
-    table = scores_table(scores)
-    table.to_csv(files["csv"], index=False)
-    files["md"].write_text(report(loaded, data.source, scores, files))
-    console.print(table.to_string(index=False), highlight=False)
+    result = compute(args.study, storage=args.storage, trial=args.trial, console=console)
+    files = render(result, output_dir(args))
+    console.print(scores_table(result.scores).to_string(index=False), highlight=False)
+    for line in findings(result):
+        console.print(line, highlight=False)
     print_written(console, files)
     return 0
 

@@ -1,22 +1,26 @@
 """Do the classes cluster in the latent space? Test images encoded, drawn by class, and scored.
 
-    python -m analysis.latent_space --study NAME [--trial N ...] [--samples 1000] [--method tsne|umap] [--out DIR]
+    python -m analysis.latent_space --study NAME [--trial N ...] [--samples 1000] [--method tsne|umap|pca] [--out DIR]
 
 Encodes ``--samples`` random test images (seeded) with each trial's encoder. A 2-value latent is
-drawn as it is; a larger one through t-SNE (scikit-learn) or UMAP (``--method umap``, where
-``umap-learn`` is installed). The silhouette score of the CIFAR-10 classes, computed in the
-latent space itself (not in the 2-D drawing), answers "do the classes cluster?" in one number
-(−1 to 1; near 0: they overlap); the same score on raw pixels is the reference to beat.
+drawn as it is; a larger one through t-SNE (scikit-learn), UMAP (``--method umap``, where
+``umap-learn`` is installed) or its two leading principal components (``--method pca``: linear and
+fast). The silhouette score of the CIFAR-10 classes, computed in the latent space itself (not in
+the 2-D drawing), answers "do the classes cluster?" in one number (−1 to 1; near 0: they overlap);
+the same score on raw pixels is the reference to beat. The report reads each score with Kaufman
+and Rousseeuw's thresholds (:data:`CLUSTERING`) and calls a score within :data:`LEVEL` of the
+pixels' level with them.
 
 Default trials: the study's best and, when another complete trial has a smaller latent, the one
 with the smallest (in spaces/latent2.yaml: latent 2 against the best larger latent), side by side.
-Writes ``latent_space.png``, ``latent_space.csv`` (the 2-D points with their class),
-``latent_space.md``.
+:func:`compute` encodes and scores (no files); :func:`render` writes ``latent_space.png``,
+``latent_space.csv`` (the 2-D points with their class) and ``latent_space.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from rich.console import Console
+from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
@@ -42,24 +47,54 @@ from search.cli import positive_int
 from search.display import best_val_mse
 from search.storage import StorageError, default_storage, load_study
 
-METHODS = ("tsne", "umap")
+METHODS = ("tsne", "umap", "pca")
+SEED = 0
+# Kaufman and Rousseeuw's reading of an average silhouette (Finding Groups in Data, 1990): at or
+# below 0.25 there is no substantial structure. Highest threshold first.
+CLUSTERING = ((0.70, "strong clusters"), (0.50, "reasonable clusters"), (0.25, "weak clusters"))
+# A gap to the pixels' score below this is not worth a sentence of its own: the two are called level.
+LEVEL = 0.05
 
 
 @dataclass(frozen=True)
 class Embedded:
     label: str  # "trial 3 (latent 2)"
+    trial: int
     latent_size: int
     method: str  # "as is" for 2-D latents
-    points: np.ndarray  # N × 2
+    vectors: np.ndarray  # N × latent_size: the latent, where the silhouette is computed
+    points: np.ndarray  # N × 2: the drawing only
     silhouette: float  # of the classes, in the latent space
 
 
-def to_2d(vectors: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, str]:
-    """The 2-D drawing of ``vectors``: themselves when 2-D, else t-SNE or UMAP."""
+@dataclass(frozen=True)
+class LatentSpaceResult:
+    """Everything :func:`render` draws and writes; :func:`compute` makes it."""
+
+    study: str
+    source: str  # the data's description
+    classes: tuple[str, ...]
+    labels: np.ndarray  # the class of each sampled test image
+    embedded: tuple[Embedded, ...]
+    pixels: float  # the class silhouette of the pixels the first trial's encoder sees
+    pixels_label: str  # "raw pixels", or "raw gray pixels" for a colorizer
+
+    @property
+    def samples(self) -> int:
+        return len(self.labels)
+
+
+# ---------------------------------------------------------------- compute
+
+
+def to_2d(vectors: np.ndarray, method: str, seed: int = SEED) -> tuple[np.ndarray, str]:
+    """The 2-D drawing of ``vectors``: themselves when 2-D, else t-SNE, UMAP or PCA."""
     if vectors.shape[1] == 2:
         return vectors, "as is"
     if vectors.shape[1] == 1:
         return np.column_stack([vectors[:, 0], np.zeros(len(vectors))]), "as is (1-D)"
+    if method == "pca":
+        return PCA(2, random_state=seed).fit_transform(vectors), "PCA"
     if method == "umap":
         try:
             import umap  # optional: not a dependency
@@ -75,7 +110,7 @@ def class_silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(vectors, labels)) if len(set(labels.tolist())) > 1 else 0.0
 
 
-def sample_test(images: ImageSet, samples: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+def sample_test(images: ImageSet, samples: int, seed: int = SEED) -> tuple[torch.Tensor, np.ndarray]:
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:samples]
     return images.images[order], images.labels[order].numpy()
 
@@ -91,7 +126,92 @@ def default_trials(study_name: str, storage: str | None) -> list[int]:
     return [best.number] if smallest.number == best.number else [smallest.number, best.number]
 
 
-def plot(embedded: list[Embedded], classes: tuple[str, ...], labels: np.ndarray, title: str, path: Path) -> Path:
+def compute(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    trials: Sequence[int] | None = None,
+    samples: int = 1000,
+    method: str = "tsne",
+    console: Console | None = None,
+) -> LatentSpaceResult:
+    """Encode ``samples`` seeded test images with each trial (default: :func:`default_trials`) and score their classes.
+
+        >>> result = compute("latent2", samples=200, method="pca")
+        >>> [e.silhouette for e in result.embedded], result.pixels
+
+    Args:
+        console: where progress lines go (none without one).
+    """
+    console = console or Console(quiet=True)
+    numbers = trials or default_trials(study_name, storage)
+    loaded = [load_trial(study_name, storage, n) for n in dict.fromkeys(numbers)]
+    data = loaded[0].data()
+    images, labels = sample_test(data.test, samples)
+    console.print(
+        f"{len(images):,} test images from {data.source}; trials {', '.join(str(t.trial.number) for t in loaded)}", highlight=False
+    )
+    embedded = []
+    for trial in loaded:
+        vectors = encode_images(trial.model.eval().encode, images, task_of(trial.model))
+        console.print(f"trial {trial.trial.number}: latent {vectors.shape[1]:,} values; drawing it …", highlight=False)
+        points, drawn = to_2d(vectors, method)
+        label = f"trial {trial.trial.number} (latent {vectors.shape[1]:,})"
+        embedded.append(Embedded(label, trial.trial.number, vectors.shape[1], drawn, vectors, points, class_silhouette(vectors, labels)))
+    # the pixels the (first) trial's encoder sees: gray ones for a colorizer
+    task = task_of(loaded[0].model)
+    pixels = class_silhouette(encode_images(pixels_of, images, task), labels)
+    pixels_label = "raw pixels" if task.in_channels == 3 else "raw gray pixels"
+    return LatentSpaceResult(study_name, data.source, data.classes, labels, tuple(embedded), pixels, pixels_label)
+
+
+# ---------------------------------------------------------------- render
+
+
+def scores_table(result: LatentSpaceResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"trial": e.label, "latent size": e.latent_size, "drawn with": e.method, "silhouette": e.silhouette} for e in result.embedded]
+    )
+
+
+def points_table(result: LatentSpaceResult) -> pd.DataFrame:
+    """``latent_space.csv``: each trial's 2-D points with their class."""
+    names = np.array(result.classes)[result.labels]
+    return pd.concat([pd.DataFrame({"trial": e.label, "x": e.points[:, 0], "y": e.points[:, 1], "class": names}) for e in result.embedded])
+
+
+def clustering(silhouette: float) -> str:
+    """What an average class silhouette says, with the threshold that says it."""
+    for floor, words in CLUSTERING:
+        if silhouette > floor:
+            return f"the classes form {words} (silhouette {silhouette:.3f}, above {floor:g})"
+    if silhouette >= 0:
+        return f"the classes form no clusters (silhouette {silhouette:.3f}, at most 0.25)"
+    return f"the classes form no clusters (silhouette {silhouette:.3f}: an image is nearer another class than its own, on average)"
+
+
+def against_pixels(silhouette: float, pixels: float, pixels_label: str) -> str:
+    gap = silhouette - pixels
+    if gap >= LEVEL:
+        return f"{gap:.3f} above {pixels_label}: the encoder has gathered each class closer together than its pixels were"
+    if gap <= -LEVEL:
+        return f"{-gap:.3f} below {pixels_label}: the encoder has mixed the classes more than their pixels were"
+    return f"level with {pixels_label} ({gap:+.3f}, within {LEVEL:g})"
+
+
+def findings(result: LatentSpaceResult) -> list[str]:
+    """Conclusions, each computed from the numbers of this run."""
+    lines = [
+        f"- {e.label}: {clustering(e.silhouette)}; {against_pixels(e.silhouette, result.pixels, result.pixels_label)}."
+        for e in result.embedded
+    ]
+    if len(result.embedded) > 1:
+        best = max(result.embedded, key=lambda e: e.silhouette)
+        lines.append(f"- The highest silhouette is {best.label}'s.")
+    return lines
+
+
+def plot(embedded: Sequence[Embedded], classes: tuple[str, ...], labels: np.ndarray, title: str, path: Path) -> Path:
     sns.set_theme(style="white")
     fig, axes = plt.subplots(1, len(embedded), figsize=(6.2 * len(embedded), 5.6), squeeze=False)
     names = np.array(classes)[labels]
@@ -107,60 +227,47 @@ def plot(embedded: list[Embedded], classes: tuple[str, ...], labels: np.ndarray,
     return path
 
 
-def report(study: str, rows: pd.DataFrame, pixels: float, samples: int, files: dict[str, Path]) -> str:
-    best = rows.loc[rows["silhouette"].idxmax()]
-    lines = [
-        f"# Latent space by class: study `{study}`",
-        "",
-        f"{samples:,} random test images (seed 0) encoded by each trial; the silhouette score of the 10 classes is computed "
-        "in the latent space itself (−1 to 1; near 0 the classes overlap, 1 would be separate clusters). "
-        f"Raw pixels score {pixels:.3f}.",
-        "",
-        rows.to_markdown(index=False, floatfmt=".3f"),
-        "",
-        f"![latent space by class]({files['png'].name})",
-        "",
-        f"The classes cluster best in {best['trial']} (silhouette {best['silhouette']:.3f}, "
-        f"{best['silhouette'] - pixels:+.3f} against raw pixels). "
-        + (
-            "No latent space here separates the classes much better than pixels do: an autoencoder trained to reconstruct "
-            "keeps what pixels share (colour, brightness, layout), not what a class is."
-            if rows["silhouette"].max() < pixels + 0.05
-            else "The encoder has gathered images of a class closer together than their pixels were."
-        ),
-        "",
-    ]
-    return "\n".join(lines)
+def report(result: LatentSpaceResult, files: dict[str, Path]) -> str:
+    n_classes = len(set(result.labels.tolist()))
+    thresholds = ", ".join(f"above {floor:g} {words}" for floor, words in reversed(CLUSTERING))
+    return "\n".join(
+        [
+            f"# Latent space by class: study `{result.study}`",
+            "",
+            f"{result.samples:,} random test images (seed {SEED}) of {result.source}, encoded by each trial; the silhouette score "
+            f"of their {n_classes} classes is computed in the latent space itself, not in the 2-D drawing (−1 to 1, read as "
+            f"Kaufman and Rousseeuw do: {thresholds}; near 0 the classes overlap). "
+            f"{result.pixels_label.capitalize()} score {result.pixels:.3f}"
+            + (" (a colorizer's encoder sees the gray image)." if result.pixels_label != "raw pixels" else "."),
+            "",
+            scores_table(result).to_markdown(index=False, floatfmt=".3f"),
+            "",
+            f"![latent space by class]({files['png'].name})",
+            "",
+            *findings(result),
+            "",
+        ]
+    )
+
+
+def render(result: LatentSpaceResult, out: Path) -> dict[str, Path]:
+    files = {"png": out / "latent_space.png", "csv": out / "latent_space.csv", "md": out / "latent_space.md"}
+    points_table(result).to_csv(files["csv"], index=False)
+    plot(result.embedded, result.classes, result.labels, f"study {result.study}: {result.samples:,} test images by class", files["png"])
+    files["md"].write_text(report(result, files))
+    return files
+
+
+# ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    trials = args.trial or default_trials(args.study, args.storage)
-    loaded = [load_trial(args.study, args.storage, n) for n in dict.fromkeys(trials)]
-    data = loaded[0].data()
-    images, labels = sample_test(data.test, args.samples)
-    numbers = ", ".join(str(t.trial.number) for t in loaded)
-    console.print(f"{len(images):,} test images from {data.source}; trials {numbers}", highlight=False)
-    embedded = []
-    for trial in loaded:
-        vectors = encode_images(trial.model.eval().encode, images, task_of(trial.model))
-        console.print(f"trial {trial.trial.number}: latent {vectors.shape[1]:,} values; drawing it …", highlight=False)
-        points, method = to_2d(vectors, args.method)
-        label = f"trial {trial.trial.number} (latent {vectors.shape[1]:,})"
-        embedded.append(Embedded(label, vectors.shape[1], method, points, class_silhouette(vectors, labels)))
-    # the pixels the (first) trial's encoder sees: gray ones for a colorizer
-    pixels = class_silhouette(encode_images(pixels_of, images, task_of(loaded[0].model)), labels)
-    out = output_dir(args)
-    files = {"png": out / "latent_space.png", "csv": out / "latent_space.csv", "md": out / "latent_space.md"}
-    rows = pd.DataFrame(
-        [{"trial": e.label, "latent size": e.latent_size, "drawn with": e.method, "silhouette": e.silhouette} for e in embedded]
-    )
-    names = np.array(data.classes)[labels]
-    points = pd.concat([pd.DataFrame({"trial": e.label, "x": e.points[:, 0], "y": e.points[:, 1], "class": names}) for e in embedded])
-    points.to_csv(files["csv"], index=False)
-    plot(embedded, data.classes, labels, f"study {args.study}: {len(images):,} test images by class", files["png"])
-    files["md"].write_text(report(args.study, rows, pixels, len(images), files))
-    console.print(rows.to_string(index=False), highlight=False)
-    console.print(f"raw pixels: silhouette {pixels:.3f}", highlight=False)
+    result = compute(args.study, storage=args.storage, trials=args.trial, samples=args.samples, method=args.method, console=console)
+    files = render(result, output_dir(args))
+    console.print(scores_table(result).to_string(index=False), highlight=False)
+    console.print(f"{result.pixels_label}: silhouette {result.pixels:.3f}", highlight=False)
+    for line in findings(result):
+        console.print(line, highlight=False)
     print_written(console, files)
     return 0
 

@@ -2,7 +2,8 @@
 
     python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test]
 
-Writes to ``studies/<study>/analysis/`` (or ``--out``):
+:func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`); :func:`render`
+writes them to ``studies/<study>/analysis/`` (or ``--out``):
 
 - ``latent_vs_error.csv``: every trial (:func:`analysis.trials.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
@@ -11,7 +12,7 @@ Writes to ``studies/<study>/analysis/`` (or ``--out``):
 - ``latent_vs_error.md``: the answer in numbers (exponent b with its 95% interval, R², Spearman's
   ρ and p), the Pareto front with each trial's gain over PCA (``gain_db``), the published points
   beside this study's, and what else matters (Optuna's parameter importances, the error by value
-  of each parameter).
+  of each parameter). Every conclusion in it is worded from this study's numbers.
 
 Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs.
 """
@@ -39,22 +40,31 @@ from rich.console import Console
 from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
-from analysis.published import published_points
+from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
 from analysis.trials import BASE_COLUMNS, finished_table
+from cae.data import split_sizes
 from cae.training import psnr
 from search.display import best_val_mse, state_counts
+from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
 
 METRICS = {"val": "val_mse", "test": "test_mse"}
 METRIC_NAMES = {"val_mse": "best validation MSE", "test_mse": "test MSE"}
 FEW_VALUES = 6  # parameters with at most this many values get a per-value table
+LATENT_PARAMETERS = ("latent_channels", "latent_dim")  # the parameters that set the bottleneck's size directly
+OVER_COMPLETE = 3072  # 3 × 32 × 32: a latent this large can copy its input
 
 
 @dataclass(frozen=True)
 class LatentAnalysis:
+    """Everything :func:`render` writes; :func:`compute` makes it from a study."""
+
+    study: str
+    storage: str  # the URL the study was read from (masked when shown)
+    counts: str  # trials by state, as ``search.display.state_counts`` words them
     table: pd.DataFrame  # every trial
     complete: pd.DataFrame  # complete trials with an error: what the statistics use
-    metric: str
+    metric: str  # the column of the error: val_mse or test_mse
     fit: PowerLaw | None
     fit_problem: str
     correlation: RankCorrelation
@@ -63,31 +73,81 @@ class LatentAnalysis:
     importance_problem: str
     pca: pd.DataFrame | None = None  # PCA's curve on the study's split (latent_size, pca_mse, pca_psnr)
     pca_problem: str = ""
+    halves: tuple[float, PowerLaw, PowerLaw] | None = None  # (split latent, fit up to it, fit above): how the curve bends
+    train_images: int | None = None  # training images per trial, where the study's data settings say (data.subset)
 
 
-def analyse(
-    study: optuna.Study, table: pd.DataFrame, metric: str = "val_mse", pca: pd.DataFrame | None = None, pca_problem: str = ""
-) -> LatentAnalysis:
-    complete = table[(table["state"] == "complete") & table[metric].notna() & table["latent_size"].notna()]
-    fit, problem = None, ""
+# ---------------------------------------------------------------- compute
+
+
+def _fit(complete: pd.DataFrame, metric: str) -> PowerLaw | None:
     try:
-        fit = fit_power_law(complete["latent_size"], complete[metric])
-    except ValueError as error:
-        problem = str(error)
-    correlation = RankCorrelation(math.nan, math.nan, len(complete))
-    if len(complete) >= 3:
-        correlation = rank_correlation(complete["latent_size"], complete[metric])
-    importances, why = {}, ""
+        return fit_power_law(complete["latent_size"], complete[metric])
+    except ValueError:
+        return None
+
+
+def _halves(complete: pd.DataFrame, metric: str) -> tuple[float, PowerLaw, PowerLaw] | None:
+    """Power laws fitted below and above the median latent size, where each half can have one."""
+    middle = float(complete["latent_size"].median())
+    low, high = _fit(complete[complete["latent_size"] <= middle], metric), _fit(complete[complete["latent_size"] > middle], metric)
+    return (middle, low, high) if low is not None and high is not None else None
+
+
+def _importances(study: optuna.Study) -> tuple[dict[str, float], str]:
     try:
         # In a study of several objectives the importances asked about are the error's
         target = best_val_mse if len(study.directions) > 1 else None
         with warnings.catch_warnings():  # Optuna warns of parameter values seen once: a caveat of small studies, not news
             warnings.simplefilter("ignore", UserWarning)
-            importances = dict(optuna.importance.get_param_importances(study, target=target))
+            return dict(optuna.importance.get_param_importances(study, target=target)), ""
     except (ValueError, RuntimeError) as error:  # too few trials, or nothing searched
-        why = str(error).splitlines()[0]
-    front = pareto_front(complete, error=metric)
-    return LatentAnalysis(table, complete, metric, fit, problem, correlation, front, importances, why, pca, pca_problem)
+        return {}, str(error).splitlines()[0]
+
+
+def _train_images(study: optuna.Study) -> int | None:
+    data = recorded_data(study.user_attrs)
+    # without a subset the count depends on the source, which is not opened here
+    return split_sizes(data.subset, data.split)[0] if data.subset else None
+
+
+def compute(study_name: str, *, storage: str | None = None, metric: str = "val") -> LatentAnalysis:
+    """Load ``study_name`` and relate the ``metric`` error (``val`` or ``test``) of its complete trials to their latent size."""
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    column = METRICS[metric]
+    url = storage or default_storage(study_name)
+    study, _ = load_study(study_name, url)
+    table = finished_table(study, study_name)
+    pca, pca_problem = pca_curve(study)
+    complete = table[(table["state"] == "complete") & table[column].notna() & table["latent_size"].notna()]
+    fit, fit_problem = None, ""
+    try:
+        fit = fit_power_law(complete["latent_size"], complete[column])
+    except ValueError as error:
+        fit_problem = str(error)
+    correlation = RankCorrelation(math.nan, math.nan, len(complete))
+    if len(complete) >= 3:
+        correlation = rank_correlation(complete["latent_size"], complete[column])
+    importances, importance_problem = _importances(study)
+    return LatentAnalysis(
+        study=study_name,
+        storage=url,
+        counts=state_counts(study),
+        table=table,
+        complete=complete,
+        metric=column,
+        fit=fit,
+        fit_problem=fit_problem,
+        correlation=correlation,
+        front=pareto_front(complete, error=column),
+        importances=importances,
+        importance_problem=importance_problem,
+        pca=pca,
+        pca_problem=pca_problem,
+        halves=_halves(complete, column),
+        train_images=_train_images(study),
+    )
 
 
 # ---------------------------------------------------------------- figure
@@ -103,7 +163,7 @@ def _plot_gains(ax: plt.Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
     ax.legend(fontsize=8, loc="best")
 
 
-def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
+def plot(result: LatentAnalysis, path: Path) -> Path:
     metric = result.metric
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
     states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
@@ -153,7 +213,7 @@ def plot(result: LatentAnalysis, study_name: str, path: Path) -> Path:
         yscale="log",
         xlabel="latent size (values in the bottleneck, C × H × W)",
         ylabel=f"{METRIC_NAMES[metric]} (pixels in [0, 1])",
-        title=f"study {study_name}: error against latent size",
+        title=f"study {result.study}: error against latent size",
     )
     ax.legend(fontsize=8, loc="best")
     decibels = ax.secondary_yaxis("right", functions=(lambda m: -10 * np.log10(np.maximum(m, 1e-12)), lambda p: 10 ** (-p / 10)))
@@ -174,6 +234,47 @@ def _p_value(p: float) -> str:
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
 
 
+def _bend(result: LatentAnalysis) -> str:
+    """Why a near-perfect rank order fits one power law poorly: the slopes of the two halves, where they can be fitted."""
+    c, f = result.correlation, result.fit
+    said = (
+        f"The ranks are almost perfectly ordered (|ρ| = {abs(c.rho):.2f}), yet one power law explains only {f.r2:.0%} "
+        "of the variance of log error"
+    )
+    if result.halves is None:
+        return f"{said}: the relation is monotone but not a straight line on log–log axes (see the figure)."
+    middle, low, high = result.halves
+    apart = low.b_high < high.b_low or high.b_high < low.b_low
+    slopes = f"fitted apart, b = {low.b:.2f} up to latent {middle:,.0f} and b = {high.b:.2f} above"
+    if apart:
+        return f"{said}: {slopes}, 95% intervals apart, so the curve bends and the local slope depends on where one looks."
+    return f"{said}: {slopes}, but their 95% intervals overlap, so these trials cannot tell a bend from noise."
+
+
+def _confounds(result: LatentAnalysis) -> str:
+    """How much of the error the importances give to the latent's own parameters and how much to the others."""
+    others = {k: v for k, v in result.importances.items() if k not in LATENT_PARAMETERS}
+    if not others:
+        return ""
+    top = max(others, key=others.get)
+    own = {k: v for k, v in result.importances.items() if k in LATENT_PARAMETERS}
+    rest = sum(others.values())
+    searched = f"Other parameters were searched too (the most important: {top}, importance {others[top]:.2f})"
+    if own and sum(own.values()) > rest:
+        return (
+            f"{searched}, but {', '.join(own)} carries {sum(own.values()):.2f} of the importance against {rest:.2f} for all "
+            "others together: the error follows the latent size more than anything else searched."
+        )
+    if own:
+        weighed = f"together they carry {rest:.2f} of the importance against {sum(own.values()):.2f} for {', '.join(own)}"
+    else:
+        weighed = f"neither {' nor '.join(LATENT_PARAMETERS)} was searched, so the latent size changed only with them"
+    return (
+        f"{searched}, and {weighed}: part of this relation may be theirs; a space that varies latent size alone "
+        "(spaces/latent.yaml) separates the two."
+    )
+
+
 def _answer(result: LatentAnalysis) -> str:
     c, f = result.correlation, result.fit
     if c.n < 3:
@@ -192,22 +293,24 @@ def _answer(result: LatentAnalysis) -> str:
             f"explains {f.r2:.0%} of the variance of log error."
         )
         if abs(c.rho) > 0.9 and f.r2 < 0.85:
-            lines.append(
-                "The ranks are (almost) perfectly ordered, yet one power law explains the errors only in part: the curve "
-                "bends on log–log axes (see the figure), so the local slope depends on where one looks."
-            )
+            lines.append(_bend(result))
         if f.b_low <= 0 <= f.b_high:
             lines.append("The interval of b contains 0: the data do not rule out no effect of latent size at all.")
     else:
         lines.append(f"No power-law fit: {result.fit_problem}.")
-    others = {k: v for k, v in result.importances.items() if k not in ("latent_channels", "latent_dim")}
-    if others:
-        top = max(others, key=others.get)
-        lines.append(
-            f"Other parameters vary with the latent size in this study (the most important: {top}, {others[top]:.2f}), so "
-            "part of this relation may be theirs; a space that varies latent size alone (spaces/latent.yaml) separates the two."
-        )
+    if confounds := _confounds(result):
+        lines.append(confounds)
     return "\n\n".join(lines)
+
+
+def _pruned(result: LatentAnalysis) -> str:
+    pruned = result.table[result.table["state"] == "pruned"]
+    if pruned.empty:
+        return f"No trial was pruned: all {len(result.complete)} complete trials with an error enter the fit and the correlation."
+    ran, full = float(pruned["epochs"].median()), float(result.complete["epochs"].median())
+    epochs = f"median {ran:g} epoch(s) against the complete trials' {full:g}"
+    why = f"their errors are from fewer epochs ({epochs})" if ran < full else f"the pruner stopped them ({epochs})"
+    return f"{len(pruned)} pruned trial(s) are drawn in the figure (crosses) but kept out of the fit and the correlation: {why}."
 
 
 def front_table(result: LatentAnalysis) -> pd.DataFrame:
@@ -234,14 +337,14 @@ def _against_pca(result: LatentAnalysis) -> str:
     if not losses.empty:
         listed = ", ".join(f"latent {int(r.latent_size):,} ({r.gain_db:+.2f} dB, trial {int(r.number)})" for r in losses.itertuples())
         lines.append(
-            f"**{len(losses)} lose to PCA**: {listed}. A CAE that loses to the optimal linear code has not learned what its "
-            "nonlinearity could add: train longer, widen it, or start it from the linear code (model.linear_skip)."
+            f"**{len(losses)} of {len(front)} lose to PCA**: {listed}. A CAE that loses to the optimal linear code has not learned "
+            "what its nonlinearity could add: train longer, widen it, or start it from the linear code (model.linear_skip)."
         )
-    over = result.complete[result.complete["latent_size"] >= 3072]
+    over = result.complete[result.complete["latent_size"] >= OVER_COMPLETE]
     if not over.empty:
         lines.append(
-            f"{len(over)} complete trial(s) have an over-complete latent (≥ 3,072 values, the image's own size): they can copy "
-            "their input, and no baseline applies."
+            f"{len(over)} complete trial(s) have an over-complete latent (≥ {OVER_COMPLETE:,} values, the image's own size): they can "
+            "copy their input, and no baseline applies."
         )
     return "\n\n".join(lines)
 
@@ -258,7 +361,7 @@ def _published_table(result: LatentAnalysis) -> pd.DataFrame:
         within = complete[complete["latent_size"] <= point.latent_size]
         ours = within.loc[within["test_psnr"].idxmax()] if not within.empty else None
         pca = "—"
-        if result.pca is not None and point.latent_size < 3072:
+        if result.pca is not None and point.latent_size < OVER_COMPLETE:
             pca = f"{float(result.pca.loc[result.pca['latent_size'] == point.latent_size, 'pca_psnr'].iloc[0]):.2f}"
         if ours is not None:
             verdict = "beats" if ours["test_psnr"] > point.psnr else "misses"
@@ -282,6 +385,26 @@ def _published_table(result: LatentAnalysis) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _training_compared(result: LatentAnalysis) -> str:
+    """Whether the published points had more training than this study's trials: from the epochs (and images) they ran."""
+    points = published_points()
+    linear = points[points["source"] == LINEAR_BOTTLENECK]["latent_size"]
+    epochs = result.complete["epochs"]
+    ran = f"{int(epochs.min())}" if epochs.min() == epochs.max() else f"{int(epochs.min())}–{int(epochs.max())}"
+    images = f" on {result.train_images:,} training images" if result.train_images else ""
+    said = (
+        f"The published PSNRs at latent {int(linear.min())}–{int(linear.max())} come from a CAE with a linear bottleneck trained "
+        f"for up to {LINEAR_BOTTLENECK_EPOCHS} epochs on all {LINEAR_BOTTLENECK_TRAIN_IMAGES:,} training images; this study's "
+        f"complete trials ran {ran} epoch(s){images}"
+    )
+    shorter = epochs.max() < LINEAR_BOTTLENECK_EPOCHS
+    fewer = result.train_images is not None and result.train_images < LINEAR_BOTTLENECK_TRAIN_IMAGES
+    if shorter or fewer:
+        more = " and ".join(words for words, flag in (("longer training", shorter), ("more images", fewer)) if flag)
+        return f"{said}: the published points show what {more} can reach, not what these trials should."
+    return f"{said}: as long a training, so the table compares networks trained alike."
 
 
 def _what_else(result: LatentAnalysis) -> str:
@@ -317,35 +440,31 @@ def _value(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files: dict[str, Path]) -> str:
-    metric, table = result.metric, result.table
-    n_pruned = int((table["state"] == "pruned").sum())
-    front = front_table(result)
+def report(result: LatentAnalysis, files: dict[str, Path]) -> str:
+    """``latent_vs_error.md``: ``files`` names the CSV and the figure it links to."""
+    metric = result.metric
     best = result.complete.sort_values(metric).head(10)[
         ["number", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "gain_db", "epochs"]
     ]
     best = best.astype({"number": "Int64", "latent_size": "Int64", "n_params": "Int64"})
     return "\n".join(
         [
-            f"# Latent size against error: study `{study_name}`",
+            f"# Latent size against error: study `{result.study}`",
             "",
-            f"Storage {mask(url)} · {counts} · error: {METRIC_NAMES[metric]} on pixels in [0, 1] · "
+            f"Storage {mask(result.storage)} · {result.counts} · error: {METRIC_NAMES[metric]} on pixels in [0, 1] · "
             f"every trial in [{files['csv'].name}]({files['csv'].name}).",
             "",
             "## Is there an obvious correlation between the size of the latent representation and the error?",
             "",
             _answer(result),
             "",
-            f"{n_pruned} pruned trial(s) are drawn in the figure (crosses) but kept out of the fit and the correlation: "
-            "their errors are from fewer epochs than the complete trials'."
-            if n_pruned
-            else "No trial was pruned: every trial enters the fit and the correlation.",
+            _pruned(result),
             "",
             f"![error against latent size]({files['png'].name})",
             "",
             "## Pareto front: the lowest error at each latent size or smaller",
             "",
-            _markdown(front),
+            _markdown(front_table(result)),
             "",
             _against_pca(result),
             "",
@@ -353,9 +472,7 @@ def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files
             "",
             _markdown(_published_table(result)),
             "",
-            "The published PSNRs at latent 64–384 come from a CAE with a linear bottleneck trained for up to 500 epochs "
-            "on all 50,000 training images: they show what long training reaches, not what a short trial should. "
-            "The 1,024 point is the error reported for the assignment's reference network.",
+            _training_compared(result),
             "",
             "## What else matters",
             "",
@@ -369,22 +486,23 @@ def report(result: LatentAnalysis, study_name: str, url: str, counts: str, files
     )
 
 
+def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
+    """Write the trials table, the figure and the report into ``out``; the files written, by kind."""
+    files = {"csv": out / "latent_vs_error.csv", "png": out / "latent_vs_error.png", "md": out / "latent_vs_error.md"}
+    result.table.to_csv(files["csv"], index=False)
+    plot(result, files["png"])
+    files["md"].write_text(report(result, files))
+    return files
+
+
 # ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    url = args.storage or default_storage(args.study)
-    study, _ = load_study(args.study, url)
-    table = finished_table(study, args.study)
-    pca, pca_problem = pca_curve(study)
-    result = analyse(study, table, METRICS[args.metric], pca, pca_problem)
-    out = output_dir(args)
-    files = {"csv": out / "latent_vs_error.csv", "png": out / "latent_vs_error.png", "md": out / "latent_vs_error.md"}
-    table.to_csv(files["csv"], index=False)
-    plot(result, args.study, files["png"])
-    files["md"].write_text(report(result, args.study, url, state_counts(study), files))
+    result = compute(args.study, storage=args.storage, metric=args.metric)
+    files = render(result, output_dir(args))
     c, f = result.correlation, result.fit
-    console.print(f"study [bold]{args.study}[/]: {state_counts(study)}", highlight=False)
+    console.print(f"study [bold]{result.study}[/]: {result.counts}", highlight=False)
     if f is not None:
         console.print(f"power law: MSE = {f.a:.3g} · latent^{f.b:.3f}  (b in [{f.b_low:.3f}, {f.b_high:.3f}], R² = {f.r2:.3f}, n = {f.n})")
     console.print(f"Spearman: ρ = {c.rho:.3f}, {_p_value(c.p)} ({strength(c)} correlation)")

@@ -14,7 +14,9 @@ images. Every seed is fixed: the same command gives the same numbers.
 
 Writes to ``studies/<study>/analysis/`` (or ``--out``): ``probe.json`` (everything), ``probe.csv``
 (one row per representation: features, PCA components, C, train/val/test accuracy, seconds),
-``probe.png`` (test accuracy per representation, chance as a line) and ``probe.md``.
+``probe.png`` (test accuracy per representation, chance as a line) and ``probe.md``, whose reading
+calls a gap between two accuracies real only beyond :data:`NOISE` standard errors of their difference
+on the test split. :func:`compute` encodes and fits (no files); :func:`render` writes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -70,6 +73,9 @@ PCA_ROWS = 10_000
 # dead or duplicated units (300 of the reference latent's 1,024), whose rounding noise it would blow up.
 VARIANCE = 0.9999
 REPRESENTATIONS = {"trained": "trained encoder", "random": "random encoder", "pixels": "raw pixels"}
+# On the few thousand test images of a study, two accuracies a point or two apart can swap with
+# another sample: the report calls a gap real only beyond two standard errors of the difference.
+NOISE = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,28 @@ class Row:
     label: str
     probe: Probe
     seconds: float  # encoding the three splits and fitting the probe
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything :func:`render` writes; :func:`compute` makes it."""
+
+    study: str
+    trial: int
+    name: str  # "study S, trial N"
+    task: str
+    latent_size: int
+    source: str  # the data's description
+    train_images: int  # used: all, or --max-train of them
+    train_images_available: int
+    val_images: int
+    test_images: int
+    chance: float  # the most frequent test class's share
+    pixels: str  # what the pixel reference is, in words
+    rows: dict[str, Row]  # trained, random, pixels
+
+    def accuracy(self, key: str) -> float:
+        return self.rows[key].probe.test_accuracy
 
 
 # ---------------------------------------------------------------- features and probe
@@ -171,6 +199,79 @@ def linear_probe(
     )
 
 
+# ---------------------------------------------------------------- compute
+
+
+def compute(
+    study_name: str,
+    *,
+    storage: str | None = None,
+    trial: int | None = None,
+    max_train: int | None = None,
+    console: Console | None = None,
+) -> ProbeResult:
+    """Probe a trial's frozen encoder (default: the best), a random one of its architecture and the pixels.
+
+        >>> result = compute("reference", max_train=5000)
+        >>> result.accuracy("trained"), result.accuracy("pixels"), result.chance
+
+    Args:
+        max_train: fit with a seeded random sample of this many train images (default: all).
+        console: where progress lines go (none without one).
+    """
+    console = console or Console(quiet=True)
+    loaded = load_trial(study_name, storage, trial)
+    model, task = loaded.model, task_of(loaded.model)
+    console.print(
+        f"linear probe of {loaded.name} ({task.name}, latent {model.arch.latent_size:,} values); loading its data …", highlight=False
+    )
+    data = loaded.data()
+    chosen = train_subset(len(data.train), max_train)
+    splits = {"train": (data.train.images[chosen], data.train.labels[chosen]), "val": (data.val.images, data.val.labels)}
+    splits["test"] = (data.test.images, data.test.labels)
+    console.print(f"train images used: {len(chosen):,} of {len(data.train):,}", highlight=False)
+    torch.manual_seed(SEED)
+    random = build(model.arch)
+    device = resolve_device("auto")
+    pixels = "the 1,024 gray values (BT.601 luma) this colorizer's encoder sees" if task.in_channels == 1 else "the 3,072 RGB values"
+    encoders = {"trained": model.encode, "random": random.encode, "pixels": pixels_of}
+    for module in (model, random):
+        module.eval().to(device, memory_format=torch.channels_last)
+    rows: dict[str, Row] = {}
+    for key, encoder in encoders.items():
+        label = REPRESENTATIONS[key]
+        start = time.perf_counter()
+        console.print(f"{label}: encoding {sum(len(s[0]) for s in splits.values()):,} images …", highlight=False)
+        parts = {name: Labelled(encode_images(encoder, images, task, device), labels.numpy()) for name, (images, labels) in splits.items()}
+        console.print(f"{label}: fitting on {parts['train'].x.shape[1]:,} features …", highlight=False)
+
+        def on_fit(c: float, accuracy: float, label: str = label) -> None:
+            console.print(f"  {label}: C = {c:g}, validation accuracy {accuracy:.1%}", highlight=False)
+
+        probe = linear_probe(parts["train"], parts["val"], parts["test"], on_fit=on_fit)
+        rows[key] = Row(key, label, probe, time.perf_counter() - start)
+        console.print(
+            f"{label}: test accuracy {probe.test_accuracy:.1%} (train {probe.train_accuracy:.1%}, {probe.components:,} components, "
+            f"C = {probe.c:g}) in {rows[key].seconds:.0f} s",
+            highlight=False,
+        )
+    return ProbeResult(
+        study=study_name,
+        trial=loaded.trial.number,
+        name=loaded.name,
+        task=task.name,
+        latent_size=model.arch.latent_size,
+        source=data.source,
+        train_images=len(chosen),
+        train_images_available=len(data.train),
+        val_images=len(data.val),
+        test_images=len(data.test),
+        chance=chance(data.test.labels.numpy()),
+        pixels=pixels,
+        rows=rows,
+    )
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -208,47 +309,103 @@ def plot(rows: list[Row], chance_level: float, title: str, path: Path) -> Path:
     return path
 
 
+def noise(n: int, *accuracies: float) -> float:
+    """:data:`NOISE` standard errors of the difference of ``accuracies`` on ``n`` images (one: against a fixed level).
+
+    Taken as independent, which overstates it for two probes scored on the same images: the cautious side.
+    """
+    return NOISE * math.sqrt(sum(a * (1 - a) for a in accuracies) / n)
+
+
 def _points(a: float, b: float) -> str:
     """``a`` against ``b`` (accuracies) in percentage points, as words."""
     gap = 100 * (a - b)
     return f"{gap:.1f} points above" if gap >= 0.05 else f"{-gap:.1f} points below" if gap <= -0.05 else "level with"
 
 
-def reading(rows: dict[str, Row], chance_level: float) -> str:
-    """One or two sentences on the numbers, every claim computed from them."""
-    trained, random, pixels = (rows[k].probe.test_accuracy for k in ("trained", "random", "pixels"))
+def reading(result: ProbeResult) -> str:
+    """A few sentences on the numbers, every claim computed from them."""
+    trained, random, pixels = (result.accuracy(k) for k in ("trained", "random", "pixels"))
+    chance_level, n, pixels_label = result.chance, result.test_images, result.rows["pixels"].label
     lines = [
         f"The trained encoder's latent gives **{trained:.1%}** test accuracy: {_points(trained, random)} a random encoder of "
-        f"the same architecture ({random:.1%}) and {_points(trained, pixels)} the {rows['pixels'].label} ({pixels:.1%}); "
+        f"the same architecture ({random:.1%}) and {_points(trained, pixels)} the {pixels_label} ({pixels:.1%}); "
         f"chance is {chance_level:.1%}."
     ]
-    if random > trained:
+    margin = noise(n, trained, random)
+    gap = 100 * (trained - random)
+    beyond = f"more than the {100 * margin:.1f} points of sampling noise on {n:,} test images ({NOISE:g} standard errors)"
+    if gap > 100 * margin:
+        lines.append(f"Training made the classes easier to read linearly: {gap:.1f} points over random weights, {beyond}.")
+    elif -gap > 100 * margin:
+        lines.append(f"Training made the classes harder to read linearly: random weights score {-gap:.1f} points higher, {beyond}.")
+    else:
         lines.append(
-            f"Training did not make the classes easier to read linearly: the same architecture with random weights scores "
-            f"{100 * (random - trained):.1f} points higher."
+            f"Trained and random weights differ by {abs(gap):.1f} points, within the {100 * margin:.1f} points of sampling noise "
+            f"on {n:,} test images ({NOISE:g} standard errors): this run cannot tell whether training helped."
         )
-    elif trained > chance_level:
+    if trained - chance_level <= noise(n, trained):
+        lines.append(f"The trained latent reads no better than chance, within {100 * noise(n, trained):.1f} points of noise.")
+    elif trained >= random:
         share = max(random - chance_level, 0) / (trained - chance_level)
         source = "the architecture, not training," if share >= 0.5 else "training, not the architecture,"
         lines.append(
             f"Of the trained encoder's lead over chance, {share:.0%} is there with random weights already: "
             f"{source} gives most of what a linear classifier reads here."
         )
+    margin = noise(n, trained, pixels)
+    if abs(trained - pixels) <= margin:
+        lines.append(f"Against the {pixels_label}, the latent is level within {100 * margin:.1f} points of noise.")
     return " ".join(lines)
 
 
-def report(name: str, setup: str, rows: dict[str, Row], chance_level: float, files: dict[str, Path]) -> str:
-    table = results_table(list(rows.values()))
-    capped = [r.label for r in rows.values() if r.probe.iterations >= MAX_ITER]
+def summary(result: ProbeResult) -> dict[str, object]:
+    """``probe.json``: the run's settings and every representation's probe."""
+    return {
+        "study": result.study,
+        "trial": result.trial,
+        "task": result.task,
+        "latent_size": result.latent_size,
+        "data": result.source,
+        "train_images": result.train_images,
+        "train_images_available": result.train_images_available,
+        "val_images": result.val_images,
+        "test_images": result.test_images,
+        "chance": result.chance,
+        "pixels": result.pixels,
+        "seed": SEED,
+        "representations": {key: {"label": r.label, **dataclasses.asdict(r.probe), "seconds": r.seconds} for key, r in result.rows.items()},
+    }
+
+
+def setup(result: ProbeResult) -> str:
+    """The report's paragraph on data and method."""
+    used = f"{result.train_images:,} train images" + (
+        f" (a seeded random sample of {result.train_images_available:,}, --max-train)"
+        if result.train_images < result.train_images_available
+        else ""
+    )
+    return (
+        f"Data: {result.source}; {used}, {result.val_images:,} validation and {result.test_images:,} test images, the study's split. "
+        f"Each representation is standardised and whitened by PCA (every direction holding {VARIANCE:.2%} of the variance; "
+        f"the leading {COMPONENTS:,}, found on at most {PCA_ROWS:,} train images, for more than {MAX_FEATURES:,} features), "
+        f"then classified by multinomial logistic regression (lbfgs) with the L2 strength C of {', '.join(f'{c:g}' for c in CS)} "
+        f"that scores best on the validation split. The random encoder is the same architecture with PyTorch's default "
+        f"initialisation under seed {SEED}; the pixels are {result.pixels}. Seconds: encoding the three splits and fitting."
+    )
+
+
+def report(result: ProbeResult, files: dict[str, Path]) -> str:
+    capped = [r.label for r in result.rows.values() if r.probe.iterations >= MAX_ITER]
     return "\n".join(
         [
-            f"# Linear probe: {name}",
+            f"# Linear probe: {result.name}",
             "",
-            setup,
+            setup(result),
             "",
-            table.to_markdown(index=False),
+            results_table(list(result.rows.values())).to_markdown(index=False),
             "",
-            reading(rows, chance_level),
+            reading(result),
             *(["", f"lbfgs stopped at its cap of {MAX_ITER} iterations for: {', '.join(capped)}."] if capped else []),
             "",
             f"![test accuracy per representation]({files['png'].name})",
@@ -257,82 +414,23 @@ def report(name: str, setup: str, rows: dict[str, Row], chance_level: float, fil
     )
 
 
-def _setup(data_source: str, n_train: int, n_available: int, n_val: int, n_test: int, pixels: str) -> str:
-    used = f"{n_train:,} train images" + (f" (a seeded random sample of {n_available:,}, --max-train)" if n_train < n_available else "")
-    return (
-        f"Data: {data_source}; {used}, {n_val:,} validation and {n_test:,} test images, the study's split. "
-        f"Each representation is standardised and whitened by PCA (every direction holding {VARIANCE:.2%} of the variance; "
-        f"the leading {COMPONENTS:,}, found on at most {PCA_ROWS:,} train images, for more than {MAX_FEATURES:,} features), "
-        f"then classified by multinomial logistic regression (lbfgs) with the L2 strength C of {', '.join(f'{c:g}' for c in CS)} "
-        f"that scores best on the validation split. The random encoder is the same architecture with PyTorch's default "
-        f"initialisation under seed {SEED}; the pixels are {pixels}. Seconds: encoding the three splits and fitting."
-    )
+def render(result: ProbeResult, out: Path) -> dict[str, Path]:
+    files = {"json": out / "probe.json", "csv": out / "probe.csv", "png": out / "probe.png", "md": out / "probe.md"}
+    files["json"].write_text(json.dumps(summary(result), indent=2) + "\n")
+    results_table(list(result.rows.values())).to_csv(files["csv"], index=False)
+    plot(list(result.rows.values()), result.chance, f"{result.name}: linear probe of CIFAR-10 classes", files["png"])
+    files["md"].write_text(report(result, files))
+    return files
 
 
 # ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    loaded = load_trial(args.study, args.storage, args.trial)
-    model, task = loaded.model, task_of(loaded.model)
-    latent = f"{task.name}, latent {model.arch.latent_size:,} values"
-    console.print(f"linear probe of {loaded.name} ({latent}); loading its data …", highlight=False)
-    data = loaded.data()
-    chosen = train_subset(len(data.train), args.max_train)
-    splits = {"train": (data.train.images[chosen], data.train.labels[chosen]), "val": (data.val.images, data.val.labels)}
-    splits["test"] = (data.test.images, data.test.labels)
-    console.print(f"train images used: {len(chosen):,} of {len(data.train):,}", highlight=False)
-    torch.manual_seed(SEED)
-    random = build(model.arch)
-    device = resolve_device("auto")
-    pixels = "the 1,024 gray values (BT.601 luma) this colorizer's encoder sees" if task.in_channels == 1 else "the 3,072 RGB values"
-    encoders = {"trained": model.encode, "random": random.encode, "pixels": pixels_of}
-    for module in (model, random):
-        module.eval().to(device, memory_format=torch.channels_last)
-    rows: dict[str, Row] = {}
-    for key, encoder in encoders.items():
-        label = REPRESENTATIONS[key]
-        start = time.perf_counter()
-        console.print(f"{label}: encoding {sum(len(s[0]) for s in splits.values()):,} images …", highlight=False)
-        parts = {name: Labelled(encode_images(encoder, images, task, device), labels.numpy()) for name, (images, labels) in splits.items()}
-        console.print(f"{label}: fitting on {parts['train'].x.shape[1]:,} features …", highlight=False)
-
-        def on_fit(c: float, accuracy: float, label: str = label) -> None:
-            console.print(f"  {label}: C = {c:g}, validation accuracy {accuracy:.1%}", highlight=False)
-
-        probe = linear_probe(parts["train"], parts["val"], parts["test"], on_fit=on_fit)
-        rows[key] = Row(key, label, probe, time.perf_counter() - start)
-        console.print(
-            f"{label}: test accuracy {probe.test_accuracy:.1%} (train {probe.train_accuracy:.1%}, {probe.components:,} components, "
-            f"C = {probe.c:g}) in {rows[key].seconds:.0f} s",
-            highlight=False,
-        )
-    chance_level = chance(data.test.labels.numpy())
-    out = output_dir(args)
-    files = {"json": out / "probe.json", "csv": out / "probe.csv", "png": out / "probe.png", "md": out / "probe.md"}
-    summary = {
-        "study": args.study,
-        "trial": loaded.trial.number,
-        "task": task.name,
-        "latent_size": model.arch.latent_size,
-        "data": data.source,
-        "train_images": len(chosen),
-        "train_images_available": len(data.train),
-        "val_images": len(data.val),
-        "test_images": len(data.test),
-        "chance": chance_level,
-        "pixels": pixels,
-        "seed": SEED,
-        "representations": {key: {"label": r.label, **dataclasses.asdict(r.probe), "seconds": r.seconds} for key, r in rows.items()},
-    }
-    files["json"].write_text(json.dumps(summary, indent=2) + "\n")
-    table = results_table(list(rows.values()))
-    table.to_csv(files["csv"], index=False)
-    plot(list(rows.values()), chance_level, f"{loaded.name}: linear probe of CIFAR-10 classes", files["png"])
-    setup = _setup(data.source, len(chosen), len(data.train), len(data.val), len(data.test), pixels)
-    files["md"].write_text(report(loaded.name, setup, rows, chance_level, files))
-    console.print(table.to_string(index=False), highlight=False)
-    console.print(reading(rows, chance_level).replace("**", ""), highlight=False)
+    result = compute(args.study, storage=args.storage, trial=args.trial, max_train=args.max_train, console=console)
+    files = render(result, output_dir(args))
+    console.print(results_table(list(result.rows.values())).to_string(index=False), highlight=False)
+    console.print(reading(result).replace("**", ""), highlight=False)
     print_written(console, files)
     return 0
 

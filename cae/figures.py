@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,19 +22,29 @@ from cae.tasks import task_of
 from cae.training import reconstruct
 
 
+def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """uint8 ``images`` over the model's RGB images of them (floats in [0, 1]), with the gray input
+    in between for a model that reads one gray channel (a colorizer)."""
+    inputs = images.float() / 255
+    outputs = reconstruct(model, images).cpu().float().contiguous()
+    return (inputs, outputs) if task_of(model).in_channels == 3 else (inputs, gray_as_rgb(inputs), outputs)
+
+
 def save_reconstructions(model: nn.Module, images: torch.Tensor, path: Path, *, scale: int = 4) -> Path:
     """Save a grid of uint8 ``images`` (top row) over the model's reconstructions (bottom row).
 
     A colorizer's grid has its gray input in between. Pixels are enlarged ``scale``× with
     nearest-neighbour so that 32×32 images stay readable.
     """
-    inputs = images.float() / 255
-    outputs = reconstruct(model, images).cpu().float().contiguous()
-    rows = [inputs, outputs] if task_of(model).name == "reconstruction" else [inputs, gray_as_rgb(inputs), outputs]
-    grid = torch.cat(rows)
+    return save_grid(reconstruction_rows(model, images), path, scale=scale)
+
+
+def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 4) -> Path:
+    """Rows of float images in [0, 1] (N×3×H×W each, N the same) as one picture, enlarged ``scale``× with nearest-neighbour."""
+    grid = torch.cat(list(rows))
     if scale > 1:
         grid = F.interpolate(grid, scale_factor=scale, mode="nearest")
-    save_image(make_grid(grid, nrow=len(images), padding=2, pad_value=1.0), path)
+    save_image(make_grid(grid, nrow=len(rows[0]), padding=2, pad_value=1.0), path)
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.activations import class_images, class_label, layer_outputs
+from analysis.activations import ActivationsResult, class_images, class_label, compute, findings, layer_outputs, main
 from analysis.trial_model import load_trial
 from cae.builder import build
 from cae.data import Splits
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
+from cae.training import reconstruct, to_unit
 from search.storage import StorageError
-from tests.conftest import analysis
 
 PNG = b"\x89PNG\r\n\x1a\n"
 REFERENCE = Architecture(
@@ -66,14 +67,24 @@ def test_class_selection_keeps_only_that_class(tiny_splits: Splits) -> None:
         class_label(tiny_splits.classes, "airplan")
 
 
-def test_activations_writes_figures_and_report(tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def tiny_result(tiny_study: Path) -> ActivationsResult:
+    """The tiny study's best trial on its first airplane, computed once for the tests that only read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tiny_study)  # the default storage and the artifacts are relative to the study's folder
+        return compute("tiny", channels=4)
+
+
+def test_activations_command_writes_figures_and_report(
+    tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    done = analysis("activations", "--study", "tiny", "--channels", "4", "--out", str(out), cwd=tiny_study)
-    assert done.returncode == 0, done.stderr
-    for name in ("activations.png", "reconstructions.png", "reconstructions-airplane.png"):
-        assert (out / name).read_bytes()[:8] == PNG
-    report = (out / "activations.md").read_text()
     monkeypatch.chdir(tiny_study)  # the study's artifacts are found from its folder
+    assert main(["--study", "tiny", "--channels", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("activations.png", "reconstructions.png", "reconstructions-airplane.png"):
+        assert (out / name).read_bytes()[:8] == PNG and f"wrote {out / name}" in printed
+    report = (out / "activations.md").read_text()
     loaded = load_trial("tiny")
     arch = loaded.model.arch
     assert f"# Feature maps of {loaded.name}" in report and "airplane image 0" in report
@@ -93,16 +104,46 @@ def test_activations_writes_figures_and_report(tiny_study: Path, tmp_path: Path,
     assert indices == class_images(data.test.labels, airplane, 10).tolist()
     assert all(int(data.test.labels[i]) == airplane for i in indices)
     assert f"test image {indices[0]} of the split" in report
+    assert "This image's reconstruction: MSE" in report
 
 
-@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
-def test_activations_refuses_bad_input(tiny_study: Path, tmp_path: Path) -> None:
-    typo = analysis("activations", "--study", "tiny", "--image", "airplan", "--out", str(tmp_path), cwd=tiny_study)
-    assert typo.returncode == 2 and typo.stderr.count("\n") == 1 and "Traceback" not in typo.stderr
-    assert "did you mean airplane" in typo.stderr and "expected one of airplane, automobile" in typo.stderr
-    beyond = analysis("activations", "--study", "tiny", "--index", "999", "--out", str(tmp_path), cwd=tiny_study)
-    assert beyond.returncode == 2 and beyond.stderr.count("\n") == 1
-    assert re.search(r"--index 999: the test split has \d+ airplane image", beyond.stderr)
-    missing = analysis("activations", "--study", "nope", cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr
-    assert not list(tmp_path.glob("*.png"))
+def test_activations_compute_holds_every_layer_output_of_the_image(tiny_result: ActivationsResult, tiny_study: Path) -> None:
+    result = tiny_result
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tiny_study)
+        loaded = load_trial("tiny")
+    model, arch, data = loaded.model, loaded.model.arch, loaded.data()
+    assert result.trial == loaded.trial.number and result.arch == arch and result.channels == 4
+    airplanes = class_images(data.test.labels, data.classes.index("airplane"))
+    assert result.index == int(airplanes[0]) and result.class_name == "airplane" and result.in_class == len(airplanes)
+    truth = to_unit(data.test.images[result.index : result.index + 1])
+    assert torch.equal(result.truth, truth[0]) and torch.equal(result.inputs, truth[0])  # a reconstruction sees RGB
+    # one output per spec layer, with the shapes of the architecture's walk, and the model's own values
+    assert [tuple(o.shape) for o in result.outputs] == [row.out_shape for row in arch.shapes]
+    for mine, direct in zip(result.outputs, layer_outputs(model, truth), strict=True):
+        assert torch.equal(mine, direct[0])
+    assert torch.allclose(result.output, reconstruct(model, data.test.images[result.index : result.index + 1])[0])
+    assert result.image_mse == pytest.approx(torch.mean((result.output - truth[0]) ** 2).item())
+    # the grids: the first images over their reconstructions, and the class's
+    assert len(result.grid) == 2 and torch.equal(result.grid[0], data.test.images[:10].float() / 255)
+    assert list(result.class_indices) == class_images(data.test.labels, data.classes.index("airplane"), 10).tolist()
+    assert len(result.class_grid[0]) == len(result.class_indices)
+
+
+def test_activations_findings_follow_the_numbers(tiny_result: ActivationsResult) -> None:
+    mse = tiny_result.image_mse
+    easy = findings(dataclasses.replace(tiny_result, test_mse=2 * mse))[0]
+    assert f"MSE {mse:.5f}" in easy and "0.50× the trial's test MSE" in easy and "better than the average" in easy
+    hard = findings(dataclasses.replace(tiny_result, test_mse=mse / 4))[0]
+    assert "4.00× the trial's test MSE" in hard and "worse than the average over the test split" in hard
+    unscored = findings(dataclasses.replace(tiny_result, test_mse=None))[0]
+    assert f"the trial's validation MSE ({tiny_result.val_mse:.5f})" in unscored
+    varied = tuple(torch.rand(o.shape) for o in tiny_result.outputs)
+    assert findings(dataclasses.replace(tiny_result, outputs=varied))[1].endswith("none is constant.")
+    dead = list(varied)
+    latent = len(tiny_result.arch.encoder) - 1
+    dead[latent] = dead[latent].clone()
+    dead[latent][:2] = 0.5  # two latent channels hold one value everywhere
+    row = tiny_result.arch.shapes[latent]
+    line = findings(dataclasses.replace(tiny_result, outputs=tuple(dead)))[1]
+    assert line.endswith(f": encoder {row.index} (latent): 2 of {row.out_shape[0]}.") and "constant" in line

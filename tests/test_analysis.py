@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import optuna
 import pandas as pd
 import pytest
 
-from analysis.power_law import fit_power_law, pareto_front, rank_correlation, strength
+from analysis import latent_vs_error
+from analysis.power_law import RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import published_points
-from tests.conftest import analysis
+from search.display import state_counts
 
 # ---------------------------------------------------------------- statistics
 
@@ -67,9 +69,11 @@ def test_published_points_convert_psnr_and_mse() -> None:
 # ---------------------------------------------------------------- commands end to end
 
 
-def test_latent_vs_error_writes_table_figure_and_report(tiny_study: Path) -> None:
-    done = analysis("latent_vs_error", "--study", "tiny", cwd=tiny_study)
-    assert done.returncode == 0, done.stderr
+def test_latent_vs_error_writes_table_figure_and_report(
+    tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tiny_study)
+    assert latent_vs_error.main(["--study", "tiny"]) == 0
     out = tiny_study / "studies" / "tiny" / "analysis"
     table = pd.read_csv(out / "latent_vs_error.csv")
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tiny_study}/studies/tiny.db")
@@ -87,19 +91,83 @@ def test_latent_vs_error_writes_table_figure_and_report(tiny_study: Path) -> Non
     assert f"{(table['state'] == 'pruned').sum()} pruned trial(s)" in report
     assert "![error against latent size](latent_vs_error.png)" in report
     assert (out / "latent_vs_error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "study tiny: " in printed and "wrote studies/tiny/analysis/latent_vs_error.md" in printed
 
 
-@pytest.mark.slow  # commands in fresh processes (about 17 s each)
-@pytest.mark.parametrize("module", ["latent_vs_error", "colorize"])
-def test_commands_refuse_missing_and_unfinished_studies(tmp_path: Path, module: str) -> None:
-    missing = analysis(module, "--study", "nope", cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
-    assert "nope" in missing.stderr and "no such database" in missing.stderr and "Traceback" not in missing.stderr
-    (tmp_path / "studies").mkdir()
-    study = optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path}/studies/empty.db")
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
-    empty = analysis(module, "--study", "empty", cwd=tmp_path)
-    assert empty.returncode == 2 and empty.stderr.count("\n") == 1
-    assert "no completed trial" in empty.stderr and "1 fail" in empty.stderr
-    bad = analysis(module, "--study", "x", "--out", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+@pytest.fixture(scope="module")
+def latent_result(tiny_study: Path) -> latent_vs_error.LatentAnalysis:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tiny_study)  # the default storage, sqlite:///studies/tiny.db, is relative
+        return latent_vs_error.compute("tiny")
+
+
+def _complete_trials(folder: Path) -> tuple[optuna.Study, pd.DataFrame]:
+    """The tiny study's complete trials, read from Optuna directly rather than through analysis.trials."""
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder}/studies/tiny.db")
+    rows = [
+        {"number": t.number, "latent_size": t.user_attrs["latent_size"], "val_mse": t.value, "test_mse": t.user_attrs["test_mse"]}
+        for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    ]
+    return study, pd.DataFrame(rows)
+
+
+def test_latent_vs_error_compute_returns_the_study_s_statistics(
+    tiny_study: Path, latent_result: latent_vs_error.LatentAnalysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, complete = _complete_trials(tiny_study)
+    result = latent_result
+    assert (result.study, result.storage, result.metric) == ("tiny", "sqlite:///studies/tiny.db", "val_mse")
+    assert result.counts == state_counts(study)
+    assert sorted(result.complete["number"]) == sorted(complete["number"])
+    front = pareto_front(complete, error="val_mse")
+    assert result.front["number"].tolist() == front["number"].tolist()
+    assert result.front["val_mse"].tolist() == pytest.approx(front["val_mse"].tolist(), rel=1e-12)
+    fit = fit_power_law(complete["latent_size"], complete["val_mse"])
+    assert result.fit is not None and (result.fit.b, result.fit.r2) == pytest.approx((fit.b, fit.r2), rel=1e-9)
+    assert result.correlation.rho == pytest.approx(rank_correlation(complete["latent_size"], complete["val_mse"]).rho)
+    assert result.pca is not None and result.train_images == 240  # data.subset=300, 80% to train
+    monkeypatch.chdir(tiny_study)
+    on_test = latent_vs_error.compute("tiny", metric="test")
+    assert on_test.metric == "test_mse"
+    assert on_test.front["number"].tolist() == pareto_front(complete, error="test_mse")["number"].tolist()
+    with pytest.raises(ValueError, match="metric"):
+        latent_vs_error.compute("tiny", metric="train")
+
+
+def _latent_report(result: latent_vs_error.LatentAnalysis) -> str:
+    return latent_vs_error.report(result, {"csv": Path("latent_vs_error.csv"), "png": Path("latent_vs_error.png")})
+
+
+def test_latent_vs_error_report_words_follow_the_numbers(latent_result: latent_vs_error.LatentAnalysis) -> None:
+    result = latent_result
+    n = len(result.complete)
+    strong = dataclasses.replace(result, correlation=RankCorrelation(-0.95, 1e-5, n))
+    assert "larger latents reconstruct better" in _latent_report(strong)
+    assert "larger latents reconstruct worse" in _latent_report(dataclasses.replace(strong, correlation=RankCorrelation(0.95, 1e-5, n)))
+    unclear = _latent_report(dataclasses.replace(strong, correlation=RankCorrelation(-0.3, 0.5, n)))
+    assert "No clear correlation" in unclear and "larger latents" not in unclear
+
+    front = result.front.assign(gain_db=0.4)
+    won = _latent_report(dataclasses.replace(result, front=front))
+    assert f"{len(front)} of {len(front)} front trials beat PCA" in won and "+0.40 dB" in won and "lose to PCA" not in won
+    lost = _latent_report(dataclasses.replace(result, front=front.assign(gain_db=-0.4)))
+    assert f"{len(front)} of {len(front)} lose to PCA" in lost and "beat PCA" not in lost
+
+    pruned = result.table[result.table["state"] == "pruned"]
+    said = f"median {pruned['epochs'].median():g} epoch(s) against the complete trials' {result.complete['epochs'].median():g}"
+    assert said in _latent_report(result)
+    unpruned = dataclasses.replace(result, table=result.table[result.table["state"] != "pruned"])
+    assert f"No trial was pruned: all {n} complete trials" in _latent_report(unpruned)
+
+    # tiny trials: 2 epochs on 240 images, against the published points' 500 epochs on 50,000
+    assert "this study's complete trials ran 2 epoch(s) on 240 training images" in _latent_report(result)
+    assert "what longer training and more images can reach" in _latent_report(result)
+    long = dataclasses.replace(result, complete=result.complete.assign(epochs=600), train_images=50_000)
+    assert "as long a training" in _latent_report(long) and "can reach" not in _latent_report(long)
+
+    latent_first = _latent_report(dataclasses.replace(result, importances={"latent_channels": 0.8, "lr": 0.15, "depth": 0.05}))
+    assert "latent_channels carries 0.80 of the importance against 0.20" in latent_first
+    assert "follows the latent size more than anything else" in latent_first
+    others_first = _latent_report(dataclasses.replace(result, importances={"latent_channels": 0.2, "lr": 0.8}))
+    assert "together they carry 0.80 of the importance against 0.20" in others_first and "may be theirs" in others_first

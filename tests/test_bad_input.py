@@ -11,18 +11,23 @@ colorizer cases, started from ``tiny``, name a new study ``tiny-colour`` that mu
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
+import random
 import socket
+import sqlite3
 import warnings
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import pytest
 from PIL import Image
 
 from search.cli import main
-from tests.conftest import SPACES, run_cli
+from tests.conftest import SPACES, analysis, run_cli
 
 TINY_TEXT = (SPACES / "tiny.yaml").read_text()
 PASSWORD_URL = "postgresql://user:secret@127.0.0.1:1/db"
@@ -441,3 +446,127 @@ def test_only_safe_loaders_are_used() -> None:
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path}: {line.strip()}"
+
+
+# ---------------------------------------------------------------- the analysis commands
+# The same promise for ``python -m analysis.<question>``: exit 2, one line, nothing written, the study
+# as it was. In-process through each module's ``main(argv)``; one case also runs as a user types it.
+
+
+@dataclass(frozen=True)
+class Asked:
+    id: str
+    module: str
+    args: tuple[str, ...]  # PRUNED stands for a pruned trial of the tiny study
+    says: tuple[str, ...]  # every one must be in the message
+    study: str = "tiny"  # the study folder the command runs in: tiny, empty (one failed trial) or front (a linear_skip trial)
+
+
+MODULES = ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize")
+ASKED = [
+    *(Asked(f"{m}-no-such-study", m, ("--study", "nope"), ("nope", "no such database")) for m in MODULES),
+    *(Asked(f"{m}-no-completed-trial", m, ("--study", "empty"), ("no completed trial", "1 fail"), "empty") for m in MODULES),
+    Asked("study-name-with-dotdot", "latent_vs_error", ("--study", "../x"), ("--study", "expected a name of letters, digits")),
+    Asked("out-without-a-folder", "latent_vs_error", ("--study", "tiny", "--out"), ("--out", "expected one argument")),
+    Asked("metric-unknown", "latent_vs_error", ("--study", "tiny", "--metric", "train"), ("--metric", "invalid choice")),
+    Asked("trial-not-in-study", "evaluate", ("--study", "tiny", "--trial", "999"), ("--trial 999", "no such trial")),
+    Asked("trial-negative", "evaluate", ("--study", "tiny", "--trial", "-1"), ("--trial", "expected a trial number ≥ 0")),
+    *(Asked(f"{m}-pruned-trial", m, ("--study", "tiny", "--trial", "PRUNED"), ("of study tiny is pruned",)) for m in MODULES[1:4]),
+    Asked("probe-pruned-trial", "probe", ("--study", "tiny", "--trial", "PRUNED"), ("is pruned",)),
+    Asked("probe-max-train-zero", "probe", ("--study", "tiny", "--max-train", "0"), ("--max-train", "got '0'")),
+    Asked(
+        "image-class-typo",
+        "activations",
+        ("--study", "tiny", "--image", "airplan"),
+        ("did you mean airplane", "expected one of airplane, automobile"),
+    ),
+    Asked(
+        "image-index-beyond", "activations", ("--study", "tiny", "--index", "999"), ("--index 999: the test split has", "airplane image")
+    ),
+    Asked(
+        "rebalance-above-one",
+        "colorize",
+        ("--study", "tiny", "--rebalance", "1.5"),
+        ("--rebalance: expected a number in [0, 1], got '1.5'",),
+    ),
+    Asked("temperature-zero", "colorize", ("--study", "tiny", "--temperature", "0"), ("--temperature: expected a number > 0",)),
+    Asked("bins-one", "colorize", ("--study", "tiny", "--bins", "1"), ("--bins: expected an integer ≥ 2",)),
+    Asked("trial-and-latent", "colorize", ("--study", "tiny", "--trial", "1", "--latent", "64"), ("--latent", "not allowed with argument")),
+    Asked(
+        "colorize-trial-missing", "colorize", ("--study", "tiny", "--trial", "99"), ("trial 99 of study tiny: expected a completed trial",)
+    ),
+    Asked("colorize-linear-skip-start", "colorize", ("--study", "front"), ("study front, trial 0", "linear_skip network"), "front"),
+]
+if importlib.util.find_spec("umap") is None:  # where umap-learn is installed there is nothing to refuse
+    ASKED.append(Asked("umap-not-installed", "latent_space", ("--study", "tiny", "--method", "umap"), ("umap-learn is not installed",)))
+
+
+@pytest.fixture(scope="module")
+def other_studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders with studies/empty.db (one failed trial) and studies/front.db (one trial of a linear_skip network)."""
+    from search.sample import random_suggest, sample
+    from search.space import load_space
+
+    empty, front = tmp_path_factory.mktemp("empty"), tmp_path_factory.mktemp("front")
+    for folder in (empty, front):
+        (folder / "studies").mkdir()
+    study = optuna.create_study(study_name="empty", storage=f"sqlite:///{empty}/studies/empty.db")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    arch = sample(load_space(SPACES / "pareto.yaml"), random_suggest(random.Random(0))).architecture
+    assert arch.linear_skip
+    study = optuna.create_study(study_name="front", storage=f"sqlite:///{front}/studies/front.db")
+    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": arch.to_dict(), "train": {}, "val_mse": [0.01]}))
+    return {"empty": empty, "front": front}
+
+
+def stored(folder: Path) -> dict[str, str]:
+    """What the databases under ``folder/studies`` hold, row by row: an analysis opens a database and
+    SQLite may switch it to write-ahead logging, which changes bytes but not what is stored."""
+    dumps = {}
+    for path in sorted((folder / "studies").glob("*.db")):
+        with closing(sqlite3.connect(path)) as db:
+            dumps[path.name] = hashlib.sha256("\n".join(db.iterdump()).encode()).hexdigest()
+    return dumps
+
+
+def _asked_argv(case: Asked, folder: Path, out: Path) -> list[str]:
+    pruned = ""
+    if "PRUNED" in case.args:
+        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder}/studies/tiny.db")
+        pruned = str(next(t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED))
+    args = [pruned if a == "PRUNED" else a for a in case.args]
+    return args if "--out" in args else [*args, "--out", str(out)]
+
+
+def _check_asked(case: Asked, argv: list[str], code: object, out: str, err: str, written: Path) -> None:
+    assert code == 2, err
+    assert "Traceback" not in out + err, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for phrase in case.says:
+        assert phrase.replace("PRUNED", argv[argv.index("--trial") + 1] if "--trial" in argv else "") in err, err
+    assert not written.exists() or not any(written.iterdir()), "a refused command wrote files"
+
+
+@pytest.mark.parametrize("case", ASKED, ids=[c.id for c in ASKED])
+def test_analysis_bad_input_exits_2_with_one_line_and_writes_nothing(
+    case: Asked, tiny_study: Path, other_studies: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    folder = tiny_study if case.study == "tiny" else other_studies[case.study]
+    monkeypatch.chdir(folder)
+    before = stored(folder)
+    argv = _asked_argv(case, folder, tmp_path / "out")
+    try:
+        code = importlib.import_module(f"analysis.{case.module}").main(argv)
+    except SystemExit as exited:  # argparse's own exits
+        code = exited.code
+    out, err = capsys.readouterr()
+    _check_asked(case, argv, code, out, err, tmp_path / "out")
+    assert stored(folder) == before, "bad input changed the stored study"
+
+
+@pytest.mark.slow  # a command in a fresh process (about 7 s of imports)
+def test_analysis_bad_input_in_a_real_process(tiny_study: Path, tmp_path: Path) -> None:
+    case = next(c for c in ASKED if c.id == "image-class-typo")
+    argv = _asked_argv(case, tiny_study, tmp_path / "out")
+    result = analysis(case.module, *argv, cwd=tiny_study)
+    _check_asked(case, argv, result.returncode, result.stdout, result.stderr, tmp_path / "out")

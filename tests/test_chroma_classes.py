@@ -167,45 +167,7 @@ def test_colorize_compares_gray_regression_and_classes(tiny_study: Path, tmp_pat
         assert (tmp_path / name).read_bytes()[:4] in (b"\x89PNG", b"PK\x03\x04")
 
 
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (["--rebalance", "1.5"], "--rebalance: expected a number in [0, 1], got '1.5'"),
-        (["--temperature", "0"], "--temperature: expected a number > 0"),
-        (["--bins", "1"], "--bins: expected an integer ≥ 2"),
-        (["--trial", "1", "--latent", "64"], "not allowed with argument"),
-    ],
-)
-def test_colorize_refuses_bad_values_in_one_line(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit:
-        colorize.main(["--study", "tiny", *flags])
-    err = capsys.readouterr().err
-    assert exit.value.code == 2 and message in err and err.count("\n") == 1
-
-
-def test_colorize_refuses_a_trial_that_is_not_there(
-    tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tiny_study)
-    assert colorize.main(["--study", "tiny", "--trial", "99"]) == 2
-    err = capsys.readouterr().err
-    assert "trial 99 of study tiny: expected a completed trial, it is not in the study" in err and err.count("\n") == 1
-
-
-def test_colorize_refuses_a_linear_skip_start_in_one_line(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import random
-
-    from search.sample import random_suggest, sample
-    from search.space import load_space
-
-    arch = sample(load_space(SPACES / "pareto.yaml"), random_suggest(random.Random(0))).architecture
-    Path("studies").mkdir()
-    study = optuna.create_study(study_name="front", storage="sqlite:///studies/front.db")
-    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": arch.to_dict(), "train": {}, "val_mse": [0.01]}))
-    assert arch.linear_skip and colorize.main(["--study", "front"]) == 2
-    err = capsys.readouterr().err
-    assert "study front, trial 0" in err and "linear_skip network" in err and err.count("\n") == 1
-
+# Its refusals (flags, a missing trial, a linear_skip start) are in the one bad-input catalogue, tests/test_bad_input.py.
 
 COLORIZE = str(SPACES / "colorize.yaml")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+from analysis import evaluate as evaluate_command
 from analysis.evaluate import image_ssim, mse_and_ssim
+from analysis.trial_model import load_trial
 from cae.training import evaluate, reconstruct, to_unit
-from tests.conftest import analysis
 
 SPLITS = ["train", "validation", "test"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -65,9 +67,11 @@ def _study(folder: Path) -> optuna.Study:
     return optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder}/studies/tiny.db")
 
 
-def test_evaluate_writes_scores_pictures_curves_and_report(tiny_study: Path, tmp_path: Path) -> None:
-    done = analysis("evaluate", "--study", "tiny", "--out", str(tmp_path), cwd=tiny_study)
-    assert done.returncode == 0, done.stderr
+def test_evaluate_writes_scores_pictures_curves_and_report(
+    tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tiny_study)
+    assert evaluate_command.main(["--study", "tiny", "--out", str(tmp_path)]) == 0
     best = _study(tiny_study).best_trial
     result = json.loads((tmp_path / "evaluate.json").read_text())
     assert result["study"] == "tiny" and result["trial"] == best.number
@@ -87,24 +91,68 @@ def test_evaluate_writes_scores_pictures_curves_and_report(tiny_study: Path, tmp
     report = (tmp_path / "evaluate.md").read_text()
     assert f"# Evaluation of study tiny, trial {best.number}" in report and "| split" in report
     assert "(evaluate-test.png)" in report and "(evaluate-curves.png)" in report
-    assert f"wrote {tmp_path / 'evaluate.json'}" in done.stdout
+    assert "they agree within" in report and "over-fitting" in report and "validation MSE" in report
+    assert f"wrote {tmp_path / 'evaluate.json'}" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
-def test_evaluate_refuses_missing_studies_and_trials(tiny_study: Path, tmp_path: Path) -> None:
-    missing = analysis("evaluate", "--study", "nope", "--out", str(tmp_path), cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
-    assert "nope" in missing.stderr and "no such database" in missing.stderr
-    no_trial = analysis("evaluate", "--study", "tiny", "--trial", "999", "--out", str(tmp_path), cwd=tiny_study)
-    assert no_trial.returncode == 2 and no_trial.stderr.count("\n") == 1
-    assert "--trial 999" in no_trial.stderr and "no such trial" in no_trial.stderr
-    assert not (tmp_path / "evaluate.json").exists()
+@pytest.fixture(scope="module")
+def evaluated(tiny_study: Path) -> evaluate_command.EvaluateResult:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tiny_study)  # the default storage, sqlite:///studies/tiny.db, is relative
+        return evaluate_command.compute("tiny")
 
 
-@pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
-def test_evaluate_refuses_a_pruned_trial(tiny_study: Path, tmp_path: Path) -> None:
-    pruned = [t.number for t in _study(tiny_study).trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert pruned, "the tiny study is meant to hold pruned trials"
-    done = analysis("evaluate", "--study", "tiny", "--trial", str(pruned[0]), "--out", str(tmp_path), cwd=tiny_study)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert f"trial {pruned[0]} of study tiny is pruned" in done.stderr and "Traceback" not in done.stderr
+def test_evaluate_compute_measures_the_saved_weights(
+    evaluated: evaluate_command.EvaluateResult, tiny_study: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tiny_study)
+    loaded = load_trial("tiny")  # loaded afresh: the result's own model is not trusted to be the trial's
+    data = loaded.data()
+    best = _study(tiny_study).best_trial
+    assert (evaluated.study, evaluated.trial, evaluated.task, evaluated.keeps_last) == ("tiny", best.number, "reconstruction", False)
+    assert [s.split for s in evaluated.scores] == SPLITS
+    for split, images in zip(SPLITS, (data.train, data.val, data.test), strict=True):
+        scores = evaluated.split(split)
+        assert scores.n == len(images)
+        assert scores.mse == pytest.approx(evaluate(loaded.model, images.images), rel=1e-6)
+        assert scores.psnr == pytest.approx(-10 * math.log10(scores.mse))
+        assert 0 < evaluated.mse_se[split] < scores.mse
+        assert torch.equal(evaluated.samples[split], images.images[:8])
+    assert evaluated.recorded_test_mse == best.user_attrs["test_mse"]
+    assert evaluated.val_curve == best.user_attrs["val_mse"] and evaluated.train_curve == best.user_attrs["train_mse"]
+    assert evaluated.kept_epoch == best.user_attrs["best_epoch"]
+
+
+def _with_test_mse(result: evaluate_command.EvaluateResult, mse: float, se: float = 1e-6) -> evaluate_command.EvaluateResult:
+    scores = [dataclasses.replace(s, mse=mse, psnr=-10 * math.log10(mse)) if s.split == "test" else s for s in result.scores]
+    return dataclasses.replace(result, scores=scores, mse_se=dict.fromkeys(SPLITS, se))
+
+
+def _evaluate_report(result: evaluate_command.EvaluateResult) -> str:
+    names = ["json", "csv", "md", *SPLITS, "curves"]
+    return evaluate_command.report(result, {name: Path(f"evaluate-{name}.png") for name in names})
+
+
+def test_evaluate_report_words_follow_the_numbers(evaluated: evaluate_command.EvaluateResult) -> None:
+    test, train = evaluated.split("test").mse, evaluated.split("train").mse
+    close = dataclasses.replace(evaluated, recorded_test_mse=test * (1 + 1e-5))
+    assert "they agree within 0.01%" in _evaluate_report(close)
+    off = _evaluate_report(dataclasses.replace(evaluated, recorded_test_mse=test / 1.05, precision="fp32"))
+    assert "5.00% apart" in off and "not those it measured" in off and "agree" not in off
+    assert "recorded no test MSE" in _evaluate_report(dataclasses.replace(evaluated, recorded_test_mse=None))
+
+    overfit = _evaluate_report(_with_test_mse(evaluated, 2 * train))
+    assert "100.0% above the train split's" in overfit and "a sign of over-fitting" in overfit
+    assert "no clear sign of over-fitting" in _evaluate_report(_with_test_mse(evaluated, 2 * train, se=train))
+    assert "no clear sign of over-fitting" in _evaluate_report(_with_test_mse(evaluated, train * (1 + 1e-9)))
+    assert "slight over-fitting at most" in _evaluate_report(_with_test_mse(evaluated, train * 1.02))
+    assert "easier for this model" in _evaluate_report(_with_test_mse(evaluated, train / 2))
+
+    falling = _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.05, 0.04, 0.03], kept_epoch=3))
+    assert "still falling at the last epoch (-25.0% over epoch 3, its lowest)" in falling
+    stopped = _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.03, 0.04, 0.045], kept_epoch=1))
+    assert "stopped falling: lowest at epoch 1 of 3, the last epoch +50.0% above it" in stopped and "epoch 1's" in stopped
+    assert "not clearly still falling" in _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.05, 0.03, 0.04, 0.035]))
+    assert "one epoch" in _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.05]))
+    classifier = _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.03, 0.04, 0.045], keeps_last=True))
+    assert "+12.5% over the last epoch" in classifier and "does not say" in classifier and "stopped falling" not in classifier
