@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from search.front import size_error_front
+
 
 @dataclass(frozen=True)
 class PowerLaw:
@@ -68,9 +70,8 @@ def pareto_front(table: pd.DataFrame, size: str = "latent_size", error: str = "v
     A trial is on the front when no trial of the same or a smaller latent reaches a lower error:
     the best reconstruction one can buy with that many latent values.
     """
-    ordered = table.dropna(subset=[size, error]).sort_values([size, error])
-    best_before = ordered[error].cummin().shift(fill_value=math.inf)
-    return ordered[ordered[error] < best_before]
+    known = table.dropna(subset=[size, error])
+    return known.iloc[size_error_front(known[size].tolist(), known[error].tolist())]
 
 
 def strength(correlation: RankCorrelation) -> str:

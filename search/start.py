@@ -23,6 +23,7 @@ from cae.data import DataConfig
 from cae.spec import Architecture
 from search.best import load_best
 from search.display import best_val_mse, is_multi_objective, pareto_trials
+from search.front import size_error_front
 from search.space import Space, SpaceError, StartedModel, parse_space
 from search.storage import StorageError
 
@@ -101,12 +102,8 @@ def best_start(study_name: str, storage: str | None = None, *, trial: int | None
 
 def latent_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """The trials no other beats on both validation error and latent size (the smaller the better)."""
-    return [t for t in trials if not any(_dominates(o, t) for o in trials)]
-
-
-def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
-    ea, eb, la, lb = best_val_mse(a), best_val_mse(b), a.user_attrs["latent_size"], b.user_attrs["latent_size"]
-    return ea <= eb and la <= lb and (ea < eb or la < lb)
+    kept = size_error_front([t.user_attrs["latent_size"] for t in trials], [best_val_mse(t) for t in trials])
+    return [trials[i] for i in kept]
 
 
 def recorded_data(study_attrs: dict) -> DataConfig:
