@@ -328,7 +328,9 @@ def _against_pca(result: LatentAnalysis) -> str:
     """Which front trials beat the linear code, by how much, and which lose: derived from their gains."""
     front = result.front.dropna(subset=["gain_db"])
     if front.empty:
-        return "No trial on the front has a PCA baseline (over-complete latents, or a study from before baselines were recorded)."
+        reasons = result.front["pca_reason"].dropna().unique() if "pca_reason" in result.front else []
+        why = "; ".join(reasons) if len(reasons) else "its trials recorded no baseline (a study from before baselines were recorded)"
+        return f"No trial on the front has a PCA baseline: {why}."
     wins, losses = front[front["gain_db"] > 0], front[front["gain_db"] <= 0]
     lines = []
     if not wins.empty:

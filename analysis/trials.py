@@ -21,7 +21,10 @@ import pandas as pd
 from search.display import state_counts
 from search.storage import StorageError
 
-BASE_COLUMNS = ["number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr", "pca_mse", "gain_db", "epochs", "seconds"]
+BASE_COLUMNS = [
+    *("number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr"),
+    *("pca_mse", "gain_db", "pca_reason", "epochs", "seconds"),
+]
 
 
 def _best(curve: object) -> float:
@@ -49,6 +52,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             "test_psnr": attr("test_psnr"),
             "pca_mse": attr("pca_mse"),
             "gain_db": attr("gain_db"),
+            "pca_reason": attr("pca_reason"),  # why a trial has no PCA baseline (over-complete, a colorizer)
             "epochs": attr("val_mse").map(lambda c: len(c) if isinstance(c, list) else 0),
             "seconds": raw["duration"].dt.total_seconds() if "duration" in raw else math.nan,
         }

@@ -153,6 +153,9 @@ def test_latent_vs_error_report_words_follow_the_numbers(latent_result: latent_v
     assert f"{len(front)} of {len(front)} front trials beat PCA" in won and "+0.40 dB" in won and "lose to PCA" not in won
     lost = _latent_report(dataclasses.replace(result, front=front.assign(gain_db=-0.4)))
     assert f"{len(front)} of {len(front)} lose to PCA" in lost and "beat PCA" not in lost
+    why = "colorization: the model does not reconstruct its input"
+    none = _latent_report(dataclasses.replace(result, front=front.assign(gain_db=math.nan, pca_reason=why)))
+    assert f"No trial on the front has a PCA baseline: {why}." in none and "lose to PCA" not in none
 
     pruned = result.table[result.table["state"] == "pruned"]
     said = f"median {pruned['epochs'].median():g} epoch(s) against the complete trials' {result.complete['epochs'].median():g}"
