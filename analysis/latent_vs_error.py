@@ -44,7 +44,7 @@ from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINE
 from analysis.trials import BASE_COLUMNS, finished_table
 from cae.data import split_sizes
 from cae.training import psnr
-from search.display import best_val_mse, state_counts
+from search.display import best_val_mse, is_multi_objective, state_counts
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
 
@@ -80,24 +80,26 @@ class LatentAnalysis:
 # ---------------------------------------------------------------- compute
 
 
-def _fit(complete: pd.DataFrame, metric: str) -> PowerLaw | None:
+def _fit(complete: pd.DataFrame, metric: str) -> tuple[PowerLaw | None, str]:
+    """The power law of ``metric`` against latent size, or ``None`` and why it cannot be fitted."""
     try:
-        return fit_power_law(complete["latent_size"], complete[metric])
-    except ValueError:
-        return None
+        return fit_power_law(complete["latent_size"], complete[metric]), ""
+    except ValueError as error:
+        return None, str(error)
 
 
 def _halves(complete: pd.DataFrame, metric: str) -> tuple[float, PowerLaw, PowerLaw] | None:
     """Power laws fitted below and above the median latent size, where each half can have one."""
     middle = float(complete["latent_size"].median())
-    low, high = _fit(complete[complete["latent_size"] <= middle], metric), _fit(complete[complete["latent_size"] > middle], metric)
+    below = complete["latent_size"] <= middle
+    (low, _), (high, _) = _fit(complete[below], metric), _fit(complete[~below], metric)
     return (middle, low, high) if low is not None and high is not None else None
 
 
 def _importances(study: optuna.Study) -> tuple[dict[str, float], str]:
     try:
         # In a study of several objectives the importances asked about are the error's
-        target = best_val_mse if len(study.directions) > 1 else None
+        target = best_val_mse if is_multi_objective(study) else None
         with warnings.catch_warnings():  # Optuna warns of parameter values seen once: a caveat of small studies, not news
             warnings.simplefilter("ignore", UserWarning)
             return dict(optuna.importance.get_param_importances(study, target=target)), ""
@@ -121,11 +123,7 @@ def compute(study_name: str, *, storage: str | None = None, metric: str = "val")
     table = finished_table(study, study_name)
     pca, pca_problem = pca_curve(study)
     complete = table[(table["state"] == "complete") & table[column].notna() & table["latent_size"].notna()]
-    fit, fit_problem = None, ""
-    try:
-        fit = fit_power_law(complete["latent_size"], complete[column])
-    except ValueError as error:
-        fit_problem = str(error)
+    fit, fit_problem = _fit(complete, column)
     correlation = RankCorrelation(math.nan, math.nan, len(complete))
     if len(complete) >= 3:
         correlation = rank_correlation(complete["latent_size"], complete[column])
