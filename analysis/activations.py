@@ -2,7 +2,7 @@
 
     python -m analysis.activations --study recon [--trial N] [--image CLASS] [--index K] [--channels 16] [--storage URL] [--out DIR]
 
-Takes a complete trial (default: the study's best, see :mod:`analysis.trial_model`) and the K-th
+Takes a complete trial (default: the study's best, see :mod:`search.trial_model`) and the K-th
 test image of a class (default: the first ``airplane``), and records the output of every encoder
 and decoder layer of its architecture (after the layer's activation) with forward hooks. A
 colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/analysis/`` (or
@@ -38,7 +38,6 @@ from rich.console import Console
 from torch import nn
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.trial_model import load_trial
 from cae.builder import CAE
 from cae.data import Splits
 from cae.figures import reconstruction_rows, save_grid
@@ -49,6 +48,7 @@ from search.cli import number_flag, positive_int
 from search.display import best_val_mse
 from search.space import did_you_mean
 from search.storage import StorageError
+from search.trial_model import load_trial
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map

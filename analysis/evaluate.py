@@ -3,7 +3,7 @@
     python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR]
 
 :func:`compute` loads the trial's uploaded weights (default: the study's best trial, see
-:mod:`analysis.trial_model`) and its study's data, and measures the model's RGB images (the
+:mod:`search.trial_model`) and its study's data, and measures the model's RGB images (the
 reconstructions, or a colorizer's colour images of the gray inputs) against the true images on
 the train, validation and test splits: MSE and PSNR on pixels in [0, 1], and SSIM (Gaussian
 window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` writes to
@@ -34,10 +34,10 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.trial_model import load_trial
 from cae.figures import save_curves, save_reconstructions
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, psnr, rgb_batches
+from search.trial_model import load_trial
 
 PICTURE_IMAGES = 8
 SPLITS = ("train", "validation", "test")

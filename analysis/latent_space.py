@@ -39,13 +39,14 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
-from analysis.trial_model import encode_images, load_trial, pixels_of
+from analysis.encoding import encode_images, pixels_of
 from cae.data import ImageSet
 from cae.tasks import task_of
 from search.best import best_trial, load_best
 from search.cli import positive_int
 from search.display import best_val_mse
 from search.storage import StorageError, default_storage, load_study
+from search.trial_model import load_trial
 
 METHODS = ("tsne", "umap", "pca")
 SEED = 0

@@ -5,7 +5,7 @@
 :func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`); :func:`render`
 writes them to ``studies/<study>/analysis/`` (or ``--out``):
 
-- ``latent_vs_error.csv``: every trial (:func:`analysis.trials.trials_table`);
+- ``latent_vs_error.csv``: every trial (:func:`search.table.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
   the power-law fit, the Pareto front, PCA's curve on the same split (the optimal linear code) and
   published points;
@@ -41,12 +41,12 @@ from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
-from analysis.trials import BASE_COLUMNS, finished_table
 from cae.data import split_sizes
 from cae.training import psnr
 from search.display import best_val_mse, is_multi_objective, state_counts
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
+from search.table import BASE_COLUMNS, finished_table
 
 METRICS = {"val": "val_mse", "test": "test_mse"}
 METRIC_NAMES = {"val_mse": "best validation MSE", "test_mse": "test MSE"}

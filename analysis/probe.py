@@ -48,11 +48,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.trial_model import encode_images, load_trial, pixels_of
+from analysis.encoding import encode_images, pixels_of
 from cae.builder import build
 from cae.tasks import task_of
 from cae.training import resolve_device
 from search.cli import positive_int
+from search.trial_model import load_trial
 
 SEED = 0
 # L2 strengths tried, scored on the validation split. Whitened features all have variance 1, so one

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from analysis.activations import ActivationsResult, class_images, class_label, compute, findings, layer_outputs, main
-from analysis.trial_model import load_trial
 from cae.builder import build
 from cae.data import Splits
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
 from cae.training import reconstruct, to_unit
 from search.storage import StorageError
+from search.trial_model import load_trial
 
 PNG = b"\x89PNG\r\n\x1a\n"
 REFERENCE = Architecture(

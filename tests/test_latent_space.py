@@ -24,8 +24,8 @@ from analysis.latent_space import (
     sample_test,
     to_2d,
 )
-from analysis.trial_model import load_trial
 from cae.training import to_unit
+from search.trial_model import load_trial
 
 
 def test_two_dimensional_latents_are_drawn_as_they_are() -> None:

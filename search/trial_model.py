@@ -12,13 +12,10 @@ failed trials upload none).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
-import torch
 from optuna.artifacts import download_artifact, get_all_artifact_meta
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -26,32 +23,10 @@ from optuna.trial import FrozenTrial, TrialState
 from cae.builder import CAE
 from cae.checkpoint import load_checkpoint
 from cae.data import DataConfig, Splits, load_splits
-from cae.tasks import Task
-from cae.training import EVAL_BATCH, to_unit
 from search.best import load_best
 from search.display import state_counts
 from search.start import recorded_data
 from search.storage import StorageError, artifact_store, default_storage, load_study
-
-
-@torch.inference_mode()
-def encode_images(
-    encoder: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, task: Task, device: torch.device | None = None
-) -> np.ndarray:
-    """One flat float32 vector per uint8 image: ``encoder`` applied to what the model sees (gray for a colorizer).
-
-    Batched and without autograd: a whole train split of latents, with graphs, would not fit in memory.
-    """
-    parts = []
-    for start in range(0, len(images), EVAL_BATCH):
-        x = task.inputs(to_unit(images[start : start + EVAL_BATCH].to(device))).contiguous(memory_format=torch.channels_last)
-        parts.append(encoder(x).flatten(1).float().cpu())
-    return torch.cat(parts).numpy()
-
-
-def pixels_of(x: torch.Tensor) -> torch.Tensor:
-    """The "encoder" of raw pixels, for baselines: the input itself."""
-    return x
 
 
 @dataclass(frozen=True)
