@@ -41,9 +41,10 @@ from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.builder import CAE
 from cae.data import Splits
 from cae.figures import reconstruction_rows, save_grid
+from cae.metrics import psnr
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
-from cae.training import psnr, reconstruct, to_unit
+from cae.training import reconstruct, to_unit
 from search.cli import number_flag, positive_int
 from search.display import best_val_mse
 from search.space import did_you_mean

@@ -50,10 +50,11 @@ from cae.chroma_classes import fit_bins
 from cae.color import colorfulness, gray_as_rgb, luma, pixel_saturation, saturation
 from cae.data import Splits, load_splits
 from cae.figures import save_image_rows
+from cae.metrics import psnr
 from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
 from cae.tasks import CLASSES, TASKS, adapt, classes_task, with_classes
-from cae.training import EpochReport, TrainConfig, psnr, reconstruct, to_unit, train
+from cae.training import EpochReport, TrainConfig, reconstruct, to_unit, train
 from search.cli import number_flag, positive_int
 from search.start import best_start
 

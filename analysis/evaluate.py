@@ -35,8 +35,9 @@ from torchmetrics.functional.image import structural_similarity_index_measure  #
 
 from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.figures import save_curves, save_reconstructions
+from cae.metrics import psnr
 from cae.tasks import task_of
-from cae.training import EVAL_BATCH, psnr, rgb_batches
+from cae.training import EVAL_BATCH, rgb_batches
 from search.trial_model import load_trial
 
 PICTURE_IMAGES = 8

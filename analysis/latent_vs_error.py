@@ -42,7 +42,7 @@ from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
 from cae.data import split_sizes
-from cae.training import psnr
+from cae.metrics import psnr
 from search.display import best_val_mse, is_multi_objective, state_counts
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask

@@ -3,7 +3,7 @@
 A CAE whose latent holds ``d`` values is compared with the best any linear code of ``d`` values can
 do: project each centred image onto the top ``d`` principal components of the training images and
 back. :func:`pca_baseline` gives that test-split MSE (on the [0, 1] pixel scale) at every ``d``
-below the input's number of values ``D``, cached per split; :func:`gain_db` is how far a CAE beats it.
+below the input's number of values ``D``, cached per split; :func:`cae.metrics.gain_db` is how far a CAE beats it.
 
     >>> baseline = pca_baseline(splits.train.images, splits.test.images)
     >>> baseline.mse(256), gain_db(baseline.mse(256), result.test_mse)
@@ -153,15 +153,6 @@ def pca_reconstruct(code: LinearCode, images: torch.Tensor, d: int) -> torch.Ten
         out[start : start + len(x)] = ((x @ top) @ top.T + mean).clamp_(0, 1).to(torch.float32)
         start += len(x)
     return out.reshape(images.shape)
-
-
-def gain_db(pca_mse: float, test_mse: float) -> float:
-    """How many dB a model's error is below PCA's at the same latent size: 10·log10(pca_mse / test_mse), positive when it beats PCA."""
-    if test_mse <= 0:
-        return math.inf if pca_mse > 0 else math.nan
-    if pca_mse <= 0:
-        return -math.inf
-    return 10 * math.log10(pca_mse / test_mse)
 
 
 def _digest_into(digest: hashlib.blake2b, images: torch.Tensor) -> None:

@@ -7,7 +7,6 @@ them, so either import path names the same objects.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -77,8 +76,3 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-
-
-def psnr(mse: float) -> float:
-    """Peak signal-to-noise ratio in dB of an MSE on the [0, 1] scale (every error here is on that scale)."""
-    return 10 * math.log10(1 / mse) if mse > 0 else math.inf

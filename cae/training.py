@@ -29,8 +29,9 @@ from torch import nn
 
 from cae.builder import CAE, build
 from cae.data import Splits
+from cae.metrics import psnr
 from cae.schedule import LearningRate
-from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig, psnr
+from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
 from cae.spec import Architecture
 from cae.tasks import Task, task_of
 

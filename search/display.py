@@ -18,7 +18,7 @@ from cae.spec import Architecture
 
 if TYPE_CHECKING:
     from cae.training import EpochReport  # a type only: the display is imported before torch
-from cae.settings import psnr
+from cae.metrics import psnr
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}

@@ -42,7 +42,8 @@ from cae.chroma_classes import fit_bins
 from cae.color import colorfulness
 from cae.data import Splits
 from cae.figures import save_reconstructions
-from cae.pca import LinearCode, PcaBaseline, gain_db, linear_code, start_from_linear_code
+from cae.metrics import gain_db
+from cae.pca import LinearCode, PcaBaseline, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture

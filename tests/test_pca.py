@@ -11,7 +11,8 @@ import torch
 
 import cae.pca
 from cae.data import Splits
-from cae.pca import LinearCode, PcaBaseline, fit_pca, gain_db, mse_curve, pca_baseline, pca_reconstruct
+from cae.metrics import gain_db
+from cae.pca import LinearCode, PcaBaseline, fit_pca, mse_curve, pca_baseline, pca_reconstruct
 
 
 def random_images(n: int, seed: int) -> torch.Tensor:
