@@ -1,25 +1,49 @@
-"""Pictures of a trained CAE: reconstruction grids and error curves, written as PNG files."""
+"""Pictures of a trained CAE: reconstruction grids and error curves.
+
+Two kinds, for two readers. Pixel grids (:func:`save_grid`, :func:`save_reconstructions`) are written
+by torchvision as the images' own pixels enlarged, for files that are looked at closely. Labelled
+figures (:func:`curves_figure`, :func:`image_rows_figure`) are :class:`matplotlib.figure.Figure`
+objects that a notebook shows inline and a command saves (``fig.savefig(path)``); the ``save_*``
+functions are those two steps.
+
+Nothing here touches matplotlib's global state: no backend is chosen (a notebook keeps its inline
+one, a training machine without a display saves through Agg without being told), the figures are
+made without pyplot (none stays open in its registry) and seaborn's look is applied inside
+:func:`themed` only, where ``sns.set_theme`` would change every later figure of the session.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on the machines that train
-
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
 import torch.nn.functional as F
+from cycler import cycler
+from matplotlib.figure import Figure
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
 from cae.color import gray_as_rgb
 from cae.tasks import task_of
 from cae.training import reconstruct
+
+DPI = 120
+
+
+def themed(style: str = "whitegrid") -> AbstractContextManager[None]:
+    """Seaborn's theme (what ``sns.set_theme(style=style)`` sets) for the figures drawn inside the ``with`` block only.
+
+    >>> with themed("whitegrid"):
+    ...     fig = Figure(figsize=(4, 3))
+    ...     ax = fig.subplots()
+    """
+    rc = {**sns.plotting_context("notebook"), **sns.axes_style(style), "axes.prop_cycle": cycler(color=sns.color_palette("deep"))}
+    return matplotlib.rc_context(rc)
 
 
 def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -48,9 +72,10 @@ def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 4) -> Pa
     return path
 
 
-def save_image_rows(rows: dict[str, torch.Tensor], path: Path, *, title: str = "") -> Path:
-    """One labelled row of images per entry of ``rows`` (float images in [0, 1], same count each)."""
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4), squeeze=False)
+def image_rows_figure(rows: dict[str, torch.Tensor], *, title: str = "") -> Figure:
+    """One labelled row of images per entry of ``rows`` (float images in [0, 1], N×3×H×W, the same N each)."""
+    fig = Figure(figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
         grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=len(images), padding=2, pad_value=1.0)
         ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
@@ -60,26 +85,35 @@ def save_image_rows(rows: dict[str, torch.Tensor], path: Path, *, title: str = "
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def save_image_rows(rows: dict[str, torch.Tensor], path: Path, *, title: str = "") -> Path:
+    """:func:`image_rows_figure`, saved as ``path``."""
+    image_rows_figure(rows, title=title).savefig(path, dpi=DPI)
     return path
 
 
-def save_curves(train_mse: list[float], val_mse: list[float], path: Path, *, title: str) -> Path:
-    """Plot training and validation MSE against epochs (the assignment's "evolution of the error")."""
+def curves_figure(train_mse: Sequence[float], val_mse: Sequence[float], *, title: str) -> Figure:
+    """Training and validation MSE against epochs (the assignment's "evolution of the error")."""
     epochs = range(1, len(train_mse) + 1)
     table = pd.concat(
         [
-            pd.DataFrame({"epoch": epochs, "MSE": train_mse, "split": "train"}),
-            pd.DataFrame({"epoch": epochs, "MSE": val_mse, "split": "validation"}),
+            pd.DataFrame({"epoch": epochs, "MSE": list(train_mse), "split": "train"}),
+            pd.DataFrame({"epoch": epochs, "MSE": list(val_mse), "split": "validation"}),
         ]
     )
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(table, x="epoch", y="MSE", hue="split", marker="o", ax=ax)
-    ax.set(title=title, xlabel="epoch", ylabel="MSE (pixels in [0, 1])")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with themed("whitegrid"):
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
+        sns.lineplot(table, x="epoch", y="MSE", hue="split", marker="o", ax=ax)
+        ax.set(title=title, xlabel="epoch", ylabel="MSE (pixels in [0, 1])")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        fig.tight_layout()
+    return fig
+
+
+def save_curves(train_mse: Sequence[float], val_mse: Sequence[float], path: Path, *, title: str) -> Path:
+    """:func:`curves_figure`, saved as ``path``."""
+    curves_figure(train_mse, val_mse, title=title).savefig(path, dpi=DPI)
     return path
