@@ -2,7 +2,7 @@
 
     python -m benchmarks.overhead [--trials 3] [--subset 12000] [--epochs 10] [--space spaces/reference.yaml]
 
-Runs a small study of the reference network in-process (through :func:`search.run.run_study`, in a
+Runs a small study of the reference network in-process (through :func:`search.optimize`, in a
 temporary folder) with timers wrapped around the pieces of a trial, and compares each trial's
 duration in the storage (``datetime_complete − datetime_start``) with its training passes (the
 user attribute ``epoch_seconds``) and its validation passes (every call of
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, help="folder of the result file (default benchmarks/results)")
     args = parser.parse_args(argv)
-    from search.run import run_study
+    from search.run import optimize
 
     console = Console()
     quiet_optuna()
@@ -178,12 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             start = time.perf_counter()
             with instrumented(timers):
-                code = run_study(space, trials=args.trials, study_name="overhead", storage=storage, overrides=overrides, console=console)
+                optimize(space, trials=args.trials, study_name="overhead", storage=storage, overrides=overrides, console=console)
             wall = time.perf_counter() - start
         finally:
             os.chdir(old)
-        if code != 0:
-            raise SystemExit(f"the study ended with exit code {code}")
         trials = [t for t in optuna.load_study(study_name="overhead", storage=storage).get_trials() if t.datetime_complete]
     rows = [breakdown(t, timed, evaluations) for t, timed, evaluations in zip(trials, timers.trials, timers.evaluations, strict=False)]
     for row, calls in zip(rows, timers.calls, strict=False):

@@ -3,7 +3,7 @@
     python -m benchmarks.pruning [--space benchmarks/spaces/pruning.yaml] [--trials 20] [--set k=v ...]
     python -m benchmarks.pruning --space benchmarks/spaces/pareto_pruning.yaml --trials 16   (two objectives)
 
-Both studies run here, one after the other, through :func:`search.run.run_study` into a temporary
+Both studies run here, one after the other, through :func:`search.optimize` into a temporary
 folder (nothing is written under ``studies/``). For each: the epochs trained (the sum over trials
 of their recorded validation curves' lengths), the wall time and the best validation MSE found.
 The target: at least 50% fewer epochs with pruning, for a best validation MSE within 5% of the
@@ -30,7 +30,7 @@ from rich.table import Table
 from benchmarks.common import SPACES, machine, write_result
 from search.best import best_trial
 from search.display import best_val_mse, quiet_optuna
-from search.run import run_study
+from search.run import optimize
 from search.space import load_space
 
 NO_PRUNING = "study.pruner={type: none}"
@@ -107,11 +107,9 @@ def compare(pruned: dict[str, Any], unpruned: dict[str, Any]) -> dict[str, Any]:
 def run_one(space: Path, name: str, trials: int, overrides: list[str], folder: Path, console: Console) -> dict[str, Any]:
     storage = f"sqlite:///{folder / f'{name}.db'}"
     start = time.perf_counter()
-    code = run_study(space, trials=trials, study_name=name, storage=storage, overrides=overrides, console=console)
+    study = optimize(space, trials=trials, study_name=name, storage=storage, overrides=overrides, console=console)
     seconds = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"study {name} ended with exit code {code}")
-    return study_figures(optuna.load_study(study_name=name, storage=storage), seconds)
+    return study_figures(study, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

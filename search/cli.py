@@ -19,6 +19,7 @@ from search.display import quiet_optuna
 from search.space import SpaceError, check_study_name, load_space
 from search.storage import GRACE_SECONDS, StorageError, artifact_store, default_storage, load_study, mask
 
+EXIT_STOPPED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -130,19 +131,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             # a bad space is refused here, before the study runner imports torch (seconds) for the data
             space = load_space(args.space, args.overrides)
-            from search.run import run_study
+            from search.run import StudyStopped, optimize
 
-            return run_study(
-                space,
-                trials=args.trials,
-                timeout=args.timeout,
-                study_name=args.study,
-                storage=args.storage,
-                overrides=args.overrides,
-                console=console,
-                workers=args.workers,
-                grace=args.grace,
-            )
+            try:
+                optimize(
+                    space,
+                    trials=args.trials,
+                    timeout=args.timeout,
+                    study_name=args.study,
+                    storage=args.storage,
+                    workers=args.workers,
+                    grace=args.grace,
+                    console=console,
+                )
+            except StudyStopped:
+                return EXIT_STOPPED  # the display said why
+            return 0
         check_study_name(args.study, "command line", "--study")
         if args.command == "best":
             from search.best import show_best

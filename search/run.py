@@ -1,9 +1,16 @@
-"""``python -m search run``: a space file in, a study of N finished trials out, resumable at any point."""
+"""Run a study: a space (a file, a dict or a parsed :class:`~search.space.Space`) in, an ``optuna.Study``
+of N finished trials out, resumable at any point. ``python -m search run`` is a thin layer over :func:`optimize`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import optuna
 from rich.console import Console
@@ -14,7 +21,7 @@ from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import make_pruner
-from search.space import Space, StartedModel, check_study_name, load_space
+from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
 from search.space_check import check_space, grid_search_space
 from search.start import resolve_start
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
@@ -56,21 +63,100 @@ def write_curves(study: optuna.Study) -> Path | None:
     return save_curves(best.user_attrs["train_mse"], best.user_attrs["val_mse"], path, title=title)
 
 
-def run_study(
-    space_file: str | Path | Space,
+class StudyStopped(RuntimeError):
+    """The study stopped short of its trials: its trials kept failing, or every worker died (the CLI's exit code 1).
+
+    The finished trials are kept: fix the cause and call :func:`optimize` again to complete the study.
+    """
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO lines and ExperimentalWarnings silenced for one call, and put back as they were.
+
+    The display prints one line per trial; Optuna's log would repeat each. Restored afterwards, because a
+    library call must leave the caller's logging and warning filters as it found them.
+    """
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def as_space(space: str | Path | Mapping[str, Any] | Space, overrides: list[str] | tuple[str, ...] = ()) -> Space:
+    """A parsed space from a file path, a plain mapping (left unchanged) or a :class:`Space` (taken as it is)."""
+    if isinstance(space, Space):
+        if overrides:
+            raise ValueError("overrides apply to a space file or mapping; this Space is parsed already (pass overrides to load_space)")
+        return space
+    if isinstance(space, Mapping):
+        return space_from_dict(space, overrides=overrides)
+    return load_space(space, overrides)
+
+
+def optimize(
+    space: str | Path | Mapping[str, Any] | Space,
     *,
     trials: int,
     timeout: float | None = None,
     study_name: str | None = None,
     storage: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
-    console: Console | None = None,
     workers: int = 1,
     grace: int = GRACE_SECONDS,
-) -> int:
-    """Bring the study to ``trials`` finished (completed or pruned) trials with ``workers`` processes; the exit code."""
-    console = console or Console()
-    space = resolve_start(space_file if isinstance(space_file, Space) else load_space(space_file, overrides))
+    progress: bool = False,
+    console: Console | None = None,
+) -> optuna.Study:
+    """Run or resume the study of ``space`` until it holds ``trials`` finished (complete or pruned) trials.
+
+    Example (a seconds-long study of tiny networks on 600 images)::
+
+        study = search.optimize("spaces/tiny.yaml", trials=3, overrides=["data.subset=600"])
+        search.trials_table(study)
+
+    Args:
+        space: a space file, a mapping in the same form, or a parsed :class:`~search.space.Space`.
+        trials: finished trials the study should hold; a resumed study runs only the remainder.
+        timeout: seconds after which no new trial starts.
+        study_name: default the space's ``study.name``.
+        storage: an Optuna storage URL or a journal file path; default ``sqlite:///studies/NAME.db``.
+        overrides: ``key.path=value`` assignments, as ``--set`` on the command line.
+        workers: processes on this machine sharing the study (and its cores).
+        grace: seconds after which a silent worker's trial is failed and retried.
+        progress: show rich progress and tables (the command line does); silent by default.
+        console: where progress goes (implies ``progress``).
+
+    Returns:
+        The ``optuna.Study``, its trials carrying the project's user attributes (:func:`search.trials_table`).
+
+    Raises:
+        SpaceError: a bad space; StorageError: a storage that cannot hold this study; DataError: no images;
+        StudyStopped: trials kept failing (finished trials are kept).
+    """
+    console = console or Console(quiet=not progress)
+    with _optuna_quiet():
+        study, code = _run(as_space(space, overrides), trials, timeout, study_name, storage, workers, grace, console)
+    if code:
+        raise StudyStopped(f"study {study.study_name} stopped with {finished(study)} of {trials} finished trials: its trials kept failing")
+    return study
+
+
+def _run(
+    space: Space,
+    trials: int,
+    timeout: float | None,
+    study_name: str | None,
+    storage: str | None,
+    workers: int,
+    grace: int,
+    console: Console,
+) -> tuple[optuna.Study, int]:
+    """The study and 0, or 1 when its trials kept failing (or every worker died)."""
+    space = resolve_start(space)
     fixed = check_space(space)
     grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
@@ -114,8 +200,13 @@ def run_study(
     if done >= trials:
         console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
         console.print(best_table(study))
-        return 0
-    job = Job(str(space.path), tuple(space.overrides), name, url, trials, timeout, grace, grid)
+        return study, 0
+    space_file = space.path
+    if workers > 1 and not space_file.is_file():  # a mapping's space: the spawned workers read it from the study's folder
+        space_file = study_dir(name) / "space.yaml"
+        space_file.parent.mkdir(parents=True, exist_ok=True)
+        space_file.write_text(space.text)
+    job = Job(str(space_file), tuple(space.overrides), name, url, trials, timeout, grace, grid)
     try:
         if workers == 1:
             code = serve(job, space, data, study, console)
@@ -134,4 +225,4 @@ def run_study(
         soft_wrap=True,
         highlight=False,
     )
-    return code
+    return study, code

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from cae.spec import ArchitectureError
+from cae.spec import Architecture, ArchitectureError
 from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError
 
@@ -32,6 +32,29 @@ def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
         if not drawn:
             raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
     raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
+
+
+def draw(space: Space, seed: int = 0, tries: int = CHECK_SAMPLES) -> TrialConfig:
+    """One configuration of ``space`` (architecture and training): the fixed one, or the first buildable seeded draw.
+
+    Draws that cannot be built (shapes that do not work out, a latent over ``model.max_latent``) are skipped,
+    as a study refuses them trial by trial; :class:`SpaceError` when none of ``tries`` draws can be built.
+    """
+    rng = random.Random(seed)
+    reason = ""
+    for _ in range(tries):
+        try:
+            return sample(space, random_suggest(rng))
+        except ArchitectureError as error:
+            reason = reason or str(error)
+    raise SpaceError(
+        space.path, "model", f"expected some architecture that can be built; none of {tries} draws from seed {seed} can ({reason})"
+    )
+
+
+def architecture(space: Space, seed: int = 0) -> Architecture:
+    """One architecture of ``space`` (see :func:`draw`), ready for :func:`cae.build`: ``cae.build(architecture(space, seed=1))``."""
+    return draw(space, seed).architecture
 
 
 def _space_key(space: Space, name: str) -> str:

@@ -16,19 +16,17 @@ pytestmark = pytest.mark.slow  # 50 trials in one process: minutes; the slow tie
 
 # One process runs 5 tiny trials, notes its resident memory, runs 45 more and notes it again.
 SCRIPT = """
-import io, json, os, sys
-from rich.console import Console
-from search.run import run_study
+import json, os, sys
+from search.run import optimize
 
 def rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-quiet = Console(file=io.StringIO())
-args = dict(overrides=["--set", "data.subset=300", "--set", "train.epochs=1"][1::2], console=quiet)
+args = dict(overrides=["data.subset=300", "train.epochs=1"])
 rss_after = {}
 for trials in (5, 50):
-    assert run_study(sys.argv[1], trials=trials, **args) == 0
+    optimize(sys.argv[1], trials=trials, **args)
     rss_after[trials] = rss()
 print(json.dumps(rss_after))
 """

@@ -21,7 +21,7 @@ else (a ``start:`` is a reference that :func:`search.start.resolve_start` opens 
 and it imports no torch, so a bad space is refused in a fraction of a second.
 """
 
-from search.space.load import load_space, parse_space, read_yaml
+from search.space.load import load_space, parse_space, read_yaml, space_from_dict
 from search.space.messages import SpaceError, did_you_mean
 from search.space.params import Choice, Distribution, FloatRange, IntRange, Key, is_distribution, parse_param
 from search.space.sections import check_study_name
@@ -47,4 +47,5 @@ __all__ = [
     "parse_param",
     "parse_space",
     "read_yaml",
+    "space_from_dict",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,82 @@ from search.space.sections import _parse_data, _parse_start, _parse_started, _pa
 from search.space.values import ExplicitModel, Space, StartedModel, TemplateModel
 
 
-def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
+# The largest space in spaces/ is under 3 KB; a file far beyond that is not a space, and its text is
+# recorded with every study it runs (optuna-dashboard ships it with every study listing).
+MAX_SPACE_BYTES = 64 * 1024
+# Values after expanding YAML aliases: a real space has a few hundred, an alias bomb ("billion laughs",
+# 9 levels of 9 aliases) has 9⁹ from a few hundred bytes, which any walk over the values would expand.
+MAX_SPACE_VALUES = 100_000
+
+
+def _expanded(value: object, sizes: dict[int, int]) -> int:
+    """How many values ``value`` (a YAML node, or what it became: dicts, lists and scalars) holds once every
+    alias is expanded; counted once per distinct object, so the count of an alias bomb costs as little as its text."""
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    sizes[id(value)] = 1  # a recursive alias counts once instead of for ever
+    if isinstance(value, yaml.MappingNode):
+        children = [n for pair in value.value for n in pair]
+    elif isinstance(value, yaml.SequenceNode):
+        children = value.value
+    elif isinstance(value, dict):
+        children = [*value.keys(), *value.values()]
+    else:
+        children = value if isinstance(value, list) else []
+    total = 1 + sum(_expanded(child, sizes) for child in children)
+    sizes[id(value)] = total
+    return total
+
+
+def _check_bounds(path: Path, text: str | None, value: object) -> None:
+    """Refuse a space whose text exceeds :data:`MAX_SPACE_BYTES` or whose values, aliases expanded, exceed :data:`MAX_SPACE_VALUES`."""
+    if text is not None and len(text.encode()) > MAX_SPACE_BYTES:
+        raise SpaceError(path, "file", f"expected a space of at most {MAX_SPACE_BYTES:,} bytes, got {len(text.encode()):,}")
+    values = _expanded(value, {})
+    if values > MAX_SPACE_VALUES:
+        raise SpaceError(
+            path,
+            "file",
+            f"expected at most {MAX_SPACE_VALUES:,} values once YAML aliases (*name) are expanded, got {values:,}: "
+            "write the values out instead of nesting aliases",
+        )
+
+
+def _bounded_yaml(path: Path, text: str) -> object:
+    """``yaml.safe_load(text)``, refusing a document whose aliases expand beyond :data:`MAX_SPACE_VALUES` values
+    before anything is built from it."""
+    loader = yaml.SafeLoader(text)
     try:
-        text = path.read_text()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_bounds(path, None, node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of the space file ``path`` and its mapping; :class:`SpaceError` for a missing, oversized,
+    unreadable or invalid file, refused before the expensive part (parsing, expanding aliases) starts."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_SPACE_BYTES + 1)
     except FileNotFoundError:
         raise SpaceError(path, "file", "no such file (expected a space such as spaces/recon.yaml)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpaceError(path, "file", f"cannot be read ({error.__class__.__name__}: {error})") from None
+    except OSError as error:
+        raise SpaceError(path, "file", f"cannot be read ({error.__class__.__name__}: {error.strerror or error})") from None
+    if len(data) > MAX_SPACE_BYTES:
+        size = path.stat().st_size if path.is_file() else None
+        got = f"{size:,} bytes" if size is not None else "more"
+        raise SpaceError(path, "file", f"expected a space file of at most {MAX_SPACE_BYTES:,} bytes, got {got}")
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        raise SpaceError(path, "file", f"cannot be read (not UTF-8 text: {error.reason} at byte {error.start})") from None
+    try:
+        raw = _bounded_yaml(path, text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
@@ -37,9 +106,12 @@ def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Space:
-    """Validate an already read space mapping (``text`` is kept as the study's record of it)."""
+    """Validate an already read space mapping (``text`` is kept as the study's record of it); ``raw`` is not changed."""
+    raw = copy.deepcopy(raw)  # overrides and defaults are written into the copy, never into the caller's mapping
     for assignment in overrides:
         apply_override(path, raw, assignment)
+    # a mapping from a notebook and a --set value are bounded like a file: the text is recorded with the study
+    _check_bounds(path, text, raw)
     try:
         return _parse_space(path, text, raw, overrides)
     except SpaceError as error:
@@ -81,3 +153,25 @@ def load_space(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     path = Path(path)
     text, raw = read_yaml(path)
     return parse_space(path, text, raw, overrides)
+
+
+# What a mapping's errors and its study's record name as its file: no file exists.
+MAPPING_SOURCE = Path("<mapping>")
+
+
+def space_from_dict(raw: Mapping[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Space:
+    """Validate a space written as a plain mapping (a notebook's dict), in the form of a space file; ``raw`` is not changed.
+
+    Its ``study.name`` is required (no file name stands in for it); the YAML of the mapping is kept as the study's record.
+
+        >>> space = space_from_dict({"study": {"name": "toy"}, "model": {"depth": 2, "channels": 8, "latent_channels": 4}})
+        >>> space.study.name
+        'toy'
+    """
+    if not isinstance(raw, Mapping):
+        raise SpaceError(MAPPING_SOURCE, "file", f"expected a mapping with sections {', '.join(TOP_KEYS)}, got {show(raw)}")
+    study = raw.get("study")
+    if not isinstance(study, Mapping) or "name" not in study:
+        raise SpaceError(MAPPING_SOURCE, "study.name", "missing: a space given as a mapping names its study (study: {name: ...})")
+    plain = copy.deepcopy(dict(raw))
+    return parse_space(MAPPING_SOURCE, yaml.safe_dump(plain, sort_keys=False), plain, overrides)
