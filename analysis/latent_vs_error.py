@@ -2,8 +2,14 @@
 
     python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test]
 
-:func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`); :func:`render`
-writes them to ``studies/<study>/analysis/`` (or ``--out``):
+    >>> from analysis import latent_vs_error
+    >>> result = latent_vs_error.compute("recon")          # the numbers, a LatentAnalysis
+    >>> result.fit.b, result.correlation.rho, result.front
+    >>> fig = latent_vs_error.plot(result)                 # a matplotlib Figure, shown inline by Jupyter
+    >>> latent_vs_error.render(result, Path("out"))        # the files below
+
+:func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`, no files, no
+output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study>/analysis/`` (or ``--out``):
 
 - ``latent_vs_error.csv``: every trial (:func:`search.table.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
@@ -25,16 +31,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import numpy as np
 import optuna
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from rich.console import Console
 
 from analysis.cli import output_dir, print_written, run, study_parser
@@ -42,7 +45,9 @@ from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
 from cae.data import split_sizes
+from cae.figures import DPI, themed
 from cae.metrics import psnr
+from cae.spec import Architecture
 from search.display import best_val_mse, is_multi_objective, state_counts
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
@@ -52,7 +57,6 @@ METRICS = {"val": "val_mse", "test": "test_mse"}
 METRIC_NAMES = {"val_mse": "best validation MSE", "test_mse": "test MSE"}
 FEW_VALUES = 6  # parameters with at most this many values get a per-value table
 LATENT_PARAMETERS = ("latent_channels", "latent_dim")  # the parameters that set the bottleneck's size directly
-OVER_COMPLETE = 3072  # 3 × 32 × 32: a latent this large can copy its input
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class LatentAnalysis:
     pca_problem: str = ""
     halves: tuple[float, PowerLaw, PowerLaw] | None = None  # (split latent, fit up to it, fit above): how the curve bends
     train_images: int | None = None  # training images per trial, where the study's data settings say (data.subset)
+    image_values: int | None = None  # values of one input image (C × H × W): a latent this large can copy its input
 
 
 # ---------------------------------------------------------------- compute
@@ -113,6 +118,15 @@ def _train_images(study: optuna.Study) -> int | None:
     return split_sizes(data.subset, data.split)[0] if data.subset else None
 
 
+def _image_values(study: optuna.Study) -> int | None:
+    """The values of one input image, as the trials' recorded architectures say (all trials of a study share their data)."""
+    for trial in study.get_trials(deepcopy=False):
+        if "architecture" in trial.user_attrs:
+            arch = Architecture.from_dict(trial.user_attrs["architecture"])
+            return arch.in_channels * arch.image_size**2
+    return None
+
+
 def compute(study_name: str, *, storage: str | None = None, metric: str = "val") -> LatentAnalysis:
     """Load ``study_name`` and relate the ``metric`` error (``val`` or ``test``) of its complete trials to their latent size."""
     if metric not in METRICS:
@@ -145,13 +159,14 @@ def compute(study_name: str, *, storage: str | None = None, metric: str = "val")
         pca_problem=pca_problem,
         halves=_halves(complete, column),
         train_images=_train_images(study),
+        image_values=_image_values(study),
     )
 
 
 # ---------------------------------------------------------------- figure
 
 
-def _plot_gains(ax: plt.Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
+def _plot_gains(ax: Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
     """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked."""
     ax.axhline(0, color="tab:purple", lw=1.5, label="PCA at the same latent size")
     ax.scatter(gains["latent_size"], gains["gain_db"], s=30, color="tab:blue", alpha=0.8, label="complete trials")
@@ -161,68 +176,83 @@ def _plot_gains(ax: plt.Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
     ax.legend(fontsize=8, loc="best")
 
 
-def plot(result: LatentAnalysis, path: Path) -> Path:
+def _mse_of_psnr(decibels: float | np.ndarray) -> float | np.ndarray:
+    return 10 ** (-np.asarray(decibels) / 10)  # the inverse of cae.metrics.psnr, for the axis in dB
+
+
+def plot(result: LatentAnalysis) -> Figure:
+    """Error against latent size on log–log axes: complete and pruned trials, the power-law fit, the Pareto front,
+    PCA's curve on the same split and the published points; below, each trial's gain over PCA, where trials have one.
+
+        >>> fig = plot(compute("recon"))   # a notebook shows it; fig.savefig("latent_vs_error.png") writes it
+    """
     metric = result.metric
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
     states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
-    sns.set_theme(style="whitegrid")
     gains = result.complete.dropna(subset=["gain_db"])
-    if gains.empty:
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-    else:
-        # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
-        fig, (ax, gain_ax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-        _plot_gains(gain_ax, gains, result.front)
-    sns.scatterplot(
-        shown,
-        x="latent_size",
-        y=metric,
-        hue="state",
-        style="state",
-        hue_order=states,
-        style_order=states,
-        palette={"complete": "tab:blue", "pruned": "tab:gray"},
-        markers={"complete": "o", "pruned": "X"},
-        s=55,
-        alpha=0.85,
-        ax=ax,
-    )
-    if result.fit is not None:
-        f = result.fit
-        xs = np.geomspace(result.complete["latent_size"].min(), result.complete["latent_size"].max(), 100)
-        ax.plot(xs, f(xs), "--", color="tab:red", label=f"fit: MSE = {f.a:.3g} · latent^{f.b:.2f}  (R² = {f.r2:.2f})")
-    front = result.front
-    ax.step(front["latent_size"], front[metric], where="post", color="tab:green", lw=1.5, label="Pareto front")
-    if metric != "test_mse" and front["test_mse"].notna().any():
-        # PCA's curve and the published points are test errors: the front's own test errors sit beside them
-        ax.scatter(front["latent_size"], front["test_mse"], marker="D", s=30, color="tab:green", zorder=4, label="front trials' test MSE")
-    if result.pca is not None:
-        low, high = shown["latent_size"].min(), shown["latent_size"].max()
-        pca = result.pca[(result.pca["latent_size"] >= low / 2) & (result.pca["latent_size"] <= high * 2)]
-        ax.plot(
-            pca["latent_size"], pca["pca_mse"], color="tab:purple", lw=1.5, label="PCA on the same split (optimal linear code), test MSE"
+    with themed("whitegrid"):
+        if gains.empty:
+            fig = Figure(figsize=(8, 5.5))
+            ax = fig.subplots()
+        else:
+            # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
+            fig = Figure(figsize=(8, 8))
+            ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
+            _plot_gains(gain_ax, gains, result.front)
+        sns.scatterplot(
+            shown,
+            x="latent_size",
+            y=metric,
+            hue="state",
+            style="state",
+            hue_order=states,
+            style_order=states,
+            palette={"complete": "tab:blue", "pruned": "tab:gray"},
+            markers={"complete": "o", "pruned": "X"},
+            s=55,
+            alpha=0.85,
+            ax=ax,
         )
-    published = published_points()
-    ax.scatter(published["latent_size"], published["mse"], marker="*", s=160, color="black", zorder=5, label="published")
-    for row in published.itertuples():
-        ax.annotate(f"{row.psnr:.1f} dB", (row.latent_size, row.mse), textcoords="offset points", xytext=(6, -10), fontsize=8)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="latent size (values in the bottleneck, C × H × W)",
-        ylabel=f"{METRIC_NAMES[metric]} (pixels in [0, 1])",
-        title=f"study {result.study}: error against latent size",
-    )
-    ax.legend(fontsize=8, loc="best")
-    decibels = ax.secondary_yaxis("right", functions=(lambda m: -10 * np.log10(np.maximum(m, 1e-12)), lambda p: 10 ** (-p / 10)))
-    decibels.set_ylabel("PSNR dB")
-    decibels.yaxis.set_major_locator(ticker.MultipleLocator(2))  # whole dB, not the log axis's powers of ten
-    decibels.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-    decibels.yaxis.set_minor_locator(ticker.NullLocator())
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        if result.fit is not None:
+            f = result.fit
+            xs = np.geomspace(result.complete["latent_size"].min(), result.complete["latent_size"].max(), 100)
+            ax.plot(xs, f(xs), "--", color="tab:red", label=f"fit: MSE = {f.a:.3g} · latent^{f.b:.2f}  (R² = {f.r2:.2f})")
+        front = result.front
+        ax.step(front["latent_size"], front[metric], where="post", color="tab:green", lw=1.5, label="Pareto front")
+        if metric != "test_mse" and front["test_mse"].notna().any():
+            # PCA's curve and the published points are test errors: the front's own test errors sit beside them
+            ax.scatter(
+                front["latent_size"], front["test_mse"], marker="D", s=30, color="tab:green", zorder=4, label="front trials' test MSE"
+            )
+        if result.pca is not None:
+            low, high = shown["latent_size"].min(), shown["latent_size"].max()
+            pca = result.pca[(result.pca["latent_size"] >= low / 2) & (result.pca["latent_size"] <= high * 2)]
+            ax.plot(
+                pca["latent_size"],
+                pca["pca_mse"],
+                color="tab:purple",
+                lw=1.5,
+                label="PCA on the same split (optimal linear code), test MSE",
+            )
+        published = published_points()
+        ax.scatter(published["latent_size"], published["mse"], marker="*", s=160, color="black", zorder=5, label="published")
+        for row in published.itertuples():
+            ax.annotate(f"{row.psnr:.1f} dB", (row.latent_size, row.mse), textcoords="offset points", xytext=(6, -10), fontsize=8)
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="latent size (values in the bottleneck, C × H × W)",
+            ylabel=f"{METRIC_NAMES[metric]} (pixels in [0, 1])",
+            title=f"study {result.study}: error against latent size",
+        )
+        ax.legend(fontsize=8, loc="best")
+        decibels = ax.secondary_yaxis("right", functions=(lambda m: psnr(np.maximum(m, 1e-12)), _mse_of_psnr))
+        decibels.set_ylabel("PSNR dB")
+        decibels.yaxis.set_major_locator(ticker.MultipleLocator(2))  # whole dB, not the log axis's powers of ten
+        decibels.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        decibels.yaxis.set_minor_locator(ticker.NullLocator())
+        fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- report
@@ -314,7 +344,7 @@ def _pruned(result: LatentAnalysis) -> str:
 def front_table(result: LatentAnalysis) -> pd.DataFrame:
     """The front with each trial's test PSNR beside PCA's at its latent size, and the gain (test PSNR − PCA's)."""
     front = result.front.copy()
-    front["pca_psnr"] = -10 * np.log10(front["pca_mse"])
+    front["pca_psnr"] = psnr(front["pca_mse"])
     columns = ["number", "latent_size", "n_params", result.metric, "test_psnr", "pca_psnr", "gain_db"]
     front = front[columns].round({"test_psnr": 2, "pca_psnr": 2, "gain_db": 2, result.metric: 6})
     for count in ("number", "latent_size", "n_params"):
@@ -340,10 +370,11 @@ def _against_pca(result: LatentAnalysis) -> str:
             f"**{len(losses)} of {len(front)} lose to PCA**: {listed}. A CAE that loses to the optimal linear code has not learned "
             "what its nonlinearity could add: train longer, widen it, or start it from the linear code (model.linear_skip)."
         )
-    over = result.complete[result.complete["latent_size"] >= OVER_COMPLETE]
+    values = result.image_values
+    over = result.complete[result.complete["latent_size"] >= values] if values else result.complete.iloc[:0]
     if not over.empty:
         lines.append(
-            f"{len(over)} complete trial(s) have an over-complete latent (≥ {OVER_COMPLETE:,} values, the image's own size): they can "
+            f"{len(over)} complete trial(s) have an over-complete latent (≥ {values:,} values, the image's own size): they can "
             "copy their input, and no baseline applies."
         )
     return "\n\n".join(lines)
@@ -360,9 +391,8 @@ def _published_table(result: LatentAnalysis) -> pd.DataFrame:
         # the best test PSNR of any trial at this latent size or smaller: what the front buys with that many values
         within = complete[complete["latent_size"] <= point.latent_size]
         ours = within.loc[within["test_psnr"].idxmax()] if not within.empty else None
-        pca = "—"
-        if result.pca is not None and point.latent_size < OVER_COMPLETE:
-            pca = f"{float(result.pca.loc[result.pca['latent_size'] == point.latent_size, 'pca_psnr'].iloc[0]):.2f}"
+        at = result.pca[result.pca["latent_size"] == point.latent_size] if result.pca is not None else None
+        pca = f"{float(at['pca_psnr'].iloc[0]):.2f}" if at is not None and not at.empty else "—"  # none for an over-complete latent
         if ours is not None:
             verdict = "beats" if ours["test_psnr"] > point.psnr else "misses"
             here = (
@@ -490,7 +520,7 @@ def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
     """Write the trials table, the figure and the report into ``out``; the files written, by kind."""
     files = {"csv": out / "latent_vs_error.csv", "png": out / "latent_vs_error.png", "md": out / "latent_vs_error.md"}
     result.table.to_csv(files["csv"], index=False)
-    plot(result, files["png"])
+    plot(result).savefig(files["png"], dpi=DPI)
     files["md"].write_text(report(result, files))
     return files
 

@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 
 from cae.data import DataError, load_splits
+from cae.metrics import psnr
 from cae.pca import pca_baseline
 from search.start import recorded_data
 
@@ -28,4 +29,4 @@ def pca_curve(study: optuna.Study) -> tuple[pd.DataFrame | None, str]:
     baseline = pca_baseline(data.train.images, data.test.images)
     sizes = np.arange(1, baseline.n_values)
     mse = baseline.curve[1 : baseline.n_values]
-    return pd.DataFrame({"latent_size": sizes, "pca_mse": mse, "pca_psnr": -10 * np.log10(mse)}), ""
+    return pd.DataFrame({"latent_size": sizes, "pca_mse": mse, "pca_psnr": psnr(mse)}), ""

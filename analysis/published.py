@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from cae.metrics import psnr
 
 # How the linear-bottleneck points were trained: what a study's own training is compared with
 LINEAR_BOTTLENECK_EPOCHS = 500
@@ -24,5 +25,5 @@ def published_points() -> pd.DataFrame:
     """Columns ``latent_size``, ``psnr``, ``mse`` (each derived from the other where not given), ``source``."""
     table = pd.DataFrame(_POINTS, columns=["latent_size", "psnr", "mse", "source"])
     table["mse"] = table["mse"].fillna(10 ** (-table["psnr"] / 10))
-    table["psnr"] = table["psnr"].fillna(-10 * np.log10(table["mse"]))
+    table["psnr"] = table["psnr"].fillna(psnr(table["mse"]))
     return table
