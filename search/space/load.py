@@ -17,7 +17,6 @@ from search.space.schema import CLASSES_KEYS, SECTIONS, TASK_KEY, TOP_KEYS, TRAI
 from search.space.sections import _parse_data, _parse_start, _parse_started, _parse_study
 from search.space.values import ExplicitModel, Space, StartedModel, TemplateModel
 
-
 # The largest space in spaces/ is under 3 KB; a file far beyond that is not a space, and its text is
 # recorded with every study it runs (optuna-dashboard ships it with every study listing).
 MAX_SPACE_BYTES = 64 * 1024
@@ -46,15 +45,18 @@ def _expanded(value: object, sizes: dict[int, int]) -> int:
     return total
 
 
-def _check_bounds(path: Path, text: str | None, value: object) -> None:
+def _check_bounds(path: Path, text: str | None, value: object, key: str = "file") -> None:
     """Refuse a space whose text exceeds :data:`MAX_SPACE_BYTES` or whose values, aliases expanded, exceed :data:`MAX_SPACE_VALUES`."""
     if text is not None and len(text.encode()) > MAX_SPACE_BYTES:
-        raise SpaceError(path, "file", f"expected a space of at most {MAX_SPACE_BYTES:,} bytes, got {len(text.encode()):,}")
-    values = _expanded(value, {})
+        raise SpaceError(path, key, f"expected a space of at most {MAX_SPACE_BYTES:,} bytes, got {len(text.encode()):,}")
+    try:
+        values = _expanded(value, {})
+    except RecursionError:
+        raise SpaceError(path, key, "expected values nested a few levels deep, got nesting beyond Python's recursion limit") from None
     if values > MAX_SPACE_VALUES:
         raise SpaceError(
             path,
-            "file",
+            key,
             f"expected at most {MAX_SPACE_VALUES:,} values once YAML aliases (*name) are expanded, got {values:,}: "
             "write the values out instead of nesting aliases",
         )
@@ -94,6 +96,8 @@ def read_yaml(path: Path) -> tuple[str, dict[str, Any]]:
         raise SpaceError(path, "file", f"cannot be read (not UTF-8 text: {error.reason} at byte {error.start})") from None
     try:
         raw = _bounded_yaml(path, text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise SpaceError(path, "file", "expected YAML nested a few levels deep, got nesting beyond Python's recursion limit") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
@@ -110,7 +114,8 @@ def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str]
     raw = copy.deepcopy(raw)  # overrides and defaults are written into the copy, never into the caller's mapping
     for assignment in overrides:
         apply_override(path, raw, assignment)
-    # a mapping from a notebook and a --set value are bounded like a file: the text is recorded with the study
+        _check_bounds(path, None, raw, f"--set {assignment.partition('=')[0]}")
+    # a mapping from a notebook is bounded like a file: its text is recorded with the study
     _check_bounds(path, text, raw)
     try:
         return _parse_space(path, text, raw, overrides)

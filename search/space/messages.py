@@ -9,12 +9,31 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# A value shown in a message is cut to this many characters: a 10 MB study name or a list of a
+# million items still makes a line that fits a terminal.
+SHOWN_CHARACTERS = 80
+# The whole of what a message says after ``file: key:``; the longest the parser writes is about 250.
+MESSAGE_CHARACTERS = 600
+
+
+def excerpt(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` as it is when it has at most ``limit`` characters, else its first ``limit`` characters,
+    ``…`` and its length: every message that shows a value shows at most this bounded excerpt.
+
+        >>> excerpt("x" * 10_000_000)[-30:]
+        'xxxxxx… (10,000,000 characters)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
 
 class SpaceError(ValueError):
-    """A space that cannot be used: ``file: key: what was expected``."""
+    """A space that cannot be used: ``file: key: what was expected``, each part bounded (:func:`excerpt`)."""
 
     def __init__(self, file: str | Path, key: str, expected: str) -> None:
-        super().__init__(f"{file}: {key}: {expected}")
+        key, expected = excerpt(str(key)), excerpt(expected, MESSAGE_CHARACTERS)
+        super().__init__(f"{excerpt(str(file), MESSAGE_CHARACTERS)}: {key}: {expected}")
         self.file, self.key, self.expected = str(file), key, expected
 
 
@@ -52,7 +71,8 @@ def did_you_mean(options: Iterable[str], *words: Any) -> str:
     names = {str(o): str(o) for o in options}
     names |= {alias: name for alias, name in ALIASES.items() if name in names and alias not in names}
     for word in words:
-        close = difflib.get_close_matches(str(word), list(names), n=1)
+        # a word far longer than every name is close to none of them, and difflib's work grows with its length
+        close = difflib.get_close_matches(str(word)[: 2 * SHOWN_CHARACTERS], list(names), n=1)
         if close:
             return f" (did you mean {names[close[0]]}?)"
     return ""
@@ -73,9 +93,22 @@ def mapping(file: Path, key: str, value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping {" + ", ".join(map(str, value)) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(show, value)) + "]"
-    return repr(value)
+def show(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
+    """``value`` as a message shows it: a scalar's repr, a list's items, a mapping's keys, in at most about
+    ``limit`` characters (:func:`excerpt`). Only what is shown is visited, so a huge or deeply shared
+    value costs no more than a small one."""
+    if isinstance(value, dict | list):
+        items = value.keys() if isinstance(value, dict) else value
+        opening, closing = ("a mapping {", "}") if isinstance(value, dict) else ("[", "]")
+        parts: list[str] = []
+        used = len(opening)
+        for item in items:
+            room = limit - used
+            if room < 10:  # too little room for another item to say anything
+                parts.append(f"… {len(value) - len(parts):,} more")
+                break
+            part = excerpt(str(item), room) if isinstance(value, dict) else show(item, room)
+            parts.append(part)
+            used += len(part) + 2
+        return opening + ", ".join(parts) + closing
+    return excerpt(repr(value), limit)
