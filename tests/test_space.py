@@ -15,6 +15,7 @@ from cae.builder import build
 from cae.spec import Architecture, ArchitectureError, Conv
 from cae.tasks import task_of_architecture
 from cae.training import TrainConfig
+from search.factories import check_components
 from search.sample import CHECK_SAMPLES, TrialConfig, optuna_suggest, random_suggest, sample
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel, load_space
 from search.space_check import check_space
@@ -298,7 +299,9 @@ BAD_SPACES = [
 def test_malformed_spaces_name_the_file_the_key_and_the_expectation(tmp_path, case, text, overrides, key, expected) -> None:
     path = write(tmp_path, text, "bad.yaml")
     with pytest.raises(SpaceError) as caught:
-        check_space(load_space(path, overrides))
+        space = load_space(path, overrides)
+        check_space(space)
+        check_components(space.study, space.path)  # as the run does: Optuna judges the values
     message = str(caught.value)
     assert message.startswith(f"{path}: {key}: "), message
     assert expected in message, message

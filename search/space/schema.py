@@ -5,7 +5,8 @@ documentation (spaces/README.md) follow.
 from __future__ import annotations
 
 import re
-from dataclasses import MISSING
+from dataclasses import MISSING, dataclass, field
+from typing import Any
 
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE
 from cae.options import field_specs
@@ -90,9 +91,65 @@ STUDY_KEYS = ("name", "objectives", "sampler", "pruner")
 OBJECTIVES = ("val_mse", "latent_size", "n_params", "colourfulness")
 
 
-# Optuna's pruners read intermediate values, which multi-objective trials cannot report (optuna
-# #3450); these are the pruners that work there (search/latent_pruner.py reads the curves instead).
-MULTI_OBJECTIVE_PRUNERS = ("latent_percentile", "none")
+@dataclass(frozen=True)
+class Component:
+    """A sampler or pruner a space may name in ``study.sampler`` / ``study.pruner``: the one declaration
+    that the parser checks a space against and :mod:`search.factories` builds from.
+
+    ``factory`` is a dotted path, imported only when a run builds the object, so that parsing a space
+    imports neither Optuna nor torch. ``settings`` are the keys a space may write, each with the value
+    passed when the space gives none: ``None`` leaves Optuna's own default, ``MISSING`` makes the key
+    required. Keys that YAML cannot express (callables, sampler objects) are not offered.
+    """
+
+    factory: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Optuna's pruners read intermediate values, which multi-objective trials cannot report (optuna #3450)
+    multi_objective: bool = False
+    # filled in by the run, never written in a space (the grid sampler's grid is the space's own choices)
+    derived: tuple[str, ...] = ()
+
+
+_PRUNER_STEPS = {"n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1, "n_min_trials": 1}
+SAMPLERS: dict[str, Component] = {
+    # Our spaces are conditional (per-stage channels exist only for the sampled depth): TPE's
+    # multivariate+group mode models those joint, define-by-run parameters instead of ignoring them.
+    "tpe": Component(
+        "optuna.samplers.TPESampler",
+        {"seed": 0, "multivariate": True, "group": True, "n_startup_trials": 10, "n_ei_candidates": 24, "constant_liar": True},
+    ),
+    "random": Component("optuna.samplers.RandomSampler", {"seed": None}),
+    "qmc": Component(
+        "optuna.samplers.QMCSampler",
+        {"qmc_type": "sobol", "scramble": False, "seed": None, "warn_asynchronous_seeding": True, "warn_independent_sampling": True},
+    ),
+    "grid": Component("optuna.samplers.GridSampler", {"seed": None}, derived=("search_space",)),
+    "nsga2": Component(
+        "optuna.samplers.NSGAIISampler",
+        {"population_size": 50, "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5, "seed": None},
+    ),
+}
+PRUNERS: dict[str, Component] = {
+    "median": Component("optuna.pruners.MedianPruner", _PRUNER_STEPS),
+    "percentile": Component("optuna.pruners.PercentilePruner", {"percentile": MISSING} | _PRUNER_STEPS),
+    "hyperband": Component(
+        "optuna.pruners.HyperbandPruner", {"min_resource": 1, "max_resource": "auto", "reduction_factor": 3, "bootstrap_count": 0}
+    ),
+    "successive_halving": Component(
+        "optuna.pruners.SuccessiveHalvingPruner",
+        {"min_resource": "auto", "reduction_factor": 4, "min_early_stopping_rate": 0, "bootstrap_count": 0},
+    ),
+    # the project's own: it reads the trials' recorded curves, so it prunes multi-objective studies too
+    "latent_percentile": Component(
+        "search.latent_pruner.LatentPercentilePruner",
+        {"percentile": 50.0, "latent_factor": 2.0, "n_startup_trials": 4, "n_warmup_steps": 1, "n_min_trials": 3},
+        multi_objective=True,
+    ),
+    "none": Component("optuna.pruners.NopPruner", multi_objective=True),
+    # asynchronous successive halving over the study's objectives (search/rungs.py)
+    "pareto_halving": Component("search.rungs.ParetoHalvingPruner", {"min_epochs": 1, "eta": 3, "n_min_trials": 3}, multi_objective=True),
+}
+COMPONENTS: dict[str, dict[str, Component]] = {"sampler": SAMPLERS, "pruner": PRUNERS}
 
 
 START_KEYS = ("study", "storage", "trial", "latent")

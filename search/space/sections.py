@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any
 
 from cae.settings import DATASETS, DataConfig
 from search.space.messages import SpaceError, check_keys, did_you_mean, mapping, show
 from search.space.params import Enum, Int, coerce, parse_param
-from search.space.schema import CONTEXT_KEY, DATA_KEYS, MULTI_OBJECTIVE_PRUNERS, OBJECTIVES, START_KEYS, STUDY_KEYS, STUDY_NAME, WIDTH_KEY
+from search.space.schema import (
+    COMPONENTS,
+    CONTEXT_KEY,
+    DATA_KEYS,
+    OBJECTIVES,
+    START_KEYS,
+    STUDY_KEYS,
+    STUDY_NAME,
+    WIDTH_KEY,
+)
 from search.space.values import StartedModel, StartRef, StudySpec
 
 
 def _parse_study(file: Path, raw: dict[str, Any]) -> StudySpec:
-    from search.factories import check_component  # optuna only where the study is made
-
     check_keys(file, "study", raw, STUDY_KEYS)
     name = raw.get("name", file.stem)
     check_study_name(name, file, "study.name")
@@ -23,19 +31,34 @@ def _parse_study(file: Path, raw: dict[str, Any]) -> StudySpec:
     sampler = mapping(file, "study.sampler", raw.get("sampler", {"type": "tpe", "seed": 0}), "sampler settings")
     default_pruner = {"type": "latent_percentile"} if multi else {"type": "median"}
     pruner = mapping(file, "study.pruner", raw.get("pruner", default_pruner), "pruner settings")
-    if multi and pruner.get("type") not in MULTI_OBJECTIVE_PRUNERS:
+    multi_objective_pruners = [candidate for candidate, component in COMPONENTS["pruner"].items() if component.multi_objective]
+    if multi and pruner.get("type") not in multi_objective_pruners:
         raise SpaceError(
             file,
             "study.pruner.type",
-            f"expected one of {', '.join(MULTI_OBJECTIVE_PRUNERS)} in a study of several objectives, got {pruner.get('type')!r} "
+            f"expected one of {', '.join(multi_objective_pruners)} in a study of several objectives, got {pruner.get('type')!r} "
             "(Optuna's pruners need reported values, which a multi-objective trial cannot report: optuna #3450)",
         )
-    for key, component in (("study.sampler", sampler), ("study.pruner", pruner)):
-        problem = check_component(key.split(".")[1], component)
-        if problem is not None:
-            sub, message = problem
-            raise SpaceError(file, f"{key}.{sub}" if sub else key, message)
+    _check_component(file, "sampler", sampler)
+    _check_component(file, "pruner", pruner)
     return StudySpec(name, sampler, pruner, objectives)
+
+
+def _check_component(file: Path, kind: str, cfg: dict[str, Any]) -> None:
+    """The names and keys of ``study.sampler`` / ``study.pruner`` against the registry (schema.COMPONENTS);
+    Optuna judges the values when the run builds the object (search.factories)."""
+    registry, key = COMPONENTS[kind], f"study.{kind}"
+    name = cfg.get("type")
+    if name not in registry:
+        raise SpaceError(file, f"{key}.type", f"expected one of {', '.join(registry)}, got {show(name)}{did_you_mean(registry, name)}")
+    settings = registry[name].settings
+    for setting in cfg:
+        if setting != "type" and setting not in settings:
+            expected = f"; expected one of {', '.join(settings)}" if settings else f"; the {name} {kind} takes none"
+            raise SpaceError(file, f"{key}.{setting}", f"unknown {name} {kind} setting{did_you_mean(settings, setting)}{expected}")
+    for setting, default in settings.items():
+        if default is MISSING and setting not in cfg:
+            raise SpaceError(file, f"{key}.{setting}", f"missing: the {name} {kind} needs its {setting}")
 
 
 def _parse_objectives(file: Path, raw: Any) -> tuple[str, ...]:
