@@ -476,3 +476,25 @@ def deepen(arch: Architecture) -> Architecture:
     last = convs[-1]
     stage = Conv(last.out_channels, last.kernel, 1, last.kernel // 2, last.activation)
     return replace(arch, encoder=(*body, stage, MaxPool(2), latent), decoder=(Upsample(2), stage, *arch.decoder))
+
+
+def at_latent_size(arch: Architecture, size: int) -> Architecture:
+    """``arch`` with a code of exactly ``size`` values: its bottleneck layer's outputs changed, nothing else.
+
+    A dense bottleneck takes any size; a convolutional one holds ``channels × H × W`` values, so ``size``
+    must be a multiple of its map's H × W. The layers after it read their inputs from the shape walk.
+    Raises :class:`ArchitectureError` when the bottleneck cannot hold ``size`` values.
+    """
+    *body, last = arch.encoder
+    if isinstance(last, Dense):
+        bottleneck: Layer = replace(last, features=size)
+    elif isinstance(last, Conv | ConvTranspose):
+        _, height, width = arch.latent_shape
+        if size % (height * width):
+            raise ArchitectureError(
+                f"a {height}×{width} latent map holds a multiple of {height * width} values, not {size:,} (a dense one holds any size)"
+            )
+        bottleneck = replace(last, out_channels=size // (height * width))
+    else:
+        raise ArchitectureError(f"the encoder ends in {last.describe()}, which sets no latent size (expected a dense or conv bottleneck)")
+    return replace(arch, encoder=(*body, bottleneck))

@@ -100,6 +100,30 @@ def _parser() -> argparse.ArgumentParser:
         help="override a space entry, e.g. --set train.epochs=4",
     )
 
+    refit = commands.add_parser(
+        "refit",
+        help="train chosen designs of a study longer, into a child study",
+        description="Search short, then train long: the front, numbered trials, or the front's designs at exact latent sizes, "
+        "each trained for --epochs into a child study (resumable) that records each trial's lineage.",
+    )
+    refit.add_argument("--study", required=True, metavar="NAME", help="the finished study whose designs are trained again")
+    chosen = refit.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--front", action="store_true", help="every design on the study's front")
+    chosen.add_argument("--trial", dest="trials", type=number_flag(int, "a trial number ≥ 0", inclusive=True), nargs="+", metavar="N")
+    chosen.add_argument(
+        "--latent", type=positive_int, nargs="+", metavar="D", help="the front's nearest design, built with exactly D values"
+    )
+    refit.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs of each design")
+    refit.add_argument("--into", metavar="NAME", help="the child study (default NAME-refit)")
+    refit.add_argument(
+        "--storage", metavar="URL", help="the parent's storage, where the child is written too (default sqlite:///studies/NAME.db)"
+    )
+    refit.add_argument("--workers", type=positive_int, default=1, metavar="K", help="worker processes on this machine (default 1)")
+    refit.add_argument("--timeout", type=positive_float, metavar="S", help="stop starting new trials after S seconds")
+    refit.add_argument(
+        "--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help="override an entry of the child's space"
+    )
+
     best = commands.add_parser("best", help="show the best trial of a study")
     best.add_argument("--study", required=True, metavar="NAME")
     best.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
@@ -119,6 +143,33 @@ def _dashboard(args: argparse.Namespace, console: Console) -> int:
     _, storage = load_study(args.study, url)
     console.print(f"optuna-dashboard on {mask(url)}: http://{args.host}:{args.port}/dashboard/  (Ctrl-C to stop)", highlight=False)
     run_server(storage, host=args.host, port=args.port, artifact_store=artifact_store(args.study))
+    return 0
+
+
+def _refit(args: argparse.Namespace, console: Console) -> int:
+    if args.into is not None:
+        check_study_name(args.into, "command line", "--into")
+        if args.into == args.study:
+            raise SpaceError("command line", "--into", f"expected a study other than its parent {args.study} (a refit is a child study)")
+    from search.refit import refit
+    from search.run import StudyStopped
+
+    try:
+        refit(
+            args.study,
+            epochs=args.epochs,
+            front=args.front,
+            trials=args.trials or (),
+            latent=args.latent or (),
+            storage=args.storage,
+            into=args.into,
+            overrides=args.overrides,
+            workers=args.workers,
+            timeout=args.timeout,
+            console=console,
+        )
+    except StudyStopped:
+        return EXIT_STOPPED
     return 0
 
 
@@ -148,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_STOPPED  # the display said why
             return 0
         check_study_name(args.study, "command line", "--study")
+        if args.command == "refit":
+            return _refit(args, console)
         if args.command == "best":
             from search.best import show_best
 

@@ -26,6 +26,7 @@ import math
 import os
 import socket
 import tempfile
+import time
 import traceback
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +51,7 @@ from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
 from search.display import FINISHED, Display, is_multi_objective
 from search.latent_pruner import LatentPercentilePruner
+from search.rungs import ParetoHalvingPruner
 from search.liveness import Heartbeat
 from search.sample import optuna_suggest, sample
 from search.space import Space
@@ -162,6 +164,8 @@ class Objective:
         trial.set_user_attr("n_params", arch.n_params)
         trial.set_user_attr("architecture", arch.to_dict())
         trial.set_user_attr("train", dataclasses.asdict(config.train))
+        if config.lineage:  # a refit's trial names the parent trial it trains again
+            trial.set_user_attr("lineage", config.lineage)
         pca = self._linear_baseline(trial, arch)
         save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
@@ -173,9 +177,10 @@ class Objective:
             for key, value in (("train_mse", report.train_mse), ("val_mse", report.val_mse), ("epoch_seconds", report.seconds)):
                 curves[key].append(value)
                 trial.set_user_attr(key, curves[key])
+            trial.set_user_attr("train_seconds", time.perf_counter() - started)  # so far: a pruned trial's compute counts too
             if self.display:
                 self.display.epoch(report)
-            if isinstance(pruner, LatentPercentilePruner):
+            if isinstance(pruner, LatentPercentilePruner | ParetoHalvingPruner):
                 # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
                 last = report.epoch == report.epochs
                 reason = (
@@ -196,6 +201,7 @@ class Objective:
             def init(model: CAE) -> None:
                 start_from_linear_code(model, self.linear_code)
 
+        started = time.perf_counter()
         try:
             model, result = train(
                 arch, self.data, config.train, on_epoch=on_epoch, on_batch=self.display.batch if self.display else None, init=init
@@ -206,6 +212,7 @@ class Objective:
             self._fail(trial, str(error))
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
+        trial.set_user_attr("train_seconds", time.perf_counter() - started)  # with the test pass (search.front.compute_hours)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("test_mse", result.test_mse)
         trial.set_user_attr("test_psnr", result.test_psnr)

@@ -36,7 +36,7 @@ from cae.spec import (
 )
 from cae.tasks import CLASSES, adapt, get_task, with_classes
 from cae.training import TrainConfig
-from search.space import Choice, ExplicitModel, FloatRange, IntRange, Space, StartedModel, TemplateModel, is_distribution
+from search.space import Choice, DesignsModel, ExplicitModel, FloatRange, IntRange, Space, StartedModel, TemplateModel, is_distribution
 from search.space.schema import INHERITED_KEYS
 
 Suggest = Callable[[str, Any], Any]
@@ -50,6 +50,7 @@ CHECK_SAMPLES = 200
 class TrialConfig:
     architecture: Architecture
     train: TrainConfig
+    lineage: dict[str, Any] | None = None  # a refit's design: where it was found (recorded on the trial)
 
 
 def optuna_suggest(trial: optuna.Trial) -> Suggest:
@@ -188,7 +189,13 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
 def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid) -> TrialConfig:
     """One configuration of ``space``; :class:`ArchitectureError` says why a draw cannot be built."""
     model = space.model
-    if isinstance(model, TemplateModel):
+    train_values, lineage = space.train, None
+    if isinstance(model, DesignsModel):
+        design = model.designs[_draw(suggest, "design", Choice(tuple(range(len(model.designs)))))]
+        architecture, lineage = design.architecture, design.lineage
+        # the design's own training, but for what the refit's space wrote (its longer epochs)
+        train_values = design.train | {k: v for k, v in space.train.items() if k in space.train_written}
+    elif isinstance(model, TemplateModel):
         architecture = _template(model, suggest)
     elif isinstance(model, StartedModel):
         if model.architecture is None:
@@ -206,13 +213,13 @@ def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid) -> Tri
     else:
         architecture = adapt(architecture, get_task(task))
     check_bounds(architecture, model)
-    train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in space.train.items()})
+    train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in train_values.items()})
     if train.loss == "bce" and architecture.output != "sigmoid":
         raise ArchitectureError("train.loss bce needs outputs in [0, 1]: model.output must be sigmoid")
-    return TrialConfig(architecture, train)
+    return TrialConfig(architecture, train, lineage)
 
 
-def check_bounds(architecture: Architecture, model: TemplateModel | ExplicitModel | StartedModel) -> None:
+def check_bounds(architecture: Architecture, model: TemplateModel | ExplicitModel | StartedModel | DesignsModel) -> None:
     """Refuse an architecture above the space's ``max_latent`` or ``max_params`` (before it trains)."""
     bounds = model.params if isinstance(model, TemplateModel) else vars(model)
     for key, value, what in (("max_latent", architecture.latent_size, "latent"), ("max_params", architecture.n_params, "parameters")):

@@ -106,14 +106,19 @@ def latent_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [trials[i] for i in kept]
 
 
-def recorded_data(study_attrs: dict) -> DataConfig:
-    """The data settings a study ran with, from the space text and overrides it recorded.
+def recorded_space(study_attrs: dict) -> Space | None:
+    """The space a study ran (its recorded text and overrides), parsed again; ``None`` for a study that recorded none.
 
     Parsing is pure, so a study started from another (``start:``) is read without that one.
     """
     text = study_attrs.get("space")
     if text is None:
-        return DataConfig()
+        return None
     path = Path(study_attrs.get("space_file") or "recorded space")
-    raw = yaml.safe_load(text)
-    return parse_space(path, text, raw, study_attrs.get("overrides") or []).data
+    return parse_space(path, text, yaml.safe_load(text), study_attrs.get("overrides") or [])
+
+
+def recorded_data(study_attrs: dict) -> DataConfig:
+    """The data settings a study ran with (see :func:`recorded_space`), the defaults where it recorded no space."""
+    space = recorded_space(study_attrs)
+    return DataConfig() if space is None else space.data

@@ -25,10 +25,12 @@ from search.space.load import load_space, parse_space, read_yaml, space_from_dic
 from search.space.messages import SpaceError, did_you_mean
 from search.space.params import Choice, Distribution, FloatRange, IntRange, Key, is_distribution, parse_param
 from search.space.sections import check_study_name
-from search.space.values import ExplicitModel, Space, StartedModel, StartRef, StudySpec, TemplateModel
+from search.space.values import Design, DesignsModel, ExplicitModel, Space, StartedModel, StartRef, StudySpec, TemplateModel
 
 __all__ = [
     "Choice",
+    "Design",
+    "DesignsModel",
     "Distribution",
     "ExplicitModel",
     "FloatRange",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search.space.messages import SpaceError, check_keys, did_you_mean, show
-from search.space.params import parse_param, section
-from search.space.schema import BOUND_KEYS, LAYER_KEYS, PER_STAGE_KEYS, TEMPLATE_KEYS
-from search.space.values import ExplicitModel, TemplateModel
+from cae.spec import Architecture, ArchitectureError
+from search.space.messages import SpaceError, check_keys, did_you_mean, mapping, show
+from search.space.params import is_distribution, parse_param, section
+from search.space.schema import BOUND_KEYS, LAYER_KEYS, PER_STAGE_KEYS, TEMPLATE_KEYS, TRAIN_KEYS
+from search.space.values import Design, DesignsModel, ExplicitModel, TemplateModel
 
 
 def _parse_template(file: Path, raw: dict[str, Any]) -> TemplateModel:
@@ -58,7 +59,35 @@ def _parse_explicit(file: Path, raw: dict[str, Any]) -> ExplicitModel:
     return ExplicitModel(parts["encoder"], parts["decoder"], activation, output, norm, skip, **bounds)
 
 
-def _parse_model(file: Path, raw: Any) -> TemplateModel | ExplicitModel:
+def _parse_design(file: Path, key: str, raw: Any) -> Design:
+    raw = mapping(file, key, raw, "a design ({architecture: ..., train: ..., lineage: ...})")
+    check_keys(file, key, raw, ["architecture", "train", "lineage"])
+    try:
+        architecture = Architecture.from_dict(raw["architecture"])
+    except KeyError as error:
+        raise SpaceError(file, f"{key}.architecture", f"expected an architecture record (Architecture.to_dict), missing {error}") from None
+    except (ArchitectureError, TypeError, ValueError, AttributeError) as error:
+        raise SpaceError(file, f"{key}.architecture", f"expected an architecture record that builds: {error}") from None
+    written = mapping(file, f"{key}.train", raw.get("train", {}), "training settings")
+    train = section(file, f"{key}.train", written, TRAIN_KEYS)
+    searched = [k for k in written if is_distribution(train[k])]
+    if searched:
+        raise SpaceError(file, f"{key}.train.{searched[0]}", "expected a constant: a design is one configuration")
+    lineage = mapping(file, f"{key}.lineage", raw.get("lineage", {}), "where the design came from")
+    return Design(architecture, {k: train[k] for k in written}, dict(lineage))
+
+
+def _parse_designs(file: Path, raw: dict[str, Any]) -> DesignsModel:
+    check_keys(file, "model", raw, ["designs"])
+    designs = raw["designs"]
+    if not isinstance(designs, list) or not designs:
+        raise SpaceError(file, "model.designs", f"expected a non-empty list of designs, got {show(designs)}")
+    return DesignsModel(tuple(_parse_design(file, f"model.designs.{i}", d) for i, d in enumerate(designs)))
+
+
+def _parse_model(file: Path, raw: Any) -> TemplateModel | ExplicitModel | DesignsModel:
+    if isinstance(raw, dict) and "designs" in raw:
+        return _parse_designs(file, raw)
     if not isinstance(raw, dict) or not raw:
         raise SpaceError(
             file, "model", f"expected a mapping with template keys ({', '.join(TEMPLATE_KEYS)}) or encoder/decoder lists, got {show(raw)}"

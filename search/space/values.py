@@ -73,12 +73,28 @@ class StartedModel:
 
 
 @dataclass(frozen=True)
+class Design:
+    """One design that a refit trains again: an architecture, its training settings and where it came from."""
+
+    architecture: Architecture
+    train: dict[str, Any]  # TrainConfig fields, constants (the space's own train keys override them)
+    lineage: dict[str, Any]  # the parent study, trial and parameters it was found as (recorded on the trial)
+
+
+@dataclass(frozen=True)
+class DesignsModel:
+    """``model: {designs: [...]}``: chosen designs, one per trial (the ``design`` parameter), as ``search refit`` writes them."""
+
+    designs: tuple[Design, ...]
+
+
+@dataclass(frozen=True)
 class Space:
     path: Path
     study: StudySpec
     data: DataConfig
     train: dict[str, Any]  # TrainConfig fields → constant or distribution
-    model: TemplateModel | ExplicitModel | StartedModel
+    model: TemplateModel | ExplicitModel | StartedModel | DesignsModel
     text: str = ""  # the file as read, for the study's record
     overrides: tuple[str, ...] = field(default=())
     task: Any = "reconstruction"  # a task name (cae.tasks) or a choice of them

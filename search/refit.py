@@ -1,0 +1,175 @@
+"""Search short, then train long: chosen designs of a finished study trained again, into a child study.
+
+A search gives every trial a short budget; the designs it finds are worth more epochs than it could
+spend on each. :func:`refit` takes the study's front (``front=True``), trials by number, or the front's
+nearest design at exact latent sizes (``latent=[64, 128, 256]``: the sizes published results are quoted
+at, built at exactly that size), and trains each with ``epochs`` into a child study, one trial per
+design. The child is an ordinary study (the same objectives, PCA on every trial, resumable, any storage,
+``--workers``): its space is written out with the designs as data (``model: {designs: [...]}``), so
+it never needs the parent again, and each trial records its ``lineage`` (parent study, trial, parameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from cae.spec import Architecture, ArchitectureError, at_latent_size
+from search.display import best_val_mse, is_multi_objective, pareto_trials
+from search.run import optimize
+from search.space import check_study_name
+from search.start import latent_front, recorded_space
+from search.storage import GRACE_SECONDS, StorageError, default_storage, load_study
+
+
+def front_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's best trade-offs: its Pareto front (several objectives), else error against latent size."""
+    if is_multi_objective(study):
+        return pareto_trials(study)
+    return latent_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _lineage(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked: int | None) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return {
+        "study": study.study_name,
+        "trial": trial.number,
+        "params": dict(trial.params),
+        "latent_asked": asked,
+        "parent_latent": attrs.get("latent_size"),
+        "parent_epochs": len(attrs.get("val_mse") or []),
+        "parent_val_mse": best_val_mse(trial),
+        "parent_test_psnr": attrs.get("test_psnr"),
+        "latent": arch.latent_size,
+    }
+
+
+def _design(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked: int | None = None) -> dict[str, Any]:
+    return {"architecture": arch.to_dict(), "train": dict(trial.user_attrs["train"]), "lineage": _lineage(study, trial, arch, asked)}
+
+
+def _at_size(study: optuna.Study, front: list[FrozenTrial], size: int) -> dict[str, Any]:
+    """The front's design nearest ``size`` values (in log size; the lower error on ties) that can hold exactly ``size``."""
+    ranked = sorted(front, key=lambda t: (abs(math.log(t.user_attrs["latent_size"] / size)), best_val_mse(t)))
+    reasons = []
+    for trial in ranked:
+        try:
+            return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+        except ArchitectureError as error:
+            reasons.append(f"trial {trial.number}: {error}")
+    raise StorageError(f"latent {size}: no design on the front of study {study.study_name} can be built at that size ({reasons[0]})")
+
+
+def choose_designs(
+    study: optuna.Study, *, front: bool = False, trials: Sequence[int] = (), latent: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """The designs to train again, as ``model.designs`` entries: exactly one of ``front``, ``trials`` or ``latent``."""
+    if sum((bool(front), bool(trials), bool(latent))) != 1:
+        raise ValueError("choose exactly one of front, trials or latent")
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    if not complete:
+        raise StorageError(f"study {study.study_name} has no completed trial to refit")
+    if trials:
+        missing = [n for n in trials if n not in complete]
+        if missing:
+            raise StorageError(f"trial {missing[0]} of study {study.study_name} is not a completed trial (only those keep a design)")
+        chosen = [complete[n] for n in dict.fromkeys(trials)]
+        return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in chosen]
+    best = front_trials(study)
+    if front:
+        best = sorted(best, key=lambda t: t.user_attrs["latent_size"])
+        return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in best]
+    return [_at_size(study, best, size) for size in dict.fromkeys(latent)]
+
+
+def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int, name: str) -> dict[str, Any]:
+    """The child study's space as a mapping: the parent's objectives and data, the designs, ``epochs`` each, no pruning.
+
+    A grid over the designs runs each once, whichever worker takes it; no pruner, because every design
+    was chosen to be trained to the end.
+    """
+    parent = recorded_space(study.user_attrs)
+    if parent is None:
+        raise StorageError(f"study {study.study_name} recorded no space, so its data and objectives are unknown")
+    data = {k: v for k, v in dataclasses.asdict(parent.data).items() if k != "image_size"}
+    data["split"] = list(data["split"])
+    return {
+        "study": {
+            "name": name,
+            "objectives": list(parent.study.objectives),
+            "sampler": {"type": "grid"},
+            "pruner": {"type": "none"},
+        },
+        "data": data,
+        "train": {"epochs": epochs},
+        "model": {"designs": designs},
+    }
+
+
+def refit(
+    study_name: str,
+    *,
+    epochs: int,
+    front: bool = False,
+    trials: Sequence[int] = (),
+    latent: Sequence[int] = (),
+    storage: str | None = None,
+    into: str | None = None,
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    timeout: float | None = None,
+    grace: int = GRACE_SECONDS,
+    progress: bool = False,
+    console: Console | None = None,
+) -> optuna.Study:
+    """Train chosen designs of ``study_name`` for ``epochs`` each, into the child study ``into`` (default ``NAME-refit``).
+
+    Example: the flagship's front at the published sizes, trained ten times longer::
+
+        child = search.refit("pareto", latent=[64, 128, 256], epochs=40)
+        search.trials_table(child)[["latent_size", "test_psnr", "pca_psnr", "gain_db"]]
+
+    Args:
+        study_name: the finished study whose designs are trained again.
+        epochs: each design's epochs in the child study.
+        front: every design on the study's front; or ``trials``, numbers of completed trials; or
+            ``latent``, sizes at which the front's nearest design is built with exactly that many values.
+        storage: where the parent is (default ``sqlite:///studies/NAME.db``); the child is written beside it
+            (the same URL when given, else ``sqlite:///studies/INTO.db``).
+        into: the child study's name. Calling again with the same arguments resumes it.
+        overrides, workers, timeout, grace, progress, console: as :func:`search.optimize`.
+
+    Returns:
+        The child ``optuna.Study``; its trials carry ``lineage`` beside the usual records.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    bad = [size for size in latent if size < 1]
+    if bad:
+        raise ValueError(f"latent sizes must be ≥ 1, got {bad[0]}")
+    parent, _ = load_study(study_name, storage or default_storage(study_name))
+    name = check_study_name(into or f"{study_name}-refit", "refit", "into")
+    if name == study_name:
+        raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
+    designs = choose_designs(parent, front=front, trials=trials, latent=latent)
+    space = refit_space(parent, designs, epochs, name)
+    child = optimize(
+        space,
+        trials=len(designs),
+        study_name=name,
+        storage=storage or default_storage(name),
+        overrides=tuple(overrides),
+        workers=workers,
+        timeout=timeout,
+        grace=grace,
+        progress=progress,
+        console=console,
+    )
+    child.set_user_attr("refit_of", {"study": study_name, "trials": [d["lineage"]["trial"] for d in designs], "epochs": epochs})
+    return child
