@@ -7,18 +7,28 @@
   optuna-dashboard takes it): Optuna's recommended store for several processes on one machine.
 
 ``studies/<name>/artifacts/`` holds the pictures and checkpoints that Optuna's artifact store
-uploads (optuna-dashboard shows them with ``--artifact-dir``).
+uploads (optuna-dashboard shows them with ``--artifact-dir``). The study records that folder as an
+absolute path when it is created (:func:`record_artifact_dir`), so that a trial's files are found
+from any folder.
+
+A disk that fills up or turns read-only under the database or the artifact folder raises
+:class:`StorageWriteError` naming which and where (:func:`writing`); what was stored is kept. A
+database that can only be read is opened read-only by :func:`load_study`.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
 import sqlalchemy.exc
@@ -27,6 +37,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
 from search.liveness import stale_trial_retry
+from search.space.messages import excerpt
 
 STUDIES = Path("studies")
 # A trial whose worker stops beating (killed, machine lost) for GRACE_SECONDS is marked failed
@@ -41,8 +52,67 @@ _DRIVER_HINTS = {
 }
 
 
+ARTIFACT_DIR = "artifact_dir"  # the study's user attribute: where its trials' files are written
+
+
 class StorageError(ValueError):
     """A storage that cannot be opened, or a study that is not in it."""
+
+
+class StorageWriteError(StorageError):
+    """The database or the artifact folder could not be written (a full disk, a read-only mount, no permission).
+
+    The message names which of the two and where; what was stored before it is kept.
+    """
+
+
+# What a failed write says: an OSError's errno, or the words of SQLite, PostgreSQL and MySQL.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+_WRITE_WORDS = (
+    "database or disk is full",
+    "readonly database",
+    "read-only file system",
+    "no space left on device",
+    "disk i/o error",
+    "could not extend file",
+    "disk quota exceeded",
+    "the table is full",
+)
+
+
+def write_failure(error: BaseException) -> str | None:
+    """Why ``error`` is a write that the disk refused (full, read-only, not permitted), in a few words; ``None`` when it is not one.
+
+    Optuna wraps the database's error (``StorageInternalError`` from SQLAlchemy's ``OperationalError``), so the
+    causes are read too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _WRITE_ERRNOS:
+            where = f": {current.filename}" if current.filename else ""
+            return f"{current.strerror or errno.errorcode.get(current.errno or 0, 'write refused')}{where}"
+        text = str(current).lower()
+        for words in _WRITE_WORDS:
+            if words in text:
+                return words
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextmanager
+def writing(where: str) -> Iterator[None]:
+    """``with writing(url):`` turns a write the disk refuses into :class:`StorageWriteError` naming ``where``."""
+    try:
+        yield
+    except StorageWriteError:
+        raise
+    except Exception as error:
+        reason = write_failure(error)
+        if reason is None:
+            raise
+        raise StorageWriteError(f"{where}: cannot be written ({reason})") from None
 
 
 def mask(url: str) -> str:
@@ -58,9 +128,37 @@ def study_dir(study: str) -> Path:
     return STUDIES / study
 
 
-def artifact_store(study: str) -> FileSystemArtifactStore:
-    path = study_dir(study) / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
+def record_artifact_dir(study: optuna.Study) -> Path:
+    """The folder of ``study``'s artifacts, recorded in its user attributes as an absolute path the first time
+    (``studies/<name>/artifacts`` under the current folder), so that readers find the files from any folder."""
+    recorded = study.user_attrs.get(ARTIFACT_DIR)
+    if recorded:
+        return Path(recorded)
+    path = (study_dir(study.study_name) / "artifacts").resolve()
+    study.set_user_attr(ARTIFACT_DIR, str(path))
+    return path
+
+
+def recorded_artifact_dir(study: optuna.Study, url: str) -> Path:
+    """Where ``study``'s artifacts were written: its record, or for a study from before the record existed,
+    ``<name>/artifacts`` beside its SQLite or journal file (where the default layout put them)."""
+    recorded = study.user_attrs.get(ARTIFACT_DIR)
+    if recorded:
+        return Path(recorded)
+    database = _local_file(url)
+    if database is None:
+        raise StorageError(
+            f"study {study.study_name} in {mask(url)} records no artifact folder (it was created before studies recorded one), "
+            "and a server database has no folder beside it to look in"
+        )
+    return (database.parent / study.study_name / "artifacts").resolve()
+
+
+def artifact_store(study: str | Path) -> FileSystemArtifactStore:
+    """The artifact store of a study (its name: ``studies/<name>/artifacts``) or of a folder; the folder is created."""
+    path = study_dir(study) / "artifacts" if isinstance(study, str) else study
+    with writing(f"artifact folder {path}"):
+        path.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(path))
 
 
@@ -94,10 +192,14 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
     path = _local_file(url)
     if path is not None:
         if path.is_dir():
-            raise StorageError(f"--storage {url}: is a folder, expected a database or journal file")
+            raise StorageError(f"--storage {mask(url)}: is a folder, expected a database or journal file")
         if not create and not path.exists():
             raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise StorageError(f"--storage {mask(url)}: {blocking} is a file, not a folder, so the database cannot be made in it")
+        with writing(f"--storage {mask(url)}: its folder"):
+            path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if is_journal(url):
             # The open() lock works on every file system (the default symlink lock does not on some
@@ -110,11 +212,23 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
         hint = f"; install it with: {hint}" if hint else ""
         raise StorageError(f"--storage {mask(url)}: its database driver ({missing.name or missing}) is not installed{hint}") from None
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and unreachable servers
+        full = write_failure(error)
+        if full is not None:
+            raise StorageWriteError(f"--storage {mask(url)}: cannot be written ({full})") from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StorageError(f"--storage {mask(url)}: cannot open this storage ({mask(reason)})") from None
+        raise StorageError(f"--storage {mask(url)}: cannot open this storage ({excerpt(mask(reason))})") from None
 
 
-def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
+def only_readable(url: str) -> bool:
+    """A local SQLite file that this process cannot write (a read-only mount, a folder without write permission):
+    SQLite needs to write the file and, in WAL mode, to make its ``-shm`` file beside it."""
+    path = _local_file(url)
+    if path is None or is_journal(url) or not path.exists():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _sqlite_connector(url: str, read_only: bool = False) -> Callable[[], sqlite3.Connection]:
     """SQLite connections in WAL mode with ``synchronous=NORMAL``.
 
     A trial writes its curves every epoch; SQLite's default (a rollback journal, two fsyncs per
@@ -123,8 +237,15 @@ def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
     readers (the dashboard, other workers) read while a worker writes.
     """
     database = _local_file(url)
+    assert database is not None
 
     def connect() -> sqlite3.Connection:
+        if read_only:
+            # On a read-only mount SQLite cannot make the WAL's shared-memory file beside the database, and
+            # nothing can write it there either: immutable reads the file as it is.
+            frozen = "&immutable=1" if os.statvfs(database).f_flag & os.ST_RDONLY else ""
+            uri = f"file:{quote(str(database.resolve()))}?mode=ro{frozen}"
+            return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
         connection = sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
@@ -133,35 +254,57 @@ def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
     return connect
 
 
-def _rdb_storage(url: str, grace: int, attempts: int = 5) -> RDBStorage:
+def _collided(error: Exception) -> bool:
+    """Whether ``error`` is one of the collisions of workers creating a fresh database's tables at once: a duplicate
+    row (``IntegrityError``), or a table, index or type that another worker made a moment before ("table studies
+    already exists" from SQLite as ``OperationalError``, "relation alembic_version already exists" from PostgreSQL
+    as ``ProgrammingError``, "Table 'studies' already exists" from MySQL)."""
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and "already exists" in str(error).lower()
+
+
+def _rdb_storage(url: str, grace: int, attempts: int = 5, *, read_only: bool = False) -> RDBStorage:
     for attempt in range(1, attempts + 1):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the warning says nothing to a user
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(
                     url,
-                    engine_kwargs={"creator": _sqlite_connector(url)} if is_sqlite(url) else None,
+                    engine_kwargs={"creator": _sqlite_connector(url, read_only)} if is_sqlite(url) else None,
                     heartbeat_interval=heartbeat_seconds(grace),
                     grace_period=grace,
                     heartbeat_stale_trial_callback=stale_trial_retry(),
                 )
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+        except sqlalchemy.exc.DBAPIError as error:
             # Workers started together on an empty database all create its tables, and all but one
-            # collide: a duplicate row, or on PostgreSQL a duplicate table ("relation alembic_version
-            # already exists"); the tables are there on the next try.
-            collided = isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in str(error)
-            if attempt == attempts or not collided:
+            # collide; the tables are there on the next try.
+            if attempt == attempts or not _collided(error):
                 raise
             time.sleep(random.uniform(0.2, 1.0))
     raise AssertionError("unreachable")
 
 
 def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS) -> tuple[optuna.Study, BaseStorage]:
-    """An existing study and its storage, or :class:`StorageError` naming the studies it does hold."""
-    storage = open_storage(url, create=False, grace=grace)
+    """An existing study and its storage, or :class:`StorageError` naming the studies it does hold.
+
+    For the commands that only read: a SQLite file that cannot be written (a read-only mount) is opened read-only.
+    """
+    if is_sqlite(url) and only_readable(url):
+        storage: BaseStorage = _read_only_storage(url, grace)
+    else:
+        storage = open_storage(url, create=False, grace=grace)
     try:
         return optuna.load_study(study_name=name, storage=storage), storage
     except KeyError:
         names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
         held = f"it holds {', '.join(names)}" if names else "it holds no study"
         raise StorageError(f"--study {name}: no such study in {mask(url)} ({held})") from None
+
+
+def _read_only_storage(url: str, grace: int) -> RDBStorage:
+    try:
+        return _rdb_storage(url, grace, read_only=True)
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StorageError(f"--storage {mask(url)}: cannot read this read-only database ({excerpt(reason)})") from None
