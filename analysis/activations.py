@@ -8,14 +8,22 @@ and decoder layer of its architecture (after the layer's activation) with forwar
 colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/analysis/`` (or
 ``--out``):
 
-- ``activations.png``: the input image, one row per layer (part, index, layer, output C×H×W) with
+- ``activations.png`` (:func:`plot`): the input image, one row per layer (part, index, layer, output C×H×W) with
   up to ``--channels`` of its feature maps, each scaled to its own min–max, and the output image;
-- ``reconstructions.png``: the first ten test images over their reconstructions;
+- ``reconstructions.png``: the first ten test images over their reconstructions, as a pixel grid
+  (:func:`plot_reconstructions` draws the same rows, labelled, as a figure);
 - ``reconstructions-<class>.png``: the first ten test images of the class over theirs;
 - ``activations.md``: the trial, the image, each layer's output shape and statistics, and what the
   numbers say: the image's own reconstruction error against the trial's, and which maps are constant.
 
-:func:`compute` runs the model (no files); :func:`render` draws and writes.
+:func:`compute` runs the model (no files, silent); :func:`plot` draws the feature maps as a
+matplotlib Figure; :func:`render` writes the files. From Python, given a study ``recon``::
+
+    from analysis import activations
+    result = activations.compute("recon", image="cat", index=3)
+    [tuple(o.shape) for o in result.outputs], result.image_mse
+    activations.plot(result)                         # shown inline by Jupyter
+    activations.render(result, Path("out"))
 """
 
 from __future__ import annotations
@@ -26,33 +34,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on the machines that train
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from rich.console import Console
 from torch import nn
 
 from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.builder import CAE
 from cae.data import Splits
-from cae.figures import reconstruction_rows, save_grid
+from cae.figures import DPI, image_rows_figure, reconstruction_rows, save_grid
 from cae.metrics import psnr
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
 from search.cli import number_flag, positive_int
-from search.display import best_val_mse
+from search.objectives import best_val_mse
 from search.space import did_you_mean
 from search.storage import StorageError
 from search.trial_model import load_trial
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map
+SAVE = {"dpi": DPI, "bbox_inches": "tight", "pad_inches": 0.1}  # how activations.png is saved: see activations_figure
 
 
 @dataclass(frozen=True)
@@ -186,16 +192,15 @@ def layer_label(arch: Architecture, row: int, shown: int) -> str:
     return f"{shape.part} {shape.index}: {describe(shape.layer)}\n{'×'.join(map(str, shape.out_shape))}{latent}{channels}"
 
 
-def save_activations(
+def activations_figure(
     arch: Architecture,
     inputs: torch.Tensor,
-    outputs: list[torch.Tensor],
+    outputs: Sequence[torch.Tensor],
     result: torch.Tensor,
-    path: Path,
     *,
     channels: int,
     title: str,
-) -> Path:
+) -> Figure:
     """One figure: the input image (C×H×W), a row of up to ``channels`` feature maps per layer
     (``outputs``, one C×H×W tensor per row of ``arch.shapes``) and the output image ``result``."""
     if len(outputs) != len(arch.shapes):
@@ -212,12 +217,13 @@ def save_activations(
         rows.append((layer_label(arch, row, len(shown)), _strip([colormap(m)[..., :3] for m in big], columns, size)))
     rows.append((f"output\n{'×'.join(map(str, result.shape))}", _strip([_tile(result, size)], columns, size)))
 
-    # Labels and title are text of known length: make room for them (and save with a tight box, so
-    # that an estimate too small enlarges the picture instead of clipping the text).
+    # Labels and title are text of known length: make room for them (and save with a tight box,
+    # :data:`SAVE`, so that an estimate too small enlarges the picture instead of clipping the text).
     label_inches = 0.3 + 0.07 * max(len(line) for label, _ in rows for line in label.splitlines())
     title_inches = 0.4 + 0.078 * max(len(line) for line in title.splitlines())
     width = max(label_inches + 0.5 * columns, title_inches)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(width, 0.55 * len(rows) + 0.8), squeeze=False)
+    fig = Figure(figsize=(width, 0.55 * len(rows) + 0.8))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, strip) in zip(axes[:, 0], rows, strict=True):
         ax.imshow(strip, interpolation="nearest")
         ax.set_anchor("W")  # short rows start under the long ones, beside their labels
@@ -228,9 +234,24 @@ def save_activations(
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(h_pad=0.3)
-    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.1)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot(result: ActivationsResult) -> Figure:
+    """The input image, up to ``result.channels`` feature maps of every layer, and the output image (``activations.png``)."""
+    title = (
+        f"{result.name}: test image {result.index} ({result.class_name} {result.k}), every layer's output\n"
+        f"each map scaled to its own min–max (dark = min, yellow = max); up to {result.channels} channels per layer"
+    )
+    return activations_figure(result.arch, result.inputs, result.outputs, result.output, channels=result.channels, title=title)
+
+
+def plot_reconstructions(result: ActivationsResult, *, of_class: bool = False) -> Figure:
+    """The first test images over the model's images of them; ``of_class``: the first of the image's class instead."""
+    rows = result.class_grid if of_class else result.grid
+    labels = ("images", "model") if len(rows) == 2 else ("images", "gray input", "model")
+    which = f"the first {result.class_name} test images" if of_class else "the first test images"
+    return image_rows_figure(dict(zip(labels, rows, strict=True)), title=f"{result.name}: {which}")
 
 
 # ---------------------------------------------------------------- compute
@@ -245,10 +266,10 @@ def compute(
     index: int = 0,
     channels: int = 16,
 ) -> ActivationsResult:
-    """Every layer's output for the ``index``-th test image of class ``image``, through a trial (default: the best).
+    """Every layer's output for the ``index``-th test image of class ``image``, through a trial (default: the best)::
 
-    >>> result = compute("recon", image="cat", index=3)
-    >>> [tuple(o.shape) for o in result.outputs], result.image_mse
+    result = compute("recon", image="cat", index=3)
+    [tuple(o.shape) for o in result.outputs], result.image_mse
     """
     loaded = load_trial(study_name, storage, trial)
     model = loaded.model
@@ -390,11 +411,7 @@ def render(result: ActivationsResult, out: Path) -> dict[str, Path]:
         "class": out / f"reconstructions-{result.class_name}.png",
         "md": out / "activations.md",
     }
-    title = (
-        f"{result.name}: test image {result.index} ({result.class_name} {result.k}), every layer's output\n"
-        f"each map scaled to its own min–max (dark = min, yellow = max); up to {result.channels} channels per layer"
-    )
-    save_activations(result.arch, result.inputs, list(result.outputs), result.output, files["png"], channels=result.channels, title=title)
+    plot(result).savefig(files["png"], **SAVE)
     save_grid(result.grid, files["all"])
     save_grid(result.class_grid, files["class"])
     files["md"].write_text(report(result, files))

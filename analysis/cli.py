@@ -59,13 +59,20 @@ def console() -> Console:
 
 
 def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    """Parse ``argv``, run ``command`` and turn bad input into one line and exit code 2."""
+    """Parse ``argv``, run ``command`` and turn bad input into one line and exit code 2.
+
+    The command's entry point: here, and only while the command runs, Optuna's log is quieted to
+    errors and its experimental warnings hidden (the command prints its own lines); both are put
+    back as they were, so that ``main(argv)`` called in-process leaves its caller's settings alone.
+    """
     args = parser.parse_args(argv)
-    optuna.logging.set_verbosity(logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    verbosity = optuna.logging.get_verbosity()
     try:
-        check_study_name(args.study, "command line", "--study")
-        return command(args, console())
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            optuna.logging.set_verbosity(logging.ERROR)
+            check_study_name(args.study, "command line", "--study")
+            return command(args, console())
     except (SpaceError, StorageError, ArchitectureError) as error:  # the last: a trial that cannot become what is asked
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -75,3 +82,5 @@ def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        optuna.logging.set_verbosity(verbosity)

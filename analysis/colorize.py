@@ -19,8 +19,14 @@ Each is measured on the test split against "gray stays gray" and the truth: MSE,
 Hasler–Süsstrunk colourfulness as a fraction of the truth's. The classifier is also decoded at
 several temperatures (no retraining: the temperature only turns its distribution into one colour).
 Writes ``colorize.csv`` (``variant, test_mse, psnr_db, colourfulness_ratio``), ``colorize.png`` (16 test
-images: gray | each variant | truth), ``colorize-colour.png`` (saturation histogram per variant,
-PSNR against colourfulness), ``colorize.md`` and each model's weights.
+images: gray | each variant | truth; :func:`plot`), ``colorize-colour.png`` (saturation histogram per
+variant, PSNR against colourfulness; :func:`plot_colour`), ``colorize.md`` and each model's weights. From Python, given a study ``recon``::
+
+    from analysis import colorize
+    result = colorize.compute("recon", epochs=2)      # trains every variant; silent without a console
+    colorize.results_table(result)
+    colorize.plot(result), colorize.plot_colour(result)   # matplotlib Figures, shown inline by Jupyter
+    colorize.render(result, Path("out"))
 """
 
 from __future__ import annotations
@@ -30,15 +36,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -49,7 +51,7 @@ from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
 from cae.chroma_classes import fit_bins
 from cae.color import colorfulness, gray_as_rgb, luma, pixel_saturation, saturation
 from cae.data import Splits, load_splits
-from cae.figures import save_image_rows
+from cae.figures import DPI, image_rows_figure, themed
 from cae.metrics import psnr
 from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
@@ -61,6 +63,7 @@ from search.start import best_start
 GRID_IMAGES = 16
 TEMPERATURES = (1.0, 0.6, 0.38, 0.2, 0.1, 0.01)  # 1: the mean; 0.38: Zhang et al.; 0.01: the mode
 HISTOGRAM_PIXELS = 200_000  # per variant: the histogram's shape is settled long before
+COLOUR_DPI = 110  # colorize-colour.png is wide: a little less than the other figures' DPI keeps it on a screen
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,14 @@ def compute(
     improve: tuple[str, ...] = (),
     console: Console | None = None,
 ) -> ColorizeResult:
-    """Train every variant from the chosen trial of ``study`` and measure it on the test split."""
-    console = console or Console()
+    """Train every variant from the chosen trial of ``study`` and measure it on the test split.
+
+    Args:
+        console: where a progress bar per model (a line per epoch when it is not a terminal) is drawn;
+            without one (the default) nothing is printed.
+    """
+    quiet = console is None
+    console = console or Console(quiet=True)
     start = best_start(study, storage, trial=trial, latent=latent)
     if start.architecture.linear_skip:
         raise ArchitectureError(
@@ -235,7 +244,7 @@ def compute(
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console, disable=quiet) as progress:
         for variant in variants:
             arch = variant_architecture(start.architecture, variant, context, chroma_bins)
             run_cfg = dataclasses.replace(cfg, loss=variant.loss, epochs=cfg.epochs * variant.epochs_factor)
@@ -301,11 +310,20 @@ def sweep_table(result: ColorizeResult) -> pd.DataFrame:
     )
 
 
-def save_colour_figure(result: ColorizeResult, path: Path) -> Path:
-    """Left: the saturation histogram of each variant over the truth's. Right: PSNR against colourfulness."""
-    sns.set_theme(style="whitegrid")
+def plot(result: ColorizeResult) -> Figure:
+    """The first test images in gray, as each variant colours them, and in truth: one labelled row each (``colorize.png``)."""
+    return image_rows_figure(result.pictures, title=f"colorization from {result.origin}: test images")
+
+
+def plot_colour(result: ColorizeResult) -> Figure:
+    """Left: the saturation histogram of each variant over the truth's. Right: PSNR against colourfulness (``colorize-colour.png``)."""
+    with themed("whitegrid"):
+        return _colour_figure(result)
+
+
+def _colour_figure(result: ColorizeResult) -> Figure:
     labels = [label for label in result.saturations if label != "truth"]
-    fig = plt.figure(figsize=(12, 2.0 * len(labels) + 0.6))
+    fig = Figure(figsize=(12, 2.0 * len(labels) + 0.6))
     grid = fig.add_gridspec(len(labels), 2, width_ratios=(1, 1.2))
     truth = result.saturations["truth"].numpy()
     for i, label in enumerate(labels):
@@ -329,9 +347,7 @@ def save_colour_figure(result: ColorizeResult, path: Path) -> Path:
     ax.set(title="error against colour (test split)", xlim=(0, max(1.05, sweep["colourfulness vs truth"].max() + 0.05)))
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _target_line(result: ColorizeResult, m: Measured, what: str) -> str:
@@ -426,8 +442,8 @@ def report(result: ColorizeResult, files: dict[str, Path]) -> str:
 def render(result: ColorizeResult, out: Path) -> dict[str, Path]:
     files = {"csv": out / "colorize.csv", "png": out / "colorize.png", "colour": out / "colorize-colour.png", "md": out / "colorize.md"}
     csv_table(result).to_csv(files["csv"], index=False)
-    save_image_rows(result.pictures, files["png"], title=f"colorization from {result.origin}: test images")
-    save_colour_figure(result, files["colour"])
+    plot(result).savefig(files["png"], dpi=DPI)
+    plot_colour(result).savefig(files["colour"], dpi=COLOUR_DPI)
     files["md"].write_text(report(result, files))
     for key, model in result.models.items():
         files[key] = save_checkpoint(model, out / f"colorize-{key}.pt")

@@ -2,6 +2,15 @@
 
     python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR]
 
+or from Python::
+
+    from analysis import evaluate
+    result = evaluate.compute("recon")                   # the scores, an EvaluateResult (no files, silent)
+    result.split("test").psnr, evaluate.findings(result)
+    evaluate.plot(result)                                # the training curves, a matplotlib Figure
+    evaluate.plot_reconstructions(result, "test")        # the first test images over the model's
+    evaluate.render(result, Path("out"))                 # the files below
+
 :func:`compute` loads the trial's uploaded weights (default: the study's best trial, see
 :mod:`search.trial_model`) and its study's data, and measures the model's RGB images (the
 reconstructions, or a colorizer's colour images of the gray inputs) against the true images on
@@ -12,8 +21,9 @@ window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` write
 - ``evaluate.json``: study, trial and, per split, the number of images, MSE, PSNR and SSIM;
 - ``evaluate.csv``: the same, one row per split;
 - ``evaluate-train.png``, ``evaluate-validation.png``, ``evaluate-test.png``: the first 8 images
-  of each split over the model's images of them;
-- ``evaluate-curves.png``: training and validation MSE per epoch, as recorded by the trial;
+  of each split over the model's images of them, as pixel grids (:func:`plot_reconstructions`
+  draws the same rows, labelled, as a figure);
+- ``evaluate-curves.png``: training and validation MSE per epoch, as recorded by the trial (:func:`plot`);
 - ``evaluate.md``: the table, what it says (over-fitting, agreement with the error the trial
   recorded, whether the validation curve was still falling: each worded from this run's numbers)
   and the pictures.
@@ -29,12 +39,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from rich.console import Console
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from cae.figures import save_curves, save_reconstructions
+from cae.figures import DPI, curves_figure, image_rows_figure, reconstruction_rows, save_reconstructions
 from cae.metrics import psnr
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
@@ -118,7 +129,8 @@ def _standard_error(values: torch.Tensor) -> float:
 def compute(study_name: str, *, storage: str | None = None, trial: int | None = None, console: Console | None = None) -> EvaluateResult:
     """Measure trial ``trial`` of ``study_name`` (default: its best) on every split of its data.
 
-    ``console``, when given, hears which split is being measured (a full train split takes a while).
+    Silent by default. ``console``, when given (the command passes its own), hears which split is
+    being measured: a full train split takes a while.
     """
     loaded = load_trial(study_name, storage, trial)
     data = loaded.data()
@@ -232,6 +244,23 @@ def findings(result: EvaluateResult) -> list[str]:
     return [agreement(result), overfitting(result), convergence(result)]
 
 
+# ---------------------------------------------------------------- figures
+
+
+def plot(result: EvaluateResult) -> Figure:
+    """Training and validation MSE per epoch, as the trial recorded them (``evaluate-curves.png``)."""
+    return curves_figure(result.train_curve, result.val_curve, title=f"{result.name}: error per epoch")
+
+
+def plot_reconstructions(result: EvaluateResult, split: str = "test") -> Figure:
+    """The first images of ``split`` (train, validation or test) over the model's images of them, rows labelled."""
+    if split not in result.samples:
+        raise ValueError(f"split: expected one of {', '.join(result.samples)}, got {split!r}")
+    rows = reconstruction_rows(result.model, result.samples[split])
+    labels = ("images", "model") if len(rows) == 2 else ("images", "gray input", "model")
+    return image_rows_figure(dict(zip(labels, rows, strict=True)), title=f"{result.name}: {split} images")
+
+
 # ---------------------------------------------------------------- render
 
 
@@ -281,7 +310,7 @@ def render(result: EvaluateResult, out: Path) -> dict[str, Path]:
     files |= {name: out / f"evaluate-{name}.png" for name in result.samples} | {"curves": out / "evaluate-curves.png"}
     for name, images in result.samples.items():
         save_reconstructions(result.model, images, files[name])
-    save_curves(result.train_curve, result.val_curve, files["curves"], title=f"{result.name}: error per epoch")
+    plot(result).savefig(files["curves"], dpi=DPI)
     summary = {"study": result.study, "trial": result.trial, "splits": {s.split: _numbers(s) for s in result.scores}}
     files["json"].write_text(json.dumps(summary, indent=2) + "\n")
     scores_table(result.scores).to_csv(files["csv"], index=False)

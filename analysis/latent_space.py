@@ -13,8 +13,16 @@ pixels' level with them.
 
 Default trials: the study's best and, when another complete trial has a smaller latent, the one
 with the smallest (in spaces/latent2.yaml: latent 2 against the best larger latent), side by side.
-:func:`compute` encodes and scores (no files); :func:`render` writes ``latent_space.png``,
-``latent_space.csv`` (the 2-D points with their class) and ``latent_space.md``.
+:func:`compute` encodes and scores (no files, silent); :func:`plot` draws the classes in each trial's
+latent as a matplotlib Figure; :func:`render` writes ``latent_space.png`` (that figure),
+``latent_space.csv`` (the 2-D points with their class) and ``latent_space.md``. From Python, given a
+study ``latent2``::
+
+    from analysis import latent_space
+    result = latent_space.compute("latent2", samples=200, method="pca")
+    [e.silhouette for e in result.embedded], result.pixels
+    latent_space.plot(result)                        # shown inline by Jupyter
+    latent_space.render(result, Path("out"))
 """
 
 from __future__ import annotations
@@ -24,15 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.figure import Figure
 from rich.console import Console
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -41,10 +45,11 @@ from sklearn.metrics import silhouette_score
 from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
 from analysis.encoding import encode_images, pixels_of
 from cae.data import ImageSet
+from cae.figures import DPI, themed
 from cae.tasks import task_of
 from search.best import best_trial, load_best
 from search.cli import positive_int
-from search.display import best_val_mse
+from search.objectives import best_val_mse
 from search.storage import StorageError, default_storage, load_study
 from search.trial_model import load_trial
 
@@ -136,13 +141,13 @@ def compute(
     method: str = "tsne",
     console: Console | None = None,
 ) -> LatentSpaceResult:
-    """Encode ``samples`` seeded test images with each trial (default: :func:`default_trials`) and score their classes.
+    """Encode ``samples`` seeded test images with each trial (default: :func:`default_trials`) and score their classes::
 
-        >>> result = compute("latent2", samples=200, method="pca")
-        >>> [e.silhouette for e in result.embedded], result.pixels
+        result = compute("latent2", samples=200, method="pca")
+        [e.silhouette for e in result.embedded], result.pixels
 
     Args:
-        console: where progress lines go (none without one).
+        console: where progress lines go; without one (the default) nothing is printed.
     """
     console = console or Console(quiet=True)
     numbers = trials or default_trials(study_name, storage)
@@ -212,20 +217,23 @@ def findings(result: LatentSpaceResult) -> list[str]:
     return lines
 
 
-def plot(embedded: Sequence[Embedded], classes: tuple[str, ...], labels: np.ndarray, title: str, path: Path) -> Path:
-    sns.set_theme(style="white")
-    fig, axes = plt.subplots(1, len(embedded), figsize=(6.2 * len(embedded), 5.6), squeeze=False)
-    names = np.array(classes)[labels]
-    for i, (ax, e) in enumerate(zip(axes[0], embedded, strict=True)):
-        sns.scatterplot(x=e.points[:, 0], y=e.points[:, 1], hue=names, hue_order=list(classes), palette="tab10", s=12, ax=ax, legend=i == 0)
-        ax.set(title=f"{e.label}: {e.method}, silhouette {e.silhouette:.3f}", xticks=[], yticks=[])
-    if axes[0][0].get_legend() is not None:
-        sns.move_legend(axes[0][0], "upper left", bbox_to_anchor=(-0.02, -0.02), ncol=5, fontsize=8, title=None, frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def plot(result: LatentSpaceResult) -> Figure:
+    """Each trial's sampled test images in 2-D, coloured by class, side by side; titled with the silhouette."""
+    embedded, classes = result.embedded, result.classes
+    names = np.array(classes)[result.labels]
+    with themed("white"):
+        fig = Figure(figsize=(6.2 * len(embedded), 5.6))
+        axes = fig.subplots(1, len(embedded), squeeze=False)
+        for i, (ax, e) in enumerate(zip(axes[0], embedded, strict=True)):
+            sns.scatterplot(
+                x=e.points[:, 0], y=e.points[:, 1], hue=names, hue_order=list(classes), palette="tab10", s=12, ax=ax, legend=i == 0
+            )
+            ax.set(title=f"{e.label}: {e.method}, silhouette {e.silhouette:.3f}", xticks=[], yticks=[])
+        if axes[0][0].get_legend() is not None:
+            sns.move_legend(axes[0][0], "upper left", bbox_to_anchor=(-0.02, -0.02), ncol=5, fontsize=8, title=None, frameon=False)
+        fig.suptitle(f"study {result.study}: {result.samples:,} test images by class")
+        fig.tight_layout()
+    return fig
 
 
 def report(result: LatentSpaceResult, files: dict[str, Path]) -> str:
@@ -254,7 +262,7 @@ def report(result: LatentSpaceResult, files: dict[str, Path]) -> str:
 def render(result: LatentSpaceResult, out: Path) -> dict[str, Path]:
     files = {"png": out / "latent_space.png", "csv": out / "latent_space.csv", "md": out / "latent_space.md"}
     points_table(result).to_csv(files["csv"], index=False)
-    plot(result.embedded, result.classes, result.labels, f"study {result.study}: {result.samples:,} test images by class", files["png"])
+    plot(result).savefig(files["png"], dpi=DPI)
     files["md"].write_text(report(result, files))
     return files
 

@@ -1,7 +1,7 @@
-"""PCA's error at every latent size on a study's own split: the curve every CAE result is set beside.
+"""PCA's error at every latent size on a study's own split: the curve every CAE result is set beside::
 
-    >>> curve = pca_curve(study)          # None when the study's data cannot be loaded here
-    >>> curve[curve.latent_size == 64]    # latent_size, pca_mse, pca_psnr
+    curve, why = pca_curve(study)     # curve None (and why) when the study's data cannot be loaded here
+    curve[curve.latent_size == 64]    # latent_size, pca_mse, pca_psnr
 
 The study's recorded space names its data (dataset, root, split, subset, seed); the same images are
 loaded and :func:`cae.pca.pca_baseline` gives PCA's test MSE, cached by the split, so the curve is

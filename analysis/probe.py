@@ -8,7 +8,7 @@ CIFAR-10 classes on the train split: standardised features, whitened by PCA, the
 logistic regression (scikit-learn), its L2 strength chosen on the validation split. The same probe
 runs on two references: an untrained encoder of the same architecture (``torch.manual_seed(0)``),
 which separates what training taught from what the architecture alone gives; and the raw pixels
-the encoder sees (3,072 RGB values; the 1,024 gray values for a colorizer). Chance is the share
+the encoder sees (the image's RGB values; a colorizer's gray ones). Chance is the share
 of the most frequent test class. ``--max-train N`` probes with a seeded random N of the train
 images. Every seed is fixed: the same command gives the same numbers.
 
@@ -16,7 +16,15 @@ Writes to ``studies/<study>/analysis/`` (or ``--out``): ``probe.json`` (everythi
 (one row per representation: features, PCA components, C, train/val/test accuracy, seconds),
 ``probe.png`` (test accuracy per representation, chance as a line) and ``probe.md``, whose reading
 calls a gap between two accuracies real only beyond :data:`NOISE` standard errors of their difference
-on the test split. :func:`compute` encodes and fits (no files); :func:`render` writes.
+on the test split. :func:`compute` encodes and fits (no files, silent unless given a console);
+:func:`plot` draws the accuracies as a matplotlib Figure; :func:`render` writes. From Python, given
+a study ``reference``::
+
+    from analysis import probe
+    result = probe.compute("reference", max_train=5000)
+    result.accuracy("trained"), result.accuracy("pixels"), result.chance
+    probe.plot(result)                               # shown inline by Jupyter
+    probe.render(result, Path("out"))
 """
 
 from __future__ import annotations
@@ -31,15 +39,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.figure import Figure
 from rich.console import Console
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -50,6 +54,7 @@ from sklearn.preprocessing import StandardScaler
 from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.encoding import encode_images, pixels_of
 from cae.builder import build
+from cae.figures import DPI, themed
 from cae.tasks import task_of
 from cae.training import resolve_device
 from search.cli import positive_int
@@ -57,21 +62,19 @@ from search.trial_model import load_trial
 
 SEED = 0
 # L2 strengths tried, scored on the validation split. Whitened features all have variance 1, so one
-# grid fits every representation; small C matters when components are many and images few (recon's
-# best trial: 9,600 train images, 1,024 components; validation 41.8% at C = 1, 47.6% at 0.001).
-# Pixels peak at the grid's low end (reference: 38.7% at 1e-4, 38.1% at 1e-5): the grid reaches low enough.
+# grid fits every representation; small C matters when components are many and images few, and
+# it reaches low enough for raw pixels, whose best C is the smallest.
 CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-MAX_ITER = 1000  # a cap only: on whitened features lbfgs converged in 7–54 iterations on the real studies
+MAX_ITER = 1000  # a cap only: on whitened features lbfgs converges in tens of iterations
 # Up to this many features, PCA is a rotation that keeps every direction holding variance (see
 # VARIANCE); above it, the covariance is too large to decompose in minutes on 2 cores, so a
 # randomized PCA keeps the COMPONENTS leading ones, fitted on a seeded PCA_ROWS of the train images
-# (the classifier still sees them all). 48,000 × 16,000 features: 300 s fitted on every image, 30 s
-# on 10,000, plus 30 s to transform them all; recon's 9,600 × 14,080: 29 s.
+# (the classifier still sees them all), since the fit's time grows with its rows.
 MAX_FEATURES = 4096
 COMPONENTS = 1024
 PCA_ROWS = 10_000
 # Whitening divides each direction by its spread; the directions beyond 99.99% of the variance are
-# dead or duplicated units (300 of the reference latent's 1,024), whose rounding noise it would blow up.
+# dead or duplicated units, whose rounding noise it would blow up.
 VARIANCE = 0.9999
 REPRESENTATIONS = {"trained": "trained encoder", "random": "random encoder", "pixels": "raw pixels"}
 # On the few thousand test images of a study, two accuracies a point or two apart can swap with
@@ -148,7 +151,7 @@ def train_subset(n: int, max_train: int | None, seed: int = SEED) -> torch.Tenso
 
 def features_pipeline(n_features: int, n_rows: int, *, seed: int = SEED) -> Pipeline:
     """Standardise, then whiten with PCA (to be fitted on ``n_rows`` images): nearly the same linear functions,
-    but lbfgs converges in tens of iterations instead of many hundreds (the reference latent: 24 against > 300)."""
+    but lbfgs converges in tens of iterations instead of hundreds."""
     if n_features > MAX_FEATURES:
         pca = PCA(min(COMPONENTS, n_rows, n_features), whiten=True, svd_solver="randomized", random_state=seed)
     else:
@@ -164,10 +167,10 @@ def linear_probe(
     seed: int = SEED,
     on_fit: Callable[[float, float], None] | None = None,
 ) -> Probe:
-    """Fit a linear classifier of ``train`` for each C of :data:`CS`; keep the best on ``val``; score ``test``.
+    """Fit a linear classifier of ``train`` for each C of :data:`CS`; keep the best on ``val``; score ``test``::
 
-        >>> probe = linear_probe(Labelled(x, y), Labelled(x_val, y_val), Labelled(x_test, y_test))
-        >>> probe.test_accuracy
+        probe = linear_probe(Labelled(x, y), Labelled(x_val, y_val), Labelled(x_test, y_test))
+        probe.test_accuracy
 
     Args:
         on_fit: called with (C, validation accuracy) after each fit, for progress lines.
@@ -211,14 +214,14 @@ def compute(
     max_train: int | None = None,
     console: Console | None = None,
 ) -> ProbeResult:
-    """Probe a trial's frozen encoder (default: the best), a random one of its architecture and the pixels.
+    """Probe a trial's frozen encoder (default: the best), a random one of its architecture and the pixels::
 
-        >>> result = compute("reference", max_train=5000)
-        >>> result.accuracy("trained"), result.accuracy("pixels"), result.chance
+        result = compute("reference", max_train=5000)
+        result.accuracy("trained"), result.accuracy("pixels"), result.chance
 
     Args:
         max_train: fit with a seeded random sample of this many train images (default: all).
-        console: where progress lines go (none without one).
+        console: where progress lines go; without one (the default) nothing is printed.
     """
     console = console or Console(quiet=True)
     loaded = load_trial(study_name, storage, trial)
@@ -231,10 +234,15 @@ def compute(
     splits = {"train": (data.train.images[chosen], data.train.labels[chosen]), "val": (data.val.images, data.val.labels)}
     splits["test"] = (data.test.images, data.test.labels)
     console.print(f"train images used: {len(chosen):,} of {len(data.train):,}", highlight=False)
-    torch.manual_seed(SEED)
-    random = build(model.arch)
+    with torch.random.fork_rng(devices=[]):  # the seed of the random encoder, without reseeding the caller's generator
+        torch.manual_seed(SEED)
+        random = build(model.arch)
     device = resolve_device("auto")
-    pixels = "the 1,024 gray values (BT.601 luma) this colorizer's encoder sees" if task.in_channels == 1 else "the 3,072 RGB values"
+    _, channels, height, width = data.test.images.shape
+    if task.in_channels == 1:
+        pixels = f"the {height * width:,} gray values (BT.601 luma) this colorizer's encoder sees"
+    else:
+        pixels = f"the {channels * height * width:,} RGB values"
     encoders = {"trained": model.encode, "random": random.encode, "pixels": pixels_of}
     for module in (model, random):
         module.eval().to(device, memory_format=torch.channels_last)
@@ -294,20 +302,22 @@ def results_table(rows: list[Row]) -> pd.DataFrame:
     )
 
 
-def plot(rows: list[Row], chance_level: float, title: str, path: Path) -> Path:
+def plot(result: ProbeResult) -> Figure:
+    """Test accuracy per representation (trained encoder, random encoder, pixels), chance as a line (``probe.png``)."""
+    rows, chance_level = list(result.rows.values()), result.chance
     table = pd.DataFrame({"representation": [r.label for r in rows], "test accuracy %": [100 * r.probe.test_accuracy for r in rows]})
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    sns.barplot(table, x="representation", y="test accuracy %", hue="representation", palette="deep", legend=False, ax=ax)
-    for container in ax.containers:
-        ax.bar_label(container, fmt="%.1f%%", padding=3)
-    ax.axhline(100 * chance_level, color="tab:red", ls="--", lw=1.5, label=f"chance ({100 * chance_level:.1f}%)")
-    ax.set(xlabel="", ylim=(0, max(100 * max(r.probe.test_accuracy for r in rows) * 1.15, 100 * chance_level * 1.5)), title=title)
-    ax.legend(loc="upper right", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    with themed("whitegrid"):
+        fig = Figure(figsize=(6.5, 4.5))
+        ax = fig.subplots()
+        sns.barplot(table, x="representation", y="test accuracy %", hue="representation", palette="deep", legend=False, ax=ax)
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.1f%%", padding=3)
+        ax.axhline(100 * chance_level, color="tab:red", ls="--", lw=1.5, label=f"chance ({100 * chance_level:.1f}%)")
+        top = max(100 * max(r.probe.test_accuracy for r in rows) * 1.15, 100 * chance_level * 1.5)
+        ax.set(xlabel="", ylim=(0, top), title=f"{result.name}: linear probe of CIFAR-10 classes")
+        ax.legend(loc="upper right", fontsize=9)
+        fig.tight_layout()
+    return fig
 
 
 def noise(n: int, *accuracies: float) -> float:
@@ -419,7 +429,7 @@ def render(result: ProbeResult, out: Path) -> dict[str, Path]:
     files = {"json": out / "probe.json", "csv": out / "probe.csv", "png": out / "probe.png", "md": out / "probe.md"}
     files["json"].write_text(json.dumps(summary(result), indent=2) + "\n")
     results_table(list(result.rows.values())).to_csv(files["csv"], index=False)
-    plot(list(result.rows.values()), result.chance, f"{result.name}: linear probe of CIFAR-10 classes", files["png"])
+    plot(result).savefig(files["png"], dpi=DPI)
     files["md"].write_text(report(result, files))
     return files
 
