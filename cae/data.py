@@ -27,13 +27,14 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from rich.console import Console
 from rich.progress import track
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
@@ -191,7 +192,7 @@ class _Folders(_Source):
         # preallocated N×C×H×W array: no list of pictures, no stacked copy.
         size = self.image_size
         x = np.empty((self.n, 3, size, size), dtype=np.uint8)
-        for i in track(range(self.n), description=f"decoding {self.n:,} images", transient=True):
+        for i in _decoding(range(self.n), self.n):
             x[i] = self._decode(self.samples[i][0]).transpose(2, 0, 1)
         y = np.array([label for _, label in self.samples], dtype=np.int64)
         return x, y
@@ -199,7 +200,7 @@ class _Folders(_Source):
     def _decode_some(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         size = self.image_size
         x = np.empty((len(indices), 3, size, size), dtype=np.uint8)
-        for row, i in enumerate(track(indices.tolist(), description=f"decoding {len(indices):,} images", transient=True)):
+        for row, i in enumerate(_decoding(indices.tolist(), len(indices))):
             x[row] = self._decode(self.samples[i][0]).transpose(2, 0, 1)
         return x, np.array([self.samples[i][1] for i in indices.tolist()], dtype=np.int64)
 
@@ -318,6 +319,16 @@ def _open_source(cfg: DataConfig) -> _Source:
             raise DataError("data.root", f"{root}: no such folder")
         return _Folders(root, [root], cfg.image_size, cfg.dataset)
     return _Pickles(root, download=True)
+
+
+def _decoding(items: Iterable[int], n: int) -> Iterable[int]:
+    """``items`` with a transient progress bar on an interactive terminal's stderr only.
+
+    Decoding a folder takes tens of seconds once; a person at a terminal should see it move, but a
+    library call in a notebook, a pipe or a test prints nothing.
+    """
+    console = Console(stderr=True)
+    return track(items, description=f"decoding {n:,} images", transient=True, console=console, disable=not console.is_terminal)
 
 
 def load_images(cfg: DataConfig, indices: torch.Tensor) -> ImageSet:

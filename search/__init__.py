@@ -44,6 +44,7 @@ _HOMES = {
     "load_space": "search.space",
     "load_trial": "search.trial_model",
     "optimize": "search.run",
+    "refit": "search.refits",
     "space_from_dict": "search.space",
     "trials_table": "search.table",
 }

@@ -151,7 +151,7 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
         check_study_name(args.into, "command line", "--into")
         if args.into == args.study:
             raise SpaceError("command line", "--into", f"expected a study other than its parent {args.study} (a refit is a child study)")
-    from search.refit import refit
+    from search.refits import refit
     from search.run import StudyStopped
 
     try:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from cae.spec import Architecture, ArchitectureError, at_latent_size
-from search.display import best_val_mse, is_multi_objective, pareto_trials
+from search.objectives import best_val_mse, is_multi_objective, pareto_trials
 from search.run import optimize
 from search.space import check_study_name
 from search.start import latent_front, recorded_space

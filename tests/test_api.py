@@ -1,0 +1,176 @@
+"""The library's entry points (search.optimize, space_from_dict, architecture) and search refit."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sqlite3
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+import cae
+import search
+from cae.spec import ArchitectureError, Conv, Dense, at_latent_size
+from search.cli import main
+from search.refits import choose_designs, front_trials
+
+QUICK = {"subset": 300}
+SPACE = {
+    "study": {"name": "api", "objectives": ["val_mse", "latent_size"], "sampler": {"type": "random", "seed": 1}},
+    "data": QUICK,
+    "train": {"epochs": 1, "batch_size": 64, "lr": {"float": [1.0e-3, 1.0e-2], "log": True}},
+    "model": {"depth": 2, "channels": {"int": [4, 8]}, "latent_channels": {"int": [2, 4]}},
+}
+
+
+def _exit_code(argv: list[str]) -> int:
+    """``python -m search ARGV``'s exit code, in-process (argparse exits for a bad flag)."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code)
+
+
+def _rows(db: Path) -> list[str]:
+    with sqlite3.connect(db) as connection:
+        return list(connection.iterdump())
+
+
+def test_parsing_a_mapping_leaves_it_unchanged_even_with_overrides() -> None:
+    before = copy.deepcopy(SPACE)
+    space = search.space_from_dict(SPACE, overrides=["train.epochs=3", "data.subset=500"])
+    assert before == SPACE
+    assert space.train["epochs"] == 3 and space.data.subset == 500 and space.study.name == "api"
+    assert "name: api" in space.text  # the study's record of a mapping is its YAML
+
+
+def test_a_mapping_without_a_study_name_is_refused() -> None:
+    with pytest.raises(search.SpaceError, match=r"study\.name: missing"):
+        search.space_from_dict({"model": {"depth": 1}})
+
+
+def test_architecture_is_a_seeded_draw_and_builds() -> None:
+    space = search.space_from_dict(SPACE)
+    draws = {search.architecture(space, seed=s).n_params for s in range(6)}
+    assert search.architecture(space, seed=3) == search.architecture(space, seed=3)
+    assert len(draws) > 1  # the seed chooses among the space's networks
+    model = cae.build(search.architecture(space, seed=0))
+    assert isinstance(model, cae.CAE)
+
+
+def test_architecture_skips_draws_over_the_bound_and_says_when_none_fits() -> None:
+    bounded = copy.deepcopy(SPACE) | {"model": SPACE["model"] | {"max_latent": 128}}
+    assert search.architecture(search.space_from_dict(bounded), seed=0).latent_size <= 128
+    impossible = copy.deepcopy(SPACE) | {"model": SPACE["model"] | {"max_latent": 8}}
+    with pytest.raises(search.SpaceError, match="none of 200 draws"):
+        search.architecture(search.space_from_dict(impossible), seed=0)
+
+
+def test_optimize_returns_the_study_silently_and_leaves_logging_as_it_was(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    optuna.logging.set_verbosity(logging.INFO)
+    filters = list(warnings.filters)
+    study = search.optimize(SPACE, trials=2)
+    assert isinstance(study, optuna.Study)
+    assert len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert optuna.logging.get_verbosity() == logging.INFO and warnings.filters == filters
+    table = search.trials_table(study)
+    assert isinstance(table, pd.DataFrame) and len(table) == 2
+    assert {"latent_size", "test_psnr", "pca_mse", "gain_db", "state"} <= set(table.columns)
+    # resumed: two more, the first two kept
+    assert len(search.optimize(SPACE, trials=4).trials) == 4
+
+
+def test_optimize_raises_for_a_bad_space_and_stores_nothing(in_tmp: Path) -> None:
+    with pytest.raises(search.SpaceError, match=r"train\.lrr"):
+        search.optimize(SPACE | {"train": {"lrr": 1}}, trials=1)
+    assert not Path("studies/api.db").exists()
+
+
+def test_at_latent_size_builds_exact_codes() -> None:
+    space = search.space_from_dict(SPACE)
+    arch = search.architecture(space, seed=0)  # a conv bottleneck on an 8×8 map
+    assert at_latent_size(arch, 128).latent_size == 128
+    with pytest.raises(ArchitectureError, match="multiple of 64"):
+        at_latent_size(arch, 100)
+    dense = search.architecture(search.space_from_dict(SPACE | {"model": SPACE["model"] | {"latent_dim": 48}}), seed=0)
+    assert isinstance(dense.encoder[-1], Dense) and at_latent_size(dense, 77).latent_size == 77
+    assert isinstance(arch.encoder[-1], Conv)
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding studies/api.db: 4 trials of a two-objective study."""
+    folder = tmp_path_factory.mktemp("refit")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        search.optimize(SPACE, trials=4)
+    return folder
+
+
+def test_refit_at_exact_sizes_records_lineage_and_resumes(parent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(parent)
+    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes"]) == 0
+    child = optuna.load_study(study_name="api-sizes", storage="sqlite:///studies/api-sizes.db")
+    done = child.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["latent_size"] for t in done) == [64, 128]
+    parent_study = optuna.load_study(study_name="api", storage="sqlite:///studies/api.db")
+    front = {t.number: t for t in front_trials(parent_study)}
+    for trial in done:
+        lineage = trial.user_attrs["lineage"]
+        assert lineage["study"] == "api" and lineage["trial"] in front
+        assert lineage["params"] == front[lineage["trial"]].params
+        assert lineage["latent_asked"] == trial.user_attrs["latent_size"]
+        assert len(trial.user_attrs["val_mse"]) == 2  # the refit's epochs, not the parent's 1
+        assert trial.user_attrs["pca_mse"] > 0
+    before = _rows(parent / "studies" / "api-sizes.db")
+    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes"]) == 0
+    assert len(child.get_trials()) == 2 and _rows(parent / "studies" / "api-sizes.db") == before
+
+
+def test_refit_of_numbered_trials_and_the_front(parent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(parent)
+    study = optuna.load_study(study_name="api", storage="sqlite:///studies/api.db")
+    complete = [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    designs = choose_designs(study, trials=complete[:2])
+    assert [d["lineage"]["trial"] for d in designs] == complete[:2]
+    front = choose_designs(study, front=True)
+    sizes = [d["lineage"]["latent"] for d in front]
+    assert sizes == sorted(sizes) and {d["lineage"]["trial"] for d in front} == {t.number for t in front_trials(study)}
+    child = search.refit("api", trials=complete[:1], epochs=1, into="api-one")
+    assert [t.user_attrs["lineage"]["trial"] for t in child.trials] == complete[:1]
+    assert child.trials[0].user_attrs["architecture"] == study.trials[complete[0]].user_attrs["architecture"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--study", "api", "--epochs", "2"], "one of the arguments --front --trial --latent is required"),
+        (["--study", "api", "--front", "--latent", "64", "--epochs", "2"], "not allowed with argument"),
+        (["--study", "api", "--front", "--epochs", "0"], "--epochs: expected an integer ≥ 1"),
+        (["--study", "api", "--latent", "0", "--epochs", "2"], "--latent: expected an integer ≥ 1"),
+        (["--study", "api", "--trial", "-1", "--epochs", "2"], "--trial: expected a trial number ≥ 0"),
+        (["--study", "api", "--trial", "99", "--epochs", "2"], "trial 99 of study api is not a completed trial"),
+        (["--study", "api", "--latent", "100", "--epochs", "2"], "latent 100: no design on the front"),
+        (["--study", "api", "--front", "--epochs", "2", "--into", "api"], "--into: expected a study other than its parent"),
+        (["--study", "api", "--front", "--epochs", "2", "--into", "../x"], "--into: expected a name"),
+        (["--study", "nope", "--front", "--epochs", "2"], "nope"),
+    ],
+)
+def test_refit_refuses_bad_flags_in_one_line_and_changes_nothing(
+    parent: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(parent)
+    before = {db.name: _rows(db) for db in (parent / "studies").glob("*.db")}
+    assert _exit_code(["refit", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("error:")
+    assert {db.name: _rows(db) for db in (parent / "studies").glob("*.db")} == before
