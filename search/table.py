@@ -7,7 +7,9 @@ Columns: ``number``, ``state`` (complete, pruned, fail, running, waiting), ``lat
 ``n_params``, ``val_mse`` (the best validation MSE of the epochs the trial ran: its objective when
 complete, the best before it was stopped when pruned), ``test_mse`` and ``test_psnr`` (complete
 trials only), ``pca_mse`` (PCA's test MSE at the trial's latent size) and ``gain_db`` (complete
-trials: test PSNR over PCA's), ``epochs`` (run), ``seconds``, then one column per searched parameter under its own
+trials: test PSNR over PCA's), ``pca_psnr`` (PCA's PSNR at that size), ``epochs`` (run), ``seconds`` (wall
+time), ``train_seconds`` (time spent training, where recorded), ``parent_trial`` (a refit's: the trial it
+trains again), then one column per searched parameter under its own
 name (``depth``, ``kernel``, ``lr``, ``channels.0``…).
 """
 
@@ -18,12 +20,13 @@ import math
 import optuna
 import pandas as pd
 
+from cae.metrics import psnr
 from search.display import state_counts
 from search.storage import StorageError
 
 BASE_COLUMNS = [
     *("number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr"),
-    *("pca_mse", "gain_db", "pca_reason", "epochs", "seconds"),
+    *("pca_mse", "pca_psnr", "gain_db", "pca_reason", "epochs", "seconds", "train_seconds", "parent_trial"),
 ]
 
 
@@ -51,10 +54,13 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             "test_mse": attr("test_mse"),
             "test_psnr": attr("test_psnr"),
             "pca_mse": attr("pca_mse"),
+            "pca_psnr": psnr(attr("pca_mse").astype(float)),
             "gain_db": attr("gain_db"),
             "pca_reason": attr("pca_reason"),  # why a trial has no PCA baseline (over-complete, a colorizer)
             "epochs": attr("val_mse").map(lambda c: len(c) if isinstance(c, list) else 0),
             "seconds": raw["duration"].dt.total_seconds() if "duration" in raw else math.nan,
+            "train_seconds": attr("train_seconds"),
+            "parent_trial": attr("lineage").map(lambda lineage: lineage["trial"] if isinstance(lineage, dict) else math.nan),
         }
     )
     params = raw[[c for c in raw if c.startswith("params_")]].rename(columns=lambda c: c.removeprefix("params_"))
