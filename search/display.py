@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cae.metrics import psnr
 from cae.spec import Architecture
+from search.objectives import best_val_mse, is_multi_objective, pareto_trials
 
 if TYPE_CHECKING:
     from cae.training import EpochReport  # a type only: the display is imported before torch
-from cae.metrics import psnr
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
@@ -41,23 +42,6 @@ def state_counts(study: optuna.Study) -> str:
     shown = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING]
     shown += [TrialState.WAITING] if counts[TrialState.WAITING] else []
     return " · ".join(f"{counts[s]} {s.name.lower()}" for s in shown)
-
-
-def is_multi_objective(study: optuna.Study) -> bool:
-    return len(study.directions) > 1
-
-
-def best_val_mse(trial: FrozenTrial) -> float:
-    """A trial's best validation MSE: its objective in any study, single- or multi-objective.
-
-    That of the epoch whose weights the trial kept where it recorded one (``best_epoch``: a chroma
-    classifier keeps its last), else the lowest (a pruned trial's curve so far).
-    """
-    curve = trial.user_attrs.get("val_mse") or []
-    kept = trial.user_attrs.get("best_epoch")
-    if kept is not None and 1 <= kept <= len(curve):
-        return curve[kept - 1]
-    return min(curve) if curve else math.nan
 
 
 def _best_value(study: optuna.Study) -> float | None:
@@ -176,12 +160,6 @@ def gain_text(attrs: dict[str, Any]) -> str:
 def pca_psnr(attrs: dict[str, Any]) -> float | None:
     pca = attrs.get("pca_mse")
     return None if pca is None else psnr(pca)
-
-
-def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """A multi-objective study's Pareto front (Optuna's ``best_trials``) by increasing size, or error where size is no objective."""
-    by_size = any(name in (study.metric_names or []) for name in ("latent size", "parameters"))
-    return sorted(study.best_trials, key=lambda t: (t.user_attrs.get("latent_size", 0) if by_size else 0, best_val_mse(t)))
 
 
 def best_table(study: optuna.Study, top: int = 10) -> Table:

@@ -8,6 +8,7 @@ import re
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
+import search.objectives
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE
 from cae.options import field_specs
 from cae.settings import TASK_NAMES, TrainConfig
@@ -88,7 +89,7 @@ STUDY_KEYS = ("name", "objectives", "sampler", "pruner")
 
 # What a study may minimise: the error always, and with it the code's size or the model's.
 # A colorizer may instead maximise its colourfulness (validation images, as a share of the truth's).
-OBJECTIVES = ("val_mse", "latent_size", "n_params", "colourfulness")
+OBJECTIVES = tuple(search.objectives.OBJECTIVES)
 
 
 @dataclass(frozen=True)
