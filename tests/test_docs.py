@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,54 @@ def test_every_model_key_and_layer_kind_is_documented() -> None:
     documented = set(_table_keys("model"))
     assert set(schema.TEMPLATE_KEYS) <= documented
     assert set(schema.LAYER_KEYS) <= documented | set(re.findall(r"`(\w+)`", README))
+
+
+# ---------------------------------------------------------------- links and length
+
+PAGES = ["README.md", "CONTRIBUTING.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
+PAGES += ["spaces/README.md", "benchmarks/README.md"]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", page.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def _relative_links(page: str) -> list[str]:
+    text = re.sub(r"```.*?```", "", (ROOT / page).read_text(), flags=re.S)  # code blocks hold no links
+    return [target for target in LINK.findall(text) if not re.match(r"[a-z]+:", target)]
+
+
+def test_the_pages_and_their_links_exist() -> None:
+    assert all((ROOT / page).is_file() for page in PAGES)
+    assert {"docs/results.md", "docs/reference.md", "docs/many-machines.md"} <= set(PAGES)
+    assert sum(len(_relative_links(page)) for page in PAGES) > 20
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_points_at_a_file_that_exists(page: str) -> None:
+    broken = []
+    for target in _relative_links(page):
+        path, _, anchor = target.partition("#")
+        file = (ROOT / page).parent / path if path else ROOT / page
+        if not file.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+            broken.append(f"{target} (no heading #{anchor} in {file.relative_to(ROOT)})")
+    assert broken == [], f"{page}: broken links: {', '.join(broken)}"
+
+
+def test_the_readme_is_a_reference_of_at_most_150_lines() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150
+    for command in (
+        "python -m search run spaces/recon.yaml --trials 100",
+        "optuna-dashboard sqlite:///studies/recon.db",
+        "python -m analysis.latent_vs_error --study recon",
+        "pytest -m slow",
+        "CAE_DATA_DIR",
+        "search.optimize(",
+    ):
+        assert command in "\n".join(lines), f"README.md no longer shows {command}"
