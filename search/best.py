@@ -13,7 +13,9 @@ from rich.table import Table
 
 from cae.spec import Architecture
 from cae.summary import summary_table
-from search.display import best_table, best_val_mse, is_multi_objective, pca_psnr, state_counts
+from search.display import best_table, pca_psnr, state_counts
+from search.front import REFERENCE_LATENT, REFERENCE_MSE, compute_hours, study_hypervolume
+from search.objectives import best_val_mse, is_multi_objective
 from search.storage import StorageError, default_storage, load_study, study_dir
 
 
@@ -39,12 +41,24 @@ def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study
     return study, best, rdb
 
 
+def compute_line(study: optuna.Study) -> str:
+    """The study's training compute and, where it trades error against latent size, its front's hypervolume."""
+    line = f"compute: {compute_hours(study):.2f} training hours (the finished trials' train_seconds, pruned and failed ones too)"
+    if "latent size" in (study.metric_names or []):
+        line += (
+            f" · front hypervolume {study_hypervolume(study):.2f} dB × octaves (log2 latent size and validation MSE in dB, "
+            f"from {REFERENCE_LATENT:,} values at {-10 * math.log10(REFERENCE_MSE):.0f} dB: search.front)"
+        )
+    return line
+
+
 def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
     console = console or Console()
     study, trial, rdb = load_best(study_name, storage)
     if is_multi_objective(study):
         console.print(best_table(study))  # the trade-off is the answer: every trial no other beats on all objectives
         console.print(f"the front's lowest error is trial {trial.number}; its details:", highlight=False)
+    console.print(compute_line(study), highlight=False)
     colourful = most_colourful(study)
     if colourful is not None:
         a = colourful.user_attrs

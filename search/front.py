@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.objectives import best_val_mse
+
 
 def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[int]:
     """Positions of the points with the lowest error at their size or any smaller one, by increasing size.
@@ -22,3 +27,80 @@ def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[in
             kept.append(i)
             best = errors[i]
     return kept
+
+
+# The hypervolume, defined once for every place that reports it (search best, analysis.latent_vs_error,
+# benchmarks.replay). Objectives, both minimised: log2 of the latent size, and the validation error in
+# decibels, 10·log10(MSE) (= −PSNR on [0, 1] pixels). Log axes weigh an octave of size and a decibel of
+# error the same everywhere: on raw MSE the small codes' large errors would outweigh the rest of the
+# front. Reference point: a code as large as a CIFAR-10 image (3,072 values), at 10 dB (MSE 0.1): a
+# point beyond either is worth nothing. Units: dB × octaves.
+REFERENCE_LATENT = 3072
+REFERENCE_MSE = 0.1
+
+
+def hypervolume(sizes: Sequence[float], errors: Sequence[float]) -> float:
+    """The area that the points (latent size, validation MSE) dominate up to the reference point, on
+    (log2 size, 10·log10 MSE) axes; points that are not finite and positive are ignored.
+
+    >>> round(hypervolume([64, 256], [0.01, 0.001]), 3)  # (log2 3072 − 6) × 10 dB + (log2 3072 − 8) × 10 dB
+    91.699
+    """
+    points = [(math.log2(s), 10 * math.log10(e)) for s, e in zip(sizes, errors, strict=True) if 0 < s < math.inf and 0 < e < math.inf]
+    right, top = math.log2(REFERENCE_LATENT), 10 * math.log10(REFERENCE_MSE)
+    area, ceiling = 0.0, top
+    # from the smallest size up: each front point adds the strip between it and the next larger one's edge
+    for i in size_error_front([x for x, _ in points], [y for _, y in points]):
+        x, y = points[i]
+        if x < right and y < ceiling:
+            area += (right - x) * (ceiling - y)
+            ceiling = y
+    return area
+
+
+def train_seconds(trial: FrozenTrial) -> float:
+    """The seconds ``trial`` spent training (its ``train_seconds``; the sum of its ``epoch_seconds`` in
+    studies older than that attribute, which leaves out the validation passes); 0 when it recorded none."""
+    seconds = trial.user_attrs.get("train_seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds):
+        return float(seconds)
+    return float(sum(v for v in trial.user_attrs.get("epoch_seconds") or [] if isinstance(v, int | float)))
+
+
+def _on_front(trial: FrozenTrial) -> bool:
+    return (
+        trial.state == TrialState.COMPLETE
+        and isinstance(trial.user_attrs.get("latent_size"), int)
+        and bool(trial.user_attrs.get("val_mse"))
+    )
+
+
+def study_hypervolume(study: optuna.Study) -> float:
+    """:func:`hypervolume` of the study's complete trials (latent size, best validation MSE)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _on_front(t)]
+    return hypervolume([t.user_attrs["latent_size"] for t in done], [best_val_mse(t) for t in done])
+
+
+def compute_hours(study: optuna.Study) -> float:
+    """The training time of every finished trial (complete, pruned or failed), in hours."""
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    return sum(train_seconds(t) for t in finished) / 3600
+
+
+def anytime_hypervolume(study: optuna.Study) -> list[tuple[float, float]]:
+    """The study's hypervolume against the training seconds spent so far: one ``(seconds, hypervolume)``
+    per finished trial in the order they finished, the seconds summed over every finished trial
+    (pruned and failed ones cost compute too), the hypervolume of the complete ones among them."""
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        if t.datetime_complete is not None
+    ]
+    curve, spent, sizes, errors = [], 0.0, [], []
+    for t in sorted(finished, key=lambda t: (t.datetime_complete, t.number)):
+        spent += train_seconds(t)
+        if _on_front(t):
+            sizes.append(t.user_attrs["latent_size"])
+            errors.append(best_val_mse(t))
+        curve.append((spent, hypervolume(sizes, errors)))
+    return curve
