@@ -90,3 +90,13 @@ def test_the_readme_is_a_reference_of_at_most_150_lines() -> None:
         "search.optimize(",
     ):
         assert command in "\n".join(lines), f"README.md no longer shows {command}"
+
+
+def test_the_readmes_space_example_is_a_space(tmp_path: Path) -> None:
+    from search import architecture, load_space
+
+    (example,) = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "recon.yaml").write_text(example)
+    space = load_space(tmp_path / "recon.yaml")
+    assert space.study.name == "recon"
+    assert architecture(space, seed=0).latent_size > 0
