@@ -17,7 +17,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 BEAT = "cae:heartbeat"
 
@@ -65,22 +65,33 @@ class Heartbeat:
             self._thread.join()
 
 
+def silence_reason(trial: FrozenTrial, grace: float) -> str:
+    """The ``reason`` a trial failed for its worker's silence records."""
+    worker = trial.user_attrs.get("worker", "its worker")
+    return f"its worker {worker} stopped beating for over {grace:g} s (killed, or its machine lost); retried once with the same parameters"
+
+
 def fail_stale_trials(study: optuna.Study, grace: float) -> None:
-    """Fail the running trials that stopped beating ``grace`` seconds ago, and queue their retries."""
+    """Fail the running trials that stopped beating ``grace`` seconds ago, each with its ``reason``, and queue their retries.
+
+    Optuna's own ``fail_stale_trials`` (RDB storages) fails them without a word, and a finished trial takes no
+    attributes, so the reason is written first, while the trial still runs.
+    """
     storage = study._storage  # Optuna's own fail_stale_trials reaches it the same way
     if _optuna_beats(storage):
-        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and the warning says nothing to a user
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        return
-    now = time.time()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        last = trial.system_attrs.get(BEAT) or trial.datetime_start.timestamp()
-        if now - last <= grace:
-            continue
+        stale = storage._get_stale_trial_ids(study._study_id)  # what Optuna's fail_stale_trials asks, before it fails them
+    else:
+        now = time.time()
+        stale = [
+            t._trial_id
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if now - (t.system_attrs.get(BEAT) or t.datetime_start.timestamp()) > grace
+        ]
+    for trial_id in stale:
         try:
-            failed = storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            storage.set_trial_user_attr(trial_id, "reason", silence_reason(storage.get_trial(trial_id), grace))
+            failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except UpdateFinishedTrialError:  # another worker failed it first, and retries it
             continue
         if failed:
-            stale_trial_retry()(study, storage.get_trial(trial._trial_id))
+            stale_trial_retry()(study, storage.get_trial(trial_id))

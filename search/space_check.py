@@ -57,6 +57,31 @@ def architecture(space: Space, seed: int = 0) -> Architecture:
     return draw(space, seed).architecture
 
 
+def check_batch_size(space: Space, train_images: int) -> None:
+    """Refuse a space whose ``train.batch_size`` can be larger than its training split (:class:`SpaceError`).
+
+    Refused rather than clamped: a clamped batch would run a value that the trial's record and the
+    sampler never saw (one step per epoch over every image), and a user who wrote 100,000 for 480
+    images meant another data size or another batch; the line says both numbers.
+    """
+    batch = space.train.get("batch_size")
+    match batch:
+        case Choice(values):
+            largest, shown = max(values), f"a choice up to {max(values):,}"
+        case IntRange(high=high):
+            largest, shown = high, f"a range up to {high:,}"
+        case int():
+            largest, shown = batch, f"{batch:,}"
+        case _:
+            return
+    if largest > train_images:
+        raise SpaceError(
+            space.path,
+            "train.batch_size",
+            f"expected at most the training split's {train_images:,} images (data.subset and data.split decide it), got {shown}",
+        )
+
+
 def _space_key(space: Space, name: str) -> str:
     if name in space.train:
         return f"train.{name}"

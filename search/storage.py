@@ -53,6 +53,8 @@ _DRIVER_HINTS = {
 
 
 ARTIFACT_DIR = "artifact_dir"  # the study's user attribute: where its trials' files are written
+# The exit code of a command (and of a --workers process) stopped by a StorageWriteError.
+EXIT_STORAGE = 3
 
 
 class StorageError(ValueError):
@@ -80,39 +82,41 @@ _WRITE_WORDS = (
 )
 
 
-def write_failure(error: BaseException) -> str | None:
-    """Why ``error`` is a write that the disk refused (full, read-only, not permitted), in a few words; ``None`` when it is not one.
+def write_failure(error: BaseException) -> tuple[str, str | None] | None:
+    """Why ``error`` is a write that the disk refused (full, read-only, not permitted), in a few words, and the file
+    it names if any; ``None`` when it is not one. Of a chain of refusals, the first.
 
     Optuna wraps the database's error (``StorageInternalError`` from SQLAlchemy's ``OperationalError``), so the
     causes are read too.
     """
+    found = None
     seen: set[int] = set()
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    while current is not None and id(current) not in seen:  # to the first refusal: the later ones follow from it
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _WRITE_ERRNOS:
-            where = f": {current.filename}" if current.filename else ""
-            return f"{current.strerror or errno.errorcode.get(current.errno or 0, 'write refused')}{where}"
-        text = str(current).lower()
-        for words in _WRITE_WORDS:
-            if words in text:
-                return words
+            found = current.strerror or errno.errorcode.get(current.errno or 0, "write refused"), current.filename
+        else:
+            text = str(current).lower()
+            found = next(((words, None) for words in _WRITE_WORDS if words in text), found)
         current = current.__cause__ or current.__context__
-    return None
+    return found
 
 
 @contextmanager
 def writing(where: str) -> Iterator[None]:
-    """``with writing(url):`` turns a write the disk refuses into :class:`StorageWriteError` naming ``where``."""
+    """``with writing(url):`` turns a write the disk refuses into :class:`StorageWriteError` naming ``where``
+    (or the file that could not be written, where the error names one)."""
     try:
         yield
     except StorageWriteError:
         raise
     except Exception as error:
-        reason = write_failure(error)
-        if reason is None:
+        failure = write_failure(error)
+        if failure is None:
             raise
-        raise StorageWriteError(f"{where}: cannot be written ({reason})") from None
+        reason, filename = failure
+        raise StorageWriteError(f"{filename or where}: cannot be written ({reason})") from None
 
 
 def mask(url: str) -> str:
@@ -214,7 +218,7 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         full = write_failure(error)
         if full is not None:
-            raise StorageWriteError(f"--storage {mask(url)}: cannot be written ({full})") from None
+            raise StorageWriteError(f"--storage {mask(url)}: cannot be written ({full[0]})") from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise StorageError(f"--storage {mask(url)}: cannot open this storage ({excerpt(mask(reason))})") from None
 

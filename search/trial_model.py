@@ -6,7 +6,9 @@
 
 Every ``python -m analysis.<view> --study NAME [--trial N]`` starts here, so they all refuse the
 same things the same way: no such study, no such trial, a trial without weights (pruned or
-failed trials upload none).
+failed trials upload none). The weights are read from the folder the study recorded when its
+trials were written (:func:`search.storage.recorded_artifact_dir`), whatever the current folder,
+and nothing is created. Messages are in plain words; a command line adds its flags if it wants.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.artifacts import download_artifact, get_all_artifact_meta
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -26,7 +28,7 @@ from cae.data import DataConfig, Splits, load_splits
 from search.best import load_best
 from search.display import state_counts
 from search.start import recorded_data
-from search.storage import StorageError, artifact_store, default_storage, load_study
+from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,11 @@ def find_trial(study_name: str, storage: str | None = None, trial: int | None = 
     study, rdb = load_study(study_name, storage or default_storage(study_name))
     found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
     if not found:
-        raise StorageError(
-            f"--trial {trial}: study {study_name} has no such trial (it has 0 to {len(study.trials) - 1}; {state_counts(study)})"
-        )
+        held = f"trials 0 to {len(study.trials) - 1}" if study.trials else "no trials"
+        raise StorageError(f"study {study_name} has no trial {trial} (it has {held}; {state_counts(study)})")
     if found[0].state != TrialState.COMPLETE:
         state = found[0].state.name.lower()
-        raise StorageError(f"--trial {trial}: trial {trial} of study {study_name} is {state}, and only complete trials keep their weights")
+        raise StorageError(f"trial {trial} of study {study_name} is {state}, and only complete trials keep their weights")
     return study, found[0], rdb
 
 
@@ -72,11 +73,15 @@ def load_trial(study_name: str, storage: str | None = None, trial: int | None = 
         raise StorageError(
             f"trial {frozen.number} of study {study_name} has no model.pt artifact (its upload failed: see its artifact_error)"
         )
+    folder = recorded_artifact_dir(study, storage or default_storage(study_name))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         try:
-            download_artifact(artifact_store=artifact_store(study_name), file_path=str(path), artifact_id=metas[0].artifact_id)
+            download_artifact(artifact_store=FileSystemArtifactStore(folder), file_path=str(path), artifact_id=metas[0].artifact_id)
         except Exception as error:  # the artifact folder moved or was deleted
-            raise StorageError(f"trial {frozen.number} of study {study_name}: cannot read its model.pt ({error})") from None
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StorageError(
+                f"trial {frozen.number} of study {study_name}: cannot read its model.pt from {folder}, its artifact folder ({reason})"
+            ) from None
         model = load_checkpoint(path)
     return LoadedTrial(study, frozen, model, recorded_data(study.user_attrs))

@@ -9,10 +9,12 @@ trial is failed after the grace period and retried with the same parameters).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +35,18 @@ from search.objective import Objective, TrialFailed
 from search.sample import CHECK_SAMPLES
 from search.space import Space, load_space
 from search.start import resolve_start
-from search.storage import artifact_store, heartbeat_seconds, open_storage, study_dir
+from search.storage import (
+    EXIT_STORAGE,
+    StorageWriteError,
+    artifact_store,
+    heartbeat_seconds,
+    mask,
+    open_storage,
+    record_artifact_dir,
+    study_dir,
+    write_failure,
+    writing,
+)
 
 MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
 POLL_SECONDS = 2.0
@@ -94,8 +107,14 @@ def work(
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     stopping: Callable[[], bool] = lambda: False,
     console: Console | None = None,
+    where: str = "",
 ) -> None:
-    """Run trials of ``study`` until it holds ``trials`` finished ones (with whatever other workers there are)."""
+    """Run trials of ``study`` until it holds ``trials`` finished ones (with whatever other workers there are).
+
+    A write that the database or the artifact folder refuses (a full disk, a read-only mount) fails the trial
+    it hit with that reason, where the database still takes the write, and raises :class:`StorageWriteError`
+    naming ``where`` (the database's URL) or the artifact folder.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     waiting_said = False
     while deadline is None or time.monotonic() < deadline:
@@ -119,7 +138,62 @@ def work(
             time.sleep(random.uniform(0, 1))
             if sum(_counts(study)) >= trials:
                 continue
-        study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=list(callbacks), gc_after_trial=True)
+        try:
+            with writing(f"the database {where}"):
+                study.optimize(
+                    _stopping_on_refused_writes(objective, where),
+                    n_trials=1,
+                    catch=(TrialFailed,),
+                    callbacks=list(callbacks),
+                    gc_after_trial=True,
+                )
+        except StorageWriteError as error:
+            raise StorageWriteError(f"{error}; {_fail_own_trial(study, str(error))}") from None
+
+
+def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
+    """``objective``, raising :class:`StorageWriteError` with the trial's reason recorded when a write was refused
+    (also under a failure that the objective recorded, such as a crash whose traceback could not be written):
+    the next trial would meet the same full disk, and the trial still runs, so its reason can still be written."""
+
+    def run(trial: optuna.Trial) -> float | tuple[float, ...]:
+        try:
+            return objective(trial)
+        except StorageWriteError:
+            raise
+        except Exception as error:
+            failure = write_failure(error)
+            if failure is None:
+                raise
+            problem = f"{failure[1] or f'the database {where}'}: cannot be written ({failure[0]})"
+            with contextlib.suppress(Exception):  # a database that takes no write at all keeps the trial running
+                trial.set_user_attr("reason", f"storage: {problem}")
+            raise StorageWriteError(problem) from None
+
+    return run
+
+
+def _fail_own_trial(study: optuna.Study, problem: str) -> str:
+    """Fail this process's trial that a refused write left running, with the problem as its reason (a small write
+    often fits where the one that failed did not); what happened to it, and what the study keeps, in words."""
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == me]
+    kept = f"the study's {finished(study)} finished trials are kept; free space (or make it writable) and run the same command again"
+    if not mine:
+        return kept
+    trial = max(mine, key=lambda t: t.number)
+    if trial.state == TrialState.RUNNING:  # Optuna could not write its end
+        try:
+            if "reason" not in trial.user_attrs:
+                study._storage.set_trial_user_attr(trial._trial_id, "reason", f"storage: {problem}")
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except Exception:  # the database takes no write at all: a later run fails the trial after the grace period
+            return f"trial {trial.number} stays running in the database until a later run fails it after the grace period; {kept}"
+        trial = study._storage.get_trial(trial._trial_id)
+    if trial.state != TrialState.FAIL:
+        return kept
+    said = "with this reason" if "reason" in trial.user_attrs else "(the database could not take its reason)"
+    return f"trial {trial.number} failed {said}; {kept}"
 
 
 def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
@@ -134,10 +208,12 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
     study.sampler = make_sampler(space.study.sampler, seed_offset=offset, grid=job.grid)
     guard = FailureGuard()
     display = Display(console, study, job.trials)
+    with writing(f"the database {mask(job.url)}"):
+        artifacts = record_artifact_dir(study)  # where the study was created: the same folder from any other
     objective = Objective(
         space,
         data,
-        artifact_store(job.study),
+        artifact_store(artifacts),
         study_dir(job.study),
         display,
         trials=job.trials,
@@ -154,6 +230,7 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
             callbacks=[guard, display.trial_finished],
             stopping=lambda: bool(guard.reason),
             console=console,
+            where=mask(job.url),
         )
     if guard.reason:
         console.print(f"[red]stopped:[/] {guard.reason}", soft_wrap=True)
@@ -181,6 +258,9 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
         code = serve(job, space, load_splits(space.data), study, console, index=index)
     except KeyboardInterrupt:
         code = 130
+    except StorageWriteError as error:
+        console.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
+        code = EXIT_STORAGE
     sys.exit(code)
 
 
@@ -237,6 +317,10 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
             process.join()
         raise
     codes = [p.exitcode for p in processes]
+    if EXIT_STORAGE in codes:
+        log = worker_log(job.study, codes.index(EXIT_STORAGE))
+        said = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error: ")]
+        raise StorageWriteError(said[-1].removeprefix("error: ") if said else f"a worker could not write the study (see {log})")
     if 1 in codes:
         console.print(f"[red]stopped:[/] a worker's trials kept failing (see {worker_log(job.study, codes.index(1))})", soft_wrap=True)
         return 1
