@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2 bad input
 (space file, flag, data, storage) with one line naming the file, the key and what was expected;
-130 on Ctrl-C, with the study left resumable by the same command.
+3 the database or the artifact folder could not be written (a full disk, a read-only mount), with one
+line saying which and where: the trial it hit is failed with that reason, every finished trial is kept,
+and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from rich.console import Console
 from cae.settings import DataError
 from search.display import quiet_optuna
 from search.space import SpaceError, check_study_name, load_space
-from search.storage import GRACE_SECONDS, StorageError, artifact_store, default_storage, load_study, mask
+from search.storage import (
+    EXIT_STORAGE,
+    GRACE_SECONDS,
+    StorageError,
+    StorageWriteError,
+    artifact_store,
+    default_storage,
+    load_study,
+    mask,
+    write_failure,
+)
 
 EXIT_STOPPED = 1
 EXIT_BAD_INPUT = 2
@@ -206,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return show_best(args.study, args.storage, console)
         return _dashboard(args, console)
+    except StorageWriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_STORAGE
     except (SpaceError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -216,3 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished trials are kept; run the same command again to complete the study", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a write refused outside the trials (creating or recording the study): the same line
+        failure = write_failure(error)
+        if failure is None:
+            raise
+        print(f"error: {failure[1] or 'the study storage'}: cannot be written ({failure[0]}); finished trials are kept", file=sys.stderr)
+        return EXIT_STORAGE

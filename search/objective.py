@@ -55,6 +55,7 @@ from search.rungs import ParetoHalvingPruner
 from search.liveness import Heartbeat
 from search.sample import optuna_suggest, sample
 from search.space import Space
+from search.storage import StorageWriteError
 
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
@@ -250,5 +251,10 @@ class Objective:
                 for path, mimetype in ((grid, "image/png"), (weights, "application/octet-stream")):
                     upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)
         except OSError as error:
-            # The trial's numbers are worth more than its pictures: keep them, say what was lost.
+            # A full or read-only artifact folder loses the weights of every later trial too: this trial fails with
+            # the reason and the run stops, saying where, instead of training on without a word.
+            folder = getattr(self.artifacts, "_base_path", "the artifact folder")
+            problem = f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
             trial.set_user_attr("artifact_error", f"{type(error).__name__}: {error}")
+            trial.set_user_attr("reason", f"artifact upload failed ({problem}); the run stopped")
+            raise StorageWriteError(f"artifact folder {folder}: cannot be written ({problem})") from None

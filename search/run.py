@@ -22,7 +22,7 @@ from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import make_pruner
 from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
-from search.space_check import check_space, grid_search_space
+from search.space_check import check_batch_size, check_space, grid_search_space
 from search.start import resolve_start
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, linear_baseline, run_workers, serve
@@ -167,6 +167,7 @@ def _run(
             f"workers wait on it; use a journal file: --storage {study_dir(name)}.journal"
         )
     data = load_splits(space.data)
+    check_batch_size(space, len(data.train))
     objectives = space.study.objectives
     study = optuna.create_study(
         storage=open_storage(url, grace=grace),
@@ -216,7 +217,13 @@ def _run(
             code = run_workers(job, workers, study, console)
     finally:
         console.print(best_table(study))
-        curves = write_curves(study)
+        try:
+            curves = write_curves(study)
+        except OSError as error:  # a full or read-only disk (said already when it stopped the run): the trials are what matters
+            curves = None
+            console.print(
+                f"[yellow]curves not written:[/] {error.strerror or error} ({error.filename or study_dir(name)})", highlight=False
+            )
         if curves:
             console.print(f"curves of the best trial: {curves}", highlight=False)
     console.print(
