@@ -6,10 +6,12 @@ import dataclasses
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from analysis import latent_vs_error
 from analysis.power_law import RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
@@ -174,3 +176,28 @@ def test_latent_vs_error_report_words_follow_the_numbers(latent_result: latent_v
     assert "follows the latent size more than anything else" in latent_first
     others_first = _latent_report(dataclasses.replace(result, importances={"latent_channels": 0.2, "lr": 0.8}))
     assert "together they carry 0.80 of the importance against 0.20" in others_first and "may be theirs" in others_first
+
+
+def test_latent_vs_error_plot_is_the_figure_render_writes(latent_result: latent_vs_error.LatentAnalysis, tmp_path: Path) -> None:
+    result = latent_result
+    figure = latent_vs_error.plot(result)
+    assert isinstance(figure, Figure) and plt.get_fignums() == []  # made without pyplot: nothing left open in its registry
+    errors, gains = figure.axes  # the tiny study's trials have PCA baselines: the gains get their own panel
+    assert errors.get_title() == "study tiny: error against latent size" and errors.get_xscale() == errors.get_yscale() == "log"
+    lines = {line.get_label(): line for line in errors.get_lines()}
+    assert list(lines["Pareto front"].get_ydata()) == pytest.approx(result.front["val_mse"].tolist())
+    assert list(lines["Pareto front"].get_xdata()) == result.front["latent_size"].tolist()
+    assert any(label.startswith(f"fit: MSE = {result.fit.a:.3g} · latent^{result.fit.b:.2f}") for label in lines)
+    on_front = result.front.dropna(subset=["gain_db"])
+    assert gains.get_ylabel() == "gain over PCA (dB)" and sorted(gains.collections[-1].get_offsets()[:, 1]) == pytest.approx(
+        sorted(on_front["gain_db"])
+    )
+    files = latent_vs_error.render(result, tmp_path)
+    assert {name: path.name for name, path in files.items()} == {
+        "csv": "latent_vs_error.csv",
+        "png": "latent_vs_error.png",
+        "md": "latent_vs_error.md",
+    }
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    without_pca = latent_vs_error.plot(dataclasses.replace(result, complete=result.complete.assign(gain_db=math.nan)))
+    assert len(without_pca.axes) == 1

@@ -7,10 +7,12 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from analysis import evaluate as evaluate_command
@@ -156,3 +158,16 @@ def test_evaluate_report_words_follow_the_numbers(evaluated: evaluate_command.Ev
     assert "one epoch" in _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.05]))
     classifier = _evaluate_report(dataclasses.replace(evaluated, val_curve=[0.03, 0.04, 0.045], keeps_last=True))
     assert "+12.5% over the last epoch" in classifier and "does not say" in classifier and "stopped falling" not in classifier
+
+
+def test_evaluate_plots_are_figures_of_the_result(evaluated: evaluate_command.EvaluateResult) -> None:
+    curves = evaluate_command.plot(evaluated)
+    assert isinstance(curves, Figure) and curves.axes[0].get_title() == f"{evaluated.name}: error per epoch"
+    drawn = [list(line.get_ydata()) for line in curves.axes[0].get_lines() if len(line.get_ydata())]
+    assert drawn == [pytest.approx(evaluated.train_curve), pytest.approx(evaluated.val_curve)]
+    pictures = evaluate_command.plot_reconstructions(evaluated, "validation")
+    assert [ax.get_ylabel() for ax in pictures.axes] == ["images", "model"]  # a reconstruction: no gray row
+    assert pictures.axes[0].images[0].get_array().shape[:2] == (2 + 34, 2 + 8 * 34)  # 8 images of 32 pixels, 2 of padding
+    assert plt.get_fignums() == []
+    with pytest.raises(ValueError, match="split: expected one of train, validation, test"):
+        evaluate_command.plot_reconstructions(evaluated, "val")
