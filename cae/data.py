@@ -23,10 +23,8 @@ chunk). Caches written as one ``.npz`` by earlier versions are converted on firs
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from rich.progress import track
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
+from cae.cache import Fingerprint, cache_dir, load_npz, save_npy
 from cae.settings import DATASETS, DataConfig, DataError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -78,13 +77,6 @@ class Splits:
 def resolve_root(root: str | None) -> Path:
     """The data folder: the configured root, else ``$CAE_DATA_DIR``, else ``./data``."""
     return Path(root or os.environ.get("CAE_DATA_DIR") or "data").expanduser()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("CAE_CACHE_DIR")
-    if base:
-        return Path(base).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cae-search"
 
 
 def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -170,11 +162,11 @@ class _Folders(_Source):
         self._key = self._fingerprint()
 
     def _fingerprint(self) -> str:
-        digest = hashlib.sha1(f"{self.root.resolve()}|{self.image_size}".encode())
+        digest = Fingerprint(f"{self.root.resolve()}|{self.image_size}", algorithm="sha1")
         for path, label in self.samples:
             stat = os.stat(path)
-            digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()[:16]
+            digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n")
+        return digest.hexdigest(16)
 
     def _decode(self, path: str) -> np.ndarray:
         try:
@@ -210,7 +202,7 @@ class _Folders(_Source):
         if _cache_exists(whole) or len(rows) == self.n:
             x, y = _cached(whole, self._decode_all, rows)
         else:
-            chosen = hashlib.sha1(rows.tobytes()).hexdigest()[:12]
+            chosen = Fingerprint(rows.tobytes(), algorithm="sha1").hexdigest(12)
             x, y = _cached(cache_dir() / f"{self._key}-{chosen}", lambda: self._decode_some(rows))
         return torch.from_numpy(x), torch.from_numpy(y)
 
@@ -257,15 +249,10 @@ def _gather(path: Path, rows: np.ndarray) -> np.ndarray:
 
 
 def _store(stem: Path, x: np.ndarray, y: np.ndarray) -> None:
-    """Write the cache files atomically (a crash leaves no half file); images last, as they mark a complete cache."""
-    try:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        for path, array in zip(reversed(_cache_files(stem)), (y, x), strict=True):
-            with tempfile.NamedTemporaryFile(dir=stem.parent, suffix=".tmp", delete=False) as tmp:
-                np.save(tmp, array, allow_pickle=False)
-            os.replace(tmp.name, path)
-    except OSError:
-        pass  # an unwritable cache only costs the next run its decoding time
+    """Write the cache files atomically; images last, as they mark a complete cache (an unwritable one costs the next run its decoding)."""
+    images, labels = _cache_files(stem)
+    if save_npy(labels, y):
+        save_npy(images, x)
 
 
 def _migrate(stem: Path) -> None:
@@ -273,12 +260,10 @@ def _migrate(stem: Path) -> None:
     old = stem.with_name(f"{stem.name}.npz")
     if not old.exists() or _cache_files(stem)[0].exists():
         return
-    try:
-        with np.load(old, allow_pickle=False) as stored:
-            x, y = stored["x"], stored["y"]
-    except (OSError, ValueError, KeyError):
+    stored = load_npz(old, "x", "y")
+    if stored is None:
         return  # damaged: rebuilt by the caller
-    _store(stem, x, y)
+    _store(stem, *stored)
     if _cache_files(stem)[0].exists():
         old.unlink(missing_ok=True)
 

@@ -14,11 +14,7 @@ a time, so they never exist as one float64 matrix (that would be 1.2 GB).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae.data import cache_dir
+from cae.cache import Fingerprint, cache_dir, load_npz, save_npz
 
 CHUNK_ROWS = 4096  # images converted to float64 at a time: 100 MB of CIFAR-10
 # Part of every cache key: bump it when the way the curve is computed changes, so no stale curve is reused.
@@ -155,51 +151,23 @@ def pca_reconstruct(code: LinearCode, images: torch.Tensor, d: int) -> torch.Ten
     return out.reshape(images.shape)
 
 
-def _digest_into(digest: hashlib.blake2b, images: torch.Tensor) -> None:
-    array = np.ascontiguousarray(images.detach().cpu().numpy())
-    digest.update(f"{array.dtype.str}|{array.shape}|".encode())
-    digest.update(memoryview(array).cast("B"))
-
-
 def split_key(train: torch.Tensor, test: torch.Tensor) -> str:
     """The cache key of a (train, test) pair: a hash of both image arrays, their shapes and types, and the curve's version."""
-    digest = hashlib.blake2b(CACHE_VERSION.encode(), digest_size=16)
-    _digest_into(digest, train)
-    digest.update(b"|test|")
-    _digest_into(digest, test)
-    return digest.hexdigest()
+    return Fingerprint(CACHE_VERSION, train, b"|test|", test).hexdigest()
 
 
 def _load(path: Path, n_values: int, n_train: int) -> PcaBaseline | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            curve, stored_values, stored_train = stored["curve"], int(stored["n_values"]), int(stored["n_train"])
-    except (OSError, ValueError, KeyError, EOFError):
+    stored = load_npz(path, "curve", "n_values", "n_train")
+    if stored is None:
         return None  # missing or damaged: recomputed by the caller
-    if (stored_values, stored_train) != (n_values, n_train) or curve.shape != (n_values + 1,) or curve.dtype != np.float64:
+    curve, stored_values, stored_train = stored
+    if (int(stored_values), int(stored_train)) != (n_values, n_train) or curve.shape != (n_values + 1,) or curve.dtype != np.float64:
         return None
     return PcaBaseline(curve=curve, n_values=n_values, n_train=n_train)
 
 
 def _store(path: Path, baseline: PcaBaseline) -> None:
-    _store_arrays(path, curve=baseline.curve, n_values=np.int64(baseline.n_values), n_train=np.int64(baseline.n_train))
-
-
-def _store_arrays(path: Path, **arrays: np.ndarray) -> None:
-    """Write arrays atomically (a crash leaves no half file); an unwritable cache only costs the next run a refit."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            temporary = Path(tmp.name)
-    except OSError:
-        return
-    try:
-        with open(temporary, "wb") as file:  # a file object: given a name, np.savez would append ".npz" to it
-            np.savez(file, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+    save_npz(path, curve=baseline.curve, n_values=np.int64(baseline.n_values), n_train=np.int64(baseline.n_train))
 
 
 def pca_baseline(train: torch.Tensor, test: torch.Tensor, on_progress: Callable[[str], None] | None = None) -> PcaBaseline:
@@ -225,20 +193,16 @@ def pca_baseline(train: torch.Tensor, test: torch.Tensor, on_progress: Callable[
 def linear_code(train: torch.Tensor, on_progress: Callable[[str], None] | None = None) -> LinearCode:
     """:func:`fit_pca` of ``train``, cached by the images' hash (75 MB for CIFAR-10): a fit costs a minute,
     and every trial that starts from the linear code (``model.linear_skip``) needs it."""
-    digest = hashlib.blake2b(CACHE_VERSION.encode(), digest_size=16)
-    _digest_into(digest, train)
-    path = cache_dir() / "pca" / f"code-{digest.hexdigest()}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            code = LinearCode(mean=stored["mean"], components=stored["components"], eigenvalues=stored["eigenvalues"])
+    path = cache_dir() / "pca" / f"code-{Fingerprint(CACHE_VERSION, train).hexdigest()}.npz"
+    stored = load_npz(path, "mean", "components", "eigenvalues")
+    if stored is not None:  # else missing or damaged: fitted again below
+        code = LinearCode(*stored)
         if code.components.shape == (code.n_values, code.n_values) == (math.prod(train.shape[1:]),) * 2:
             return code
-    except (OSError, ValueError, KeyError, EOFError):
-        pass  # missing or damaged: fitted again below
     if on_progress is not None:
         on_progress(f"fitting PCA on {len(train):,} training images (cached afterwards)")
     code = fit_pca(train)
-    _store_arrays(path, mean=code.mean, components=code.components, eigenvalues=code.eigenvalues)
+    save_npz(path, mean=code.mean, components=code.components, eigenvalues=code.eigenvalues)
     return code
 
 
