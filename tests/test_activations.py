@@ -6,11 +6,23 @@ import dataclasses
 import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from analysis.activations import ActivationsResult, class_images, class_label, compute, findings, layer_outputs, main
+from analysis.activations import (
+    ActivationsResult,
+    class_images,
+    class_label,
+    compute,
+    findings,
+    layer_outputs,
+    main,
+    plot,
+    plot_reconstructions,
+)
 from cae.builder import build
 from cae.data import Splits
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
@@ -147,3 +159,18 @@ def test_activations_findings_follow_the_numbers(tiny_result: ActivationsResult)
     row = tiny_result.arch.shapes[latent]
     line = findings(dataclasses.replace(tiny_result, outputs=tuple(dead)))[1]
     assert line.endswith(f": encoder {row.index} (latent): 2 of {row.out_shape[0]}.") and "constant" in line
+
+
+def test_activations_plots_are_figures_of_the_result(tiny_result: ActivationsResult) -> None:
+    figure = plot(tiny_result)
+    assert isinstance(figure, Figure) and plt.get_fignums() == []
+    labels = [ax.get_ylabel() for ax in figure.axes]
+    # the input, one row per spec layer (as the shape walk names it), the output
+    assert len(labels) == len(tiny_result.arch.shapes) + 2 and labels[0].startswith("input\n") and labels[-1].startswith("output\n")
+    assert [label.split(":")[0] for label in labels[1:-1]] == [f"{s.part} {s.index}" for s in tiny_result.arch.shapes]
+    first = tiny_result.arch.shapes[0].out_shape[0]
+    assert (f"4 of {first} shown" in labels[1]) == (first > 4)  # channels=4: a wider layer says the rest are left out
+    pictures = plot_reconstructions(tiny_result, of_class=True)
+    assert [ax.get_ylabel() for ax in pictures.axes] == ["images", "model"]
+    assert pictures.axes[0].images[0].get_array().shape[1] == 2 + len(tiny_result.class_indices) * 34
+    assert "airplane" in pictures.texts[0].get_text()
