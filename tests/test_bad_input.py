@@ -16,6 +16,7 @@ import io
 import random
 import socket
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import closing
@@ -65,11 +66,21 @@ class Case:
     args: tuple[str, ...] = ()  # flags after the space file
     names: tuple[str, ...] = ("SPACE",)  # what the message must name: the space file (SPACE) and/or a flag
     prepare: Callable[[Path], None] | None = None  # builds data folders in the test's folder
+    within: float | None = None  # seconds the refusal may take: hostile input is refused at once, not after a hang
 
     def fill(self, text: str, tmp: Path, space: Path) -> str:
         return text.replace("SPACE", str(space)).replace("TMP", str(tmp))
 
 
+# "Billion laughs": 9 levels of 9 aliases, 9⁹ values from 900 bytes; expanding it took minutes.
+ALIAS_BOMB = (
+    "[&b0 [1, 1, 1, 1, 1, 1, 1, 1, 1], "
+    + ", ".join(f"&b{i} [{', '.join([f'*b{i - 1}'] * 9)}]" for i in range(1, 9))
+    + f", [{', '.join(['*b8'] * 9)}]]"
+)
+TEN_MB = 10_000_000
+# What one line of a message may hold: the longest the catalogue expects is about 300 characters.
+LONGEST_MESSAGE = 1000
 DATA = "data:\n  subset: 600\n"
 # a colorizer started from the session's study tiny, under the same name (a study of another name would be new)
 STARTED = "study: {name: tiny-colour}\nstart: {study: tiny}\ntask: colorization_classes\ndata: {subset: 600}\n"
@@ -338,6 +349,71 @@ CASES = [
         "study.objectives",
         "expected colourfulness only in a space whose every task is a colorization",
     ),
+    # ---- hostile input (issue 20): refused at once, in one bounded line
+    Case(
+        "yaml-alias-bomb-as-a-value",
+        tiny("kernel: 3", f"kernel: {ALIAS_BOMB}"),
+        "file",
+        "expected at most 100,000 values once YAML aliases (*name) are expanded, got 4,412,961,582",
+        within=1.0,
+    ),
+    Case(
+        "yaml-alias-bomb-as-the-study-name",
+        tiny("name: tiny", f"name: {ALIAS_BOMB}"),
+        "file",
+        "expected at most 100,000 values once YAML aliases (*name) are expanded",
+        within=1.0,
+    ),
+    Case(
+        "yaml-alias-bomb-in-set",
+        TINY_TEXT,
+        "--set model.kernel",
+        "expected at most 100,000 values once YAML aliases (*name) are expanded",
+        args=("--set", f"model.kernel={ALIAS_BOMB}"),
+        names=("SPACE", "--set model.kernel"),
+        within=1.0,
+    ),
+    Case(
+        "study-name-of-10-mb",
+        tiny("name: tiny", "name: " + "x" * TEN_MB),
+        "file",
+        f"expected a space file of at most 65,536 bytes, got {len(TINY_TEXT) - 4 + TEN_MB:,} bytes",
+        within=1.0,
+    ),
+    Case(
+        "comment-of-10-mb",
+        TINY_TEXT + "# " + "c" * TEN_MB + "\n",
+        "file",
+        "expected a space file of at most 65,536 bytes",
+        within=1.0,
+    ),
+    Case(
+        "long-study-name-shown-as-an-excerpt",
+        tiny("name: tiny", "name: " + "x" * 50_000),
+        "study.name",
+        f"got '{'x' * 80}'… (50,000 characters)",
+    ),
+    Case(
+        "yaml-nested-beyond-the-recursion-limit",
+        tiny("kernel: 3", "kernel: " + "[" * 5000 + "]" * 5000),
+        "file",
+        "got nesting beyond Python's recursion limit",
+    ),
+    Case(
+        "batch-larger-than-the-training-split",
+        tiny("batch_size: {choice: [32, 64]}", "batch_size: 100000"),
+        "train.batch_size",
+        "expected at most the training split's 480 images (data.subset and data.split decide it), got 100,000",
+    ),
+    Case(
+        "storage-inside-a-regular-file",
+        TINY_TEXT,
+        "--storage sqlite:///TMP/notes.txt/tiny.db",
+        "TMP/notes.txt is a file, not a folder",
+        args=("--storage", "sqlite:///TMP/notes.txt/tiny.db"),
+        names=("--storage",),
+        prepare=lambda tmp: (tmp / "notes.txt").write_text("a file where a folder was meant"),
+    ),
     # ---- storage
     Case(
         "storage-unreachable",
@@ -373,6 +449,7 @@ def argv(case: Case, tmp: Path) -> tuple[list[str], Path]:
 
 
 def check_message(case: Case, tmp: Path, space: Path, stdout: str, stderr: str) -> None:
+    assert len(stdout + stderr) <= LONGEST_MESSAGE, f"{len(stdout + stderr):,} characters: {(stdout + stderr)[:300]}"
     assert "Traceback" not in stdout + stderr, stderr
     assert stderr.startswith("error: ") and stderr.count("\n") == 1 and stderr.endswith("\n"), stderr
     for name in case.names:
@@ -402,18 +479,21 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(
     args, space = argv(case, tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        started = time.perf_counter()
         try:
             code = main(args)
         except SystemExit as exited:  # argparse's own exits
             code = exited.code
+        seconds = time.perf_counter() - started
     out, err = capsys.readouterr()
     shown = "".join(
         warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
         for w in caught
         if not issubclass(w.category, QUIET_BY_DEFAULT)
     )
-    assert code == 2, err
+    assert code == 2, err[:LONGEST_MESSAGE]
     check_message(case, tmp_path, space, out, shown + err)
+    assert case.within is None or seconds < case.within, f"refused after {seconds:.2f} s"
     assert snapshot(tiny_study) == before, "bad input changed the stored study"
 
 
@@ -469,7 +549,7 @@ ASKED = [
     Asked("study-name-with-dotdot", "latent_vs_error", ("--study", "../x"), ("--study", "expected a name of letters, digits")),
     Asked("out-without-a-folder", "latent_vs_error", ("--study", "tiny", "--out"), ("--out", "expected one argument")),
     Asked("metric-unknown", "latent_vs_error", ("--study", "tiny", "--metric", "train"), ("--metric", "invalid choice")),
-    Asked("trial-not-in-study", "evaluate", ("--study", "tiny", "--trial", "999"), ("--trial 999", "no such trial")),
+    Asked("trial-not-in-study", "evaluate", ("--study", "tiny", "--trial", "999"), ("study tiny has no trial 999", "it has trials 0 to")),
     Asked("trial-negative", "evaluate", ("--study", "tiny", "--trial", "-1"), ("--trial", "expected a trial number ≥ 0")),
     *(Asked(f"{m}-pruned-trial", m, ("--study", "tiny", "--trial", "PRUNED"), ("of study tiny is pruned",)) for m in MODULES[1:4]),
     Asked("probe-pruned-trial", "probe", ("--study", "tiny", "--trial", "PRUNED"), ("is pruned",)),

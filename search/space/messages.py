@@ -111,4 +111,6 @@ def show(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
             parts.append(part)
             used += len(part) + 2
         return opening + ", ".join(parts) + closing
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
     return excerpt(repr(value), limit)
