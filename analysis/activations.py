@@ -103,8 +103,8 @@ def layer_modules(model: CAE) -> list[nn.Module]:
     """
     found: list[nn.Module] = []
     for part, layers, sequential in (("encoder", model.arch.encoder, model.encoder), ("decoder", model.arch.decoder, model.decoder)):
-        ends = getattr(sequential, "layer_ends", None)
-        if ends is None or len(ends) != len(layers):
+        ends = sequential.layer_ends  # declared by cae.builder.LayerStack
+        if len(ends) != len(layers):
             raise ValueError(f"the {part}'s modules do not follow its architecture ({len(layers)} layers)")
         if ends[-1] != len(sequential) - 1:
             raise ValueError(f"the {part} has {len(sequential)} modules where its architecture's layers make {ends[-1] + 1}")

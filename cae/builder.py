@@ -61,13 +61,31 @@ class ResidualBlock(nn.Module):
         return self.act(x + self.body(x))
 
 
-def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> nn.Sequential:
-    """Modules for a sequence of spec layers, starting from an input of ``in_shape`` (C, H, W).
+class LayerStack(nn.Sequential):
+    """The modules of a sequence of spec layers, and where each layer's modules end.
 
     A spec layer becomes one or more modules (a convolution, its normalisation, its activation);
-    the returned ``Sequential`` keeps in ``layer_ends`` the index of each spec layer's last module,
-    whose output is that layer's output: hooks (analysis.activations) attach there.
+    ``layer_ends[i]`` is the index of spec layer ``i``'s last module, whose output is that layer's
+    output: hooks (analysis.activations) attach to :meth:`layer_modules`. A plain ``Sequential``
+    otherwise: the same children, the same ``state_dict`` keys.
     """
+
+    layer_ends: tuple[int, ...]
+
+    def __init__(self, modules: list[nn.Module], layer_ends: list[int] | tuple[int, ...]) -> None:
+        super().__init__(*modules)
+        ends = tuple(layer_ends)
+        if list(ends) != sorted(set(ends)) or (ends and not (ends[0] >= 0 and ends[-1] == len(modules) - 1)):
+            raise ValueError(f"expected increasing layer ends, the last at module {len(modules) - 1}, got {ends}")
+        self.layer_ends = ends
+
+    def layer_modules(self) -> list[nn.Module]:
+        """The module whose output is each spec layer's output, in the layers' order."""
+        return [self[end] for end in self.layer_ends]
+
+
+def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> LayerStack:
+    """Modules for a sequence of spec layers, starting from an input of ``in_shape`` (C, H, W) (see :class:`LayerStack`)."""
     modules: list[nn.Module] = []
     ends: list[int] = []
     shape = in_shape
@@ -99,9 +117,7 @@ def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> nn.Sequential:
                 raise TypeError(f"not a layer: {layer!r}")
         shape = out_shape(layer, shape)[0]
         ends.append(len(modules) - 1)
-    sequential = nn.Sequential(*modules)
-    sequential.layer_ends = ends
-    return sequential
+    return LayerStack(modules, ends)
 
 
 _OUTPUTS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh}

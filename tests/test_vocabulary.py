@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from analysis.activations import layer_outputs
-from cae.builder import build
+from cae.builder import LayerStack, build
 from cae.pca import fit_pca, pca_reconstruct, start_from_linear_code
 from cae.schedule import LearningRate
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, MaxPool, Reshape, Residual, Upsample
@@ -63,6 +63,20 @@ def test_parameter_count_and_every_layer_shape_agree_with_pytorch(name: str) -> 
     assert [tuple(o.shape[1:]) for o in outputs] == [row.out_shape for row in arch.shapes]
     out = model(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, 3, 32, 32)
+
+
+def test_each_part_declares_where_its_spec_layers_end() -> None:
+    """cae.builder.LayerStack: the contract analysis.activations hooks into, on an ordinary Sequential's children and keys."""
+    model = build(ARCHITECTURES["batch-norm"])
+    assert isinstance(model.encoder, LayerStack) and isinstance(model.encoder, torch.nn.Sequential)
+    assert model.encoder.layer_ends == (2, 3, 4)  # conv, batch norm, relu | maxpool | conv
+    assert model.decoder.layer_ends == (0, 1)
+    assert [type(m).__name__ for m in model.encoder.layer_modules()] == ["ReLU", "MaxPool2d", "Conv2d"]
+    assert "encoder.1.running_mean" in model.state_dict()  # checkpoints keep their keys
+    with pytest.raises(ValueError, match="expected increasing layer ends, the last at module 1, got \\(0, 0\\)"):
+        LayerStack([torch.nn.ReLU(), torch.nn.ReLU()], [0, 0])
+    with pytest.raises(ValueError, match="the last at module 1"):
+        LayerStack([torch.nn.ReLU(), torch.nn.ReLU()], [0])
 
 
 def test_norm_modules_are_the_ones_named() -> None:
@@ -123,8 +137,8 @@ def test_linear_skip_started_from_pca_reconstructs_exactly_as_pca(tiny_splits) -
     assert not any(p.requires_grad for p in (*model.skip_in.parameters(), *model.skip_out.parameters()))
     loss = torch.nn.functional.mse_loss(model(images.float() / 255), images.float() / 255)
     loss.backward()
-    assert model.encoder[model.encoder.layer_ends[-1]].weight.grad.abs().sum() > 0
-    assert model.decoder[model.decoder.layer_ends[-1]].weight.grad.abs().sum() > 0
+    assert model.encoder.layer_modules()[-1].weight.grad.abs().sum() > 0
+    assert model.decoder.layer_modules()[-1].weight.grad.abs().sum() > 0
 
 
 # ---------------------------------------------------------------- the template
