@@ -236,7 +236,7 @@ CASES = [
         "median-pruner-with-two-objectives",
         tiny("name: tiny", "name: tiny\n  objectives: [val_mse, latent_size]"),
         "study.pruner.type",
-        "expected one of latent_percentile, none in a study of several objectives, got 'median'",
+        "expected one of latent_percentile, none, pareto_halving in a study of several objectives, got 'median'",
     ),
     Case(
         "latent-pruner-bad-percentile",
@@ -249,6 +249,28 @@ CASES = [
         tiny("type: median, n_startup_trials: 1, n_warmup_steps: 0", "type: latent_percentile, latent_factr: 2"),
         "study.pruner.latent_factr",
         "(did you mean latent_factor?)",
+    ),
+    *(
+        Case(
+            f"pareto-halving-{key}-{value}",
+            tiny("type: median, n_startup_trials: 1, n_warmup_steps: 0", f"type: pareto_halving, {key}: {value}"),
+            "study.pruner",
+            f"expected valid pareto_halving pruner settings ({key} must be an integer of at least {least}, got {shown}",
+        )
+        for key, value, least, shown in (
+            ("min_epochs", "0", 1, "0"),
+            ("min_epochs", "1.5", 1, "1.5"),
+            ("eta", "1", 2, "1"),
+            ("eta", "true", 2, "True"),
+            ("n_min_trials", "0", 1, "0"),
+            ("n_min_trials", "three", 1, "'three'"),
+        )
+    ),
+    Case(
+        "pareto-halving-unknown-setting",
+        tiny("type: median, n_startup_trials: 1, n_warmup_steps: 0", "type: pareto_halving, min_epoch: 2"),
+        "study.pruner.min_epoch",
+        "(did you mean min_epochs?)",
     ),
     # ---- study settings
     Case(
