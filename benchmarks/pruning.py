@@ -29,7 +29,8 @@ from rich.table import Table
 
 from benchmarks.common import SPACES, machine, write_result
 from search.best import best_trial
-from search.display import best_val_mse, quiet_optuna
+from search.display import quiet_optuna
+from search.objectives import best_val_mse
 from search.run import optimize
 from search.space import load_space
 

@@ -22,7 +22,6 @@ which reads the recorded curves and so works with several objectives too.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import socket
 import tempfile
@@ -49,10 +48,11 @@ from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
-from search.display import FINISHED, Display, is_multi_objective
+from search.display import FINISHED, Display
 from search.latent_pruner import LatentPercentilePruner
-from search.rungs import ParetoHalvingPruner
 from search.liveness import Heartbeat
+from search.objectives import is_multi_objective, trial_values
+from search.rungs import ParetoHalvingPruner
 from search.sample import optuna_suggest, sample
 from search.space import Space
 from search.storage import StorageWriteError
@@ -220,18 +220,12 @@ class Objective:
         trial.set_user_attr("precision", result.precision)  # what precision: auto became on this machine
         if pca is not None:
             trial.set_user_attr("gain_db", gain_db(pca, result.test_mse))
-        colour = math.nan
         if task_of_architecture(arch).name != "reconstruction":
             colour = self.colourfulness(model, "val")
             trial.set_user_attr("val_colourfulness_ratio", colour)
             trial.set_user_attr("colourfulness_ratio", self.colourfulness(model, "test"))
         self._upload(trial, model)
-        # Colour up to the truth's: over-saturated pictures are as wrong as faded ones, and an uncapped
-        # objective was measured to drive a search to 209% of the truth's colourfulness at 16 dB.
-        values = {"val_mse": result.best_val_mse, "latent_size": arch.latent_size, "n_params": arch.n_params}
-        values["colourfulness"] = min(colour, 1.0)
-        objectives = self.space.study.objectives
-        return values[objectives[0]] if len(objectives) == 1 else tuple(float(values[name]) for name in objectives)
+        return trial_values(self.space.study.objectives, trial.user_attrs)  # from what the trial recorded (search.objectives)
 
     def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> NoReturn:
         if details:

@@ -20,15 +20,13 @@ from cae.figures import save_curves
 from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
-from search.factories import make_pruner
+from search.factories import check_components, make_pruner
+from search.objectives import directions, objectives_mismatch, record_objectives
 from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
 from search.space_check import check_batch_size, check_space, grid_search_space
 from search.start import resolve_start
 from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
 from search.workers import Job, linear_baseline, run_workers, serve
-
-OBJECTIVE_NAMES = {"val_mse": "best val MSE", "latent_size": "latent size", "n_params": "parameters", "colourfulness": "colourfulness"}
-MAXIMISED = ("colourfulness",)
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
@@ -159,6 +157,7 @@ def _run(
     space = resolve_start(space)
     fixed = check_space(space)
     grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
+    check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any storage is opened
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
     url = storage or default_storage(name)
     if workers > MAX_SQLITE_WORKERS and is_sqlite(url):
@@ -172,19 +171,16 @@ def _run(
     study = optuna.create_study(
         storage=open_storage(url, grace=grace),
         study_name=name,
-        directions=["maximize" if o in MAXIMISED else "minimize" for o in objectives],
+        directions=directions(objectives),
         load_if_exists=True,
         pruner=make_pruner(space.study.pruner),
     )
-    if len(study.directions) != len(objectives):
-        raise StorageError(
-            f"study {name} in {mask(url)} has {len(study.directions)} objective(s), but {space.path} asks for "
-            f"{len(objectives)} ({', '.join(objectives)}); give this search another name with --study"
-        )
+    if mismatch := objectives_mismatch(study, objectives, str(space.path)):
+        raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with --study")
+    record_objectives(study, objectives)
     _record_space(study, space, console)
     if isinstance(space.model, StartedModel):  # the child keeps what it started from: analysis never needs the parent
         study.set_user_attr("start", space.model.record)
-    study.set_metric_names([OBJECTIVE_NAMES[o] for o in objectives])
     done = finished(study)
     console.print(
         f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "

@@ -22,8 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 from cae.data import DataConfig
 from cae.spec import Architecture
 from search.best import load_best
-from search.display import best_val_mse, is_multi_objective, pareto_trials
 from search.front import size_error_front
+from search.objectives import best_val_mse, is_multi_objective, pareto_trials
 from search.space import Space, SpaceError, StartedModel, parse_space
 from search.storage import StorageError
 

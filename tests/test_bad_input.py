@@ -371,6 +371,18 @@ CASES = [
         "study.objectives",
         "expected colourfulness only in a space whose every task is a colorization",
     ),
+    Case(  # issue 20: the landed code warned, ran and mixed parameter counts into a column of latent sizes
+        "objectives-changed-on-resume",
+        tiny("study:\n", "study:\n  objectives: [val_mse, n_params]\n  pruner: {type: none}\n").replace(
+            "  pruner: {type: median, n_startup_trials: 1, n_warmup_steps: 0}\n", ""
+        ),
+        "was created with objectives [val_mse, latent_size] (minimize, minimize)",
+        "but SPACE asks for [val_mse, n_params] (minimize, minimize); give this search another name with --study",
+        args=("--storage", "sqlite:///TMP/pair.db"),
+        prepare=lambda tmp: optuna.create_study(
+            study_name="tiny", storage=f"sqlite:///{tmp}/pair.db", directions=["minimize", "minimize"]
+        ).set_metric_names(["best val MSE", "latent size"]),
+    ),
     # ---- hostile input (issue 20): refused at once, in one bounded line
     Case(
         "yaml-alias-bomb-as-a-value",
