@@ -38,15 +38,15 @@ CURVES = RESULTS / "curves"
 DEFAULT_SETS = ("data.subset=2000", "train.epochs=9")
 
 
-def record(space_path: Path, configs: int, overrides: list[str], out: Path) -> list[Path]:
-    """Train seeds ``0 … configs - 1`` not yet in ``out``; the paths of every recorded file."""
+def record(space_path: Path, configs: int, overrides: list[str], out: Path, first: int = 0) -> list[Path]:
+    """Train seeds ``first … configs - 1`` not yet in ``out``; the paths of every recorded file."""
     space = load_space(space_path, overrides)
     data = load_splits(space.data)
     baseline = pca_baseline(data.train.images, data.test.images)
     code = None
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for seed in range(configs):
+    for seed in range(first, configs):
         path = out / f"seed-{seed:02d}.json"
         paths.append(path)
         if path.exists():
@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", type=int, default=24)
     parser.add_argument("--set", dest="sets", action="append", default=None, metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=CURVES)
+    parser.add_argument("--first", type=int, default=0, help="the first seed (a second process can take the later ones)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    record(args.space, args.configs, list(args.sets or DEFAULT_SETS), args.out)
+    record(args.space, args.configs, list(args.sets or DEFAULT_SETS), args.out, args.first)
     return 0
 
 

@@ -8,8 +8,10 @@ replayed as studies: the configurations arrive in a random order, ``workers`` at
 epoch taking the seconds it took when recorded, and at the end of every epoch the rule sees what a
 study's storage would hold then (finished trials, and running ones as far as they got). A trial
 that the rule stops keeps the epochs it spent and is off the front, as in a study (pruned trials
-have no objective values); the hypervolume is :func:`search.front.hypervolume` of the trials that
-finished their budget, on their best validation MSE. The rules:
+have no objective values): the hypervolume is :func:`search.front.hypervolume` of the trials that
+finished their budget, on their best validation MSE. It is also counted MOASHA's way, over every
+trial at the best epoch it recorded, stopped ones too: what the search learned of the front, the
+designs a refit would train longer. The rules:
 
 - ``full``: no pruning, every configuration for all its epochs: the reference front;
 - ``fixed-B``: no pruning at a short budget of B epochs (today's study: every trial the same few
@@ -37,7 +39,7 @@ import math
 import random
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +248,15 @@ def rules(full: int, short: Sequence[int]) -> list[Rule]:
 def benchmark(configs: Sequence[Config], *, orderings: int, workers: Sequence[int], short: Sequence[int], seed: int = 0) -> dict[str, Any]:
     """Every rule over ``orderings`` random orderings for each worker count: means and spreads, and the anytime curves."""
     full = min(len(c.val_mse) for c in configs)
+    # a short schedule stands for every configuration or for none: a mixed fixed-B rule would compare two kinds of run
+    recorded = {b: [c for c in configs if b in c.short] for b in short}
+    schedules = {
+        b: f"recorded with its schedule over {b} epochs" if len(recorded[b]) == len(configs) else "first epochs of the full run"
+        for b in short
+    }
+    # where only some were recorded: how far the prefix is from the short schedule's run, per configuration
+    prefix_gap = {b: [min(c.short[b]) / min(c.val_mse[:b]) - 1 for c in recorded[b]] for b in short if 0 < len(recorded[b]) < len(configs)}
+    configs = [replace(c, short={b: v for b, v in c.short.items() if len(recorded.get(b, ())) == len(configs)}) for c in configs]
     reference = replay(configs, fixed(full, full), range(len(configs)))
     rng = random.Random(seed)
     orders = [rng.sample(range(len(configs)), len(configs)) for _ in range(orderings)]
@@ -263,27 +274,32 @@ def benchmark(configs: Sequence[Config], *, orderings: int, workers: Sequence[in
     for key, entry in runs.items():
         results = entry["runs"]
         epochs = np.array([r.epochs for r in results], dtype=float)
-        volumes = np.array([r.hypervolume for r in results]) / reference.hypervolume
-        equal = np.array([at_epochs(r.anytime, halving_epochs[entry["workers"]]) for r in results]) / reference.hypervolume
         summary[key] = {
             "rule": entry["rule"],
             "workers": entry["workers"],
             "epochs_mean": float(epochs.mean()),
             "epochs_std": float(epochs.std()),
             "epochs_share": float(epochs.mean() / reference.epochs),
-            "hypervolume_share_mean": float(volumes.mean()),
-            "hypervolume_share_std": float(volumes.std()),
-            "hypervolume_share_min": float(volumes.min()),
-            "hypervolume_share_at_halving_epochs_mean": float(equal.mean()),
-            "hypervolume_share_at_halving_epochs_std": float(equal.std()),
             "complete_mean": float(np.mean([r.complete for r in results])),
-            "anytime": [list(map(list, r.anytime)) for r in results],
         }
+        for count, volume, anytime in (("complete", "hypervolume", "anytime"), ("all", "hypervolume_all", "anytime_all")):
+            shares = np.array([getattr(r, volume) for r in results]) / reference.hypervolume
+            equal = np.array([at_epochs(getattr(r, anytime), halving_epochs[entry["workers"]]) for r in results]) / reference.hypervolume
+            summary[key][count] = {
+                "share_mean": float(shares.mean()),
+                "share_std": float(shares.std()),
+                "share_min": float(shares.min()),
+                "share_at_halving_epochs_mean": float(equal.mean()),
+                "share_at_halving_epochs_std": float(equal.std()),
+                "anytime": [list(map(list, getattr(r, anytime))) for r in results],
+            }
     return {
         "configs": len(configs),
         "epochs_per_config": full,
         "reference": {"epochs": reference.epochs, "hypervolume": reference.hypervolume, "front": _front(configs, full)},
         "orderings": orderings,
+        "fixed_budget_runs": schedules,
+        "short_schedule_minus_prefix": prefix_gap,
         "summary": summary,
     }
 
@@ -296,41 +312,45 @@ def _front(configs: Sequence[Config], full: int) -> list[dict[str, float]]:
     return [{"seed": configs[i].seed, "latent_size": sizes[i], "val_mse": errors[i]} for i in size_error_front(sizes, errors)]
 
 
+COUNTS = {
+    "complete": "front of the trials that finished (pruned ones have no values)",
+    "all": "every trial at its best recorded epoch (stopped ones too)",
+}
+
+
 def figure(result: dict[str, Any]):
-    """Hypervolume (share of the full budget's) against epochs spent, every rule, mean over orderings and its spread."""
+    """Hypervolume (share of the full budget's) against epochs spent, every rule, mean over orderings and its 10-90% band;
+    a row per way of counting the front, a column per worker count."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
     summary = result["summary"]
     workers = sorted({s["workers"] for s in summary.values()})
-    fig = Figure(figsize=(6.5 * len(workers), 5), layout="constrained")
-    axes = fig.subplots(1, len(workers), squeeze=False)[0]
+    fig = Figure(figsize=(6.5 * len(workers), 9), layout="constrained")
+    axes = fig.subplots(len(COUNTS), len(workers), squeeze=False)
     reference = result["reference"]
     colours = dict(zip(dict.fromkeys(s["rule"] for s in summary.values()), plt.get_cmap("tab10").colors, strict=False))
-    for ax, w in zip(axes, workers, strict=True):
-        grid = np.arange(0, reference["epochs"] + 1)
-        for entry in (s for s in summary.values() if s["workers"] == w):
-            curves = np.array([[at_epochs(run, e) / reference["hypervolume"] for e in grid] for run in entry["anytime"]])
-            mean, low, high = curves.mean(0), np.percentile(curves, 10, axis=0), np.percentile(curves, 90, axis=0)
-            colour = colours[entry["rule"]]
-            ax.plot(
-                grid,
-                mean,
-                color=colour,
-                label=f"{entry['rule']} ({entry['epochs_mean']:.0f} epochs, {entry['hypervolume_share_mean']:.1%})",
-            )
-            ax.fill_between(grid, low, high, color=colour, alpha=0.15, linewidth=0)
-            ax.errorbar(
-                entry["epochs_mean"], entry["hypervolume_share_mean"], xerr=entry["epochs_std"], yerr=entry["hypervolume_share_std"],
-                color=colour, marker="o", capsize=3,
-            )  # fmt: skip
-        ax.axhline(0.99, color="grey", linestyle="--", linewidth=1)
-        ax.axvline(reference["epochs"] / 3, color="grey", linestyle=":", linewidth=1)
-        ax.set_ylim(0.8, 1.005)
-        ax.set_xlabel("epochs spent")
-        ax.set_ylabel("hypervolume / full budget's")
-        ax.set_title(f"{result['configs']} recorded configurations, {result['orderings']} orderings, {w} worker{'s' if w > 1 else ''}")
-        ax.legend(fontsize=8, loc="lower right")
+    grid = np.arange(0, reference["epochs"] + 1)
+    for row, (count, meaning) in zip(axes, COUNTS.items(), strict=True):
+        for ax, w in zip(row, workers, strict=True):
+            for entry in (s for s in summary.values() if s["workers"] == w):
+                c = entry[count]
+                curves = np.array([[at_epochs(run, e) / reference["hypervolume"] for e in grid] for run in c["anytime"]])
+                mean, low, high = curves.mean(0), np.percentile(curves, 10, axis=0), np.percentile(curves, 90, axis=0)
+                colour = colours[entry["rule"]]
+                label = f"{entry['rule']} ({entry['epochs_mean']:.0f} epochs, {c['share_mean']:.1%})"
+                ax.plot(grid, mean, color=colour, label=label)
+                ax.fill_between(grid, low, high, color=colour, alpha=0.15, linewidth=0)
+                spread = {"xerr": entry["epochs_std"], "yerr": c["share_std"]}
+                ax.errorbar(entry["epochs_mean"], c["share_mean"], **spread, color=colour, marker="o", capsize=3)
+            ax.axhline(0.99, color="grey", linestyle="--", linewidth=1)
+            ax.axvline(reference["epochs"] / 3, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylim(0.8, 1.005)
+            ax.set_xlabel("epochs spent")
+            ax.set_ylabel("hypervolume / full budget's")
+            ax.set_title(f"{w} worker{'s' if w > 1 else ''}: {meaning}", fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{result['configs']} recorded configurations × {result['epochs_per_config']} epochs, {result['orderings']} orderings")
     return fig
 
 
@@ -350,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result("replay", {"machine": machine(), "curves": str(args.curves), **result}, folder=args.out)
     figure(result).savefig(args.out / "replay.png", dpi=120)
     for key, s in result["summary"].items():
+        c, a = s["complete"], s["all"]
         print(
             f"{key:24} epochs {s['epochs_mean']:6.1f} ± {s['epochs_std']:4.1f} ({s['epochs_share']:5.1%})  "
-            f"HV {s['hypervolume_share_mean']:6.2%} ± {s['hypervolume_share_std']:5.2%} (min {s['hypervolume_share_min']:6.2%})  "
-            f"at halving's epochs {s['hypervolume_share_at_halving_epochs_mean']:6.2%}  complete {s['complete_mean']:.1f}"
+            f"complete {s['complete_mean']:4.1f}  "
+            f"HV {c['share_mean']:6.2%} ± {c['share_std']:5.2%} (min {c['share_min']:6.2%}), at halving's epochs "
+            f"{c['share_at_halving_epochs_mean']:6.2%}  |  all trials: {a['share_mean']:6.2%} ± {a['share_std']:5.2%}, "
+            f"at halving's epochs {a['share_at_halving_epochs_mean']:6.2%}"
         )
     print(f"wrote {path} and {args.out / 'replay.png'}")
     return 0
