@@ -1,0 +1,174 @@
+"""The flagship, search then refit, judged at the sizes people compare (64, 128, 256 values).
+
+    python -m benchmarks.flagship [--search-minutes 30] [--search-subset 12000] [--refit-minutes 45] [--sizes 64 128 256]
+
+1. Search: ``spaces/pareto.yaml`` (two objectives, latent sizes on a grid of choices that holds 64, 128
+   and 256, multi-fidelity pruning by ``pareto_halving``) on a subset of the images for
+   ``--search-minutes``: many designs, each judged at rungs of 1, 3 and 9 epochs.
+2. Refit: the front's nearest design at each of ``--sizes``, built at exactly that size, trained on the
+   whole training split (48,000 images) for as many epochs as ``--refit-minutes`` allows, estimated from
+   each design's own epoch time in the search scaled by the images.
+3. What it found: test PSNR at each size beside PCA's at the same size on the same split and the
+   published long-trained CAE's, the compute each phase cost, and the hypervolume against training
+   seconds (``search.front``), written to ``benchmarks/results/flagship.json`` and, as small tables,
+   ``benchmarks/results/flagship/`` (both studies' trials, every trial's validation curve, the anytime curve).
+
+The studies are ``studies/flagship.db`` and ``studies/flagship-refit.db``: the command resumes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from rich.console import Console
+
+import search
+from analysis.published import LINEAR_BOTTLENECK, published_points
+from benchmarks.common import RESULTS, ROOT, machine, write_result
+from cae.metrics import psnr
+from search.front import anytime_hypervolume, compute_hours, study_hypervolume, train_seconds
+from search.refits import choose_designs
+
+SEARCH, REFIT = "flagship", "flagship-refit"
+# Evaluation after each epoch (validation and, at the end, test images) on top of the training seconds.
+EVAL_MARGIN = 1.2
+
+
+def _curves(study: optuna.Study) -> pd.DataFrame:
+    rows = [
+        {"study": study.study_name, "trial": t.number, "state": t.state.name.lower(), "epoch": i + 1, "val_mse": v}
+        for t in study.get_trials(deepcopy=False)
+        for i, v in enumerate(t.user_attrs.get("val_mse") or [])
+    ]
+    return pd.DataFrame(rows)
+
+
+def _refit_epochs(parent: optuna.Study, sizes: list[int], minutes: float, search_images: int, full_images: int) -> int:
+    """Epochs per design so that the refit of every size fits ``minutes``, from the designs' own epoch times."""
+    designs = choose_designs(parent, latent=sizes)
+    per_epoch = []
+    for design in designs:
+        trial = parent.trials[design["lineage"]["trial"]]
+        seconds = trial.user_attrs.get("epoch_seconds") or []
+        per_epoch.append(statistics.median(seconds) * full_images / search_images * EVAL_MARGIN)
+    return max(1, math.floor(minutes * 60 / sum(per_epoch)))
+
+
+def _at_sizes(refit: optuna.Study, sizes: list[int]) -> list[dict[str, Any]]:
+    table = published_points()
+    published = table[table["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"].to_dict()
+    rows = []
+    for size in sizes:
+        done = [t for t in refit.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs["latent_size"] == size]
+        if not done:
+            rows.append({"latent": size, "test_psnr": None})
+            continue
+        attrs = done[0].user_attrs
+        pca = float(psnr(attrs["pca_mse"]))
+        target = max(published.get(size, -math.inf), pca + 0.5)
+        rows.append(
+            {
+                "latent": size,
+                "trial": done[0].number,
+                "parent_trial": attrs["lineage"]["trial"],
+                "parent_latent": attrs["lineage"]["parent_latent"],
+                "epochs": len(attrs["val_mse"]),
+                "test_psnr": attrs["test_psnr"],
+                "pca_psnr": pca,
+                "gain_db": attrs["gain_db"],
+                "published_psnr": published.get(size),
+                "target_psnr": target,
+                "short_by_db": max(0.0, target - attrs["test_psnr"]),
+                "train_hours": train_seconds(done[0]) / 3600,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.flagship", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--search-minutes", type=float, default=30)
+    parser.add_argument("--search-subset", type=int, default=12000, help="images of the search (train, val and test together)")
+    parser.add_argument("--search-trials", type=int, default=200, help="an upper bound; the minutes end the search first")
+    parser.add_argument("--refit-minutes", type=float, default=45)
+    parser.add_argument("--refit-epochs", type=int, help="epochs per design (default: what --refit-minutes allows)")
+    parser.add_argument("--refit-subset", type=int, help="images of the refit (default: all of them)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
+    args = parser.parse_args(argv)
+    console = Console(width=160)
+    wall: dict[str, float] = {}
+
+    start = time.perf_counter()
+    study = search.optimize(
+        ROOT / "spaces" / "pareto.yaml",
+        trials=args.search_trials,
+        timeout=args.search_minutes * 60,
+        study_name=SEARCH,
+        storage=args.storage,
+        overrides=[f"data.subset={args.search_subset}"],
+        console=console,
+    )
+    wall["search"] = time.perf_counter() - start
+
+    train_share = 0.8  # the space's split
+    refit_images = (args.refit_subset or 60_000) * train_share
+    epochs = args.refit_epochs or _refit_epochs(study, args.sizes, args.refit_minutes, args.search_subset * train_share, refit_images)
+    console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
+    start = time.perf_counter()
+    refit = search.refit(
+        SEARCH,
+        latent=args.sizes,
+        epochs=epochs,
+        into=REFIT,
+        storage=args.storage,
+        overrides=[f"data.subset={args.refit_subset or 'null'}"],
+        console=console,
+    )
+    wall["refit"] = time.perf_counter() - start
+
+    folder = args.out / "flagship"
+    folder.mkdir(parents=True, exist_ok=True)
+    search.trials_table(study).to_csv(folder / "search_trials.csv", index=False)
+    search.trials_table(refit).to_csv(folder / "refit_trials.csv", index=False)
+    pd.concat([_curves(study), _curves(refit)]).to_csv(folder / "curves.csv", index=False)
+    anytime = pd.DataFrame(
+        [{"study": s.study_name, "train_seconds": sec, "hypervolume": hv} for s in (study, refit) for sec, hv in anytime_hypervolume(s)]
+    )
+    anytime.to_csv(folder / "anytime.csv", index=False)
+    counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
+    result = {
+        "machine": machine(),
+        "search": {
+            "subset": args.search_subset,
+            "wall_minutes": wall["search"] / 60,
+            "train_hours": compute_hours(study),
+            "trials": counts,
+            "epochs": int(sum(len(t.user_attrs.get("val_mse") or []) for t in study.trials)),
+            "hypervolume": study_hypervolume(study),
+        },
+        "refit": {
+            "epochs": epochs,
+            "wall_minutes": wall["refit"] / 60,
+            "train_hours": compute_hours(refit),
+            "hypervolume": study_hypervolume(refit),
+        },
+        "at_sizes": _at_sizes(refit, args.sizes),
+    }
+    path = write_result("flagship", result, folder=args.out)
+    console.print(pd.DataFrame(result["at_sizes"]).to_string(index=False), highlight=False)
+    console.print(f"wrote {path} and {folder}/", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
