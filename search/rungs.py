@@ -42,10 +42,12 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.objectives import OBJECTIVES
+
 # Running trials count with what they recorded at a rung: the rule is asynchronous.
 RECORDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-# The study's metric names (search.run.OBJECTIVE_NAMES) → the user attribute holding each size objective.
-SIZE_OBJECTIVES = {"latent size": "latent_size", "parameters": "n_params"}
+# The study's metric names → the user attribute holding each size objective (named as the objective).
+SIZE_OBJECTIVES = {goal.label: name for name, goal in OBJECTIVES.items() if goal.size}
 
 
 @dataclass(frozen=True)
