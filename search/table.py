@@ -1,7 +1,7 @@
-"""A study's trials as one tidy pandas table: the starting point of every analysis.
+"""A study's trials as one tidy pandas table: the starting point of every analysis::
 
-    >>> table = trials_table(study)
-    >>> table[["number", "state", "latent_size", "val_mse", "test_mse"]]
+    table = trials_table(study)          # study: an optuna.Study, e.g. from search.optimize
+    table[["number", "state", "latent_size", "test_psnr", "pca_psnr", "gain_db"]]
 
 Columns: ``number``, ``state`` (complete, pruned, fail, running, waiting), ``latent_size``,
 ``n_params``, ``val_mse`` (the best validation MSE of the epochs the trial ran: its objective when

@@ -1,8 +1,8 @@
-"""One trial of a study, ready to look at: its trained model (the uploaded ``model.pt``) and its data.
+"""One trial of a study, ready to look at: its trained model (the uploaded ``model.pt``) and its data::
 
-    >>> loaded = load_trial("recon")             # the best trial
-    >>> loaded = load_trial("recon", trial=11)   # any finished trial
-    >>> loaded.model.encode(...), loaded.data().test.images, loaded.trial.user_attrs["latent_size"]
+    loaded = load_trial("recon")             # the best trial
+    loaded = load_trial("recon", trial=11)   # any complete trial
+    loaded.model.encode(images), loaded.data().test.images, loaded.trial.user_attrs["latent_size"]
 
 Every ``python -m analysis.<view> --study NAME [--trial N]`` starts here, so they all refuse the
 same things the same way: no such study, no such trial, a trial without weights (pruned or

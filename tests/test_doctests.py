@@ -32,12 +32,9 @@ def _modules_with_examples() -> list[str]:
 # example runs (strict: a fixed example fails here until its line goes).
 NOT_YET = {
     "cae.chroma_classes": "uses train_images, never defined",
-    "cae.pca": "uses splits, never defined",
     "cae.schedule": "uses optimizer, never defined",
     "cae.training": "uses arch, never defined",
     "search.space.messages": "excerpt's example shows one 'x' more than it returns",
-    "search.table": "uses study, never defined",
-    "search.trial_model": "needs studies/recon.db",
     "analysis.power_law": "numpy 2 shows np.float64(-0.5) where the example shows -0.5",
 }
 
