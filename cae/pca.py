@@ -3,10 +3,10 @@
 A CAE whose latent holds ``d`` values is compared with the best any linear code of ``d`` values can
 do: project each centred image onto the top ``d`` principal components of the training images and
 back. :func:`pca_baseline` gives that test-split MSE (on the [0, 1] pixel scale) at every ``d``
-below the input's number of values ``D``, cached per split; :func:`cae.metrics.gain_db` is how far a CAE beats it.
+below the input's number of values ``D``, cached per split; :func:`cae.metrics.gain_db` is how far a CAE beats it::
 
-    >>> baseline = pca_baseline(splits.train.images, splits.test.images)
-    >>> baseline.mse(256), gain_db(baseline.mse(256), result.test_mse)
+    baseline = pca_baseline(splits.train.images, splits.test.images)   # splits: cae.data.load_splits(...)
+    baseline.mse(256), gain_db(baseline.mse(256), result.test_mse)     # result: cae.training.train(...)
 
 Pure numpy/torch, all in float64: the covariance of 48,000 CIFAR-10 images is accumulated a chunk at
 a time, so they never exist as one float64 matrix (that would be 1.2 GB).
