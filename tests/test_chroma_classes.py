@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
 from optuna.trial import TrialState
+from rich.console import Console
 
 from analysis import colorize
 from cae.builder import build
@@ -147,10 +150,20 @@ def test_the_colour_decoded_is_the_annealed_mean_merged_with_the_luma(tiny_split
 # ---------------------------------------------------------------- analysis.colorize and spaces/colorize.yaml
 
 
-def test_colorize_compares_gray_regression_and_classes(tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_colorize_compares_gray_regression_and_classes(
+    tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tiny_study)
-    args = ["--study", "tiny", "--epochs", "1", "--subset", "200", "--bins", "10", "--out", str(tmp_path)]
-    assert colorize.main(args) == 0
+    result = colorize.compute("tiny", epochs=1, subset=200, bins=10)
+    assert capfd.readouterr() == ("", "")  # a library call: no progress bar and no line, unless given a console
+    files = colorize.render(result, tmp_path)
+    assert {kind: path.name for kind, path in files.items()} == {
+        "csv": "colorize.csv",
+        "png": "colorize.png",
+        "colour": "colorize-colour.png",
+        "md": "colorize.md",
+        **{key: f"colorize-{key}.pt" for key in ("rgb", "chroma", "classes")},
+    }
     table = pd.read_csv(tmp_path / "colorize.csv")
     assert list(table.columns) == ["variant", "test_mse", "psnr_db", "colourfulness_ratio"]
     variants = table["variant"].tolist()
@@ -165,6 +178,22 @@ def test_colorize_compares_gray_regression_and_classes(tiny_study: Path, tmp_pat
     assert "the target (≥ 50% of the colour, within 1 dB of gray)" in report and "## Results" in report
     for name in ("colorize.png", "colorize-colour.png", "colorize-rgb.pt", "colorize-chroma.pt", "colorize-classes.pt"):
         assert (tmp_path / name).read_bytes()[:4] in (b"\x89PNG", b"PK\x03\x04")
+
+    # The command is compute (with its console, for the progress display), render and print: given
+    # this result instead of training again, it passes the flags on, writes the same files and prints.
+    asked: dict[str, object] = {}
+
+    def computed(study: str, **options: object) -> colorize.ColorizeResult:
+        asked.update(options, study=study)
+        return result
+
+    monkeypatch.setattr(colorize, "compute", computed)
+    out = tmp_path / "command"
+    assert colorize.main(["--study", "tiny", "--epochs", "1", "--subset", "200", "--bins", "10", "--out", str(out)]) == 0
+    assert (asked["study"], asked["epochs"], asked["subset"], asked["bins"]) == ("tiny", 1, 200, 10)
+    assert isinstance(asked["console"], Console)
+    printed = capfd.readouterr().out
+    assert "gray stays gray" in printed and all(f"wrote {out / path.name}" in printed for path in files.values())
 
 
 # Its refusals (flags, a missing trial, a linear_skip start) are in the one bad-input catalogue, tests/test_bad_input.py.
@@ -199,3 +228,37 @@ def test_colorize_space_searches_tasks_bins_and_context_for_error_and_colour(in_
     assert search(["best", "--study", "colorize"]) == 0
     out = capsys.readouterr().out
     assert "colour" in out and "best by PSNR: trial" in out and "most colourful: trial" in out
+
+
+def _colorized() -> colorize.ColorizeResult:
+    """A result of made-up numbers and pictures: what the figures draw must follow them."""
+    generator = torch.Generator().manual_seed(0)
+    truth = colorize.Measured("truth", "truth", 0.0, 0.0, 0.3, 0.3)
+    gray = colorize.Measured("gray", "gray stays gray", 0.01, 0.0, 0.0, 0.0)
+    rows = {
+        v.key: colorize.Measured(v.key, v.label, 0.008 + 0.001 * i, 0.001, 0.06 * (i + 1), 0.2, epochs=2, best_epoch=2)
+        for i, v in enumerate(colorize.VARIANTS)
+    }
+    sweep = [(t, colorize.Measured(f"classes@T={t:g}", f"T = {t:g}", 0.01 + t / 100, 0.001, 0.3 * (1 - t), 0.2)) for t in (1.0, 0.1)]
+    images = torch.rand(4, 3, 8, 8, generator=generator)
+    pictures = {"gray": images, **{m.label: images for m in rows.values()}, "truth": images}
+    saturations = {"truth": torch.rand(500, generator=generator), **{m.label: torch.rand(500, generator=generator) for m in rows.values()}}
+    return colorize.ColorizeResult(
+        "s", "study s, trial 0", "data", (8, 1, 1), TrainConfig(), SMALL, 0, None, truth, gray, rows, sweep, pictures, saturations
+    )
+
+
+def test_colorize_plots_draw_the_result_s_pictures_and_numbers() -> None:
+    result = _colorized()
+    pictures = colorize.plot(result)
+    assert isinstance(pictures, Figure) and [ax.get_ylabel() for ax in pictures.axes] == list(result.pictures)
+    assert pictures.texts[0].get_text() == "colorization from study s, trial 0: test images"
+    colour = colorize.plot_colour(result)
+    assert isinstance(colour, Figure) and plt.get_fignums() == []
+    *histograms, scatter = colour.axes  # a saturation histogram per variant, then error against colour
+    assert [ax.get_title(loc="left") for ax in histograms] == [m.label for m in result.rows.values()]
+    [sweep] = [line for line in scatter.get_lines() if line.get_label() == "classes at other T"]
+    assert list(sweep.get_xdata()) == pytest.approx([result.ratio(m) for _, m in result.sweep])
+    assert list(sweep.get_ydata()) == pytest.approx([m.psnr for _, m in result.sweep])
+    points = scatter.collections[0].get_offsets()
+    assert list(points[:, 1]) == pytest.approx([m.psnr for m in (result.gray, *result.rows.values())])

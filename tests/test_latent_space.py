@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from analysis.latent_space import (
@@ -20,6 +22,7 @@ from analysis.latent_space import (
     default_trials,
     findings,
     main,
+    plot,
     report,
     sample_test,
     to_2d,
@@ -62,9 +65,12 @@ def test_latent_space_command_writes_points_figure_and_report(
     assert all(f"wrote {tmp_path / name}" in printed for name in ("latent_space.png", "latent_space.csv", "latent_space.md"))
 
 
-def test_latent_space_compute_scores_the_latents_it_returns(tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_latent_space_compute_scores_the_latents_it_returns(
+    tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tiny_study)
     result = compute("tiny", samples=20, method="pca")
+    assert capfd.readouterr() == ("", "")  # without a console, nothing is printed
     assert [e.trial for e in result.embedded] == default_trials("tiny", None)
     first = load_trial("tiny", trial=result.embedded[0].trial)
     images, labels = sample_test(first.data().test, 20)
@@ -110,3 +116,16 @@ def test_latent_space_findings_follow_the_numbers(tmp_path: Path) -> None:
     two = findings(_result(0.1, 0.4, pixels=0.2))
     assert two[-1] == "- The highest silhouette is trial 1 (latent 8)'s." and "0.100 below" in two[0] and "0.200 above" in two[1]
     assert "of their 2 classes" in report(none, files)  # counted in the sample, not assumed to be CIFAR-10's ten
+
+
+def test_latent_space_plot_draws_each_trial_s_points_by_class() -> None:
+    result = _result(0.1, 0.4)
+    figure = plot(result)
+    assert isinstance(figure, Figure) and plt.get_fignums() == []
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["trial 0 (latent 8): PCA, silhouette 0.100", "trial 1 (latent 8): PCA, silhouette 0.400"]
+    for ax, e in zip(figure.axes, result.embedded, strict=True):
+        assert np.allclose(ax.collections[0].get_offsets(), e.points)
+    legend = figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["cat", "dog"] and figure.axes[1].get_legend() is None
+    assert figure.texts[0].get_text() == "study s: 4 test images by class"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
 
 from analysis import probe
 from analysis.encoding import encode_images, pixels_of
@@ -104,10 +106,13 @@ def test_probe_command_writes_json_table_figure_and_report(
     assert (tmp_path / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_probe_compute_measures_the_pixels_as_linear_probe_does(tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probe_compute_measures_the_pixels_as_linear_probe_does(
+    tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(probe, "MAX_FEATURES", RANDOMIZED)
     monkeypatch.chdir(tiny_study)
     result = probe.compute("tiny", max_train=100)
+    assert capfd.readouterr() == ("", "")  # without a console, nothing is printed
     loaded = load_trial("tiny")
     data = loaded.data()
     assert (result.trial, result.latent_size, result.task) == (loaded.trial.number, loaded.model.arch.latent_size, "reconstruction")
@@ -152,3 +157,14 @@ def test_probe_reading_follows_the_numbers() -> None:
     assert "easier to read" in probe.reading(_probed(1_000_000, 0.1, trained=0.45, random=0.44, pixels=0.3))
     tiny = probe.reading(_probed(30, 0.167, trained=0.2, random=0.133, pixels=0.167))
     assert "no better than chance" in tiny and "cannot tell" in tiny
+
+
+def test_probe_plot_draws_each_accuracy_and_chance() -> None:
+    figure = probe.plot(_probed(1000, 0.1, trained=0.6, random=0.3, pixels=0.45))
+    assert isinstance(figure, Figure) and plt.get_fignums() == []
+    [ax] = figure.axes
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx([60.0, 30.0, 45.0])
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(probe.REPRESENTATIONS.values())
+    [chance_line] = [line for line in ax.get_lines() if line.get_label().startswith("chance")]
+    assert list(chance_line.get_ydata()) == [10.0, 10.0] and chance_line.get_label() == "chance (10.0%)"
+    assert ax.get_title() == "study s, trial 0: linear probe of CIFAR-10 classes"
