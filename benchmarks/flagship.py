@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from benchmarks.common import RESULTS, ROOT, machine, write_result
 from cae.metrics import psnr
 from search.front import anytime_hypervolume, compute_hours, study_hypervolume, train_seconds
 from search.refits import choose_designs
+from search.storage import default_storage
 
 SEARCH, REFIT = "flagship", "flagship-refit"
 # Evaluation after each epoch (validation and, at the end, test images) on top of the training seconds.
@@ -60,6 +60,14 @@ def _refit_epochs(parent: optuna.Study, sizes: list[int], minutes: float, search
         seconds = trial.user_attrs.get("epoch_seconds") or []
         per_epoch.append(statistics.median(seconds) * full_images / search_images * EVAL_MARGIN)
     return max(1, math.floor(minutes * 60 / sum(per_epoch)))
+
+
+def _wall_seconds(study: optuna.Study) -> float:
+    """From the study's first trial's start to its last one's end: the wall time it took, in whatever processes."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
+    if not trials:
+        return 0.0
+    return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
 
 
 def _at_sizes(refit: optuna.Study, sizes: list[int]) -> list[dict[str, Any]]:
@@ -104,37 +112,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=("search", "refit"),
+        default=["search", "refit"],
+        help="run only these (each in its own process, e.g. with its own thread count); the others' studies are read",
+    )
     args = parser.parse_args(argv)
     console = Console(width=160)
-    wall: dict[str, float] = {}
 
-    start = time.perf_counter()
-    study = search.optimize(
-        ROOT / "spaces" / "pareto.yaml",
-        trials=args.search_trials,
-        timeout=args.search_minutes * 60,
-        study_name=SEARCH,
-        storage=args.storage,
-        overrides=[f"data.subset={args.search_subset}"],
-        console=console,
-    )
-    wall["search"] = time.perf_counter() - start
+    if "search" in args.phases:
+        study = search.optimize(
+            ROOT / "spaces" / "pareto.yaml",
+            trials=args.search_trials,
+            timeout=args.search_minutes * 60,
+            study_name=SEARCH,
+            storage=args.storage,
+            overrides=[f"data.subset={args.search_subset}"],
+            console=console,
+        )
+    else:
+        study = optuna.load_study(study_name=SEARCH, storage=args.storage or default_storage(SEARCH))
 
-    train_share = 0.8  # the space's split
-    refit_images = (args.refit_subset or 60_000) * train_share
-    epochs = args.refit_epochs or _refit_epochs(study, args.sizes, args.refit_minutes, args.search_subset * train_share, refit_images)
-    console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
-    start = time.perf_counter()
-    refit = search.refit(
-        SEARCH,
-        latent=args.sizes,
-        epochs=epochs,
-        into=REFIT,
-        storage=args.storage,
-        overrides=[f"data.subset={args.refit_subset or 'null'}"],
-        console=console,
-    )
-    wall["refit"] = time.perf_counter() - start
+    if "refit" in args.phases:
+        train_share = 0.8  # the space's split
+        refit_images = (args.refit_subset or 60_000) * train_share
+        epochs = args.refit_epochs or _refit_epochs(study, args.sizes, args.refit_minutes, args.search_subset * train_share, refit_images)
+        console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
+        refit = search.refit(
+            SEARCH,
+            latent=args.sizes,
+            epochs=epochs,
+            into=REFIT,
+            storage=args.storage,
+            overrides=[f"data.subset={args.refit_subset or 'null'}"],
+            console=console,
+        )
+    else:
+        refit = optuna.load_study(study_name=REFIT, storage=args.storage or default_storage(REFIT))
+    wall = {name: _wall_seconds(s) for name, s in (("search", study), ("refit", refit))}
 
     folder = args.out / "flagship"
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             "hypervolume": study_hypervolume(study),
         },
         "refit": {
-            "epochs": epochs,
+            "epochs": max((len(t.user_attrs.get("val_mse") or []) for t in refit.trials), default=0),
             "wall_minutes": wall["refit"] / 60,
             "train_hours": compute_hours(refit),
             "hypervolume": study_hypervolume(refit),
