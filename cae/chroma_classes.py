@@ -3,11 +3,11 @@
 - :func:`fit_bins`: the classes in use and their smoothed frequency, from training images;
 - :func:`class_loss`: cross-entropy against soft-encoded targets (each pixel's 5 nearest class
   centres, Gaussian-weighted), each pixel weighted by its class's rebalancing weight;
-- :func:`annealed_mean`: a distribution back to one chroma, ``softmax(logits / T)`` · centres.
+- :func:`annealed_mean`: a distribution back to one chroma, ``softmax(logits / T)`` · centres::
 
-    >>> bins = fit_bins(train_images, per_axis=16)
-    >>> loss = class_loss(logits, chroma(x), bins)          # training
-    >>> cbcr = annealed_mean(logits, bins)                   # decoding, at bins.temperature
+    bins = fit_bins(train_images, per_axis=16)
+    loss = class_loss(logits, chroma(x), bins)          # training
+    cbcr = annealed_mean(logits, bins)                   # decoding, at bins.temperature
 """
 
 from __future__ import annotations

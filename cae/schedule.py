@@ -1,8 +1,8 @@
-"""Learning-rate schedules with a linear warm-up, stepped by the training loop after every batch and epoch.
+"""Learning-rate schedules with a linear warm-up, stepped by the training loop after every batch and epoch::
 
-    >>> lr = LearningRate(optimizer, "cosine", epochs=10, steps_per_epoch=375, warmup=0.5)
-    >>> lr.after_batch()           # after every optimizer step
-    >>> lr.after_epoch(val_mse)    # after every epoch's validation
+    lr = LearningRate(optimizer, "cosine", epochs=10, steps_per_epoch=375, warmup=0.5)
+    lr.after_batch()           # after every optimizer step
+    lr.after_epoch(val_mse)    # after every epoch's validation
 
 - ``constant``: the configured rate throughout (after the warm-up);
 - ``cosine``: from the configured rate down to zero along half a cosine (Loshchilov & Hutter);

@@ -10,10 +10,10 @@ there once per run, and cuDNN picks its fastest convolutions for the fixed batch
 Measurements: ``benchmarks/README.md``.
 
 A per-epoch callback sees every epoch's train and validation MSE; it may raise any exception to
-stop training (the search raises Optuna's ``TrialPruned`` through it), which propagates unchanged.
+stop training (the search raises Optuna's ``TrialPruned`` through it), which propagates unchanged::
 
-    >>> result = fit(build(arch), splits, TrainConfig(epochs=10), on_epoch=print)
-    >>> result.test_mse, result.test_psnr
+    result = fit(build(arch), splits, TrainConfig(epochs=10), on_epoch=print)
+    result.test_mse, result.test_psnr
 """
 
 from __future__ import annotations

@@ -31,9 +31,6 @@ def _modules_with_examples() -> list[str]:
 # Examples that did not run when this test was written, each with its owner's file: remove a line when its
 # example runs (strict: a fixed example fails here until its line goes).
 NOT_YET = {
-    "cae.chroma_classes": "uses train_images, never defined",
-    "cae.schedule": "uses optimizer, never defined",
-    "cae.training": "uses arch, never defined",
     "search.space.messages": "excerpt's example shows one 'x' more than it returns",
     "analysis.power_law": "numpy 2 shows np.float64(-0.5) where the example shows -0.5",
 }
