@@ -45,7 +45,7 @@ from torch import nn
 from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.builder import CAE
 from cae.data import Splits
-from cae.figures import DPI, image_rows_figure, reconstruction_rows, save_grid
+from cae.figures import DPI, image_rows_figure, new_figure, reconstruction_rows, save_grid
 from cae.metrics import psnr
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
@@ -222,7 +222,7 @@ def activations_figure(
     label_inches = 0.3 + 0.07 * max(len(line) for label, _ in rows for line in label.splitlines())
     title_inches = 0.4 + 0.078 * max(len(line) for line in title.splitlines())
     width = max(label_inches + 0.5 * columns, title_inches)
-    fig = Figure(figsize=(width, 0.55 * len(rows) + 0.8))
+    fig = new_figure(figsize=(width, 0.55 * len(rows) + 0.8))
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, strip) in zip(axes[:, 0], rows, strict=True):
         ax.imshow(strip, interpolation="nearest")

@@ -51,7 +51,7 @@ from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
 from cae.chroma_classes import fit_bins
 from cae.color import colorfulness, gray_as_rgb, luma, pixel_saturation, saturation
 from cae.data import Splits, load_splits
-from cae.figures import DPI, image_rows_figure, themed
+from cae.figures import DPI, image_rows_figure, new_figure, themed
 from cae.metrics import psnr
 from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
@@ -323,7 +323,7 @@ def plot_colour(result: ColorizeResult) -> Figure:
 
 def _colour_figure(result: ColorizeResult) -> Figure:
     labels = [label for label in result.saturations if label != "truth"]
-    fig = Figure(figsize=(12, 2.0 * len(labels) + 0.6))
+    fig = new_figure(figsize=(12, 2.0 * len(labels) + 0.6))
     grid = fig.add_gridspec(len(labels), 2, width_ratios=(1, 1.2))
     truth = result.saturations["truth"].numpy()
     for i, label in enumerate(labels):

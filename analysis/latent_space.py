@@ -45,7 +45,7 @@ from sklearn.metrics import silhouette_score
 from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
 from analysis.encoding import encode_images, pixels_of
 from cae.data import ImageSet
-from cae.figures import DPI, themed
+from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
 from search.best import best_trial, load_best
 from search.cli import positive_int
@@ -222,7 +222,7 @@ def plot(result: LatentSpaceResult) -> Figure:
     embedded, classes = result.embedded, result.classes
     names = np.array(classes)[result.labels]
     with themed("white"):
-        fig = Figure(figsize=(6.2 * len(embedded), 5.6))
+        fig = new_figure(figsize=(6.2 * len(embedded), 5.6))
         axes = fig.subplots(1, len(embedded), squeeze=False)
         for i, (ax, e) in enumerate(zip(axes[0], embedded, strict=True)):
             sns.scatterplot(

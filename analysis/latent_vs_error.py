@@ -2,11 +2,13 @@
 
     python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test]
 
-    >>> from analysis import latent_vs_error
-    >>> result = latent_vs_error.compute("recon")          # the numbers, a LatentAnalysis
-    >>> result.fit.b, result.correlation.rho, result.front
-    >>> fig = latent_vs_error.plot(result)                 # a matplotlib Figure, shown inline by Jupyter
-    >>> latent_vs_error.render(result, Path("out"))        # the files below
+or from Python::
+
+    from analysis import latent_vs_error
+    result = latent_vs_error.compute("recon")          # the numbers, a LatentAnalysis
+    result.fit.b, result.correlation.rho, result.front
+    fig = latent_vs_error.plot(result)                 # a matplotlib Figure, shown inline by Jupyter
+    latent_vs_error.render(result, Path("out"))        # the files below
 
 :func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`, no files, no
 output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study>/analysis/`` (or ``--out``):
@@ -45,10 +47,11 @@ from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
 from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
 from cae.data import split_sizes
-from cae.figures import DPI, themed
+from cae.figures import DPI, new_figure, themed
 from cae.metrics import psnr
 from cae.spec import Architecture
-from search.display import best_val_mse, is_multi_objective, state_counts
+from search.display import state_counts
+from search.objectives import best_val_mse, is_multi_objective
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
 from search.table import BASE_COLUMNS, finished_table
@@ -182,9 +185,9 @@ def _mse_of_psnr(decibels: float | np.ndarray) -> float | np.ndarray:
 
 def plot(result: LatentAnalysis) -> Figure:
     """Error against latent size on log–log axes: complete and pruned trials, the power-law fit, the Pareto front,
-    PCA's curve on the same split and the published points; below, each trial's gain over PCA, where trials have one.
+    PCA's curve on the same split and the published points; below, each trial's gain over PCA, where trials have one::
 
-        >>> fig = plot(compute("recon"))   # a notebook shows it; fig.savefig("latent_vs_error.png") writes it
+        fig = plot(compute("recon"))   # a notebook shows it; fig.savefig("latent_vs_error.png") writes it
     """
     metric = result.metric
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
@@ -192,11 +195,11 @@ def plot(result: LatentAnalysis) -> Figure:
     gains = result.complete.dropna(subset=["gain_db"])
     with themed("whitegrid"):
         if gains.empty:
-            fig = Figure(figsize=(8, 5.5))
+            fig = new_figure(figsize=(8, 5.5))
             ax = fig.subplots()
         else:
             # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
-            fig = Figure(figsize=(8, 8))
+            fig = new_figure(figsize=(8, 8))
             ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
             _plot_gains(gain_ax, gains, result.front)
         sns.scatterplot(

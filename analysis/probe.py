@@ -54,7 +54,7 @@ from sklearn.preprocessing import StandardScaler
 from analysis.cli import output_dir, print_written, run, trial_parser
 from analysis.encoding import encode_images, pixels_of
 from cae.builder import build
-from cae.figures import DPI, themed
+from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
 from cae.training import resolve_device
 from search.cli import positive_int
@@ -307,7 +307,7 @@ def plot(result: ProbeResult) -> Figure:
     rows, chance_level = list(result.rows.values()), result.chance
     table = pd.DataFrame({"representation": [r.label for r in rows], "test accuracy %": [100 * r.probe.test_accuracy for r in rows]})
     with themed("whitegrid"):
-        fig = Figure(figsize=(6.5, 4.5))
+        fig = new_figure(figsize=(6.5, 4.5))
         ax = fig.subplots()
         sns.barplot(table, x="representation", y="test accuracy %", hue="representation", palette="deep", legend=False, ax=ax)
         for container in ax.containers:

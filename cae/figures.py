@@ -4,7 +4,8 @@ Two kinds, for two readers. Pixel grids (:func:`save_grid`, :func:`save_reconstr
 by torchvision as the images' own pixels enlarged, for files that are looked at closely. Labelled
 figures (:func:`curves_figure`, :func:`image_rows_figure`) are :class:`matplotlib.figure.Figure`
 objects that a notebook shows inline and a command saves (``fig.savefig(path)``); the ``save_*``
-functions are those two steps.
+functions are those two steps. They are made by :func:`new_figure`, whose figures Jupyter shows
+without ``%matplotlib inline``.
 
 Nothing here touches matplotlib's global state: no backend is chosen (a notebook keeps its inline
 one, a training machine without a display saves through Agg without being told), the figures are
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from io import BytesIO
 from pathlib import Path
 
 import matplotlib
@@ -35,11 +37,30 @@ from cae.training import reconstruct
 DPI = 120
 
 
+class ShownFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` that a Jupyter notebook shows inline by itself, as PNG.
+
+    Jupyter draws matplotlib's figures once its inline backend is active, which happens when pyplot
+    makes a figure or ``%matplotlib inline`` runs; these figures are made without pyplot, so they
+    say how they are drawn instead. Where the inline backend is active it draws them as any figure.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def new_figure(*, figsize: tuple[float, float]) -> Figure:
+    """A figure outside pyplot's registry (nothing to close; no backend chosen), shown inline by Jupyter."""
+    return ShownFigure(figsize=figsize)
+
+
 def themed(style: str = "whitegrid") -> AbstractContextManager[None]:
     """Seaborn's theme (what ``sns.set_theme(style=style)`` sets) for the figures drawn inside the ``with`` block only.
 
     >>> with themed("whitegrid"):
-    ...     fig = Figure(figsize=(4, 3))
+    ...     fig = new_figure(figsize=(4, 3))
     ...     ax = fig.subplots()
     """
     rc = {**sns.plotting_context("notebook"), **sns.axes_style(style), "axes.prop_cycle": cycler(color=sns.color_palette("deep"))}
@@ -74,7 +95,7 @@ def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 4) -> Pa
 
 def image_rows_figure(rows: dict[str, torch.Tensor], *, title: str = "") -> Figure:
     """One labelled row of images per entry of ``rows`` (float images in [0, 1], N×3×H×W, the same N each)."""
-    fig = Figure(figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4))
+    fig = new_figure(figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4))
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
         grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=len(images), padding=2, pad_value=1.0)
@@ -104,7 +125,7 @@ def curves_figure(train_mse: Sequence[float], val_mse: Sequence[float], *, title
         ]
     )
     with themed("whitegrid"):
-        fig = Figure(figsize=(6, 4))
+        fig = new_figure(figsize=(6, 4))
         ax = fig.subplots()
         sns.lineplot(table, x="epoch", y="MSE", hue="split", marker="o", ax=ax)
         ax.set(title=title, xlabel="epoch", ylabel="MSE (pixels in [0, 1])")

@@ -182,6 +182,7 @@ def test_latent_vs_error_plot_is_the_figure_render_writes(latent_result: latent_
     result = latent_result
     figure = latent_vs_error.plot(result)
     assert isinstance(figure, Figure) and plt.get_fignums() == []  # made without pyplot: nothing left open in its registry
+    assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # what Jupyter shows inline, with no pyplot to activate its backend
     errors, gains = figure.axes  # the tiny study's trials have PCA baselines: the gains get their own panel
     assert errors.get_title() == "study tiny: error against latent size" and errors.get_xscale() == errors.get_yscale() == "log"
     lines = {line.get_label(): line for line in errors.get_lines()}
