@@ -29,7 +29,7 @@ from rich.console import Console
 from cae.data import Splits, load_splits
 from cae.pca import PcaBaseline, pca_baseline
 from search.display import FINISHED, Display, finished, quiet_optuna
-from search.factories import make_sampler
+from search.draws import trial_seeded_sampler
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
 from search.sample import CHECK_SAMPLES
@@ -50,8 +50,6 @@ from search.storage import (
 
 MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
 POLL_SECONDS = 2.0
-# Seeds of workers that start together must differ, or they would draw the same configurations.
-WORKER_SEED_STRIDE = 7919
 
 
 @dataclass(frozen=True)
@@ -203,9 +201,8 @@ def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
 
 def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
-    # A resumed run continues the seed sequence instead of replaying the first run's draws.
-    offset = len(study.get_trials(deepcopy=False)) + index * WORKER_SEED_STRIDE
-    study.sampler = make_sampler(space.study.sampler, seed_offset=offset, grid=job.grid)
+    # seeded by each trial's number (search.draws): workers that start together, here or on other machines, draw apart
+    study.sampler = trial_seeded_sampler(space.study.sampler, grid=job.grid)
     guard = FailureGuard()
     display = Display(console, study, job.trials)
     with writing(f"the database {mask(job.url)}"):
