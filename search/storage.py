@@ -258,6 +258,18 @@ def _sqlite_connector(url: str, read_only: bool = False) -> Callable[[], sqlite3
     return connect
 
 
+class _RDBStorage(RDBStorage):
+    """Optuna's RDB storage, whose heartbeat thread outlives a disk that stopped taking writes quietly: the trial's
+    own next write stops the run in one line (:func:`writing`), where the thread would print a traceback."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as error:
+            if write_failure(error) is None:
+                raise
+
+
 def _collided(error: Exception) -> bool:
     """Whether ``error`` is one of the collisions of workers creating a fresh database's tables at once: a duplicate
     row (``IntegrityError``), or a table, index or type that another worker made a moment before ("table studies
@@ -273,7 +285,7 @@ def _rdb_storage(url: str, grace: int, attempts: int = 5, *, read_only: bool = F
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the warning says nothing to a user
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
+                return _RDBStorage(
                     url,
                     engine_kwargs={"creator": _sqlite_connector(url, read_only)} if is_sqlite(url) else None,
                     heartbeat_interval=heartbeat_seconds(grace),

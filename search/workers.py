@@ -32,6 +32,7 @@ from search.display import FINISHED, Display, finished, quiet_optuna
 from search.draws import trial_seeded_sampler
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
+from search.preemption import HandedBack, hand_back, stopping_on
 from search.sample import CHECK_SAMPLES
 from search.space import Space, load_space
 from search.start import resolve_start
@@ -145,8 +146,12 @@ def work(
                     callbacks=list(callbacks),
                     gc_after_trial=True,
                 )
+        except HandedBack as stop:  # Optuna recorded the trial failed; its parameters go back to the study
+            if stop.trial is not None:
+                stop.retry = hand_back(study, stop.trial)
+            raise
         except StorageWriteError as error:
-            raise StorageWriteError(f"{error}; {_fail_own_trial(study, str(error))}") from None
+            raise StorageWriteError(f"{error}; {_fail_own_trial(study, str(error), getattr(error, 'trial_id', None))}") from None
 
 
 def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
@@ -157,7 +162,12 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
     def run(trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             return objective(trial)
-        except StorageWriteError:
+        except HandedBack as stop:  # written while the trial still runs: a failed trial takes no attributes
+            stop.trial = trial.number
+            trial.set_user_attr("reason", stop.reason)
+            raise
+        except StorageWriteError as error:
+            error.trial_id = trial._trial_id  # type: ignore[attr-defined]
             raise
         except Exception as error:
             failure = write_failure(error)
@@ -166,16 +176,19 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
             problem = f"{failure[1] or f'the database {where}'}: cannot be written ({failure[0]})"
             with contextlib.suppress(Exception):  # a database that takes no write at all keeps the trial running
                 trial.set_user_attr("reason", f"storage: {problem}")
-            raise StorageWriteError(problem) from None
+            refused = StorageWriteError(problem)
+            refused.trial_id = trial._trial_id  # type: ignore[attr-defined]
+            raise refused from None
 
     return run
 
 
-def _fail_own_trial(study: optuna.Study, problem: str) -> str:
+def _fail_own_trial(study: optuna.Study, problem: str, trial_id: int | None) -> str:
     """Fail this process's trial that a refused write left running, with the problem as its reason (a small write
     often fits where the one that failed did not); what happened to it, and what the study keeps, in words."""
     me = f"{socket.gethostname()}:{os.getpid()}"
-    mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == me]
+    trials = study.get_trials(deepcopy=False)
+    mine = [t for t in trials if t._trial_id == trial_id or (trial_id is None and t.user_attrs.get("worker") == me)]
     kept = f"the study's {finished(study)} finished trials are kept; free space (or make it writable) and run the same command again"
     if not mine:
         return kept
@@ -217,7 +230,7 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
         heartbeat=heartbeat_seconds(job.grace),
         baseline=linear_baseline(data, console),
     )
-    with display:
+    with display, stopping_on():
         work(
             study,
             objective,
@@ -253,6 +266,9 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
     study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
     try:
         code = serve(job, space, load_splits(space.data), study, console, index=index)
+    except HandedBack as stop:
+        console.print(stop.describe(), soft_wrap=True, highlight=False)
+        code = stop.exit_code
     except KeyboardInterrupt:
         code = 130
     except StorageWriteError as error:
