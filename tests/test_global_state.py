@@ -76,13 +76,18 @@ SCRIPT = textwrap.dedent(
 
     called = None
     if len(sys.argv) > 2:  # a study folder: one analysis computed, drawn and written there
+        import matplotlib.figure
         import matplotlib.pyplot as plt
         from analysis import latent_vs_error
 
         result = latent_vs_error.compute("tiny")
         figure = latent_vs_error.plot(result)
         files = latent_vs_error.render(result, Path(sys.argv[3]))
-        called = {"figure": type(figure).__name__, "pyplot figures": plt.get_fignums(), "files": sorted(p.name for p in files.values())}
+        called = {
+            "figure": isinstance(figure, matplotlib.figure.Figure),
+            "pyplot figures": plt.get_fignums(),
+            "files": sorted(p.name for p in files.values()),
+        }
     after_call = state()
     print(json.dumps({"imported": imported, "before": before, "after import": after_import, "after call": after_call, "called": called}))
     '''
@@ -119,7 +124,7 @@ def test_importing_every_module_changes_no_global_setting(tmp_path: Path) -> Non
 def test_an_analysis_computed_drawn_and_written_changes_no_global_setting(tiny_study: Path, tmp_path: Path) -> None:
     seen = fresh_process("--call", str(tmp_path), cwd=tiny_study)
     assert seen["called"] == {
-        "figure": "Figure",
+        "figure": True,
         "pyplot figures": [],  # drawn without pyplot: nothing left open in its registry
         "files": ["latent_vs_error.csv", "latent_vs_error.md", "latent_vs_error.png"],
     }
