@@ -1,8 +1,8 @@
 """The statistics of "error against latent size": a power-law fit, a rank correlation, a Pareto front.
 
     >>> fit = fit_power_law([64, 256, 1024], [0.008, 0.004, 0.002])
-    >>> round(fit.b, 3), round(fit.r2, 3)
-    (-0.5, 1.0)
+    >>> print(f"b = {fit.b:.3f}, R² = {fit.r2:.3f}, doubling the latent multiplies the error by {fit.doubling:.3f}")
+    b = -0.500, R² = 1.000, doubling the latent multiplies the error by 0.707
 
 SciPy does the arithmetic (``linregress`` on log–log values, Student's t for the interval of the
 exponent, ``spearmanr``); this module only says which numbers go in and what comes out.

@@ -32,7 +32,6 @@ def _modules_with_examples() -> list[str]:
 # example runs (strict: a fixed example fails here until its line goes).
 NOT_YET = {
     "search.space.messages": "excerpt's example shows one 'x' more than it returns",
-    "analysis.power_law": "numpy 2 shows np.float64(-0.5) where the example shows -0.5",
 }
 
 
