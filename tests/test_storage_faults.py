@@ -2,7 +2,8 @@
 that can only be read, a trial whose worker fell silent, a trial's weights read from another folder.
 
 The disks are real: small tmpfs mounts (``mount -t tmpfs -o size=2m``), which needs root; where mounting
-is impossible those tests are skipped, saying so. Every run is in-process through ``search.cli.main``.
+is impossible those tests are skipped, saying so. The runs are in-process through ``search.cli.main`` (the
+failing one of the full database in a fresh process); the tests that run studies are in the slow tier.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # three runs and a fresh process: a minute
 def test_a_full_database_disk_stops_the_run_in_one_line_and_loses_nothing(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -102,6 +104,7 @@ def test_a_full_database_disk_stops_the_run_in_one_line_and_loses_nothing(
         assert state != "FAIL" or reason, f"trial {number} failed without a reason"
 
 
+@pytest.mark.slow  # two runs each
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_an_artifact_folder_that_cannot_be_written_fails_the_trial_and_stops_the_run(
     fault: str, small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
