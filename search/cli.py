@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2
 (space file, flag, data, storage) with one line naming the file, the key and what was expected;
 3 the database or the artifact folder could not be written (a full disk, a read-only mount), with one
 line saying which and where: the trial it hit is failed with that reason, every finished trial is kept,
-and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command.
+and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command;
+128 + the signal's number (143, 138) on SIGTERM or SIGUSR1, the running trial handed back (search.preemption).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from cae.settings import DataError
 from search.display import quiet_optuna
+from search.preemption import HandedBack
 from search.space import SpaceError, check_study_name, load_space
 from search.storage import (
     EXIT_STORAGE,
@@ -228,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{args.space}: " if args.command == "run" else ""
         print(f"error: {where}{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except HandedBack as stop:  # SIGTERM or SIGUSR1 (a time limit, scancel, preemption): search.preemption
+        print(f"{stop.describe()}; run the same command again to complete the study", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished trials are kept; run the same command again to complete the study", file=sys.stderr)
         return EXIT_INTERRUPTED

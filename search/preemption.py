@@ -1,0 +1,98 @@
+"""Time limits and preemption: a worker told to stop hands its trial back instead of leaving it running.
+
+A scheduler ends a job with a signal first and SIGKILL a grace time later (SLURM: SIGTERM at the time
+limit, on ``scancel`` and on preemption, then SIGKILL after ``KillWait``; ``sbatch --signal=USR1@120`` sends
+SIGUSR1 that many seconds before the limit). Left to Python's default a SIGTERM kills the worker at once,
+and its trial stays RUNNING until another worker's grace check fails it (180 s by default), if another
+worker is still there. With :func:`stopping_on` around a worker's loop the signal instead stops the trial
+between two batches: it is recorded failed with the signal as its ``reason``, queued again with the same
+parameters (a WAITING trial that the next worker, or the requeued job, takes first), and the worker exits
+with ``128 + the signal's number`` (143 for SIGTERM, 138 for SIGUSR1), as a shell reports a process
+killed by that signal.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+# SIGTERM: a time limit, scancel, preemption; SIGUSR1: the warning that sbatch --signal=USR1@SECONDS asks for.
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class HandedBack(KeyboardInterrupt):
+    """A stop signal reached the worker; raised where its main thread is (a trial's batch, or the wait for work).
+
+    A KeyboardInterrupt, because Optuna then records the running trial failed and lets the exception through
+    (a plain Exception would be caught as the trial's crash, and the study would go on).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signal = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        self.trial: int | None = None  # the trial it stopped, if one was running
+        self.retry: int | None = None  # the waiting trial that takes its parameters
+
+    @property
+    def reason(self) -> str:
+        return f"stopped by {self.signal} (a time limit, scancel or preemption); handed back: queued again with the same parameters"
+
+    def describe(self) -> str:
+        """What happened, in one line, for the command to print."""
+        if self.trial is None:
+            return f"stopped by {self.signal} between trials; nothing was running, finished trials are kept"
+        retry = f"as trial {self.retry}" if self.retry is not None else "(it could not be queued: the study's storage refused the write)"
+        return f"stopped by {self.signal}: trial {self.trial} failed and was queued again with the same parameters {retry}"
+
+
+@contextmanager
+def stopping_on(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None]:
+    """``with stopping_on():`` turns the first of ``signals`` into :class:`HandedBack` in the main thread; later
+    ones are ignored while it is handled. The previous handlers are put back on leaving (a library call leaves
+    the process as it found it). Outside the main thread, where Python cannot take signals, it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        for number in signals:  # the hand-back itself must not be interrupted by a second signal
+            signal.signal(number, signal.SIG_IGN)
+        raise HandedBack(signum)
+
+    previous = {number: signal.signal(number, stop) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def hand_back(study: optuna.Study, number: int) -> int | None:
+    """Queue trial ``number``'s parameters again (a WAITING trial linked to it, as Optuna's retry callback links
+    its retries); the new trial's number, or ``None`` when the trial is not failed (nothing to hand back)."""
+    trial: FrozenTrial = study.get_trials(deepcopy=False)[number]
+    if trial.state != TrialState.FAIL:
+        return None
+    history = [*trial.system_attrs.get("retry_history", []), number]
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs={"failed_trial": number, "retry_history": history},
+        )
+    )
+    return _newest_retry(study, number)
+
+
+def _newest_retry(study: optuna.Study, number: int) -> int | None:
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    retries = [t.number for t in waiting if t.system_attrs.get("failed_trial") == number]
+    return max(retries) if retries else None
