@@ -45,6 +45,9 @@ class ShownFigure(Figure):
     say how they are drawn instead. Where the inline backend is active it draws them as any figure.
     """
 
+    def __repr__(self) -> str:
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)  # to its reader, a Figure like any other
+
     def _repr_png_(self) -> bytes:
         buffer = BytesIO()
         self.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
