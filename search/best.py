@@ -16,7 +16,7 @@ from cae.summary import summary_table
 from search.display import best_table, pca_psnr, state_counts
 from search.front import REFERENCE_LATENT, REFERENCE_MSE, compute_hours, study_hypervolume
 from search.objectives import best_val_mse, is_multi_objective
-from search.storage import StorageError, default_storage, load_study, study_dir
+from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -87,7 +87,8 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
         table.add_row("PCA at this latent size", a["pca_reason"])
     table.add_row("latent size", f"{a['latent_size']:,}")
     table.add_row("parameters", f"{a['n_params']:,}")
+    folder = recorded_artifact_dir(study, storage or default_storage(study_name))  # wherever the trials wrote them
     for meta in get_all_artifact_meta(trial, storage=rdb):
-        table.add_row(meta.filename, str(study_dir(study_name) / "artifacts" / meta.artifact_id))
+        table.add_row(meta.filename, str(folder / meta.artifact_id))
     console.print(table)
     return 0

@@ -26,10 +26,10 @@ from search.storage import (
     GRACE_SECONDS,
     StorageError,
     StorageWriteError,
-    artifact_store,
     default_storage,
     load_study,
     mask,
+    recorded_artifact_dir,
     write_failure,
 )
 
@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a space entry, e.g. --set train.epochs=4",
     )
+    run.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="checkpoints and pictures of every worker go here (a folder all machines share); the study records it "
+        "when it is created (default studies/NAME/artifacts)",
+    )
 
     refit = commands.add_parser(
         "refit",
@@ -151,12 +157,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dashboard(args: argparse.Namespace, console: Console) -> int:
+    from optuna.artifacts import FileSystemArtifactStore
     from optuna_dashboard import run_server
 
     url = args.storage or default_storage(args.study)
-    _, storage = load_study(args.study, url)
-    console.print(f"optuna-dashboard on {mask(url)}: http://{args.host}:{args.port}/dashboard/  (Ctrl-C to stop)", highlight=False)
-    run_server(storage, host=args.host, port=args.port, artifact_store=artifact_store(args.study))
+    study, storage = load_study(args.study, url)
+    folder = recorded_artifact_dir(study, url)  # wherever the trials wrote them (run --artifacts)
+    console.print(
+        f"optuna-dashboard on {mask(url)}, artifacts from {folder}: http://{args.host}:{args.port}/dashboard/  (Ctrl-C to stop)",
+        highlight=False,
+    )
+    run_server(storage, host=args.host, port=args.port, artifact_store=FileSystemArtifactStore(str(folder)))
     return 0
 
 
@@ -207,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                     storage=args.storage,
                     workers=args.workers,
                     grace=args.grace,
+                    artifacts=args.artifacts,
                     console=console,
                 )
             except StudyStopped:

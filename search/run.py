@@ -25,7 +25,17 @@ from search.objectives import directions, objectives_mismatch, record_objectives
 from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
 from search.space_check import check_batch_size, check_space, grid_search_space
 from search.start import resolve_start
-from search.storage import GRACE_SECONDS, StorageError, default_storage, is_sqlite, mask, open_storage, study_dir
+from search.storage import (
+    GRACE_SECONDS,
+    StorageError,
+    default_storage,
+    is_sqlite,
+    mask,
+    open_storage,
+    record_artifact_dir,
+    study_dir,
+    writing,
+)
 from search.workers import Job, linear_baseline, run_workers, serve
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
@@ -106,6 +116,7 @@ def optimize(
     overrides: list[str] | tuple[str, ...] = (),
     workers: int = 1,
     grace: int = GRACE_SECONDS,
+    artifacts: str | Path | None = None,
     progress: bool = False,
     console: Console | None = None,
 ) -> optuna.Study:
@@ -125,6 +136,8 @@ def optimize(
         overrides: ``key.path=value`` assignments, as ``--set`` on the command line.
         workers: processes on this machine sharing the study (and its cores).
         grace: seconds after which a silent worker's trial is failed and retried.
+        artifacts: the folder of every worker's checkpoints and pictures (a shared one for many machines), recorded by
+            the study when it is created; default ``studies/NAME/artifacts``.
         progress: show rich progress and tables (the command line does); silent by default.
         console: where progress goes (implies ``progress``).
 
@@ -137,7 +150,7 @@ def optimize(
     """
     console = console or Console(quiet=not progress)
     with _optuna_quiet():
-        study, code = _run(as_space(space, overrides), trials, timeout, study_name, storage, workers, grace, console)
+        study, code = _run(as_space(space, overrides), trials, timeout, study_name, storage, workers, grace, console, artifacts)
     if code:
         raise StudyStopped(f"study {study.study_name} stopped with {finished(study)} of {trials} finished trials: its trials kept failing")
     return study
@@ -152,6 +165,7 @@ def _run(
     workers: int,
     grace: int,
     console: Console,
+    artifacts: str | Path | None = None,
 ) -> tuple[optuna.Study, int]:
     """The study and 0, or 1 when its trials kept failing (or every worker died)."""
     space = resolve_start(space)
@@ -179,6 +193,8 @@ def _run(
         raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with --study")
     record_objectives(study, objectives)
     _record_space(study, space, console)
+    with writing(f"the database {mask(url)}"):
+        folder = record_artifact_dir(study, artifacts)  # before any worker starts: a folder other than the record is refused
     if isinstance(space.model, StartedModel):  # the child keeps what it started from: analysis never needs the parent
         study.set_user_attr("start", space.model.record)
     done = finished(study)
@@ -223,7 +239,7 @@ def _run(
         if curves:
             console.print(f"curves of the best trial: {curves}", highlight=False)
     console.print(
-        f"browse it: optuna-dashboard {mask(url)} --artifact-dir {study_dir(name) / 'artifacts'}"
+        f"browse it: optuna-dashboard {mask(url)} --artifact-dir {folder}"
         f"   (or: python -m search dashboard --study {name}{'' if storage is None else ' --storage ' + mask(url)})",
         soft_wrap=True,
         highlight=False,

@@ -132,13 +132,19 @@ def study_dir(study: str) -> Path:
     return STUDIES / study
 
 
-def record_artifact_dir(study: optuna.Study) -> Path:
+def record_artifact_dir(study: optuna.Study, folder: str | Path | None = None) -> Path:
     """The folder of ``study``'s artifacts, recorded in its user attributes as an absolute path the first time
-    (``studies/<name>/artifacts`` under the current folder), so that readers find the files from any folder."""
+    (``folder``, by default ``studies/<name>/artifacts`` under the current folder), so that readers find the files
+    from any folder; :class:`StorageError` when ``folder`` is not the one the study records (one folder per study)."""
     recorded = study.user_attrs.get(ARTIFACT_DIR)
     if recorded:
+        if folder is not None and Path(folder).resolve() != Path(recorded):
+            raise StorageError(
+                f"--artifacts {folder}: study {study.study_name} writes its artifacts to {recorded} (its record); "
+                "leave --artifacts out, or give that folder"
+            )
         return Path(recorded)
-    path = (study_dir(study.study_name) / "artifacts").resolve()
+    path = Path(folder or study_dir(study.study_name) / "artifacts").resolve()
     study.set_user_attr(ARTIFACT_DIR, str(path))
     return path
 
