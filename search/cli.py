@@ -5,7 +5,7 @@ Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2
 3 the database or the artifact folder could not be written (a full disk, a read-only mount), with one
 line saying which and where: the trial it hit is failed with that reason, every finished trial is kept,
 and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command;
-128 + the signal's number (143, 138) on SIGTERM or SIGUSR1, the running trial handed back (search.preemption).
+128 + the signal's number (143, 138, 140) on SIGTERM, SIGUSR1 or SIGUSR2, the running trial handed back (search.preemption).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.console import Console
 from cae.settings import DataError
 from search.display import quiet_optuna
 from search.preemption import HandedBack
-from search.space import SpaceError, check_study_name, load_space
+from search.space import Space, SpaceError, check_study_name, load_space
 from search.storage import (
     EXIT_STORAGE,
     GRACE_SECONDS,
@@ -30,6 +30,7 @@ from search.storage import (
     load_study,
     mask,
     recorded_artifact_dir,
+    study_dir,
     write_failure,
 )
 
@@ -119,6 +120,22 @@ def _parser() -> argparse.ArgumentParser:
         help="checkpoints and pictures of every worker go here (a folder all machines share); the study records it "
         "when it is created (default studies/NAME/artifacts)",
     )
+    run.add_argument(
+        "--slurm",
+        type=positive_int,
+        metavar="N",
+        help="submit a SLURM job array of N workers running this same command on one study (a PostgreSQL or MySQL "
+        "--storage), print its job id and exit (docs/cluster.md)",
+    )
+    run.add_argument(
+        "--slurm-opt",
+        action="append",
+        default=[],
+        dest="slurm_opts",
+        metavar="KEY=VALUE",
+        help="an option of the array's jobs, as submitit's SlurmExecutor takes it: time=120 (minutes, default 60), "
+        "partition=gpu, cpus_per_task=4, gres=gpu:1, mem=8G, signal_delay_s=90, ...",
+    )
 
     refit = commands.add_parser(
         "refit",
@@ -171,6 +188,25 @@ def _dashboard(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
+    from search.slurm import submit
+
+    if args.slurm is None:
+        raise SpaceError("command line", "--slurm-opt", "applies to a submission: add --slurm N")
+    name = args.study or space.study.name
+    url = args.storage or default_storage(name)
+    job, tasks = submit(args, space, url, study_dir(name) / "slurm")
+    watch = f"python -m search dashboard --study {name} --storage {mask(url)}"
+    console.print(
+        f"submitted SLURM job array {job}: {tasks} workers on study {name} in {mask(url)}\n"
+        f"watch it: squeue -j {job} · sacct -j {job} · {watch} · logs in {study_dir(name) / 'slurm'}/\n"
+        f"stop it: scancel --full --signal=TERM {job} (each worker hands its running trial back first)",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return 0
+
+
 def _refit(args: argparse.Namespace, console: Console) -> int:
     if args.into is not None:
         check_study_name(args.into, "command line", "--into")
@@ -207,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             # a bad space is refused here, before the study runner imports torch (seconds) for the data
             space = load_space(args.space, args.overrides)
+            if args.slurm is not None or args.slurm_opts:
+                return _slurm(args, space, console)
             from search.run import StudyStopped, optimize
 
             try:

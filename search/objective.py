@@ -22,8 +22,6 @@ which reads the recorded curves and so works with several objectives too.
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import tempfile
 import time
 import traceback
@@ -54,6 +52,7 @@ from search.liveness import Heartbeat
 from search.objectives import is_multi_objective, trial_values
 from search.rungs import ParetoHalvingPruner
 from search.sample import optuna_suggest, sample
+from search.slurm import worker_name
 from search.space import Space
 from search.storage import StorageWriteError
 
@@ -97,7 +96,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self._check_needed(trial)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which machine and process ran it
+        trial.set_user_attr("worker", worker_name())  # which machine and process ran it (and SLURM job and array task)
         with Heartbeat(trial, self.heartbeat):
             try:
                 return self._run(trial)

@@ -7,7 +7,7 @@ and its trial stays RUNNING until another worker's grace check fails it (180 s b
 worker is still there. With :func:`stopping_on` around a worker's loop the signal instead stops the trial
 between two batches: it is recorded failed with the signal as its ``reason``, queued again with the same
 parameters (a WAITING trial that the next worker, or the requeued job, takes first), and the worker exits
-with ``128 + the signal's number`` (143 for SIGTERM, 138 for SIGUSR1), as a shell reports a process
+with ``128 + the signal's number`` (143 for SIGTERM, 138 for SIGUSR1, 140 for SIGUSR2), as a shell reports a process
 killed by that signal.
 """
 
@@ -22,8 +22,9 @@ from types import FrameType
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-# SIGTERM: a time limit, scancel, preemption; SIGUSR1: the warning that sbatch --signal=USR1@SECONDS asks for.
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# SIGTERM: a time limit, scancel, preemption; SIGUSR1: the warning that sbatch --signal=USR1@SECONDS asks for;
+# SIGUSR2: the one that submitit asks for (search.slurm), whose default action would kill the worker outright.
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class HandedBack(KeyboardInterrupt):

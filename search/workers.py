@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
 from search.preemption import HandedBack, hand_back, stopping_on
 from search.sample import CHECK_SAMPLES
+from search.slurm import worker_name
 from search.space import Space, load_space
 from search.start import resolve_start
 from search.storage import (
@@ -186,7 +186,7 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
 def _fail_own_trial(study: optuna.Study, problem: str, trial_id: int | None) -> str:
     """Fail this process's trial that a refused write left running, with the problem as its reason (a small write
     often fits where the one that failed did not); what happened to it, and what the study keeps, in words."""
-    me = f"{socket.gethostname()}:{os.getpid()}"
+    me = worker_name()
     trials = study.get_trials(deepcopy=False)
     mine = [t for t in trials if t._trial_id == trial_id or (trial_id is None and t.user_attrs.get("worker") == me)]
     kept = f"the study's {finished(study)} finished trials are kept; free space (or make it writable) and run the same command again"
