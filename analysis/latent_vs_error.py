@@ -1,6 +1,6 @@
 """Is there an obvious correlation between the size of the latent representation and the error?
 
-    python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test]
+    python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test] [--refit NAME]
 
 or from Python::
 
@@ -20,7 +20,12 @@ output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study
 - ``latent_vs_error.md``: the answer in numbers (exponent b with its 95% interval, R², Spearman's
   ρ and p), the Pareto front with each trial's gain over PCA (``gain_db``), the published points
   beside this study's, and what else matters (Optuna's parameter importances, the error by value
-  of each parameter). Every conclusion in it is worded from this study's numbers.
+  of each parameter). Every conclusion in it is worded from this study's numbers;
+- ``latent_vs_error-compute.png``: the front's hypervolume (:mod:`search.front`) against the training
+  hours spent, the anytime curve, with a refit's after the search's.
+
+With ``refit=`` (``--refit NAME``, a child study of ``search refit``) its designs, trained longer, are
+drawn beside the search's front and reported at their sizes against PCA and the published points.
 
 Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs.
 """
@@ -51,7 +56,9 @@ from cae.figures import DPI, new_figure, themed
 from cae.metrics import psnr
 from cae.spec import Architecture
 from search.display import state_counts
+from search.front import anytime_hypervolume, compute_hours, study_hypervolume
 from search.objectives import best_val_mse, is_multi_objective
+from search.space import check_study_name
 from search.start import recorded_data
 from search.storage import default_storage, load_study, mask
 from search.table import BASE_COLUMNS, finished_table
@@ -60,6 +67,17 @@ METRICS = {"val": "val_mse", "test": "test_mse"}
 METRIC_NAMES = {"val_mse": "best validation MSE", "test_mse": "test MSE"}
 FEW_VALUES = 6  # parameters with at most this many values get a per-value table
 LATENT_PARAMETERS = ("latent_channels", "latent_dim")  # the parameters that set the bottleneck's size directly
+
+
+@dataclass(frozen=True)
+class RefitFront:
+    """A refit (``search refit``) beside the study it trained again: its complete trials and what they cost."""
+
+    study: str
+    table: pd.DataFrame  # its complete trials (search.table.trials_table columns, parent_trial among them)
+    compute_hours: float
+    hypervolume: float  # of the search's complete trials and the refit's together
+    anytime: tuple[tuple[float, float], ...]  # (training seconds since the search began, hypervolume of both so far)
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,10 @@ class LatentAnalysis:
     halves: tuple[float, PowerLaw, PowerLaw] | None = None  # (split latent, fit up to it, fit above): how the curve bends
     train_images: int | None = None  # training images per trial, where the study's data settings say (data.subset)
     image_values: int | None = None  # values of one input image (C × H × W): a latent this large can copy its input
+    compute_hours: float = 0.0  # training time of every finished trial (search.front.compute_hours)
+    hypervolume: float = math.nan  # of the complete trials' (latent size, validation MSE) front (search.front.hypervolume)
+    anytime: tuple[tuple[float, float], ...] = ()  # (training seconds so far, hypervolume) after each finished trial
+    refit: RefitFront | None = None
 
 
 # ---------------------------------------------------------------- compute
@@ -130,8 +152,24 @@ def _image_values(study: optuna.Study) -> int | None:
     return None
 
 
-def compute(study_name: str, *, storage: str | None = None, metric: str = "val") -> LatentAnalysis:
-    """Load ``study_name`` and relate the ``metric`` error (``val`` or ``test``) of its complete trials to their latent size."""
+def _refit_front(name: str, storage: str | None, search: pd.DataFrame, search_anytime: list[tuple[float, float]]) -> RefitFront:
+    """The refit study ``name``: its hypervolume joined with the search's complete trials, its compute after the search's."""
+    child, _ = load_study(name, storage or default_storage(name))
+    table = finished_table(child, name)
+    points = list(zip(search["latent_size"], search["val_mse"], strict=True))
+    spent = search_anytime[-1][0] if search_anytime else 0.0
+    anytime = tuple(anytime_hypervolume(child, spent=spent, points=points))
+    return RefitFront(name, table[table["state"] == "complete"], compute_hours(child), anytime[-1][1] if anytime else math.nan, anytime)
+
+
+def compute(
+    study_name: str, *, storage: str | None = None, metric: str = "val", refit: str | None = None, refit_storage: str | None = None
+) -> LatentAnalysis:
+    """Load ``study_name`` and relate the ``metric`` error (``val`` or ``test``) of its complete trials to their latent size.
+
+    ``refit`` names a child study of :func:`search.refit` (in ``refit_storage``, else the study's own storage when given,
+    else ``sqlite:///studies/REFIT.db``) to set beside the study's front.
+    """
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
     column = METRICS[metric]
@@ -145,6 +183,10 @@ def compute(study_name: str, *, storage: str | None = None, metric: str = "val")
     if len(complete) >= 3:
         correlation = rank_correlation(complete["latent_size"], complete[column])
     importances, importance_problem = _importances(study)
+    anytime = anytime_hypervolume(study)
+    refit_front = None
+    if refit is not None:
+        refit_front = _refit_front(refit, refit_storage or storage, complete.dropna(subset=["val_mse"]), anytime)
     return LatentAnalysis(
         study=study_name,
         storage=url,
@@ -163,18 +205,33 @@ def compute(study_name: str, *, storage: str | None = None, metric: str = "val")
         halves=_halves(complete, column),
         train_images=_train_images(study),
         image_values=_image_values(study),
+        compute_hours=compute_hours(study),
+        hypervolume=study_hypervolume(study),
+        anytime=tuple(anytime),
+        refit=refit_front,
     )
 
 
 # ---------------------------------------------------------------- figure
 
 
-def _plot_gains(ax: Axes, gains: pd.DataFrame, front: pd.DataFrame) -> None:
-    """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked."""
+REFIT_STYLE = {"marker": "P", "s": 110, "color": "tab:orange", "edgecolor": "black", "zorder": 6}
+
+
+def _refit_label(refit: RefitFront) -> str:
+    epochs = refit.table["epochs"]
+    ran = f"{int(epochs.min())}" if epochs.min() == epochs.max() else f"{int(epochs.min())}–{int(epochs.max())}"
+    return f"refit {refit.study} ({ran} epochs), test"
+
+
+def _plot_gains(ax: Axes, gains: pd.DataFrame, front: pd.DataFrame, refit: RefitFront | None = None) -> None:
+    """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked, a refit's beside them."""
     ax.axhline(0, color="tab:purple", lw=1.5, label="PCA at the same latent size")
     ax.scatter(gains["latent_size"], gains["gain_db"], s=30, color="tab:blue", alpha=0.8, label="complete trials")
     on_front = front.dropna(subset=["gain_db"])
     ax.scatter(on_front["latent_size"], on_front["gain_db"], marker="D", s=40, color="tab:green", zorder=4, label="Pareto front")
+    if refit is not None and refit.table["gain_db"].notna().any():
+        ax.scatter(refit.table["latent_size"], refit.table["gain_db"], **REFIT_STYLE, label=_refit_label(refit))
     ax.set(xscale="log", xlabel="latent size (values in the bottleneck, C × H × W)", ylabel="gain over PCA (dB)")
     ax.legend(fontsize=8, loc="best")
 
@@ -193,6 +250,7 @@ def plot(result: LatentAnalysis) -> Figure:
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
     states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
     gains = result.complete.dropna(subset=["gain_db"])
+    refit = result.refit
     with themed("whitegrid"):
         if gains.empty:
             fig = new_figure(figsize=(8, 5.5))
@@ -201,7 +259,7 @@ def plot(result: LatentAnalysis) -> Figure:
             # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
             fig = new_figure(figsize=(8, 8))
             ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-            _plot_gains(gain_ax, gains, result.front)
+            _plot_gains(gain_ax, gains, result.front, refit)
         sns.scatterplot(
             shown,
             x="latent_size",
@@ -237,6 +295,8 @@ def plot(result: LatentAnalysis) -> Figure:
                 lw=1.5,
                 label="PCA on the same split (optimal linear code), test MSE",
             )
+        if refit is not None and not refit.table.empty:
+            ax.scatter(refit.table["latent_size"], refit.table["test_mse"], **REFIT_STYLE, label=_refit_label(refit))
         published = published_points()
         ax.scatter(published["latent_size"], published["mse"], marker="*", s=160, color="black", zorder=5, label="published")
         for row in published.itertuples():
@@ -254,6 +314,34 @@ def plot(result: LatentAnalysis) -> Figure:
         decibels.yaxis.set_major_locator(ticker.MultipleLocator(2))  # whole dB, not the log axis's powers of ten
         decibels.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         decibels.yaxis.set_minor_locator(ticker.NullLocator())
+        fig.tight_layout()
+    return fig
+
+
+def plot_compute(result: LatentAnalysis) -> Figure:
+    """The front's hypervolume against the training hours spent (the anytime curve), a refit's after the search's::
+
+    fig = plot_compute(compute("pareto", refit="pareto-refit"))
+    """
+    with themed("whitegrid"):
+        fig = new_figure(figsize=(7, 4.5))
+        ax = fig.subplots()
+        curves = [(f"search {result.study}", result.anytime, "tab:green")]
+        if result.refit is not None:
+            # the refit's curve goes on from where the search's ended
+            joined = (*result.anytime[-1:], *result.refit.anytime)
+            curves.append((f"then refit {result.refit.study} (fronts joined)", joined, "tab:orange"))
+        for label, curve, color in curves:
+            if curve:
+                hours, volumes = zip(*((seconds / 3600, volume) for seconds, volume in curve), strict=True)
+                ax.step(hours, volumes, where="post", color=color, lw=1.8, label=label)
+                ax.scatter(hours, volumes, s=12, color=color)
+        ax.set(
+            xlabel="training hours spent (every finished trial, pruned and failed ones too)",
+            ylabel="hypervolume (dB × octaves; search.front)",
+            title=f"study {result.study}: what the search found per hour of compute",
+        )
+        ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
     return fig
 
@@ -469,6 +557,63 @@ def _what_else(result: LatentAnalysis) -> str:
     return "\n".join(lines) if lines else "Nothing else was searched in this study."
 
 
+def _compute_words(result: LatentAnalysis) -> str:
+    finished = int(result.table["state"].isin(["complete", "pruned", "fail"]).sum())
+    words = (
+        f"The study trained for {result.compute_hours:.2f} hours ({finished} finished trials, their training seconds summed); "
+        f"its front's hypervolume is {result.hypervolume:.1f} dB × octaves (log2 latent size and 10·log10 validation MSE, "
+        "reference point: 3,072 values at 10 dB; search.front)."
+    )
+    if result.refit is not None:
+        refit = result.refit
+        words += (
+            f" The refit {refit.study} trained {len(refit.table)} designs for {refit.compute_hours:.2f} more hours; the search's and the "
+            f"refit's trials together reach {refit.hypervolume:.1f}."
+        )
+    return words
+
+
+def _refit_table(result: LatentAnalysis) -> pd.DataFrame:
+    published = published_points()
+    linear = published[published["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"]
+    rows = []
+    for trial in result.refit.table.sort_values("latent_size").itertuples():
+        size = int(trial.latent_size)
+        pca = float(trial.pca_psnr) if not math.isnan(trial.pca_psnr) else math.nan
+        paper = float(linear[size]) if size in linear.index else math.nan
+        rows.append(
+            {
+                "latent": size,
+                "refit trial": int(trial.number),
+                "from trial": int(trial.parent_trial) if not math.isnan(trial.parent_trial) else None,
+                "epochs": int(trial.epochs),
+                "test PSNR dB": round(float(trial.test_psnr), 2),
+                "PCA dB": round(pca, 2),
+                "gain dB": round(float(trial.gain_db), 2) if not math.isnan(trial.gain_db) else None,
+                "published dB": paper if not math.isnan(paper) else None,
+                "against published": "—" if math.isnan(paper) else f"{float(trial.test_psnr) - paper:+.2f} dB",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _refit_section(result: LatentAnalysis) -> list[str]:
+    if result.refit is None:
+        return []
+    table = _refit_table(result)
+    lines = [f"## Refit: `{result.refit.study}`, the chosen designs trained longer", "", _markdown(table), ""]
+    for row in table.to_dict("records"):
+        parts = []
+        gain, paper, ours = row["gain dB"], row["published dB"], row["test PSNR dB"]
+        if gain is not None:
+            parts.append(f"{'beats' if gain >= 0.5 else 'does not beat'} PCA by 0.5 dB ({gain:+.2f} dB)")
+        if paper is not None:
+            parts.append(f"{'beats' if ours > paper else 'misses'} the published {paper:.1f} dB by {abs(ours - paper):.2f} dB")
+        if parts:
+            lines.append(f"- At {row['latent']} values the refit {' and '.join(parts)}.")
+    return [*lines, ""]
+
+
 def _value(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -507,6 +652,13 @@ def report(result: LatentAnalysis, files: dict[str, Path]) -> str:
             "",
             _training_compared(result),
             "",
+            "## Compute",
+            "",
+            _compute_words(result),
+            "",
+            f"![hypervolume against compute]({files['compute'].name})" if "compute" in files else "",
+            "",
+            *_refit_section(result),
             "## What else matters",
             "",
             _what_else(result),
@@ -521,9 +673,15 @@ def report(result: LatentAnalysis, files: dict[str, Path]) -> str:
 
 def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
     """Write the trials table, the figure and the report into ``out``; the files written, by kind."""
-    files = {"csv": out / "latent_vs_error.csv", "png": out / "latent_vs_error.png", "md": out / "latent_vs_error.md"}
+    files = {
+        "csv": out / "latent_vs_error.csv",
+        "png": out / "latent_vs_error.png",
+        "compute": out / "latent_vs_error-compute.png",
+        "md": out / "latent_vs_error.md",
+    }
     result.table.to_csv(files["csv"], index=False)
     plot(result).savefig(files["png"], dpi=DPI)
+    plot_compute(result).savefig(files["compute"], dpi=DPI)
     files["md"].write_text(report(result, files))
     return files
 
@@ -532,7 +690,9 @@ def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    result = compute(args.study, storage=args.storage, metric=args.metric)
+    if args.refit is not None:
+        check_study_name(args.refit, "command line", "--refit")
+    result = compute(args.study, storage=args.storage, metric=args.metric, refit=args.refit)
     files = render(result, output_dir(args))
     c, f = result.correlation, result.fit
     console.print(f"study [bold]{result.study}[/]: {result.counts}", highlight=False)
@@ -542,6 +702,9 @@ def command(args: argparse.Namespace, console: Console) -> int:
     if result.pca is None:
         console.print(f"no PCA curve: {result.pca_problem}", highlight=False)
     console.print(front_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}"), highlight=False)
+    console.print(_compute_words(result), highlight=False, soft_wrap=True)
+    if result.refit is not None:
+        console.print(_refit_table(result).to_string(index=False), highlight=False)
     print_written(console, files)
     return 0
 
@@ -549,6 +712,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = study_parser("python -m analysis.latent_vs_error", "Error against latent size over a study's trials.")
     parser.add_argument("--metric", choices=list(METRICS), default="val", help="which error: best validation MSE (default) or test MSE")
+    parser.add_argument("--refit", metavar="NAME", help="a child study of search refit to draw beside the front (in --storage when given)")
     return run(command, parser, argv)
 
 

@@ -87,16 +87,21 @@ def compute_hours(study: optuna.Study) -> float:
     return sum(train_seconds(t) for t in finished) / 3600
 
 
-def anytime_hypervolume(study: optuna.Study) -> list[tuple[float, float]]:
+def anytime_hypervolume(
+    study: optuna.Study, *, spent: float = 0.0, points: Sequence[tuple[float, float]] = ()
+) -> list[tuple[float, float]]:
     """The study's hypervolume against the training seconds spent so far: one ``(seconds, hypervolume)``
     per finished trial in the order they finished, the seconds summed over every finished trial
-    (pruned and failed ones cost compute too), the hypervolume of the complete ones among them."""
+    (pruned and failed ones cost compute too), the hypervolume of the complete ones among them.
+
+    ``spent`` seconds and ``points`` (latent size, validation MSE) come before the study's own: a refit
+    continues the curve of the search it trained again."""
     finished = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
         if t.datetime_complete is not None
     ]
-    curve, spent, sizes, errors = [], 0.0, [], []
+    curve, sizes, errors = [], [size for size, _ in points], [error for _, error in points]
     for t in sorted(finished, key=lambda t: (t.datetime_complete, t.number)):
         spent += train_seconds(t)
         if _on_front(t):

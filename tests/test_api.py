@@ -174,3 +174,33 @@ def test_refit_refuses_bad_flags_in_one_line_and_changes_nothing(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("error:")
     assert {db.name: _rows(db) for db in (parent / "studies").glob("*.db")} == before
+
+
+def test_latent_vs_error_sets_a_refit_beside_its_search(parent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    from analysis import latent_vs_error
+    from search.front import anytime_hypervolume, hypervolume
+
+    monkeypatch.chdir(parent)
+    if not Path("studies/api-sizes.db").exists():
+        search.refit("api", latent=[64, 128], epochs=2, into="api-sizes")
+    result = latent_vs_error.compute("api", refit="api-sizes")
+    refit = result.refit
+    assert sorted(refit.table["latent_size"]) == [64, 128] and (refit.table["parent_trial"] >= 0).all()
+    # the refit's curve goes on from the search's compute, over the joint front of both studies' complete trials
+    assert refit.anytime[0][0] > result.anytime[-1][0] and refit.compute_hours > 0
+    search_points = list(zip(result.complete["latent_size"], result.complete["val_mse"], strict=True))
+    sizes = [size for size, _ in search_points] + list(refit.table["latent_size"])
+    errors = [error for _, error in search_points] + list(refit.table["val_mse"])
+    assert refit.hypervolume == pytest.approx(hypervolume(sizes, errors))
+    assert refit.hypervolume >= result.hypervolume
+    child = optuna.load_study(study_name="api-sizes", storage="sqlite:///studies/api-sizes.db")
+    assert anytime_hypervolume(child, spent=10.0)[0][0] == pytest.approx(10.0 + child.trials[0].user_attrs["train_seconds"], rel=0.5)
+    assert isinstance(latent_vs_error.plot(result), Figure) and isinstance(latent_vs_error.plot_compute(result), Figure)
+    (parent / "lve").mkdir(exist_ok=True)
+    files = latent_vs_error.render(result, parent / "lve")
+    text = files["md"].read_text()
+    assert "## Refit: `api-sizes`" in text and files["compute"].stat().st_size > 0
+    for size in (64, 128):
+        assert f"At {size} values the refit" in text
