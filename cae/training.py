@@ -272,8 +272,11 @@ def train(
 
     ``init`` may set weights before training (``cae.pca.start_from_linear_code`` for a ``linear_skip`` model).
     """
-    torch.manual_seed(cfg.seed)
-    model = build(arch)
-    if init is not None:
-        init(model)
-    return model, fit(model, data, cfg, on_epoch=on_epoch, on_batch=on_batch)
+    # Seeded in a fork of the global generator: reproducible, and the caller's random state is left as it was
+    # (a notebook's own draws do not change because a model was trained in between).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build(arch)
+        if init is not None:
+            init(model)
+        return model, fit(model, data, cfg, on_epoch=on_epoch, on_batch=on_batch)

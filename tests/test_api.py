@@ -204,3 +204,17 @@ def test_latent_vs_error_sets_a_refit_beside_its_search(parent: Path, monkeypatc
     assert "## Refit: `api-sizes`" in text and files["compute"].stat().st_size > 0
     for size in (64, 128):
         assert f"At {size} values the refit" in text
+
+
+def test_training_leaves_the_global_random_state_as_it_was(tiny_splits) -> None:
+    import torch
+
+    from cae.training import TrainConfig, train
+
+    arch = search.architecture(search.space_from_dict(SPACE), seed=0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first, _ = train(arch, tiny_splits, TrainConfig(epochs=1, batch_size=64))
+    assert torch.equal(torch.get_rng_state(), before)
+    second, _ = train(arch, tiny_splits, TrainConfig(epochs=1, batch_size=64))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
