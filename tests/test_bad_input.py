@@ -459,7 +459,13 @@ CASES = [
     ),
 ]
 # Through a real `python -m search run` process too: what a user sees, warnings and all.
-IN_A_PROCESS = ["yaml-unclosed-bracket", "set-epochs-not-a-number", "study-flag-with-dotdot", "storage-unreachable"]
+IN_A_PROCESS = [
+    "yaml-unclosed-bracket",
+    "set-epochs-not-a-number",
+    "study-flag-with-dotdot",
+    "storage-unreachable",
+    "yaml-alias-bomb-as-a-value",
+]
 # Shown by a plain `python` (the defaults pytest widens): these would reach a user's stderr.
 QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
