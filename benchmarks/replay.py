@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.curves}: fewer than 2 recorded configurations", file=sys.stderr)
         return 2
     result = benchmark(configs, orderings=args.orderings, workers=args.workers, short=args.short)
+    args.out.mkdir(parents=True, exist_ok=True)
     figure(result).savefig(args.out / "replay.png", dpi=120)
     # every run's anytime curve is drawn, but kept as data only as its mean over orderings, every epoch: small enough to commit
     grid = range(result["reference"]["epochs"] + 1)
