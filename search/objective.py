@@ -2,7 +2,8 @@
 
 Every trial records the user attributes ``worker`` (host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``,
 ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
-epochs finish so that pruned trials keep their curves), and ``pca_mse``: the test MSE of PCA fitted on
+epochs finish so that pruned trials keep their curves), ``train_seconds`` (the training's wall time so far,
+with the test pass once finished: :func:`search.front.compute_hours`), and ``pca_mse``: the test MSE of PCA fitted on
 the same training split at the trial's latent size (the optimal linear code; ``pca_reason`` instead when
 there is none: an over-complete latent, or a colorizer). Finished trials also record ``best_epoch``,
 ``test_mse``, ``test_psnr`` (of the weights from the best validation epoch, which are also the
@@ -15,8 +16,8 @@ as a share of the truth's (the PSNR alone rewards timid, grayish colours).
 The objective is the best validation MSE, or, in a study of several objectives, that and the
 latent size, parameter count and/or validation colourfulness (``study.objectives``; the last is
 maximised, up to the truth's: ``min(val_colourfulness_ratio, 1)``). Pruning asks the study's pruner: Optuna's
-pruners through ``trial.report`` (single objective), or :class:`~search.latent_pruner.LatentPercentilePruner`,
-which reads the recorded curves and so works with several objectives too.
+pruners through ``trial.report`` (single objective), or :class:`~search.latent_pruner.LatentPercentilePruner`
+and :class:`~search.rungs.ParetoHalvingPruner`, which read the recorded curves and so work with several objectives too.
 """
 
 from __future__ import annotations
