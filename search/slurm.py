@@ -1,10 +1,10 @@
 """``search run SPACE --slurm N``: a SLURM job array of N workers on one study, submitted through submitit.
 
 Why submitit (``pip install 'cae-search[slurm]'``): it is Meta's maintained SLURM client (used by Hydra's
-launcher and many research codes), writes and submits the ``sbatch`` array script for us, runs each task
-through ``srun`` with its log in one folder, and knows SLURM's time-limit warning: on the signal that
-``--signal=USR2@90`` asks for (its ``signal_delay_s``), a checkpointable job is requeued. We write no
-``sbatch`` script by hand, and parse no ``sbatch`` output.
+launcher and many research codes), writes and submits the ``sbatch`` array script for us, keeps each task's
+log in one folder, and knows SLURM's time-limit warning: on the SIGUSR2 that ``--signal=B:USR2@90`` asks for
+(``signal_delay_s``), a checkpointable job is requeued. We write no ``sbatch`` script by hand, and parse no
+``sbatch`` output.
 
 Each array task runs the same ``python -m search run`` command (the flags given here, less ``--slurm``),
 so every task is an ordinary worker on one shared study (design §1.5) and records its SLURM job and array
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -32,8 +33,9 @@ from search.space import Space, SpaceError
 
 # SLURM's own default time limit is the partition's; submitit always writes one (5 minutes unless told).
 DEFAULT_MINUTES = 60
-# Options that are the command's own business, not the user's: the array size, the folder, the command.
-_OURS = {"array_parallelism", "job_name"}
+# Options that are the command's own business, not the user's: the array size, the job's name, how the task runs.
+_OURS = {"array_parallelism", "job_name", "use_srun", "srun_args", "additional_parameters"}
+WARNING_SECONDS = 90  # submitit's signal_delay_s: SIGUSR2 this long before the time limit
 _INSTALL = "pip install 'cae-search[slurm]'"
 
 
@@ -174,8 +176,14 @@ def submit(args: argparse.Namespace, space: Space, url: str, folder: Path) -> tu
     _check_clients()
     import submitit
 
-    executor = submitit.SlurmExecutor(folder=str(folder / "%j"))
-    executor.update_parameters(**({"time": DEFAULT_MINUTES, "job_name": f"cae-{args.study or space.study.name}"} | options))
+    # The task is the batch step itself, exec'd python with no shell or srun around it. Through srun, the SIGTERM of a
+    # time limit or of scancel --full reaches srun too, which answers it by SIGKILLing its step at once (measured on
+    # slurm-wlm 22.05: the worker never saw the signal); a batch shell would die of it and take the worker down.
+    # So the time-limit warning goes to the batch step (B:): submitit's own process, which passes it on (Worker).
+    executor = submitit.SlurmExecutor(folder=str(folder / "%j"), python=f"exec {shlex.quote(sys.executable)}")
+    warning = options.pop("signal_delay_s", WARNING_SECONDS)
+    defaults = {"time": DEFAULT_MINUTES, "job_name": f"cae-{args.study or space.study.name}", "use_srun": False}
+    executor.update_parameters(**(defaults | options), additional_parameters={"signal": f"B:USR2@{warning}"})
     command = worker_command(args, space)
     with executor.batch():
         jobs = [executor.submit(Worker(command, os.getcwd())) for _ in range(args.slurm)]

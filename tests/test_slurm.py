@@ -95,9 +95,10 @@ def test_submits_one_array_of_the_same_run_command_and_says_how_to_watch_it(
     assert "squeue -j 4242" in out and "python -m search dashboard --study tiny" in out and "scancel --full --signal=TERM 4242" in out
     assert "secret-pw" not in out
     script = fake_sbatch.read_text()
-    for line in ("#SBATCH --array=0-2%3", "#SBATCH --time=02:00:00", "#SBATCH --cpus-per-task=2", "#SBATCH --signal=USR2@90"):
+    for line in ("#SBATCH --array=0-2%3", "#SBATCH --time=02:00:00", "#SBATCH --cpus-per-task=2", "#SBATCH --signal=B:USR2@90"):
         assert line in script, script
     assert "#SBATCH --job-name=cae-tiny" in script
+    assert f"\nexec {sys.executable} -u -m submitit.core._submit" in script and "srun" not in script
     pickles = sorted((in_tmp / "studies" / "tiny" / "slurm").glob("**/*_submitted.pkl"))
     assert pickles, list((in_tmp / "studies").rglob("*"))
     worker = submitit.core.utils.DelayedSubmission.load(pickles[0]).function
@@ -129,3 +130,89 @@ def test_the_array_task_runs_the_command_and_fails_with_it(tmp_path: Path) -> No
             Worker([sys.executable, "-c", "import sys; sys.exit(143)"], str(tmp_path))()
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _submit(tmp_path: Path, name: str, trials: int, epochs: int) -> str:
+    """Submit a three-task array on a fresh study of tiny trials; the array's job id."""
+    import subprocess
+
+    url = os.environ["CAE_TEST_POSTGRES"]
+    args = ["--trials", str(trials), "--study", name, "--storage", url, "--artifacts", str(tmp_path / "artifacts")]
+    args += ["--set", "data.subset=300", "--set", f"train.epochs={epochs}", "--slurm", "3"]
+    done = subprocess.run([sys.executable, "-m", "search", "run", TINY, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split("job array ")[1].split(":")[0]
+
+
+def _wait_for(job: str, timeout: float = 600) -> None:
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, f"job array {job} still queued or running after {timeout:.0f} s"
+        time.sleep(1)
+
+
+def _study(name: str):
+    import optuna
+
+    from search.storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(os.environ["CAE_TEST_POSTGRES"]))
+
+
+ON_SLURM = pytest.mark.skipif(
+    not {"CAE_TEST_SLURM", "CAE_TEST_POSTGRES"} <= set(os.environ), reason="needs a SLURM cluster and PostgreSQL: .ci/run starts both"
+)
+
+
+@pytest.mark.slow  # a real job array of three workers, one stopped mid-trial: about two minutes on 2 cores
+@ON_SLURM
+def test_a_three_task_array_survives_a_sigterm_mid_trial_and_reaches_exactly_n_in_one_artifact_folder(tmp_path: Path) -> None:
+    import itertools
+    import subprocess
+    import time
+    import uuid
+
+    from optuna.artifacts import get_all_artifact_meta
+    from optuna.trial import TrialState
+
+    name = f"slurm-{uuid.uuid4().hex[:8]}"
+    job = _submit(tmp_path, name, trials=9, epochs=3)  # three epochs: a trial to stop in its middle
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            study = _study(name)
+            break
+        except Exception:  # not created yet: the tasks are starting
+            assert time.monotonic() < deadline, "the study was never created"
+            time.sleep(0.5)
+    target = None
+    while target is None:
+        assert time.monotonic() < deadline, "no trial reached its first epoch"
+        running = study.get_trials(states=(TrialState.RUNNING,))
+        target = next((t for t in running if t.user_attrs.get("val_mse") and "slurm" in t.user_attrs.get("worker", "")), None)
+        time.sleep(0.05)
+    task = target.user_attrs["worker"].split()[1]
+    sent = time.time()
+    subprocess.run(["scancel", "--full", "--signal=TERM", task], check=True)  # what a time limit sends first
+    _wait_for(job)
+
+    stopped = study.get_trials()[target.number]
+    took = stopped.datetime_complete.timestamp() - sent
+    print(f"trial {stopped.number} of task {task} handed back {took:.2f} s after SIGTERM (grace period 180 s)")
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["reason"].startswith("stopped by SIGTERM")
+    assert took < 10
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == stopped.number]
+    assert [(t.state in (TrialState.COMPLETE, TrialState.PRUNED), t.params) for t in retries] == [(True, stopped.params)]
+
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 9
+    tasks = [t.user_attrs["worker"].split()[1] for t in finished]
+    print(f"job array {job}: finished trials per task {sorted((x, tasks.count(x)) for x in set(tasks))}")
+    assert set(tasks) <= {f"{job}_{i}" for i in range(3)} and len(set(tasks)) >= 2
+    drawn = [t for t in study.trials if t.params and t.system_attrs.get("failed_trial") is None]
+    assert all(a.params != b.params for a, b in itertools.combinations(drawn, 2))
+    uploaded = {m.artifact_id for t in study.trials for m in get_all_artifact_meta(t, storage=study._storage)}
+    assert uploaded and {p.name for p in (tmp_path / "artifacts").iterdir()} == uploaded
