@@ -56,23 +56,41 @@ class HandedBack(KeyboardInterrupt):
 @contextmanager
 def stopping_on(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None]:
     """``with stopping_on():`` turns the first of ``signals`` into :class:`HandedBack` in the main thread; later
-    ones are ignored while it is handled. The previous handlers are put back on leaving (a library call leaves
-    the process as it found it). Outside the main thread, where Python cannot take signals, it does nothing."""
+    ones are ignored once the hand-back has begun (:func:`handing_back`). The signal also stays :func:`pending`:
+    Python swallows an exception raised where the signal found the main thread in a weakref callback or a
+    ``__del__`` (seen at a SQLAlchemy garbage collection), so the worker loop asks again between trials. The
+    previous handlers are put back on leaving (a library call leaves the process as it found it). Outside the main
+    thread, where Python cannot take signals, it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum: int, _: FrameType | None) -> None:
-        for number in signals:  # the hand-back itself must not be interrupted by a second signal
-            signal.signal(number, signal.SIG_IGN)
-        raise HandedBack(signum)
+        _STATE["signal"] = _STATE["signal"] or signum
+        if not _STATE["handing_back"]:
+            raise HandedBack(_STATE["signal"])
 
     previous = {number: signal.signal(number, stop) for number in signals}
+    _STATE.update(signal=0, handing_back=False)
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _STATE.update(signal=0, handing_back=False)
+
+
+_STATE = {"signal": 0, "handing_back": False}  # of the stopping_on() in force (one per process: the main thread's)
+
+
+def pending() -> HandedBack | None:
+    """The stop that a signal asked for, if one did (and its exception was lost): to raise between trials."""
+    return HandedBack(_STATE["signal"]) if _STATE["signal"] else None
+
+
+def handing_back() -> None:
+    """From here on a further stop signal is ignored: the hand-back (two writes) must not be cut short."""
+    _STATE["handing_back"] = True
 
 
 def hand_back(study: optuna.Study, number: int) -> int | None:

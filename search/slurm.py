@@ -18,6 +18,7 @@ limit, the task requeues itself and its worker rejoins the study.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import shlex
@@ -26,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +103,7 @@ def check_shared(url: str) -> None:
 
 
 def _check_clients() -> None:
-    missing = [name for name in ("sbatch", "srun") if shutil.which(name) is None]  # submitit runs each task through srun
+    missing = [name for name in ("sbatch", "srun") if shutil.which(name) is None]  # submitit's executor looks for both
     if missing:
         where = "submit from the cluster's login node"
         raise SpaceError("command line", "--slurm", f"no {' or '.join(missing)} on this machine's PATH: {where}")
@@ -153,16 +155,30 @@ class Worker:
         from submitit.helpers import DelayedSubmission
 
         for child in _CHILDREN:
-            if child.poll() is None:
-                child.send_signal(signal.SIGUSR2)
-                try:
-                    child.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            # Called in a signal handler that interrupted __call__'s child.wait(), which holds the Popen's wait lock
+            # (child.poll() and child.wait() would spin on it): the child is reaped with waitpid itself.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGUSR2)
+            if not _reaped(child.pid, HAND_BACK_SECONDS):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGKILL)
         return DelayedSubmission(Worker(self.command, self.cwd))
 
 
 _CHILDREN: list[subprocess.Popen[bytes]] = []  # the running worker, reached by checkpoint (which is called unpickled)
+HAND_BACK_SECONDS = 60  # how long the warned worker may take to hand its trial back and exit
+
+
+def _reaped(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return True
+        except ChildProcessError:  # reaped already
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def submit(args: argparse.Namespace, space: Space, url: str, folder: Path) -> tuple[str, int]:

@@ -31,7 +31,7 @@ from search.display import FINISHED, Display, finished, quiet_optuna
 from search.draws import trial_seeded_sampler
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
-from search.preemption import HandedBack, hand_back, stopping_on
+from search.preemption import HandedBack, hand_back, handing_back, pending, stopping_on
 from search.sample import CHECK_SAMPLES
 from search.slurm import worker_name
 from search.space import Space, load_space
@@ -117,6 +117,9 @@ def work(
     deadline = None if timeout is None else time.monotonic() + timeout
     waiting_said = False
     while deadline is None or time.monotonic() < deadline:
+        if stop := pending():  # a stop signal whose exception was lost (search.preemption.stopping_on)
+            handing_back()
+            raise stop
         fail_stale_trials(study, grace)
         done, running = _counts(study)
         if done >= trials or stopping():
@@ -147,6 +150,7 @@ def work(
                     gc_after_trial=True,
                 )
         except HandedBack as stop:  # Optuna recorded the trial failed; its parameters go back to the study
+            handing_back()
             if stop.trial is not None:
                 stop.retry = hand_back(study, stop.trial)
             raise
@@ -163,6 +167,7 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
         try:
             return objective(trial)
         except HandedBack as stop:  # written while the trial still runs: a failed trial takes no attributes
+            handing_back()
             stop.trial = trial.number
             trial.set_user_attr("reason", stop.reason)
             raise

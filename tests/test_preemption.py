@@ -59,6 +59,26 @@ def test_a_signal_between_trials_stops_the_worker_with_nothing_to_hand_back() ->
     assert study.trials == []
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost exception, as Python reports it
+def test_a_stop_whose_exception_python_swallowed_still_stops_the_worker_after_its_trial() -> None:
+    # A signal that finds the main thread in a __del__ (or a weakref callback: a SQLAlchemy garbage collection did)
+    # raises there, and Python only prints "Exception ignored"; the worker loop asks for the stop again.
+    class Collected:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        Collected()  # collected at once: the signal's exception is raised in its __del__, and lost
+        return trial.suggest_float("x", 0, 1)
+
+    with pytest.raises(HandedBack) as raised, stopping_on():
+        work(study, objective, 5, grace=180)
+    assert raised.value.signal == "SIGTERM" and raised.value.trial is None
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # the trial it could not stop ran to its end
+
+
 @pytest.mark.slow  # two fresh processes importing torch: a minute or two on 2 busy cores
 def test_sigterm_mid_trial_hands_the_trial_back_and_a_second_run_completes_the_study(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "search", "run", str(SPACES / "tiny.yaml"), "--trials", "3", "--storage", "studies/tiny.journal"]
