@@ -12,8 +12,9 @@ workers, a trial drawn independently (the random sampler, TPE's start-up trials,
 is still a function of its number alone; which worker runs which number, and what TPE or NSGA-II draws from
 the trials already finished at that moment, depend on timing and are not reproducible.
 
-The QMC sampler is the exception: Optuna's QMC sampler needs the *same* seed in every worker (the storage
-hands out the sequence's indices, so workers draw distinct points of one sequence), so it is made once.
+The QMC and grid samplers are the exceptions: each needs the *same* seed in every worker (QMC's storage hands
+out indices into one sequence; the grid sampler's grid ids index one seeded shuffle of the grid, and it picks
+among the ids no trial has visited), so they are made once.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ class SeedPerTrial(BaseSampler):
         pass
 
 
+# Samplers whose seed orders one sequence that every worker must share: QMC's points, and the grid sampler's
+# shuffled grid (its grid ids index that order, so a sampler seeded per trial would map a visited id to another point).
+SHARED_SEED = ("qmc", "grid")
+
+
 def trial_seeded_sampler(cfg: dict[str, Any], *, grid: dict[str, list[Any]] | None = None) -> BaseSampler:
     """The sampler of ``cfg`` (a space's ``study.sampler``), seeded by each trial's number; QMC's shared seed kept."""
-    if cfg["type"] == "qmc":
+    if cfg["type"] in SHARED_SEED:
         return make_sampler(cfg, grid=grid)
     return SeedPerTrial(lambda number: make_sampler(cfg, seed_offset=number, grid=grid))

@@ -191,7 +191,9 @@ class Objective:
                 reason = None  # no pruner (none): Trial.report itself refuses several objectives (optuna #3450)
             else:
                 trial.report(report.val_mse, report.epoch)
-                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if trial.should_prune() else None
+                # after the last epoch there is nothing left to save: the trial completes, as with the curve-reading pruners
+                pruned = report.epoch < report.epochs and trial.should_prune()
+                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if pruned else None
             if reason:
                 trial.set_user_attr("reason", reason)
                 raise optuna.TrialPruned(reason)

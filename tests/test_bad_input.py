@@ -470,11 +470,17 @@ IN_A_PROCESS = [
 QUIET_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
+def _sidecar(path: Path) -> bool:
+    """SQLite's WAL index (``-shm``) and an empty write-ahead log: made by any reader of a WAL database, holding no data."""
+    return path.name.endswith("-shm") or (path.name.endswith("-wal") and path.stat().st_size == 0)
+
+
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under ``folder/studies``, with the sha256 of each file."""
+    """Every path under ``folder/studies``, with the sha256 of each file (SQLite's data-free sidecars left out)."""
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
         for path in sorted((folder / "studies").rglob("*"))
+        if not (path.is_file() and _sidecar(path))
     }
 
 
