@@ -87,6 +87,7 @@ def tiny_result(tiny_study: Path) -> ActivationsResult:
         return compute("tiny", channels=4)
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_activations_command_writes_figures_and_report(
     tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -197,6 +197,7 @@ def test_latent_vs_error_plot_is_the_figure_render_writes(latent_result: latent_
     assert {name: path.name for name, path in files.items()} == {
         "csv": "latent_vs_error.csv",
         "png": "latent_vs_error.png",
+        "compute": "latent_vs_error-compute.png",
         "md": "latent_vs_error.md",
     }
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

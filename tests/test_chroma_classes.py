@@ -201,6 +201,7 @@ def test_colorize_compares_gray_regression_and_classes(
 COLORIZE = str(SPACES / "colorize.yaml")
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_colorize_space_searches_tasks_bins_and_context_for_error_and_colour(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert search(["run", str(SPACES / "tiny.yaml"), "--trials", "2", "--set", "data.subset=200"]) == 0
     tiny = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")

@@ -126,7 +126,7 @@ def test_an_analysis_computed_drawn_and_written_changes_no_global_setting(tiny_s
     assert seen["called"] == {
         "figure": True,
         "pyplot figures": [],  # drawn without pyplot: nothing left open in its registry
-        "files": ["latent_vs_error.csv", "latent_vs_error.md", "latent_vs_error.png"],
+        "files": ["latent_vs_error-compute.png", "latent_vs_error.csv", "latent_vs_error.md", "latent_vs_error.png"],
     }
     assert (tmp_path / "latent_vs_error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _changed(seen["before"], seen["after call"]) == {}

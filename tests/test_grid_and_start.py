@@ -17,6 +17,7 @@ LATENT = str(SPACES / "latent.yaml")
 QUICK = ["--set", "data.subset=200", "--set", "train.epochs=1"]
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_latent_grid_runs_every_size_once_then_stops(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", LATENT, "--trials", "100", *QUICK]) == 0
     study = optuna.load_study(study_name="latent", storage="sqlite:///studies/latent.db")
@@ -47,6 +48,7 @@ def test_grid_refuses_what_it_cannot_enumerate(
     assert not Path("studies/latent.db").exists()
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_colorize_space_starts_from_the_best_trial(in_tmp: Path) -> None:
     assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "2", "--set", "data.subset=200"]) == 0
     best = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db").best_trial
@@ -68,6 +70,7 @@ def test_colorize_space_starts_from_the_best_trial(in_tmp: Path) -> None:
         assert train["lr"] == trial.params["lr"]
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_start_picks_a_trial_by_number_or_by_latent_size(in_tmp: Path) -> None:
     assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "4", "--set", "data.subset=100", "--set", "train.epochs=1"]) == 0
     study = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")

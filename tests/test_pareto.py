@@ -101,6 +101,7 @@ def test_latent_vs_error_draws_the_front_beside_pca(front_study: Path, tmp_path:
     assert (tmp_path / "latent_vs_error.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_an_image_folder_study_records_pca_of_its_own_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Any folder of images gets its own linear baseline: PCA of its own training split, on its own test split."""
     from PIL import Image

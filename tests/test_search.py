@@ -80,6 +80,7 @@ def test_tiny_study_end_to_end_with_pruning(in_tmp: Path) -> None:
     assert study.user_attrs["overrides"] == [*SMALL[1::2], STRICT[1]]
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_resume_finishes_the_remainder(in_tmp: Path) -> None:
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 0
     before = {t.number: (t.params, t.value, t.state) for t in load().trials}
@@ -104,6 +105,7 @@ def test_ctrl_c_exits_130_and_the_same_command_completes_the_study(in_tmp: Path,
     assert counts[TrialState.FAIL] == 1 and counts[TrialState.RUNNING] == 0
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     break_training(monkeypatch, {1: NonFiniteLoss("non-finite loss at epoch 3"), 2: RuntimeError("CUDA out of memory (simulated)")})
     # Depths 6–8 cannot be built on 32×32 images with max-pooling: those draws are refused.
@@ -122,6 +124,7 @@ def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: P
     assert all(t.params["depth"] >= 6 and "larger than its padded" in t.user_attrs["reason"] for t in refused)
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_a_study_whose_every_trial_crashes_stops_with_exit_1(in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     break_training(monkeypatch, dict.fromkeys(range(1, 100), RuntimeError("broken")))
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 1

@@ -125,6 +125,7 @@ def test_linear_skip_needs_an_identity_output() -> None:
         Architecture((Conv(4, 3, 2),), (Upsample(), Conv(3, activation="none")), linear_skip=True)
 
 
+@pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_linear_skip_started_from_pca_reconstructs_exactly_as_pca(tiny_splits) -> None:
     code = fit_pca(tiny_splits.train.images)
     arch = ARCHITECTURES["linear-skip-conv-latent"]  # latent 4×8×8 = 256

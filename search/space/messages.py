@@ -21,7 +21,7 @@ def excerpt(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     ``…`` and its length: every message that shows a value shows at most this bounded excerpt.
 
         >>> excerpt("x" * 10_000_000)[-30:]
-        'xxxxxx… (10,000,000 characters)'
+        'xxxxx… (10,000,000 characters)'
     """
     if len(text) <= limit:
         return text
