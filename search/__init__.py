@@ -38,6 +38,7 @@ _HOMES = {
     "Space": "search.space",
     "SpaceError": "search.space",
     "StorageError": "search.storage",
+    "StorageWriteError": "search.storage",
     "StudyStopped": "search.run",
     "architecture": "search.space_check",
     "draw": "search.space_check",
