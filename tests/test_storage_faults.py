@@ -40,9 +40,12 @@ def _mount(folder: Path, size: str = "2m") -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs at ``tmp_path/disk``, unmounted afterwards."""
+    """An 8 MB tmpfs at ``tmp_path/disk``, unmounted afterwards (the tests fill it to what they leave free).
+
+    Room for a resumed study's six tiny trials with their artifacts once the filler is gone: at 2 MB, draws that
+    completed more trials filled the disk again on resume."""
     folder = tmp_path / "disk"
-    _mount(folder)
+    _mount(folder, "8m")
     try:
         yield folder
     finally:
