@@ -51,9 +51,9 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _refit_epochs(parent: optuna.Study, sizes: list[int], minutes: float, search_images: int, full_images: int) -> int:
+def _refit_epochs(parent: optuna.Study, sizes: list[int], trials: list[int], minutes: float, search_images: int, full_images: int) -> int:
     """Epochs per design so that the refit of every size fits ``minutes``, from the designs' own epoch times."""
-    designs = choose_designs(parent, latent=sizes)
+    designs = choose_designs(parent, latent=sizes, trials=trials)
     per_epoch = []
     for design in designs:
         trial = parent.trials[design["lineage"]["trial"]]
@@ -111,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refit-epochs", type=int, help="epochs per design (default: what --refit-minutes allows)")
     parser.add_argument("--refit-subset", type=int, help="images of the refit (default: all of them)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument(
+        "--refit-trials",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="refit these search trials' designs at every size (default: the front's nearest design at each size)",
+    )
+    parser.add_argument("--refit-into", default=REFIT, metavar="NAME", help=f"the refit's study (default {REFIT})")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
     parser.add_argument(
@@ -139,19 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     if "refit" in args.phases:
         train_share = 0.8  # the space's split
         refit_images = (args.refit_subset or 60_000) * train_share
-        epochs = args.refit_epochs or _refit_epochs(study, args.sizes, args.refit_minutes, args.search_subset * train_share, refit_images)
+        epochs = args.refit_epochs or _refit_epochs(
+            study, args.sizes, args.refit_trials, args.refit_minutes, args.search_subset * train_share, refit_images
+        )
         console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
         refit = search.refit(
             SEARCH,
             latent=args.sizes,
+            trials=args.refit_trials,
             epochs=epochs,
-            into=REFIT,
+            into=args.refit_into,
             storage=args.storage,
             overrides=[f"data.subset={args.refit_subset or 'null'}"],
             console=console,
         )
     else:
-        refit = optuna.load_study(study_name=REFIT, storage=args.storage or default_storage(REFIT))
+        refit = optuna.load_study(study_name=args.refit_into, storage=args.storage or default_storage(args.refit_into))
     wall = {name: _wall_seconds(s) for name, s in (("search", study), ("refit", refit))}
 
     folder = args.out / "flagship"

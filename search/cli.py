@@ -144,10 +144,16 @@ def _parser() -> argparse.ArgumentParser:
         "each trained for --epochs into a child study (resumable) that records each trial's lineage.",
     )
     refit.add_argument("--study", required=True, metavar="NAME", help="the finished study whose designs are trained again")
-    chosen = refit.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("--front", action="store_true", help="every design on the study's front")
-    chosen.add_argument("--trial", dest="trials", type=number_flag(int, "a trial number ≥ 0", inclusive=True), nargs="+", metavar="N")
-    chosen.add_argument(
+    refit.add_argument("--front", action="store_true", help="every design on the study's front")
+    refit.add_argument(
+        "--trial",
+        dest="trials",
+        type=number_flag(int, "a trial number ≥ 0", inclusive=True),
+        nargs="+",
+        metavar="N",
+        help="these completed trials' designs (with --latent: each built at each size)",
+    )
+    refit.add_argument(
         "--latent", type=positive_int, nargs="+", metavar="D", help="the front's nearest design, built with exactly D values"
     )
     refit.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs of each design")
@@ -208,6 +214,8 @@ def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
 
 
 def _refit(args: argparse.Namespace, console: Console) -> int:
+    if (args.front and (args.trials or args.latent)) or not (args.front or args.trials or args.latent):
+        raise SpaceError("command line", "--front", "expected one of --front, --trial N..., --latent D..., or --trial with --latent")
     if args.into is not None:
         check_study_name(args.into, "command line", "--into")
         if args.into == args.study:

@@ -66,12 +66,22 @@ def _at_size(study: optuna.Study, front: list[FrozenTrial], size: int) -> dict[s
     raise StorageError(f"latent {size}: no design on the front of study {study.study_name} can be built at that size ({reasons[0]})")
 
 
+def _built_at(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
+    try:
+        return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+    except ArchitectureError as error:
+        raise StorageError(
+            f"latent {size}: trial {trial.number} of study {study.study_name} cannot be built at that size ({error})"
+        ) from None
+
+
 def choose_designs(
     study: optuna.Study, *, front: bool = False, trials: Sequence[int] = (), latent: Sequence[int] = ()
 ) -> list[dict[str, Any]]:
-    """The designs to train again, as ``model.designs`` entries: exactly one of ``front``, ``trials`` or ``latent``."""
-    if sum((bool(front), bool(trials), bool(latent))) != 1:
-        raise ValueError("choose exactly one of front, trials or latent")
+    """The designs to train again, as ``model.designs`` entries: ``front``, ``trials`` or ``latent`` alone, or ``trials`` and
+    ``latent`` together (each of those trials' designs built at each of those sizes)."""
+    if front + bool(trials) + bool(latent) != 1 and not (trials and latent and not front):
+        raise ValueError("choose front, trials or latent, or trials with latent")
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     if not complete:
         raise StorageError(f"study {study.study_name} has no completed trial to refit")
@@ -80,6 +90,10 @@ def choose_designs(
         if missing:
             raise StorageError(f"trial {missing[0]} of study {study.study_name} is not a completed trial (only those keep a design)")
         chosen = [complete[n] for n in dict.fromkeys(trials)]
+        if latent:
+            # One design at several sizes: a design cheap per epoch can be given more of them
+            # than the front's nearest one at each size, within the same compute.
+            return [_built_at(study, t, size) for t in chosen for size in dict.fromkeys(latent)]
         return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in chosen]
     best = front_trials(study)
     if front:
@@ -139,7 +153,8 @@ def refit(
         study_name: the finished study whose designs are trained again.
         epochs: each design's epochs in the child study.
         front: every design on the study's front; or ``trials``, numbers of completed trials; or
-            ``latent``, sizes at which the front's nearest design is built with exactly that many values.
+            ``latent``, sizes at which the front's nearest design is built with exactly that many values;
+            or ``trials`` and ``latent`` together, each of those trials' designs at each of those sizes.
         storage: where the parent is (default ``sqlite:///studies/NAME.db``); the child is written beside it
             (the same URL when given, else ``sqlite:///studies/INTO.db``).
         into: the child study's name. Calling again with the same arguments resumes it.

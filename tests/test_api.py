@@ -150,11 +150,31 @@ def test_refit_of_numbered_trials_and_the_front(parent: Path, monkeypatch: pytes
     assert child.trials[0].user_attrs["architecture"] == study.trials[complete[0]].user_attrs["architecture"]
 
 
+def test_refit_of_one_design_at_several_sizes(parent: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(parent)
+    study = optuna.load_study(study_name="api", storage="sqlite:///studies/api.db")
+    first = study.get_trials(states=(TrialState.COMPLETE,))[0]
+    designs = choose_designs(study, trials=[first.number], latent=[64, 128])
+    assert [(d["lineage"]["trial"], d["lineage"]["latent_asked"], d["lineage"]["latent"]) for d in designs] == [
+        (first.number, 64, 64),
+        (first.number, 128, 128),
+    ]
+    # the same design at each size: only the code's width differs
+    shapes = [{k: v for k, v in d["architecture"].items() if k not in ("encoder", "decoder")} for d in designs]
+    assert shapes[0] == shapes[1] and designs[0]["train"] == designs[1]["train"] == first.user_attrs["train"]
+    before = {db.name: _rows(db) for db in (parent / "studies").glob("*.db")}
+    assert _exit_code(["refit", "--study", "api", "--trial", str(first.number), "--latent", "100", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"latent 100: trial {first.number} of study api cannot be built at that size" in err and err.count("\n") == 1
+    assert {db.name: _rows(db) for db in (parent / "studies").glob("*.db")} == before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--study", "api", "--epochs", "2"], "one of the arguments --front --trial --latent is required"),
-        (["--study", "api", "--front", "--latent", "64", "--epochs", "2"], "not allowed with argument"),
+        (["--study", "api", "--epochs", "2"], "--front: expected one of --front, --trial N..., --latent D..., or --trial with --latent"),
+        (["--study", "api", "--front", "--latent", "64", "--epochs", "2"], "--front: expected one of --front"),
+        (["--study", "api", "--front", "--trial", "0", "--epochs", "2"], "--front: expected one of --front"),
         (["--study", "api", "--front", "--epochs", "0"], "--epochs: expected an integer ≥ 1"),
         (["--study", "api", "--latent", "0", "--epochs", "2"], "--latent: expected an integer ≥ 1"),
         (["--study", "api", "--trial", "-1", "--epochs", "2"], "--trial: expected a trial number ≥ 0"),
