@@ -199,16 +199,52 @@ def test_ctrl_c_stops_every_worker_and_the_same_command_completes_the_study(tmp_
     assert counts(study)["complete"] + counts(study)["pruned"] == 5
 
 
-RACE_ROUNDS = 20
-SQLITE_RACE_ROUNDS = 50
+# Two layers. End to end (`python -m search run` processes), the collision is rare: the processes' imports
+# spread their starts by seconds (2 of 37 rounds exited 2 before issue 20), so a few rounds prove the whole
+# path. At the storage, processes released by one clock collide in most rounds: before the retry, 11 of 15
+# rounds of three bare ``optuna.storages.RDBStorage`` openings on a fresh SQLite file failed, so a
+# regression is caught in any ten of them, at a second or two a round instead of half a minute.
+END_TO_END_ROUNDS = 3
+STORAGE_ROUNDS = 20
 RACE_QUICK = ["--set", "data.subset=100", "--set", "train.epochs=1", "--set", "train.batch_size=32"]
+# Imports first (optuna and the project's storage, no torch), then every process waits for the same
+# moment, so their table creations overlap as closely as a machine allows.
+OPEN_AT = """
+import sys, time
+import optuna
+from search.storage import open_storage
+url, at = sys.argv[1], float(sys.argv[2])
+while time.time() < at:
+    pass
+optuna.create_study(study_name="race", storage=open_storage(url), load_if_exists=True)
+"""
+IMPORT_SECONDS = 4.0  # a margin for the slowest process's imports on a loaded 2-core machine
 
 
-@pytest.mark.slow  # 50 rounds of two fresh processes: minutes on 2 cores
+def open_together(url: str, processes: int) -> list[subprocess.CompletedProcess[str]]:
+    """``processes`` interpreters open ``url`` with the project's storage at the same instant; their results."""
+    at = time.time() + IMPORT_SECONDS
+    running = [
+        subprocess.Popen([sys.executable, "-c", OPEN_AT, url, str(at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    outputs = [p.communicate(timeout=120) for p in running]
+    return [subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(running, outputs, strict=True)]
+
+
+def assert_all_joined(url: str, results: list[subprocess.CompletedProcess[str]], round_: int) -> None:
+    assert [r.returncode for r in results] == [0] * len(results), (round_, [r.stderr[-400:] for r in results])
+    assert [s.study_name for s in optuna.get_all_study_summaries(open_storage(url))] == ["race"]
+
+
+@pytest.mark.slow  # 20 rounds of three fresh interpreters, 3 of two runs: about two minutes on 2 cores
 def test_two_runs_started_together_on_a_fresh_sqlite_file_both_join(tmp_path: Path) -> None:
     """SQLite raises "table studies already exists" as an OperationalError when two processes create a fresh
-    file's tables at once (2 of 37 rounds exited 2 before issue 20): a collision is retried, never bad input."""
-    for round_ in range(SQLITE_RACE_ROUNDS):
+    file's tables at once: a collision is retried, never bad input."""
+    for round_ in range(STORAGE_ROUNDS):
+        url = f"sqlite:///{tmp_path}/storage-{round_}.db"
+        assert_all_joined(url, open_together(url, 3), round_)
+    for round_ in range(END_TO_END_ROUNDS):
         folder = tmp_path / f"round-{round_}"
         folder.mkdir()
         processes = [start("--trials", "2", *RACE_QUICK, cwd=folder) for _ in range(2)]
@@ -219,7 +255,7 @@ def test_two_runs_started_together_on_a_fresh_sqlite_file_both_join(tmp_path: Pa
         only_surplus_failures(study)
 
 
-@pytest.mark.slow  # 20 rounds of three fresh processes: about 5 minutes on 2 cores
+@pytest.mark.slow  # 20 rounds of three fresh interpreters, 3 of three workers: about two minutes on 2 cores
 @pytest.mark.skipif("CAE_TEST_POSTGRES" not in os.environ, reason="needs a PostgreSQL server: .ci/run starts one")
 def test_three_workers_started_together_on_a_fresh_postgres_database_all_join(tmp_path: Path) -> None:
     """On an empty database the three workers race to create Optuna's tables: a collision is retried, never bad input."""
@@ -227,14 +263,16 @@ def test_three_workers_started_together_on_a_fresh_postgres_database_all_join(tm
 
     url = make_url(os.environ["CAE_TEST_POSTGRES"])
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    quick = RACE_QUICK
-    for round_ in range(RACE_ROUNDS):
+    for round_ in range(STORAGE_ROUNDS + END_TO_END_ROUNDS):
         database = f"race_{uuid.uuid4().hex[:8]}"
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'CREATE DATABASE "{database}"'))
         storage = url.set(database=database).render_as_string(hide_password=False)
         try:
-            processes = [start("--trials", "3", "--study", "race", "--storage", storage, *quick, cwd=tmp_path) for _ in range(3)]
+            if round_ < STORAGE_ROUNDS:
+                assert_all_joined(storage, open_together(storage, 3), round_)
+                continue
+            processes = [start("--trials", "3", "--study", "race", "--storage", storage, *RACE_QUICK, cwd=tmp_path) for _ in range(3)]
             outs = [p.communicate(timeout=300)[0] for p in processes]
             assert [p.returncode for p in processes] == [0, 0, 0], (round_, outs)
             rdb = open_storage(storage)
