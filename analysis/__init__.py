@@ -9,6 +9,9 @@
 - :mod:`analysis.activations`: what does each layer make of one image? Its feature maps, layer by layer.
 - :mod:`analysis.probe`: how much of the classes can a linear classifier read from the latent,
   against a random encoder of the same architecture and the raw pixels?
+- :mod:`analysis.transfer`: does autoencoder pretraining pay? The encoder as a classifier at 1%, 10%
+  and 100% of the labels (frozen, fine-tuned) against the same network from scratch, PCA and pixels;
+  and, over a study's trials, the frozen probe's accuracy against latent size and reconstruction PSNR.
 - :mod:`analysis.colorize`: the best network reborn as a colorizer (gray in, colour out), against
   "gray stays gray".
 
@@ -37,7 +40,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["activations", "colorize", "evaluate", "latent_space", "latent_vs_error", "probe"]
+__all__ = ["activations", "colorize", "evaluate", "latent_space", "latent_vs_error", "probe", "transfer"]
 
 
 def __getattr__(name: str) -> ModuleType:

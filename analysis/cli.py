@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cae.data import DataError
 from cae.spec import ArchitectureError
@@ -51,6 +52,13 @@ def print_written(console: Console, files: dict[str, Path]) -> None:
     """The closing lines of every command: where its files are."""
     for path in files.values():
         console.print(f"wrote {path}", highlight=False)
+
+
+def progress_bars(console: Console, *, quiet: bool) -> Progress:
+    """The analyses' progress: a bar per task with its count, elapsed time and a ``status`` field (``quiet``: drawn nowhere)."""
+    status = TextColumn("{task.fields[status]}")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), status)
+    return Progress(*columns, console=console, disable=quiet)
 
 
 def console() -> Console:

@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
-from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
+from analysis.cli import nonnegative_int, output_dir, print_written, progress_bars, run, study_parser
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
@@ -237,14 +237,7 @@ def compute(
     )
     result.pictures["gray"] = gray_images[:GRID_IMAGES]
     result.saturations["truth"] = _pixel_saturations(truth_images)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
-    with Progress(*columns, console=console, disable=quiet) as progress:
+    with progress_bars(console, quiet=quiet) as progress:
         for variant in variants:
             arch = variant_architecture(start.architecture, variant, context, chroma_bins)
             run_cfg = dataclasses.replace(cfg, loss=variant.loss, epochs=cfg.epochs * variant.epochs_factor)

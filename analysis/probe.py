@@ -30,6 +30,7 @@ a study ``reference``::
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -165,6 +166,7 @@ def linear_probe(
     test: Labelled,
     *,
     seed: int = SEED,
+    whiten: bool = True,
     on_fit: Callable[[float, float], None] | None = None,
 ) -> Probe:
     """Fit a linear classifier of ``train`` for each C of :data:`CS`; keep the best on ``val``; score ``test``::
@@ -173,23 +175,33 @@ def linear_probe(
         probe.test_accuracy
 
     Args:
+        whiten: standardise and whiten (:func:`features_pipeline`), or only standardise. Whitening makes lbfgs
+            converge fast, but from few images it gives every direction of the noise the weight of the signal's:
+            with few labelled images, standardise only (docs/results.md measures it: analysis.transfer's pixels).
+            Unwhitened, each C's fit starts from the previous one's weights (C grows), which is what keeps it fast.
         on_fit: called with (C, validation accuracy) after each fit, for progress lines.
     """
     n_features = train.x.shape[1]
-    rows = train_subset(len(train.x), PCA_ROWS, seed).numpy() if n_features > MAX_FEATURES else slice(None)
-    reduce = features_pipeline(n_features, min(len(train.x), PCA_ROWS), seed=seed).fit(train.x[rows])
+    if whiten:
+        rows = train_subset(len(train.x), PCA_ROWS, seed).numpy() if n_features > MAX_FEATURES else slice(None)
+        reduce = features_pipeline(n_features, min(len(train.x), PCA_ROWS), seed=seed).fit(train.x[rows])
+    else:
+        reduce = StandardScaler().fit(train.x)
     x_train, x_val, x_test = (reduce.transform(part.x) for part in (train, val, test))
     best: tuple[float, LogisticRegression] | None = None
+    classifier = LogisticRegression(max_iter=MAX_ITER, warm_start=not whiten)
     for c in CS:
+        if whiten:
+            classifier = LogisticRegression(C=c, max_iter=MAX_ITER)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported as Probe.iterations == MAX_ITER instead
             # lbfgs is deterministic: the randomized PCA's seed is the probe's only one
-            classifier = LogisticRegression(C=c, max_iter=MAX_ITER).fit(x_train, train.y)
+            classifier.set_params(C=c).fit(x_train, train.y)
         accuracy = classifier.score(x_val, val.y)
         if on_fit is not None:
             on_fit(c, accuracy)
         if best is None or accuracy > best[0]:  # ties keep the smaller C: the stronger regularisation
-            best = (accuracy, classifier)
+            best = (accuracy, copy.deepcopy(classifier))
     assert best is not None
     accuracy, classifier = best
     return Probe(

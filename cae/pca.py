@@ -135,13 +135,17 @@ def mse_curve(code: LinearCode, images: torch.Tensor) -> np.ndarray:
     return np.clip(tail / (len(images) * code.n_values), 0, None)
 
 
-def pca_reconstruct(code: LinearCode, images: torch.Tensor, d: int) -> torch.Tensor:
-    """The images (uint8 N×C×H×W) rebuilt from their top ``d`` principal components, as float32 in [0, 1], same shape."""
+def _top_axes(code: LinearCode, images: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The code's mean and its top ``d`` axes (D × d), after checking ``images`` and ``d`` against it."""
     _check_shape(code, images)
     if not 0 <= d <= code.n_values:
         raise ValueError(f"expected 0 ≤ d ≤ {code.n_values:,}, got {d}")
-    mean = torch.from_numpy(code.mean)
-    top = torch.from_numpy(code.components[:, :d])
+    return torch.from_numpy(code.mean), torch.from_numpy(code.components[:, :d])
+
+
+def pca_reconstruct(code: LinearCode, images: torch.Tensor, d: int) -> torch.Tensor:
+    """The images (uint8 N×C×H×W) rebuilt from their top ``d`` principal components, as float32 in [0, 1], same shape."""
+    mean, top = _top_axes(code, images, d)
     out = torch.empty(len(images), code.n_values, dtype=torch.float32)
     start = 0
     for x in _flat_chunks(images):
@@ -149,6 +153,12 @@ def pca_reconstruct(code: LinearCode, images: torch.Tensor, d: int) -> torch.Ten
         out[start : start + len(x)] = ((x @ top) @ top.T + mean).clamp_(0, 1).to(torch.float32)
         start += len(x)
     return out.reshape(images.shape)
+
+
+def pca_codes(code: LinearCode, images: torch.Tensor, d: int) -> torch.Tensor:
+    """PCA's latent code of uint8 images N×C×H×W: their coordinates on the top ``d`` principal axes (N×d, float32)."""
+    mean, top = _top_axes(code, images, d)
+    return torch.cat([(x - mean) @ top for x in _flat_chunks(images)]).to(torch.float32)
 
 
 def split_key(train: torch.Tensor, test: torch.Tensor) -> str:

@@ -585,10 +585,10 @@ class Asked:
     module: str
     args: tuple[str, ...]  # PRUNED stands for a pruned trial of the tiny study
     says: tuple[str, ...]  # every one must be in the message
-    study: str = "tiny"  # the study folder the command runs in: tiny, empty (one failed trial) or front (a linear_skip trial)
+    study: str = "tiny"  # the folder it runs in: tiny, empty (one failed trial), front (a linear_skip trial), gray (a colorizer trial)
 
 
-MODULES = ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize")
+MODULES = ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize", "transfer")
 ASKED = [
     *(Asked(f"{m}-no-such-study", m, ("--study", "nope"), ("nope", "no such database")) for m in MODULES),
     *(Asked(f"{m}-no-completed-trial", m, ("--study", "empty"), ("no completed trial", "1 fail"), "empty") for m in MODULES),
@@ -622,6 +622,38 @@ ASKED = [
         "colorize-trial-missing", "colorize", ("--study", "tiny", "--trial", "99"), ("trial 99 of study tiny: expected a completed trial",)
     ),
     Asked("colorize-linear-skip-start", "colorize", ("--study", "front"), ("study front, trial 0", "linear_skip network"), "front"),
+    Asked("transfer-pruned-trial", "transfer", ("--study", "tiny", "--trial", "PRUNED"), ("of study tiny is pruned",)),
+    Asked(
+        "transfer-labels-zero",
+        "transfer",
+        ("--study", "tiny", "--labels", "0"),
+        ("--labels", "expected a fraction of the labels in (0, 1], got '0'"),
+    ),
+    Asked("transfer-labels-above-one", "transfer", ("--study", "tiny", "--labels", "0.1", "1.5"), ("--labels", "in (0, 1], got '1.5'")),
+    Asked("transfer-seeds-zero", "transfer", ("--study", "tiny", "--seeds", "0"), ("--seeds", "expected an integer ≥ 1, got '0'")),
+    Asked(
+        "transfer-labels-under-one-per-class",
+        "transfer",
+        ("--study", "tiny", "--labels", "0.001"),
+        ("--labels 0.001", "under one image per class"),
+    ),
+    Asked(
+        "transfer-trial-and-front",
+        "transfer",
+        ("--study", "tiny", "--trial", "1", "--front"),
+        ("--front", "not allowed with argument --trial"),
+    ),
+    Asked("transfer-without-weights", "transfer", ("--study", "front"), ("trial 0 of study front has no model.pt",), "front"),
+    Asked(
+        "transfer-front-too-few", "transfer", ("--study", "front", "--front"), ("--front: study front has 0", "needs 3 or more"), "front"
+    ),
+    Asked(
+        "transfer-colorizer",
+        "transfer",
+        ("--study", "gray"),
+        ("trial 0 of study gray is a colorization network", "expected a reconstruction"),
+        "gray",
+    ),
 ]
 if importlib.util.find_spec("umap") is None:  # where umap-learn is installed there is nothing to refuse
     ASKED.append(Asked("umap-not-installed", "latent_space", ("--study", "tiny", "--method", "umap"), ("umap-learn is not installed",)))
@@ -629,12 +661,14 @@ if importlib.util.find_spec("umap") is None:  # where umap-learn is installed th
 
 @pytest.fixture(scope="module")
 def other_studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Folders with studies/empty.db (one failed trial) and studies/front.db (one trial of a linear_skip network)."""
+    """Folders with studies/empty.db (one failed trial), studies/front.db (one trial of a linear_skip network) and
+    studies/gray.db (one trial of a gray → RGB colorizer); none holds weights."""
+    from cae.tasks import TASKS, adapt
     from search.sample import random_suggest, sample
     from search.space import load_space
 
-    empty, front = tmp_path_factory.mktemp("empty"), tmp_path_factory.mktemp("front")
-    for folder in (empty, front):
+    empty, front, gray = (tmp_path_factory.mktemp(name) for name in ("empty", "front", "gray"))
+    for folder in (empty, front, gray):
         (folder / "studies").mkdir()
     study = optuna.create_study(study_name="empty", storage=f"sqlite:///{empty}/studies/empty.db")
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
@@ -642,7 +676,10 @@ def other_studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert arch.linear_skip
     study = optuna.create_study(study_name="front", storage=f"sqlite:///{front}/studies/front.db")
     study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": arch.to_dict(), "train": {}, "val_mse": [0.01]}))
-    return {"empty": empty, "front": front}
+    colorizer = adapt(sample(load_space(SPACES / "tiny.yaml"), random_suggest(random.Random(0))).architecture, TASKS["colorization"])
+    study = optuna.create_study(study_name="gray", storage=f"sqlite:///{gray}/studies/gray.db")
+    study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": colorizer.to_dict(), "train": {}, "val_mse": [0.01]}))
+    return {"empty": empty, "front": front, "gray": gray}
 
 
 def stored(folder: Path) -> dict[str, str]:

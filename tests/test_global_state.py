@@ -115,7 +115,8 @@ def _changed(before: dict, after: dict) -> dict:
 
 def test_importing_every_module_changes_no_global_setting(tmp_path: Path) -> None:
     seen = fresh_process(cwd=tmp_path)
-    questions = {f"analysis.{name}" for name in ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize")}
+    names = ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize", "transfer")
+    questions = {f"analysis.{name}" for name in names}
     assert {"cae.figures", "search.run", "search.cli", "search.space.load", "analysis.cli", *questions} <= set(seen["imported"])
     assert seen["before"]["backend"] == "None"  # the fresh process had resolved no backend: what a notebook needs kept
     assert _changed(seen["before"], seen["after import"]) == {}
