@@ -50,7 +50,13 @@ from rich.console import Console
 from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.linear_baseline import pca_curve
 from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
-from analysis.published import LINEAR_BOTTLENECK, LINEAR_BOTTLENECK_EPOCHS, LINEAR_BOTTLENECK_TRAIN_IMAGES, published_points
+from analysis.published import (
+    LINEAR_BOTTLENECK,
+    LINEAR_BOTTLENECK_EPOCHS,
+    LINEAR_BOTTLENECK_TRAIN_IMAGES,
+    long_trained_psnr,
+    published_points,
+)
 from cae.data import split_sizes
 from cae.figures import DPI, new_figure, themed
 from cae.metrics import psnr
@@ -574,13 +580,12 @@ def _compute_words(result: LatentAnalysis) -> str:
 
 
 def _refit_table(result: LatentAnalysis) -> pd.DataFrame:
-    published = published_points()
-    linear = published[published["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"]
+    linear = long_trained_psnr()
     rows = []
     for trial in result.refit.table.sort_values("latent_size").itertuples():
         size = int(trial.latent_size)
         pca = float(trial.pca_psnr) if not math.isnan(trial.pca_psnr) else math.nan
-        paper = float(linear[size]) if size in linear.index else math.nan
+        paper = linear.get(size, math.nan)
         rows.append(
             {
                 "latent": size,

@@ -27,3 +27,9 @@ def published_points() -> pd.DataFrame:
     table["mse"] = table["mse"].fillna(10 ** (-table["psnr"] / 10))
     table["psnr"] = table["psnr"].fillna(psnr(table["mse"]))
     return table
+
+
+def long_trained_psnr() -> dict[int, float]:
+    """The published long-trained CAE's test PSNR by latent size: the points a front is judged against."""
+    table = published_points()
+    return table[table["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"].to_dict()

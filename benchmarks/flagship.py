@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 import search
-from analysis.published import LINEAR_BOTTLENECK, published_points
+from analysis.published import long_trained_psnr
 from benchmarks.common import RESULTS, ROOT, machine, write_result
 from cae.metrics import psnr
 from search.front import anytime_hypervolume, compute_hours, study_hypervolume, train_seconds
@@ -71,8 +71,7 @@ def _wall_seconds(study: optuna.Study) -> float:
 
 
 def _at_sizes(refit: optuna.Study, sizes: list[int]) -> list[dict[str, Any]]:
-    table = published_points()
-    published = table[table["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"].to_dict()
+    published = long_trained_psnr()
     rows = []
     for size in sizes:
         done = [t for t in refit.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs["latent_size"] == size]
