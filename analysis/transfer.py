@@ -77,7 +77,7 @@ from torch import nn
 from analysis import probe
 from analysis.cli import nonnegative_int, output_dir, print_written, progress_bars, run, study_parser
 from analysis.encoding import encode_images, pixels_of
-from analysis.power_law import RankCorrelation, rank_correlation, strength
+from analysis.power_law import EXACT_UP_TO, RankCorrelation, small_rank_correlation, strength
 from analysis.probe import Labelled, chance, linear_probe
 from cae.builder import CAE, build
 from cae.data import DataError, ImageSet
@@ -907,7 +907,7 @@ def compute_front(
         for axis in FRONT_AXES:
             known = at.dropna(subset=[axis])
             if len(known) >= 3:
-                result.correlations[(fraction, axis)] = rank_correlation(known[axis].tolist(), known["test_accuracy"].tolist())
+                result.correlations[(fraction, axis)] = small_rank_correlation(known[axis].tolist(), known["test_accuracy"].tolist())
     return result
 
 
@@ -929,6 +929,9 @@ def plot_front(result: FrontResult) -> Figure:
                 ax.errorbar(at[axis], 100 * at["test_accuracy"], yerr=100 * at["std"].fillna(0), marker="o", capsize=3, label=name)
             if axis == "latent_size":
                 ax.set_xscale("log", base=2)
+                sizes = sorted(set(table["latent_size"]))
+                ax.set_xticks(sizes, [f"{size:,}" for size in sizes])
+                ax.minorticks_off()
             unit = " (dB)" if axis == "test_psnr" else ""
             ax.set(
                 xlabel=f"{label}{unit}",
@@ -970,14 +973,16 @@ def front_reading(result: FrontResult) -> str:
 
 
 def front_report(result: FrontResult, files: dict[str, Path]) -> str:
-    table = result.table().assign(test_accuracy=lambda t: (100 * t["test_accuracy"]).round(1), std=lambda t: (100 * t["std"]).round(1))
+    table = result.table().assign(test_accuracy=lambda t: 100 * t["test_accuracy"], std=lambda t: 100 * t["std"])
+    table = table.round({"test_psnr": 2, "test_accuracy": 1, "std": 1, "seconds": 1}).rename(columns={"test_accuracy": "test accuracy %"})
     lines = [
         f"# Reconstruction against features: study {result.study}",
         "",
         f"Data: {result.source}; {result.train_images:,} train images (fractions of these, class-balanced, seeded), "
         f"{result.val_images:,} validation images for the probe's C, {result.test_images:,} test images. The frozen linear probe (the "
         f"standardised code, logistic regression, C on validation) of every complete trial's code; PSNR is the trial's own "
-        f"test reconstruction's. Spearman's ρ over trials of the mean accuracy. Chance is {result.chance:.1%}.",
+        f"test reconstruction's. Spearman's ρ over trials of the mean accuracy "
+        f"(scipy.stats.spearmanr; its p-value exact over every ordering up to {EXACT_UP_TO} trials). Chance is {result.chance:.1%}.",
         "",
         table.to_markdown(index=False),
         "",

@@ -98,10 +98,11 @@ def test_the_command_writes_every_method_at_every_budget(tiny_study: Path, tmp_p
     )
     assert (tmp_path / "transfer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the same command gives the same numbers
-    again = transfer.compute("tiny", fractions=(0.1, 1.0), seeds=2)
+    again = transfer.compute("tiny", fractions=(0.1,), seeds=2)  # the budget with seeds: half the command's work
     assert capsys.readouterr() == ("", "")  # a library call without a console prints nothing
     keys = ("trial", "method", "fraction", "seed", "subset", "test_accuracy", "val_accuracy", "best_epoch", "c")
-    assert [{k: getattr(r, k) for k in keys} for r in again.runs] == [{k: row[k] for k in keys} for row in result["runs"]]
+    first = [{k: row[k] for k in keys} for row in result["runs"] if row["fraction"] == 0.1]
+    assert [{k: getattr(r, k) for k in keys} for r in again.runs] == first
     figure = transfer.plot(again)
     assert isinstance(figure, Figure) and figure.axes[0].get_xscale() == "log"
     _, labels = figure.axes[0].get_legend_handles_labels()
@@ -153,3 +154,15 @@ def test_the_reading_follows_the_numbers() -> None:
     summary = result.summary()
     assert summary[(summary["method"] == "scratch") & (summary["fraction"] == 0.01)]["mean"].item() == pytest.approx(0.30)
     assert np.isnan(summary[summary["fraction"] == 1.0]["std"]).all()
+
+
+def test_a_few_trials_get_an_exact_rank_p_value() -> None:
+    from scipy import stats
+
+    from analysis.power_law import EXACT_UP_TO, small_rank_correlation
+
+    in_order = small_rank_correlation([64, 128, 256], [0.3, 0.2, 0.1])
+    assert (in_order.rho, in_order.n) == (pytest.approx(-1.0), 3) and in_order.p == pytest.approx(1 / 3)  # scipy's t approximation: 0
+    assert small_rank_correlation([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]).p == pytest.approx(2 / 120)
+    x, y = list(range(EXACT_UP_TO + 2)), [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    assert small_rank_correlation(x, y).p == pytest.approx(stats.spearmanr(x, y).pvalue)  # beyond a few, scipy's own
