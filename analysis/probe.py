@@ -191,8 +191,6 @@ def linear_probe(
     best: tuple[float, LogisticRegression] | None = None
     classifier = LogisticRegression(max_iter=MAX_ITER, warm_start=not whiten)
     for c in CS:
-        if whiten:
-            classifier = LogisticRegression(C=c, max_iter=MAX_ITER)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported as Probe.iterations == MAX_ITER instead
             # lbfgs is deterministic: the randomized PCA's seed is the probe's only one

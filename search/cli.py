@@ -214,7 +214,7 @@ def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
 
 
 def _refit(args: argparse.Namespace, console: Console) -> int:
-    if (args.front and (args.trials or args.latent)) or not (args.front or args.trials or args.latent):
+    if args.front == bool(args.trials or args.latent):  # --front alone, or --trial and --latent (either or both)
         raise SpaceError("command line", "--front", "expected one of --front, --trial N..., --latent D..., or --trial with --latent")
     if args.into is not None:
         check_study_name(args.into, "command line", "--into")

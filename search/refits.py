@@ -54,21 +54,26 @@ def _design(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked: 
     return {"architecture": arch.to_dict(), "train": dict(trial.user_attrs["train"]), "lineage": _lineage(study, trial, arch, asked)}
 
 
+def _built_at(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
+    """``trial``'s design built with exactly ``size`` latent values (:class:`ArchitectureError` where it cannot hold them)."""
+    return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+
+
 def _at_size(study: optuna.Study, front: list[FrozenTrial], size: int) -> dict[str, Any]:
     """The front's design nearest ``size`` values (in log size; the lower error on ties) that can hold exactly ``size``."""
     ranked = sorted(front, key=lambda t: (abs(math.log(t.user_attrs["latent_size"] / size)), best_val_mse(t)))
     reasons = []
     for trial in ranked:
         try:
-            return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+            return _built_at(study, trial, size)
         except ArchitectureError as error:
             reasons.append(f"trial {trial.number}: {error}")
     raise StorageError(f"latent {size}: no design on the front of study {study.study_name} can be built at that size ({reasons[0]})")
 
 
-def _built_at(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
+def _trial_at_size(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
     try:
-        return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+        return _built_at(study, trial, size)
     except ArchitectureError as error:
         raise StorageError(
             f"latent {size}: trial {trial.number} of study {study.study_name} cannot be built at that size ({error})"
@@ -80,7 +85,7 @@ def choose_designs(
 ) -> list[dict[str, Any]]:
     """The designs to train again, as ``model.designs`` entries: ``front``, ``trials`` or ``latent`` alone, or ``trials`` and
     ``latent`` together (each of those trials' designs built at each of those sizes)."""
-    if front + bool(trials) + bool(latent) != 1 and not (trials and latent and not front):
+    if bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
         raise ValueError("choose front, trials or latent, or trials with latent")
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     if not complete:
@@ -93,7 +98,7 @@ def choose_designs(
         if latent:
             # One design at several sizes: a design cheap per epoch can be given more of them
             # than the front's nearest one at each size, within the same compute.
-            return [_built_at(study, t, size) for t in chosen for size in dict.fromkeys(latent)]
+            return [_trial_at_size(study, t, size) for t in chosen for size in dict.fromkeys(latent)]
         return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in chosen]
     best = front_trials(study)
     if front:
