@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="refit these search trials' designs at every size (default: the front's nearest design at each size)",
     )
+    parser.add_argument(
+        "--refit-workers", type=int, default=1, metavar="K", help="worker processes of the refit, one thread each on two cores (default 1)"
+    )
     parser.add_argument("--refit-into", default=REFIT, metavar="NAME", help=f"the refit's study (default {REFIT})")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=epochs,
             into=args.refit_into,
             storage=args.storage,
+            workers=args.refit_workers,
             overrides=[f"data.subset={args.refit_subset or 'null'}"],
             console=console,
         )

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -257,7 +258,21 @@ def worker_log(study: str, index: int) -> Path:
     return study_dir(study) / "workers" / f"worker-{index}.log"
 
 
-def _worker_main(job: Job, index: int, threads: int) -> None:
+def watch_parent(parent: int, console: Console, interval: float = 1.0) -> None:
+    """Once the command that started this worker is gone, stop as a scheduler's SIGTERM stops it (search.preemption).
+
+    multiprocessing ends its children only when the parent exits cleanly: a parent killed by SIGKILL, or by a
+    SIGTERM in a library call that installed no handler, leaves its workers training into a study nobody watches,
+    holding the cores. Handed back, their trials are queued again for the next command. Polling, because Linux's
+    PR_SET_PDEATHSIG is one platform's, and a second's delay costs nothing beside a trial.
+    """
+    while os.getppid() == parent:
+        time.sleep(interval)
+    console.print(f"the command that started this worker (pid {parent}) is gone: handing the trial back")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(job: Job, index: int, threads: int, parent: int) -> None:
     """A ``--workers`` process: its share of the cores, its own log, and the common loop."""
     import torch
 
@@ -267,6 +282,7 @@ def _worker_main(job: Job, index: int, threads: int) -> None:
     quiet_optuna()
     console = Console(file=log, width=200)
     console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    threading.Thread(target=watch_parent, args=(parent, console), name="parent watch", daemon=True).start()
     space = resolve_start(load_space(job.space_file, list(job.overrides)))
     study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
     try:
@@ -299,7 +315,7 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
         worker_log(job.study, index).parent.mkdir(parents=True, exist_ok=True)
     # spawn, not fork: a forked child would inherit this process's torch threads and open database connections
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_main, args=(job, i, threads), name=f"worker {i}") for i in range(workers)]
+    processes = [context.Process(target=_worker_main, args=(job, i, threads, os.getpid()), name=f"worker {i}") for i in range(workers)]
     for process in processes:
         process.start()
     console.print(
