@@ -221,10 +221,9 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
         if args.into == args.study:
             raise SpaceError("command line", "--into", f"expected a study other than its parent {args.study} (a refit is a child study)")
     from search.refits import refit
-    from search.run import StudyStopped
 
-    try:
-        refit(
+    return _exit_code(
+        lambda: refit(
             args.study,
             epochs=args.epochs,
             front=args.front,
@@ -237,6 +236,15 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
             timeout=args.timeout,
             console=console,
         )
+    )
+
+
+def _exit_code(study_command: Callable[[], object]) -> int:
+    """0, or EXIT_STOPPED where the study stopped because its trials kept failing (its display said why)."""
+    from search.run import StudyStopped  # imports torch: not before a bad space or flag is refused
+
+    try:
+        study_command()
     except StudyStopped:
         return EXIT_STOPPED
     return 0
@@ -253,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             space = load_space(args.space, args.overrides)
             if args.slurm is not None or args.slurm_opts:
                 return _slurm(args, space, console)
-            from search.run import StudyStopped, optimize
+            from search.run import optimize
 
-            try:
-                optimize(
+            return _exit_code(
+                lambda: optimize(
                     space,
                     trials=args.trials,
                     timeout=args.timeout,
@@ -267,9 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     artifacts=args.artifacts,
                     console=console,
                 )
-            except StudyStopped:
-                return EXIT_STOPPED  # the display said why
-            return 0
+            )
         check_study_name(args.study, "command line", "--study")
         if args.command == "refit":
             return _refit(args, console)

@@ -16,6 +16,8 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.curve_pruner import CurvePruner
+
 # Pruned trials keep their curves up to the epoch they stopped at: they are peers for the epochs they reached.
 PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -129,7 +131,7 @@ def verdict(
     return f"pruned at epoch {k}: {measured} of {len(comparable)} earlier {trials} with latent {low:,}–{high:,} at that epoch"
 
 
-class LatentPercentilePruner(optuna.pruners.BasePruner):
+class LatentPercentilePruner(CurvePruner):
     """Prunes a trial whose best validation MSE so far is worse than a percentile of earlier trials of comparable latent size.
 
     Multi-objective studies (validation MSE and latent size) cannot use Optuna's pruners: ``Trial.report`` and
@@ -180,11 +182,7 @@ class LatentPercentilePruner(optuna.pruners.BasePruner):
         self.n_warmup_steps = n_warmup_steps
         self.n_min_trials = n_min_trials
 
-    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return self.reason(study, trial) is not None
-
     def reason(self, study: optuna.Study, trial: FrozenTrial) -> str | None:
-        """Why ``trial`` (its curve so far in its user attributes) should stop now, or ``None``."""
         curve = Curve.from_trial(trial)
         return None if curve is None else self._verdict(study, curve, trial.number)
 

@@ -47,11 +47,10 @@ from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
+from search.curve_pruner import CurvePruner
 from search.display import FINISHED, Display
-from search.latent_pruner import LatentPercentilePruner
 from search.liveness import Heartbeat
 from search.objectives import is_multi_objective, trial_values
-from search.rungs import ParetoHalvingPruner
 from search.sample import optuna_suggest, sample
 from search.slurm import worker_name
 from search.space import Space
@@ -181,7 +180,7 @@ class Objective:
             trial.set_user_attr("train_seconds", time.perf_counter() - started)  # so far: a pruned trial's compute counts too
             if self.display:
                 self.display.epoch(report)
-            if isinstance(pruner, LatentPercentilePruner | ParetoHalvingPruner):
+            if isinstance(pruner, CurvePruner):
                 # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
                 last = report.epoch == report.epochs
                 reason = (

@@ -42,6 +42,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.curve_pruner import CurvePruner
 from search.objectives import OBJECTIVES
 
 # Running trials count with what they recorded at a rung: the rule is asynchronous.
@@ -204,7 +205,7 @@ def _positive_int(name: str, value: Any, least: int) -> int:
     return value
 
 
-class ParetoHalvingPruner(optuna.pruners.BasePruner):
+class ParetoHalvingPruner(CurvePruner):
     """Asynchronous successive halving over several objectives, from the trials' recorded curves (:func:`verdict`).
 
     Optuna's own pruners refuse multi-objective studies (``Trial.report`` raises there, optuna #3450);
@@ -226,9 +227,6 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
         self.eta = _positive_int("eta", eta, 2)
         self.n_min_trials = _positive_int("n_min_trials", n_min_trials, 1)
 
-    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return self.reason(study, trial) is not None
-
     @staticmethod
     def size_keys(study: optuna.Study) -> tuple[str, ...]:
         """The user attributes of the study's size objectives (latent size when the study names none)."""
@@ -236,7 +234,6 @@ class ParetoHalvingPruner(optuna.pruners.BasePruner):
         return keys or ("latent_size",)
 
     def reason(self, study: optuna.Study, trial: FrozenTrial) -> str | None:
-        """Why ``trial`` (its curve so far in its user attributes) should stop now, or ``None``."""
         record = record_of(trial, self.size_keys(study))
         return None if record is None else self._verdict(study, record)
 
