@@ -1,6 +1,6 @@
 """Is there an obvious correlation between the size of the latent representation and the error?
 
-    python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test] [--refit NAME]
+    python -m analysis.latent_vs_error --study recon [--storage URL] [--out DIR] [--metric val|test] [--refit NAME ...]
 
 or from Python::
 
@@ -22,10 +22,10 @@ output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study
   beside this study's, and what else matters (Optuna's parameter importances, the error by value
   of each parameter). Every conclusion in it is worded from this study's numbers;
 - ``latent_vs_error-compute.png``: the front's hypervolume (:mod:`search.front`) against the training
-  hours spent, the anytime curve, with a refit's after the search's.
+  hours spent, the anytime curve, with each refit's after the search's.
 
-With ``refit=`` (``--refit NAME``, a child study of ``search refit``) its designs, trained longer, are
-drawn beside the search's front and reported at their sizes against PCA and the published points.
+With ``refit=`` (``--refit NAME ...``, child studies of ``search refit``; several compare budgets) their designs,
+trained longer, are drawn beside the search's front and reported at their sizes against PCA and the published points.
 
 Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs.
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,12 @@ class LatentAnalysis:
     compute_hours: float = 0.0  # training time of every finished trial (search.front.compute_hours)
     hypervolume: float = math.nan  # of the complete trials' (latent size, validation MSE) front (search.front.hypervolume)
     anytime: tuple[tuple[float, float], ...] = ()  # (training seconds so far, hypervolume) after each finished trial
-    refit: RefitFront | None = None
+    refits: tuple[RefitFront, ...] = ()  # the refits drawn beside the front, in the order asked
+
+    @property
+    def refit(self) -> RefitFront | None:
+        """The first refit, or ``None``: the one a single ``refit=`` names."""
+        return self.refits[0] if self.refits else None
 
 
 # ---------------------------------------------------------------- compute
@@ -169,12 +175,18 @@ def _refit_front(name: str, storage: str | None, search: pd.DataFrame, search_an
 
 
 def compute(
-    study_name: str, *, storage: str | None = None, metric: str = "val", refit: str | None = None, refit_storage: str | None = None
+    study_name: str,
+    *,
+    storage: str | None = None,
+    metric: str = "val",
+    refit: str | Sequence[str] | None = None,
+    refit_storage: str | None = None,
 ) -> LatentAnalysis:
     """Load ``study_name`` and relate the ``metric`` error (``val`` or ``test``) of its complete trials to their latent size.
 
-    ``refit`` names a child study of :func:`search.refit` (in ``refit_storage``, else the study's own storage when given,
-    else ``sqlite:///studies/REFIT.db``) to set beside the study's front.
+    ``refit`` names a child study of :func:`search.refit`, or several (refits of different budgets, say), each in
+    ``refit_storage``, else the study's own storage when given, else ``sqlite:///studies/REFIT.db``, to set beside the
+    study's front.
     """
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
@@ -190,9 +202,8 @@ def compute(
         correlation = rank_correlation(complete["latent_size"], complete[column])
     importances, importance_problem = _importances(study)
     anytime = anytime_hypervolume(study)
-    refit_front = None
-    if refit is not None:
-        refit_front = _refit_front(refit, refit_storage or storage, complete.dropna(subset=["val_mse"]), anytime)
+    names = [refit] if isinstance(refit, str) else list(refit or ())
+    refits = tuple(_refit_front(name, refit_storage or storage, complete.dropna(subset=["val_mse"]), anytime) for name in names)
     return LatentAnalysis(
         study=study_name,
         storage=url,
@@ -214,30 +225,36 @@ def compute(
         compute_hours=compute_hours(study),
         hypervolume=study_hypervolume(study),
         anytime=tuple(anytime),
-        refit=refit_front,
+        refits=refits,
     )
 
 
 # ---------------------------------------------------------------- figure
 
 
-REFIT_STYLE = {"marker": "P", "s": 110, "color": "tab:orange", "edgecolor": "black", "zorder": 6}
+REFIT_STYLE = {"marker": "P", "s": 110, "edgecolor": "black", "zorder": 6}
+REFIT_COLORS = ("tab:orange", "tab:red", "tab:brown", "tab:pink", "tab:olive")  # one per refit, in the order asked
+
+
+def _refit_style(index: int) -> dict[str, object]:
+    return {**REFIT_STYLE, "color": REFIT_COLORS[index % len(REFIT_COLORS)]}
 
 
 def _refit_label(refit: RefitFront) -> str:
     epochs = refit.table["epochs"]
     ran = f"{int(epochs.min())}" if epochs.min() == epochs.max() else f"{int(epochs.min())}–{int(epochs.max())}"
-    return f"refit {refit.study} ({ran} epochs), test"
+    return f"refit {refit.study} ({ran} epoch{'' if ran == '1' else 's'}), test"
 
 
-def _plot_gains(ax: Axes, gains: pd.DataFrame, front: pd.DataFrame, refit: RefitFront | None = None) -> None:
-    """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked, a refit's beside them."""
+def _plot_gains(ax: Axes, gains: pd.DataFrame, front: pd.DataFrame, refits: Sequence[RefitFront] = ()) -> None:
+    """Each complete trial's test PSNR over PCA's at its latent size; the front's trials marked, the refits' beside them."""
     ax.axhline(0, color="tab:purple", lw=1.5, label="PCA at the same latent size")
     ax.scatter(gains["latent_size"], gains["gain_db"], s=30, color="tab:blue", alpha=0.8, label="complete trials")
     on_front = front.dropna(subset=["gain_db"])
     ax.scatter(on_front["latent_size"], on_front["gain_db"], marker="D", s=40, color="tab:green", zorder=4, label="Pareto front")
-    if refit is not None and refit.table["gain_db"].notna().any():
-        ax.scatter(refit.table["latent_size"], refit.table["gain_db"], **REFIT_STYLE, label=_refit_label(refit))
+    for index, refit in enumerate(refits):
+        if refit.table["gain_db"].notna().any():
+            ax.scatter(refit.table["latent_size"], refit.table["gain_db"], **_refit_style(index), label=_refit_label(refit))
     ax.set(xscale="log", xlabel="latent size (values in the bottleneck, C × H × W)", ylabel="gain over PCA (dB)")
     ax.legend(fontsize=8, loc="best")
 
@@ -256,7 +273,6 @@ def plot(result: LatentAnalysis) -> Figure:
     shown = result.table[result.table["state"].isin(["complete", "pruned"]) & result.table[metric].notna()]
     states = [s for s in ("complete", "pruned") if (shown["state"] == s).any()]
     gains = result.complete.dropna(subset=["gain_db"])
-    refit = result.refit
     with themed("whitegrid"):
         if gains.empty:
             fig = new_figure(figsize=(8, 5.5))
@@ -265,7 +281,7 @@ def plot(result: LatentAnalysis) -> Figure:
             # the gain over PCA is a fraction of a dB where the errors span decades: it gets its own panel
             fig = new_figure(figsize=(8, 8))
             ax, gain_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
-            _plot_gains(gain_ax, gains, result.front, refit)
+            _plot_gains(gain_ax, gains, result.front, result.refits)
         sns.scatterplot(
             shown,
             x="latent_size",
@@ -301,8 +317,9 @@ def plot(result: LatentAnalysis) -> Figure:
                 lw=1.5,
                 label="PCA on the same split (optimal linear code), test MSE",
             )
-        if refit is not None and not refit.table.empty:
-            ax.scatter(refit.table["latent_size"], refit.table["test_mse"], **REFIT_STYLE, label=_refit_label(refit))
+        for index, refit in enumerate(result.refits):
+            if not refit.table.empty:
+                ax.scatter(refit.table["latent_size"], refit.table["test_mse"], **_refit_style(index), label=_refit_label(refit))
         published = published_points()
         ax.scatter(published["latent_size"], published["mse"], marker="*", s=160, color="black", zorder=5, label="published")
         for row in published.itertuples():
@@ -325,7 +342,7 @@ def plot(result: LatentAnalysis) -> Figure:
 
 
 def plot_compute(result: LatentAnalysis) -> Figure:
-    """The front's hypervolume against the training hours spent (the anytime curve), a refit's after the search's::
+    """The front's hypervolume against the training hours spent (the anytime curve), each refit's after the search's::
 
     fig = plot_compute(compute("pareto", refit="pareto-refit"))
     """
@@ -333,10 +350,10 @@ def plot_compute(result: LatentAnalysis) -> Figure:
         fig = new_figure(figsize=(7, 4.5))
         ax = fig.subplots()
         curves = [(f"search {result.study}", result.anytime, "tab:green")]
-        if result.refit is not None:
-            # the refit's curve goes on from where the search's ended
-            joined = (*result.anytime[-1:], *result.refit.anytime)
-            curves.append((f"then refit {result.refit.study} (fronts joined)", joined, "tab:orange"))
+        for index, refit in enumerate(result.refits):
+            # each refit's curve goes on from where the search's ended
+            joined = (*result.anytime[-1:], *refit.anytime)
+            curves.append((f"then refit {refit.study} (fronts joined)", joined, REFIT_COLORS[index % len(REFIT_COLORS)]))
         for label, curve, color in curves:
             if curve:
                 hours, volumes = zip(*((seconds / 3600, volume) for seconds, volume in curve), strict=True)
@@ -570,8 +587,7 @@ def _compute_words(result: LatentAnalysis) -> str:
         f"its front's hypervolume is {result.hypervolume:.1f} dB × octaves (log2 latent size and 10·log10 validation MSE, "
         "reference point: 3,072 values at 10 dB; search.front)."
     )
-    if result.refit is not None:
-        refit = result.refit
+    for refit in result.refits:
         words += (
             f" The refit {refit.study} trained {len(refit.table)} designs for {refit.compute_hours:.2f} more hours; the search's and the "
             f"refit's trials together reach {refit.hypervolume:.1f}."
@@ -579,10 +595,10 @@ def _compute_words(result: LatentAnalysis) -> str:
     return words
 
 
-def _refit_table(result: LatentAnalysis) -> pd.DataFrame:
+def _refit_table(refit: RefitFront) -> pd.DataFrame:
     linear = long_trained_psnr()
     rows = []
-    for trial in result.refit.table.sort_values("latent_size").itertuples():
+    for trial in refit.table.sort_values("latent_size").itertuples():
         size = int(trial.latent_size)
         pca = float(trial.pca_psnr) if not math.isnan(trial.pca_psnr) else math.nan
         paper = linear.get(size, math.nan)
@@ -602,11 +618,9 @@ def _refit_table(result: LatentAnalysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _refit_section(result: LatentAnalysis) -> list[str]:
-    if result.refit is None:
-        return []
-    table = _refit_table(result)
-    lines = [f"## Refit: `{result.refit.study}`, the chosen designs trained longer", "", _markdown(table), ""]
+def _refit_section(refit: RefitFront) -> list[str]:
+    table = _refit_table(refit)
+    lines = [f"## Refit: `{refit.study}`, the chosen designs trained longer", "", _markdown(table), ""]
     for row in table.to_dict("records"):
         parts = []
         gain, paper, ours = row["gain dB"], row["published dB"], row["test PSNR dB"]
@@ -663,7 +677,7 @@ def report(result: LatentAnalysis, files: dict[str, Path]) -> str:
             "",
             f"![hypervolume against compute]({files['compute'].name})" if "compute" in files else "",
             "",
-            *_refit_section(result),
+            *(line for refit in result.refits for line in _refit_section(refit)),
             "## What else matters",
             "",
             _what_else(result),
@@ -695,8 +709,8 @@ def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    if args.refit is not None:
-        check_study_name(args.refit, "command line", "--refit")
+    for name in args.refit or ():
+        check_study_name(name, "command line", "--refit")
     result = compute(args.study, storage=args.storage, metric=args.metric, refit=args.refit)
     files = render(result, output_dir(args))
     c, f = result.correlation, result.fit
@@ -708,8 +722,9 @@ def command(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no PCA curve: {result.pca_problem}", highlight=False)
     console.print(front_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}"), highlight=False)
     console.print(_compute_words(result), highlight=False, soft_wrap=True)
-    if result.refit is not None:
-        console.print(_refit_table(result).to_string(index=False), highlight=False)
+    for refit in result.refits:
+        console.print(f"refit {refit.study}:", highlight=False)
+        console.print(_refit_table(refit).to_string(index=False), highlight=False)
     print_written(console, files)
     return 0
 
@@ -717,7 +732,9 @@ def command(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = study_parser("python -m analysis.latent_vs_error", "Error against latent size over a study's trials.")
     parser.add_argument("--metric", choices=list(METRICS), default="val", help="which error: best validation MSE (default) or test MSE")
-    parser.add_argument("--refit", metavar="NAME", help="a child study of search refit to draw beside the front (in --storage when given)")
+    parser.add_argument(
+        "--refit", nargs="+", metavar="NAME", help="child studies of search refit to draw beside the front (in --storage when given)"
+    )
     return run(command, parser, argv)
 
 

@@ -226,6 +226,32 @@ def test_latent_vs_error_sets_a_refit_beside_its_search(parent: Path, monkeypatc
         assert f"At {size} values the refit" in text
 
 
+def test_latent_vs_error_sets_several_refits_beside_their_search(parent: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from analysis import latent_vs_error
+
+    monkeypatch.chdir(parent)
+    for name, sizes, epochs in (("api-sizes", [64, 128], 2), ("api-short", [64], 1)):
+        if not Path(f"studies/{name}.db").exists():
+            search.refit("api", latent=sizes, epochs=epochs, into=name)
+    result = latent_vs_error.compute("api", refit=["api-short", "api-sizes"])
+    assert [r.study for r in result.refits] == ["api-short", "api-sizes"] and result.refit is result.refits[0]
+    assert [sorted(r.table["latent_size"]) for r in result.refits] == [[64], [64, 128]]
+    # every refit's curve goes on from the end of the search's, and each joins the search's front alone
+    assert all(r.anytime[0][0] > result.anytime[-1][0] for r in result.refits)
+    fig = latent_vs_error.plot_compute(result)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][:3] == [
+        "search api",
+        "then refit api-short (fronts joined)",
+        "then refit api-sizes (fronts joined)",
+    ]
+    labels = [t.get_text() for t in latent_vs_error.plot(result).axes[0].get_legend().get_texts()]
+    assert "refit api-short (1 epoch), test" in labels and "refit api-sizes (2 epochs), test" in labels
+    assert latent_vs_error.main(["--study", "api", "--refit", "api-short", "api-sizes", "--out", str(parent / "lve-two")]) == 0
+    text = (parent / "lve-two" / "latent_vs_error.md").read_text()
+    assert text.index("## Refit: `api-short`") < text.index("## Refit: `api-sizes`")
+    assert "refit api-short:" in capsys.readouterr().out
+
+
 def test_training_leaves_the_global_random_state_as_it_was(tiny_splits) -> None:
     import torch
 
