@@ -19,6 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "spaces"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Several test processes share the cores (pytest -n): one torch thread each, for them and the commands
+        # they start, or OpenMP oversubscribes them (an epoch took 10x longer beside another torch process).
+        import torch
+
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Tests change directory into temporary study folders: a relative CAE_DATA_DIR
