@@ -203,7 +203,8 @@ def compute(
     importances, importance_problem = _importances(study)
     anytime = anytime_hypervolume(study)
     names = [refit] if isinstance(refit, str) else list(refit or ())
-    refits = tuple(_refit_front(name, refit_storage or storage, complete.dropna(subset=["val_mse"]), anytime) for name in names)
+    scored = complete.dropna(subset=["val_mse"])
+    refits = tuple(_refit_front(name, refit_storage or storage, scored, anytime) for name in names)
     return LatentAnalysis(
         study=study_name,
         storage=url,
@@ -236,8 +237,12 @@ REFIT_STYLE = {"marker": "P", "s": 110, "edgecolor": "black", "zorder": 6}
 REFIT_COLORS = ("tab:orange", "tab:red", "tab:brown", "tab:pink", "tab:olive")  # one per refit, in the order asked
 
 
+def _refit_color(index: int) -> str:
+    return REFIT_COLORS[index % len(REFIT_COLORS)]
+
+
 def _refit_style(index: int) -> dict[str, object]:
-    return {**REFIT_STYLE, "color": REFIT_COLORS[index % len(REFIT_COLORS)]}
+    return {**REFIT_STYLE, "color": _refit_color(index)}
 
 
 def _refit_label(refit: RefitFront) -> str:
@@ -353,7 +358,7 @@ def plot_compute(result: LatentAnalysis) -> Figure:
         for index, refit in enumerate(result.refits):
             # each refit's curve goes on from where the search's ended
             joined = (*result.anytime[-1:], *refit.anytime)
-            curves.append((f"then refit {refit.study} (fronts joined)", joined, REFIT_COLORS[index % len(REFIT_COLORS)]))
+            curves.append((f"then refit {refit.study} (fronts joined)", joined, _refit_color(index)))
         for label, curve, color in curves:
             if curve:
                 hours, volumes = zip(*((seconds / 3600, volume) for seconds, volume in curve), strict=True)
