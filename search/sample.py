@@ -111,15 +111,19 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
         unit = Residual(c, k, act, norm) if residual else Conv(c, k, 1, k // 2, act, norm)
         return [unit] * count
 
-    encoder: list[Layer] = []
-    for i in range(depth):
-        c, k, act = stage("channels", i), stage("kernel", i), stage("activation", i)
-        more = extras(i, stage("blocks", i) - 1)
-        if stage("downsample", i) == "maxpool":
-            encoder += [Conv(c, k, 1, k // 2, act, norm), *more, MaxPool(2)]
-        else:
-            encoder += [Conv(c, k, 2, k // 2, act, norm), *more]
-    body = tuple(encoder)  # the stages, before the latent layers
+    def stages(halving: range) -> list[Layer]:
+        """The encoder's stages; those outside ``halving`` keep their input's resolution."""
+        layers: list[Layer] = []
+        for i in range(depth):
+            c, k, act = stage("channels", i), stage("kernel", i), stage("activation", i)
+            more, halves = extras(i, stage("blocks", i) - 1), i in halving
+            if stage("downsample", i) == "maxpool":
+                layers += [Conv(c, k, 1, k // 2, act, norm), *more, *([MaxPool(2)] if halves else [])]
+            else:
+                layers += [Conv(c, k, 2 if halves else 1, k // 2, act, norm), *more]
+        return layers
+
+    encoder = stages(range(depth))
     k_latent = stage("kernel", depth - 1)
     latent_dim = _draw(suggest, "latent_dim", p["latent_dim"])
     # A linear bottleneck (no activation on the code) loses nothing to a clipped or saturated
@@ -129,6 +133,12 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
     encoder.append(Conv(_draw(suggest, "latent_channels", p["latent_channels"]), k_latent, 1, k_latent // 2, latent_act))
     decoder: list[Layer] = []
     skip = _draw(suggest, "linear_skip", p["linear_skip"])
+    refine = _draw(suggest, "refine_depth", p["refine_depth"])
+    if refine is not None and not skip:
+        raise ArchitectureError("model.refine_depth shapes the decoder that refines the linear path's image: it needs linear_skip: true")
+    if refine is not None and refine > depth:
+        raise ArchitectureError(f"model.refine_depth {refine}: the hourglass can halve the image at most depth ({depth}) times")
+    refine = depth if refine is None else refine
     if latent_dim is not None:
         # a dense bottleneck: flatten the conv latent, a linear map to latent_dim values and back
         shape: tuple[int, int, int] = (image_channels, 32, 32)
@@ -139,14 +149,18 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
             decoder += [Dense(shape[0] * shape[1] * shape[2], stage("activation", depth - 1)), Reshape(shape[0], shape[1])]
     if skip:
         # the decoder refines the linear path's image: down the encoder's stages (without its
-        # latent layers) and back up the mirror below, an hourglass from image to image
-        decoder += body
+        # latent layers) and back up the mirror below, an hourglass from image to image. With
+        # refine_depth R < depth its first depth − R stages keep the full resolution and only R
+        # stages halve (and come back up): a shallower hourglass keeps the detail PCA's image still
+        # holds, which is where the correction's gain at 128 and 256 values was measured to come from
+        # (docs/results.md). Stage 0 is the cheap one to keep at 32 × 32: three input channels.
+        decoder += stages(range(depth - refine, depth))
     # The decoder mirrors the encoder the way the assignment's network does
     # (3 → 8 → 12 → latent 16 → 12 → 3): stage i > 0 returns to channels.i, stage 0 to the image.
     # With blocks > 1, stage i > 0 adds its extra units after its up-sampling; stage 0 works at the
     # lower resolution first (a convolution to channels.0 and blocks − 2 units), as the encoder's
     # stride-2 first stage does, so that no wide layer runs on full-size images.
-    for i in reversed(range(depth)):
+    for i in reversed(range(refine if skip else depth)):
         blocks, k = stage("blocks", i), stage("kernel", i)
         if i == 0 and blocks > 1:
             decoder += [Conv(stage("channels", 0), k, 1, k // 2, stage("activation", 0), norm), *extras(0, blocks - 2)]

@@ -171,6 +171,13 @@ CASES = [
         "model",
         "linear_skip needs output: none",
     ),
+    Case("refine-depth-zero", tiny("kernel: 3", "kernel: 3\n  refine_depth: 0"), "model.refine_depth", "expected an integer ≥ 1, got 0"),
+    Case(
+        "refine-depth-without-linear-skip",
+        tiny("kernel: 3", "kernel: 3\n  refine_depth: 1"),
+        "model",
+        "model.refine_depth shapes the decoder that refines the linear path's image: it needs linear_skip: true",
+    ),
     Case("max-latent-zero", tiny("kernel: 3", "kernel: 3\n  max_latent: 0"), "model.max_latent", "expected an integer ≥ 1, got 0"),
     Case(
         "max-latent-searched",

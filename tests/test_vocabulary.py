@@ -184,6 +184,48 @@ def test_template_with_one_block_is_unchanged(tmp_path: Path) -> None:
     assert arch.n_params == 4911 and arch.latent_size == 1024  # the assignment's network
 
 
+LINEAR_SKIP = """  channels: [32, 64, 64]
+  downsample: stride
+  norm: batch
+  latent_channels: 8
+  latent_dim: 256
+  linear_skip: true
+  output: none
+"""
+
+
+def test_refine_depth_keeps_the_first_stages_of_the_refining_hourglass_at_full_resolution(tmp_path: Path) -> None:
+    """refine_depth R: the decoder that refines PCA's image halves it R times, not depth times (the encoder is unchanged)."""
+    full = check_space(load_space(_space(tmp_path, LINEAR_SKIP))).architecture
+    same = check_space(load_space(_space(tmp_path, LINEAR_SKIP + "  refine_depth: 3\n"))).architecture
+    assert same == full  # R = depth is the default: the stored studies' designs stay as they were
+    narrowest = {}
+    for refine in (1, 2, 3):
+        arch = check_space(load_space(_space(tmp_path, LINEAR_SKIP + f"  refine_depth: {refine}\n"))).architecture
+        assert arch.encoder == full.encoder and arch.latent_size == 256
+        strides = [layer.stride for layer in arch.decoder if isinstance(layer, Conv)]
+        assert strides == [1] * (3 - refine) + [2] * refine + [1] * refine  # down the stages, then R up-samplings
+        shapes = [s.out_shape for s in arch.shapes[len(arch.encoder) :]]
+        narrowest[refine] = min(shape[1] for shape in shapes)
+        assert shapes[-1] == (3, 32, 32)
+        model = build(arch)
+        assert sum(p.numel() for p in model.parameters()) == arch.n_params
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+    assert narrowest == {1: 16, 2: 8, 3: 4}
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (LINEAR_SKIP + "  refine_depth: 4\n", r"model\.refine_depth 4: the hourglass can halve the image at most depth \(3\) times"),
+        (LINEAR_SKIP.replace("linear_skip: true", "linear_skip: false") + "  refine_depth: 2\n", "it needs linear_skip: true"),
+    ],
+)
+def test_refine_depth_beyond_the_depth_or_without_the_linear_path_is_refused(tmp_path: Path, model: str, message: str) -> None:
+    with pytest.raises(SpaceError, match=message):
+        check_space(load_space(_space(tmp_path, model)))
+
+
 def test_max_latent_refuses_larger_draws_and_spaces_with_none_below(tmp_path: Path) -> None:
     space = load_space(_space(tmp_path, "  depth: 1\n  latent_channels: {choice: [1, 64]}\n  max_latent: 256\n"))
     draws = set()

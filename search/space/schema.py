@@ -49,6 +49,7 @@ TEMPLATE_KEYS: dict[str, Key] = {
     "latent_dim": Key(Int(1), None),
     "linear_bottleneck": Key(Bool(), False),
     "linear_skip": Key(Bool(), False),
+    "refine_depth": Key(Int(1), None),
     "activation": Key(Enum(ACTIVATIONS), "relu"),
     "output": Key(Enum(OUTPUT_ACTIVATIONS), "sigmoid"),
     "max_latent": Key(Int(1), None, tunable=False),
