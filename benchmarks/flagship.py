@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-subset", type=int, default=12000, help="images of the search (train, val and test together)")
     parser.add_argument("--search-trials", type=int, default=200, help="an upper bound; the minutes end the search first")
     parser.add_argument("--search-epochs", type=int, help="the search's train.epochs, its largest budget (default the space's)")
+    parser.add_argument("--search-workers", type=int, default=1, metavar="K", help="worker processes of the search (default 1)")
     parser.add_argument("--refit-minutes", type=float, default=45)
     parser.add_argument("--refit-epochs", type=int, help="epochs per design (default: what --refit-minutes allows)")
     parser.add_argument("--refit-subset", type=int, help="images of the refit (default: all of them)")
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.search_minutes * 60,
             study_name=SEARCH,
             storage=args.storage,
+            workers=args.search_workers,
             overrides=[f"data.subset={args.search_subset}", *([f"train.epochs={args.search_epochs}"] if args.search_epochs else [])],
             console=console,
         )
