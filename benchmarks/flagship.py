@@ -51,9 +51,11 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _refit_epochs(parent: optuna.Study, sizes: list[int], trials: list[int], minutes: float, search_images: int, full_images: int) -> int:
+def _refit_epochs(
+    parent: optuna.Study, sizes: list[int], trials: list[int], best: bool, minutes: float, search_images: int, full_images: int
+) -> int:
     """Epochs per design so that the refit of every size fits ``minutes``, from the designs' own epoch times."""
-    designs = choose_designs(parent, latent=sizes, trials=trials)
+    designs = choose_designs(parent, latent=sizes, trials=trials, best=best)
     per_epoch = []
     for design in designs:
         trial = parent.trials[design["lineage"]["trial"]]
@@ -120,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         help="refit these search trials' designs at every size (default: the front's nearest design at each size)",
     )
     parser.add_argument(
+        "--refit-best",
+        action="store_true",
+        help="refit the search's design best against PCA (search.refits.best_against_pca) at every size",
+    )
+    parser.add_argument(
         "--refit-workers", type=int, default=1, metavar="K", help="worker processes of the refit, one thread each on two cores (default 1)"
     )
     parser.add_argument("--refit-into", default=REFIT, metavar="NAME", help=f"the refit's study (default {REFIT})")
@@ -153,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         train_share = 0.8  # the space's split
         refit_images = (args.refit_subset or 60_000) * train_share
         epochs = args.refit_epochs or _refit_epochs(
-            study, args.sizes, args.refit_trials, args.refit_minutes, args.search_subset * train_share, refit_images
+            study, args.sizes, args.refit_trials, args.refit_best, args.refit_minutes, args.search_subset * train_share, refit_images
         )
         console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
         refit = search.refit(
             SEARCH,
             latent=args.sizes,
             trials=args.refit_trials,
+            best=args.refit_best,
             epochs=epochs,
             into=args.refit_into,
             storage=args.storage,

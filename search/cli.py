@@ -156,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     refit.add_argument(
         "--latent", type=positive_int, nargs="+", metavar="D", help="the front's nearest design, built with exactly D values"
     )
+    refit.add_argument(
+        "--best",
+        action="store_true",
+        help="the completed trial with the lowest validation error relative to PCA's at its size (with --latent: built at each size)",
+    )
     refit.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs of each design")
     refit.add_argument("--into", metavar="NAME", help="the child study (default NAME-refit)")
     refit.add_argument(
@@ -214,8 +219,12 @@ def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
 
 
 def _refit(args: argparse.Namespace, console: Console) -> int:
-    if args.front == bool(args.trials or args.latent):  # --front alone, or --trial and --latent (either or both)
-        raise SpaceError("command line", "--front", "expected one of --front, --trial N..., --latent D..., or --trial with --latent")
+    if args.best and (args.front or args.trials):
+        raise SpaceError("command line", "--best", "expected --best alone or with --latent D..., not with --front or --trial")
+    if not args.best and args.front == bool(args.trials or args.latent):  # --front alone, or --trial and --latent (either or both)
+        raise SpaceError(
+            "command line", "--front", "expected one of --front, --trial N..., --latent D..., --best, or --trial or --best with --latent"
+        )
     if args.into is not None:
         check_study_name(args.into, "command line", "--into")
         if args.into == args.study:
@@ -229,6 +238,7 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
             front=args.front,
             trials=args.trials or (),
             latent=args.latent or (),
+            best=args.best,
             storage=args.storage,
             into=args.into,
             overrides=args.overrides,

@@ -80,11 +80,33 @@ def _trial_at_size(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[s
         ) from None
 
 
+def best_against_pca(study: optuna.Study) -> FrozenTrial:
+    """The completed trial whose best validation MSE is the smallest multiple of PCA's at its own latent size.
+
+    That ratio is the score ``pareto_halving`` ranks designs by: it says how much better than the
+    optimal linear code a design is wherever it sits, so a design can be judged apart from its size
+    and then built at another one. Completed trials all ran the study's full budget, so they compare.
+    """
+    scored = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("pca_mse") and t.user_attrs.get("val_mse") and "architecture" in t.user_attrs
+    ]
+    if not scored:
+        raise StorageError(f"study {study.study_name} has no completed trial with PCA's error recorded, so none can be judged against it")
+    return min(scored, key=lambda t: best_val_mse(t) / t.user_attrs["pca_mse"])
+
+
 def choose_designs(
-    study: optuna.Study, *, front: bool = False, trials: Sequence[int] = (), latent: Sequence[int] = ()
+    study: optuna.Study, *, front: bool = False, trials: Sequence[int] = (), latent: Sequence[int] = (), best: bool = False
 ) -> list[dict[str, Any]]:
     """The designs to train again, as ``model.designs`` entries: ``front``, ``trials`` or ``latent`` alone, or ``trials`` and
-    ``latent`` together (each of those trials' designs built at each of those sizes)."""
+    ``latent`` together (each of those trials' designs built at each of those sizes); ``best`` stands for the one trial
+    :func:`best_against_pca` picks, alone or with ``latent``."""
+    if best:
+        if front or trials:
+            raise ValueError("choose best alone or with latent, not with front or trials")
+        trials = [best_against_pca(study).number]
     if bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
         raise ValueError("choose front, trials or latent, or trials with latent")
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
@@ -138,6 +160,7 @@ def refit(
     front: bool = False,
     trials: Sequence[int] = (),
     latent: Sequence[int] = (),
+    best: bool = False,
     storage: str | None = None,
     into: str | None = None,
     overrides: Sequence[str] = (),
@@ -159,7 +182,9 @@ def refit(
         epochs: each design's epochs in the child study.
         front: every design on the study's front; or ``trials``, numbers of completed trials; or
             ``latent``, sizes at which the front's nearest design is built with exactly that many values;
-            or ``trials`` and ``latent`` together, each of those trials' designs at each of those sizes.
+            or ``trials`` and ``latent`` together, each of those trials' designs at each of those sizes; or
+            ``best``, the completed trial with the lowest validation error relative to PCA's at its size
+            (:func:`best_against_pca`), with ``latent`` built at each of those sizes.
         storage: where the parent is (default ``sqlite:///studies/NAME.db``); the child is written beside it
             (the same URL when given, else ``sqlite:///studies/INTO.db``).
         into: the child study's name. Calling again with the same arguments resumes it.
@@ -177,7 +202,7 @@ def refit(
     name = check_study_name(into or f"{study_name}-refit", "refit", "into")
     if name == study_name:
         raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
-    designs = choose_designs(parent, front=front, trials=trials, latent=latent)
+    designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best)
     space = refit_space(parent, designs, epochs, name)
     child = optimize(
         space,

@@ -17,7 +17,7 @@ import cae
 import search
 from cae.spec import ArchitectureError, Conv, Dense, at_latent_size
 from search.cli import main
-from search.refits import choose_designs, front_trials
+from search.refits import best_against_pca, choose_designs, front_trials
 
 QUICK = {"subset": 300}
 SPACE = {
@@ -169,10 +169,29 @@ def test_refit_of_one_design_at_several_sizes(parent: Path, monkeypatch: pytest.
     assert {db.name: _rows(db) for db in (parent / "studies").glob("*.db")} == before
 
 
+def test_refit_best_builds_the_design_best_against_pca_at_each_size(parent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(parent)
+    study = optuna.load_study(study_name="api", storage="sqlite:///studies/api.db")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    ratios = {t.number: min(t.user_attrs["val_mse"]) / t.user_attrs["pca_mse"] for t in complete}
+    chosen = best_against_pca(study)
+    assert ratios[chosen.number] == min(ratios.values())
+    designs = choose_designs(study, best=True, latent=[64, 128])
+    assert [(d["lineage"]["trial"], d["lineage"]["latent"]) for d in designs] == [(chosen.number, 64), (chosen.number, 128)]
+    assert [d["lineage"]["trial"] for d in choose_designs(study, best=True)] == [chosen.number]  # at its own size
+    with pytest.raises(ValueError, match="best alone or with latent"):
+        choose_designs(study, best=True, front=True)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--study", "api", "--epochs", "2"], "--front: expected one of --front, --trial N..., --latent D..., or --trial with --latent"),
+        (
+            ["--study", "api", "--epochs", "2"],
+            "--front: expected one of --front, --trial N..., --latent D..., --best, or --trial or --best with --latent",
+        ),
+        (["--study", "api", "--best", "--front", "--epochs", "2"], "--best: expected --best alone or with --latent D..."),
+        (["--study", "api", "--best", "--trial", "0", "--epochs", "2"], "--best: expected --best alone or with --latent D..."),
         (["--study", "api", "--front", "--latent", "64", "--epochs", "2"], "--front: expected one of --front"),
         (["--study", "api", "--front", "--trial", "0", "--epochs", "2"], "--front: expected one of --front"),
         (["--study", "api", "--front", "--epochs", "0"], "--epochs: expected an integer ≥ 1"),
