@@ -30,6 +30,7 @@ from cae.data import Splits, load_splits
 from cae.pca import PcaBaseline, pca_baseline
 from search.display import FINISHED, Display, finished, quiet_optuna
 from search.draws import trial_seeded_sampler
+from search.factories import make_pruner
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
 from search.preemption import HandedBack, hand_back, handing_back, pending, stopping_on
@@ -218,6 +219,13 @@ def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
     return pca_baseline(data.train.images, data.test.images, on_progress=lambda line: console.print(line, highlight=False))
 
 
+def join_study(job: Job, space: Space) -> optuna.Study:
+    """The study as a worker process opens it, with the space's pruner: ``optuna.load_study`` alone would
+    give it Optuna's default MedianPruner, under which a multi-objective study never prunes and a
+    single-objective one prunes by the wrong rule. (The sampler is set per trial in :func:`serve`.)"""
+    return optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace), pruner=make_pruner(space.study.pruner))
+
+
 def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
     # seeded by each trial's number (search.draws): workers that start together, here or on other machines, draw apart
@@ -284,7 +292,7 @@ def _worker_main(job: Job, index: int, threads: int, parent: int) -> None:
     console.print(f"--- worker {index}, pid {os.getpid()}, {threads} thread(s), {time.strftime('%Y-%m-%d %H:%M:%S')}")
     threading.Thread(target=watch_parent, args=(parent, console), name="parent watch", daemon=True).start()
     space = resolve_start(load_space(job.space_file, list(job.overrides)))
-    study = optuna.load_study(study_name=job.study, storage=open_storage(job.url, grace=job.grace))
+    study = join_study(job, space)
     try:
         code = serve(job, space, load_splits(space.data), study, console, index=index)
     except HandedBack as stop:

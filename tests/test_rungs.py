@@ -360,3 +360,22 @@ def test_the_replay_command_writes_its_json_and_figure(tmp_path: Path) -> None:
     result = json.loads((out / "replay.json").read_text())
     assert result["configs"] == 6 and (out / "replay.png").stat().st_size > 10_000
     assert os.environ.get("CAE_DATA_DIR")  # the hermetic fixture kept it; nothing here read images
+
+
+@pytest.mark.parametrize("space", ["pareto.yaml", "tiny.yaml"])
+def test_worker_processes_open_the_study_with_the_spaces_pruner(tmp_path: Path, space: str) -> None:
+    """A ``--workers`` process loads the study itself: it must judge trials by the space's rule, not Optuna's default."""
+    from search.space import load_space
+    from search.workers import Job, join_study
+
+    parsed = load_space(SPACES / space)
+    url = f"sqlite:///{tmp_path}/w.db"
+    optuna.create_study(study_name="w", storage=url, directions=["minimize"] * len(parsed.study.objectives))
+    pruner = join_study(Job(str(SPACES / space), (), "w", url, trials=1, timeout=None, grace=60), parsed).pruner
+    settings = {k: v for k, v in parsed.study.pruner.items() if k != "type"}
+    if space == "pareto.yaml":
+        assert isinstance(pruner, ParetoHalvingPruner)
+        assert {k: getattr(pruner, k) for k in settings} == settings
+    else:
+        assert isinstance(pruner, optuna.pruners.MedianPruner)
+        assert (pruner._n_startup_trials, pruner._n_warmup_steps) == (settings["n_startup_trials"], settings["n_warmup_steps"])
