@@ -1,16 +1,17 @@
-"""Does the encoder's correction run out of room? One design, its last conv's channels varied, at fixed latent sizes.
+"""Where does a design run out of room? One stored design, one part changed at a time, at fixed latent sizes.
 
-With ``model.linear_skip`` the encoder adds a learned correction to the PCA code, and that correction
-reaches the code through the last conv's ``latent_channels × 4 × 4`` features and a dense layer. The
-flagship has 8 channels: 128 features, so at 256 values the correction can move the code only within a
-128-dimensional subspace. This benchmark trains one study design (default: the flagship's trial 0) at
-each latent size with each channel count, side by side, the same data and epochs, and reports every
-trial's gain over PCA::
+With ``model.linear_skip`` the encoder adds a learned correction to the PCA code (through its last conv's
+``latent_channels × 4 × 4`` features and a dense layer) and the decoder refines PCA's image through an
+hourglass. This benchmark trains one study design (default: the flagship's trial 0) at each latent size
+with each variant, side by side, the same data and epochs, and reports every trial's gain over PCA.
+Variants: ``base``; ``latent_channels=C``, the encoder's last conv before its dense layer; and
+``decoder_bottleneck=S``, the refining hourglass narrowing to ``S × S`` maps (what ``model.refine_depth``
+builds from a template, done here on the stored, explicit design)::
 
-    python -m benchmarks.bottleneck --study flagship --trial 0 --sizes 128 256 --channels 8 32 \
-        --epochs 4 --subset 12000 --workers 2
+    python -m benchmarks.bottleneck --study flagship --trial 0 --sizes 128 256 --variants base latent_channels=32 \
+        --epochs 4 --subset 12000 --workers 2 --into bottleneck
 
-Results go to ``benchmarks/results/bottleneck.json`` (and the study ``bottleneck`` beside its parent).
+Results go to ``benchmarks/results/<into>.json`` (and the study ``<into>`` in ``studies/``).
 """
 
 from __future__ import annotations
