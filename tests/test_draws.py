@@ -70,6 +70,7 @@ def test_qmc_keeps_one_seed_in_every_worker() -> None:
     assert isinstance(trial_seeded_sampler(TPE), SeedPerTrial)
 
 
+@pytest.mark.serial  # processes started together: a race, timed
 @pytest.mark.slow  # three fresh processes importing torch: about two minutes on 2 busy cores
 def test_three_processes_started_together_draw_pairwise_different_parameters(tmp_path: Path) -> None:
     storage = "sqlite:///studies/tiny.db"  # the default storage, as three hand-started commands would use it

@@ -79,6 +79,7 @@ def test_a_stop_whose_exception_python_swallowed_still_stops_the_worker_after_it
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # the trial it could not stop ran to its end
 
 
+@pytest.mark.serial  # a SIGTERM timed mid-trial
 @pytest.mark.slow  # two fresh processes importing torch: a minute or two on 2 busy cores
 def test_sigterm_mid_trial_hands_the_trial_back_and_a_second_run_completes_the_study(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "search", "run", str(SPACES / "tiny.yaml"), "--trials", "3", "--storage", "studies/tiny.journal"]

@@ -215,6 +215,7 @@ def test_timeout_and_study_name(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -
     assert study.metric_names == ["best val MSE"]
 
 
+@pytest.mark.serial  # a SIGINT timed mid-trial
 @pytest.mark.slow  # a command in a fresh process (about 7 s of imports each)
 def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) -> None:
     command = [sys.executable, "-m", "search", "run", TINY, "--trials", "3", "--set", "data.subset=2000", "--set", "train.epochs=200"]

@@ -167,6 +167,7 @@ ON_SLURM = pytest.mark.skipif(
 )
 
 
+@pytest.mark.serial  # a SIGTERM timed against a running job
 @pytest.mark.slow  # a real job array of three workers, one stopped mid-trial: about two minutes on 2 cores
 @ON_SLURM
 def test_a_three_task_array_survives_a_sigterm_mid_trial_and_reaches_exactly_n_in_one_artifact_folder(tmp_path: Path) -> None:

@@ -77,6 +77,7 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.serial  # a small disk filled while a run writes to it
 @pytest.mark.slow  # three runs and a fresh process: a minute
 def test_a_full_database_disk_stops_the_run_in_one_line_and_loses_nothing(
     small_disk: Path, monkeypatch: pytest.MonkeyPatch, capsys
@@ -107,6 +108,7 @@ def test_a_full_database_disk_stops_the_run_in_one_line_and_loses_nothing(
         assert state != "FAIL" or reason, f"trial {number} failed without a reason"
 
 
+@pytest.mark.serial  # a small disk filled or made read-only under a run
 @pytest.mark.slow  # two runs each
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_an_artifact_folder_that_cannot_be_written_fails_the_trial_and_stops_the_run(

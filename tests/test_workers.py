@@ -32,7 +32,8 @@ SLOW = ["--set", "data.subset=2000", "--set", "train.epochs=3", "--set", "train.
 GRACE = ["--grace", "3"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
-pytestmark = pytest.mark.slow  # worker processes and real studies: minutes; the slow tier (pytest -m slow) and CI run it
+# worker processes and real studies: minutes; the slow tier (pytest -m slow) runs it, alone (serial: they time races)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
