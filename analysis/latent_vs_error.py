@@ -24,8 +24,9 @@ output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study
 - ``latent_vs_error-compute.png``: the front's hypervolume (:mod:`search.front`) against the training
   hours spent, the anytime curve, with each refit's after the search's.
 
-With ``refit=`` (``--refit NAME ...``, child studies of ``search refit``; several compare budgets) their designs,
-trained longer, are drawn beside the search's front and reported at their sizes against PCA and the published points.
+With ``refit=`` (``--refit NAME ...``, child studies of ``search refit``; several compare budgets; ``A+B+C``, refits
+that ran side by side, one per size say, is drawn as one) their designs, trained longer, are drawn beside the
+search's front and reported at their sizes against PCA and the published points.
 
 Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs.
 """
@@ -165,13 +166,19 @@ def _image_values(study: optuna.Study) -> int | None:
 
 
 def _refit_front(name: str, storage: str | None, search: pd.DataFrame, search_anytime: list[tuple[float, float]]) -> RefitFront:
-    """The refit study ``name``: its hypervolume joined with the search's complete trials, its compute after the search's."""
-    child, _ = load_study(name, storage or default_storage(name))
-    table = finished_table(child, name)
+    """The refit study ``name``: its hypervolume joined with the search's complete trials, its compute after the search's.
+
+    ``A+B+C`` names refits that ran side by side (one ``search refit`` per size, each with its own epochs): one refit
+    of several studies, their trials together, their compute summed."""
+    parts = name.split("+")
+    children = [load_study(part, storage or default_storage(part))[0] for part in parts]
+    tables = [finished_table(child, part).assign(study=part) for child, part in zip(children, parts, strict=True)]
+    table = pd.concat(tables, ignore_index=True)
     points = list(zip(search["latent_size"], search["val_mse"], strict=True))
     spent = search_anytime[-1][0] if search_anytime else 0.0
-    anytime = tuple(anytime_hypervolume(child, spent=spent, points=points))
-    return RefitFront(name, table[table["state"] == "complete"], compute_hours(child), anytime[-1][1] if anytime else math.nan, anytime)
+    anytime = tuple(anytime_hypervolume(*children, spent=spent, points=points))
+    hours = sum(compute_hours(child) for child in children)
+    return RefitFront(name, table[table["state"] == "complete"], hours, anytime[-1][1] if anytime else math.nan, anytime)
 
 
 def compute(
@@ -610,6 +617,7 @@ def _refit_table(refit: RefitFront) -> pd.DataFrame:
         rows.append(
             {
                 "latent": size,
+                **({"refit study": trial.study} if refit.table["study"].nunique() > 1 else {}),
                 "refit trial": int(trial.number),
                 "from trial": int(trial.parent_trial) if not math.isnan(trial.parent_trial) else None,
                 "epochs": int(trial.epochs),
@@ -715,7 +723,8 @@ def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
 
 def command(args: argparse.Namespace, console: Console) -> int:
     for name in args.refit or ():
-        check_study_name(name, "command line", "--refit")
+        for part in name.split("+"):
+            check_study_name(part, "command line", "--refit")
     result = compute(args.study, storage=args.storage, metric=args.metric, refit=args.refit)
     files = render(result, output_dir(args))
     c, f = result.correlation, result.fit
@@ -738,7 +747,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = study_parser("python -m analysis.latent_vs_error", "Error against latent size over a study's trials.")
     parser.add_argument("--metric", choices=list(METRICS), default="val", help="which error: best validation MSE (default) or test MSE")
     parser.add_argument(
-        "--refit", nargs="+", metavar="NAME", help="child studies of search refit to draw beside the front (in --storage when given)"
+        "--refit",
+        nargs="+",
+        metavar="NAME",
+        help="child studies of search refit to draw beside the front (in --storage when given); A+B+C: refits that ran side by side, "
+        "drawn as one",
     )
     return run(command, parser, argv)
 

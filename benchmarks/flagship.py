@@ -14,6 +14,9 @@
    ``benchmarks/results/flagship/`` (both studies' trials, every trial's validation curve, the anytime curve).
 
 The studies are ``studies/flagship.db`` and ``studies/flagship-refit.db``: the command resumes them.
+``--phases`` with nothing after it only writes the report from stored studies, and then ``--refit-into``
+may name several refits that ran side by side (e.g. one ``search refit`` per size, each with its own
+epochs: their wall time is counted once, from the first start to the last end).
 """
 
 from __future__ import annotations
@@ -52,10 +55,17 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
 
 
 def _refit_epochs(
-    parent: optuna.Study, sizes: list[int], trials: list[int], best: bool, minutes: float, search_images: int, full_images: int
+    parent: optuna.Study,
+    sizes: list[int],
+    trials: list[int],
+    best: bool,
+    within: float,
+    minutes: float,
+    search_images: int,
+    full_images: int,
 ) -> int:
     """Epochs per design so that the refit of every size fits ``minutes``, from the designs' own epoch times."""
-    designs = choose_designs(parent, latent=sizes, trials=trials, best=best)
+    designs = choose_designs(parent, latent=sizes, trials=trials, best=best, within=within)
     per_epoch = []
     for design in designs:
         trial = parent.trials[design["lineage"]["trial"]]
@@ -64,19 +74,22 @@ def _refit_epochs(
     return max(1, math.floor(minutes * 60 / sum(per_epoch)))
 
 
-def _wall_seconds(study: optuna.Study) -> float:
-    """From the study's first trial's start to its last one's end: the wall time it took, in whatever processes."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
+def _wall_seconds(*studies: optuna.Study) -> float:
+    """From the first trial's start to the last one's end: the wall time the studies took, in whatever processes
+    (refits run side by side count once)."""
+    trials = [t for study in studies for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
     if not trials:
         return 0.0
     return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
 
 
-def _at_sizes(refit: optuna.Study, sizes: list[int]) -> list[dict[str, Any]]:
+def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, Any]]:
     published = long_trained_psnr()
+    complete = [(s.study_name, t) for s in refits for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     rows = []
     for size in sizes:
-        done = [t for t in refit.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs["latent_size"] == size]
+        found = [(name, t) for name, t in complete if t.user_attrs["latent_size"] == size]
+        done = [t for _, t in found]
         if not done:
             rows.append({"latent": size, "test_psnr": None})
             continue
@@ -86,6 +99,7 @@ def _at_sizes(refit: optuna.Study, sizes: list[int]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "latent": size,
+                "study": found[0][0],
                 "trial": done[0].number,
                 "parent_trial": attrs["lineage"]["trial"],
                 "parent_latent": attrs["lineage"]["parent_latent"],
@@ -127,19 +141,35 @@ def main(argv: list[str] | None = None) -> int:
         help="refit the search's design best against PCA (search.refits.best_against_pca) at every size",
     )
     parser.add_argument(
+        "--refit-within",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --refit-best: the cheapest per epoch of the designs within a factor 1+F of the best (search refit --within)",
+    )
+    parser.add_argument(
         "--refit-workers", type=int, default=1, metavar="K", help="worker processes of the refit, one thread each on two cores (default 1)"
     )
-    parser.add_argument("--refit-into", default=REFIT, metavar="NAME", help=f"the refit's study (default {REFIT})")
+    parser.add_argument(
+        "--refit-into",
+        nargs="+",
+        default=[REFIT],
+        metavar="NAME",
+        help=f"the refit's study (default {REFIT}); without the refit phase, several refits that ran side by side can be read",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
     parser.add_argument(
         "--phases",
-        nargs="+",
+        nargs="*",
         choices=("search", "refit"),
         default=["search", "refit"],
-        help="run only these (each in its own process, e.g. with its own thread count); the others' studies are read",
+        help="run only these (each in its own process, e.g. with its own thread count); the others' studies are read "
+        "(none: only the report, from the stored studies)",
     )
     args = parser.parse_args(argv)
+    if "refit" in args.phases and len(args.refit_into) > 1:
+        parser.error("--refit-into: expected one study for the refit phase (several are read only without it)")
     console = Console(width=160)
 
     if "search" in args.phases:
@@ -160,7 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         train_share = 0.8  # the space's split
         refit_images = (args.refit_subset or 60_000) * train_share
         epochs = args.refit_epochs or _refit_epochs(
-            study, args.sizes, args.refit_trials, args.refit_best, args.refit_minutes, args.search_subset * train_share, refit_images
+            study,
+            args.sizes,
+            args.refit_trials,
+            args.refit_best,
+            args.refit_within,
+            args.refit_minutes,
+            args.search_subset * train_share,
+            refit_images,
         )
         console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
         refit = search.refit(
@@ -168,24 +205,26 @@ def main(argv: list[str] | None = None) -> int:
             latent=args.sizes,
             trials=args.refit_trials,
             best=args.refit_best,
+            within=args.refit_within,
             epochs=epochs,
-            into=args.refit_into,
+            into=args.refit_into[0],
             storage=args.storage,
             workers=args.refit_workers,
             overrides=[f"data.subset={args.refit_subset or 'null'}"],
             console=console,
         )
+        refits = [refit]
     else:
-        refit = optuna.load_study(study_name=args.refit_into, storage=args.storage or default_storage(args.refit_into))
-    wall = {name: _wall_seconds(s) for name, s in (("search", study), ("refit", refit))}
+        refits = [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into]
+    wall = {"search": _wall_seconds(study), "refit": _wall_seconds(*refits)}
 
     folder = args.out / "flagship"
     folder.mkdir(parents=True, exist_ok=True)
     search.trials_table(study).to_csv(folder / "search_trials.csv", index=False)
-    search.trials_table(refit).to_csv(folder / "refit_trials.csv", index=False)
-    pd.concat([_curves(study), _curves(refit)]).to_csv(folder / "curves.csv", index=False)
+    pd.concat([search.trials_table(r).assign(study=r.study_name) for r in refits]).to_csv(folder / "refit_trials.csv", index=False)
+    pd.concat([_curves(s) for s in (study, *refits)]).to_csv(folder / "curves.csv", index=False)
     anytime = pd.DataFrame(
-        [{"study": s.study_name, "train_seconds": sec, "hypervolume": hv} for s in (study, refit) for sec, hv in anytime_hypervolume(s)]
+        [{"study": s.study_name, "train_seconds": sec, "hypervolume": hv} for s in (study, *refits) for sec, hv in anytime_hypervolume(s)]
     )
     anytime.to_csv(folder / "anytime.csv", index=False)
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
@@ -200,12 +239,13 @@ def main(argv: list[str] | None = None) -> int:
             "hypervolume": study_hypervolume(study),
         },
         "refit": {
-            "epochs": max((len(t.user_attrs.get("val_mse") or []) for t in refit.trials), default=0),
+            "studies": [r.study_name for r in refits],
+            "epochs": max((len(t.user_attrs.get("val_mse") or []) for r in refits for t in r.trials), default=0),
             "wall_minutes": wall["refit"] / 60,
-            "train_hours": compute_hours(refit),
-            "hypervolume": study_hypervolume(refit),
+            "train_hours": sum(compute_hours(r) for r in refits),
+            "hypervolume": study_hypervolume(*refits),
         },
-        "at_sizes": _at_sizes(refit, args.sizes),
+        "at_sizes": _at_sizes(refits, args.sizes),
     }
     path = write_result("flagship", result, folder=args.out)
     console.print(pd.DataFrame(result["at_sizes"]).to_string(index=False), highlight=False)

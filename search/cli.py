@@ -161,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the completed trial with the lowest validation error relative to PCA's at its size (with --latent: built at each size)",
     )
+    refit.add_argument(
+        "--within",
+        type=number_flag(float, "a fraction from 0 to 1", inclusive=True, maximum=1),
+        default=0.0,
+        metavar="F",
+        help="with --best: the cheapest per epoch of the trials within a factor 1+F of the best score (e.g. 0.005), "
+        "so that a fixed refit budget buys it more epochs",
+    )
     refit.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs of each design")
     refit.add_argument("--into", metavar="NAME", help="the child study (default NAME-refit)")
     refit.add_argument(
@@ -221,6 +229,8 @@ def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
 def _refit(args: argparse.Namespace, console: Console) -> int:
     if args.best and (args.front or args.trials):
         raise SpaceError("command line", "--best", "expected --best alone or with --latent D..., not with --front or --trial")
+    if args.within and not args.best:
+        raise SpaceError("command line", "--within", "applies to --best: add --best or drop --within")
     if not args.best and args.front == bool(args.trials or args.latent):  # --front alone, or --trial and --latent (either or both)
         raise SpaceError(
             "command line", "--front", "expected one of --front, --trial N..., --latent D..., --best, or --trial or --best with --latent"
@@ -239,6 +249,7 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
             trials=args.trials or (),
             latent=args.latent or (),
             best=args.best,
+            within=args.within,
             storage=args.storage,
             into=args.into,
             overrides=args.overrides,

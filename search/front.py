@@ -75,9 +75,10 @@ def _on_front(trial: FrozenTrial) -> bool:
     )
 
 
-def study_hypervolume(study: optuna.Study) -> float:
-    """:func:`hypervolume` of the study's complete trials (latent size, best validation MSE)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _on_front(t)]
+def study_hypervolume(*studies: optuna.Study) -> float:
+    """:func:`hypervolume` of the studies' complete trials together (latent size, best validation MSE): one study's
+    front, or that of refits which ran side by side."""
+    done = [t for study in studies for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _on_front(t)]
     return hypervolume([t.user_attrs["latent_size"] for t in done], [best_val_mse(t) for t in done])
 
 
@@ -88,16 +89,19 @@ def compute_hours(study: optuna.Study) -> float:
 
 
 def anytime_hypervolume(
-    study: optuna.Study, *, spent: float = 0.0, points: Sequence[tuple[float, float]] = ()
+    *studies: optuna.Study, spent: float = 0.0, points: Sequence[tuple[float, float]] = ()
 ) -> list[tuple[float, float]]:
     """The study's hypervolume against the training seconds spent so far: one ``(seconds, hypervolume)``
     per finished trial in the order they finished, the seconds summed over every finished trial
     (pruned and failed ones cost compute too), the hypervolume of the complete ones among them.
+    Several studies that ran side by side (one refit per size, say) make one curve, their trials
+    taken in the order they finished.
 
     ``spent`` seconds and ``points`` (latent size, validation MSE) come before the study's own: a refit
     continues the curve of the search it trained again."""
     finished = [
         t
+        for study in studies
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
         if t.datetime_complete is not None
     ]

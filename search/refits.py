@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,13 +81,20 @@ def _trial_at_size(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[s
         ) from None
 
 
-def best_against_pca(study: optuna.Study) -> FrozenTrial:
+def best_against_pca(study: optuna.Study, within: float = 0.0) -> FrozenTrial:
     """The completed trial whose best validation MSE is the smallest multiple of PCA's at its own latent size.
 
     That ratio is the score ``pareto_halving`` ranks designs by: it says how much better than the
     optimal linear code a design is wherever it sits, so a design can be judged apart from its size
     and then built at another one. Completed trials all ran the study's full budget, so they compare.
+
+    With ``within`` > 0, of the trials whose score is at most ``(1 + within)`` times the best, the one
+    cheapest per epoch (median seconds): a refit's compute is fixed, so the cheaper of two designs the
+    short search cannot tell apart gets more epochs in it (the fifth flagship run: two scores 0.01%
+    apart, one 1.7 times the other's seconds an epoch).
     """
+    if not (within >= 0 and math.isfinite(within)):
+        raise ValueError(f"within must be a finite fraction ≥ 0, got {within}")
     scored = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -94,19 +102,35 @@ def best_against_pca(study: optuna.Study) -> FrozenTrial:
     ]
     if not scored:
         raise StorageError(f"study {study.study_name} has no completed trial with PCA's error recorded, so none can be judged against it")
-    return min(scored, key=lambda t: best_val_mse(t) / t.user_attrs["pca_mse"])
+
+    def score(trial: FrozenTrial) -> float:
+        return best_val_mse(trial) / trial.user_attrs["pca_mse"]
+
+    best = min(scored, key=score)
+    if within == 0:
+        return best
+    near = [t for t in scored if score(t) <= score(best) * (1 + within)]
+    return min(near, key=lambda t: (statistics.median(t.user_attrs.get("epoch_seconds") or [math.inf]), score(t)))
 
 
 def choose_designs(
-    study: optuna.Study, *, front: bool = False, trials: Sequence[int] = (), latent: Sequence[int] = (), best: bool = False
+    study: optuna.Study,
+    *,
+    front: bool = False,
+    trials: Sequence[int] = (),
+    latent: Sequence[int] = (),
+    best: bool = False,
+    within: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The designs to train again, as ``model.designs`` entries: ``front``, ``trials`` or ``latent`` alone, or ``trials`` and
     ``latent`` together (each of those trials' designs built at each of those sizes); ``best`` stands for the one trial
-    :func:`best_against_pca` picks, alone or with ``latent``."""
+    :func:`best_against_pca` picks (with ``within``), alone or with ``latent``."""
+    if within and not best:
+        raise ValueError("within applies to best")
     if best:
         if front or trials:
             raise ValueError("choose best alone or with latent, not with front or trials")
-        trials = [best_against_pca(study).number]
+        trials = [best_against_pca(study, within).number]
     if bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
         raise ValueError("choose front, trials or latent, or trials with latent")
     complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
@@ -161,6 +185,7 @@ def refit(
     trials: Sequence[int] = (),
     latent: Sequence[int] = (),
     best: bool = False,
+    within: float = 0.0,
     storage: str | None = None,
     into: str | None = None,
     overrides: Sequence[str] = (),
@@ -185,6 +210,7 @@ def refit(
             or ``trials`` and ``latent`` together, each of those trials' designs at each of those sizes; or
             ``best``, the completed trial with the lowest validation error relative to PCA's at its size
             (:func:`best_against_pca`), with ``latent`` built at each of those sizes.
+        within: with ``best``, the cheapest per epoch of the trials within a factor ``1 + within`` of the best score.
         storage: where the parent is (default ``sqlite:///studies/NAME.db``); the child is written beside it
             (the same URL when given, else ``sqlite:///studies/INTO.db``).
         into: the child study's name. Calling again with the same arguments resumes it.
@@ -202,7 +228,7 @@ def refit(
     name = check_study_name(into or f"{study_name}-refit", "refit", "into")
     if name == study_name:
         raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
-    designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best)
+    designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best, within=within)
     space = refit_space(parent, designs, epochs, name)
     child = optimize(
         space,

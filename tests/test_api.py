@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import sqlite3
 import warnings
 from pathlib import Path
@@ -183,6 +184,23 @@ def test_refit_best_builds_the_design_best_against_pca_at_each_size(parent: Path
         choose_designs(study, best=True, front=True)
 
 
+def test_best_within_a_margin_takes_the_cheapest_design_per_epoch() -> None:
+    arch = search.architecture(search.space_from_dict(SPACE), seed=0).to_dict()
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    # score (best validation MSE / PCA's) and seconds an epoch: 0.9000 at 100 s, 0.9004 at 60 s, 0.95 at 10 s
+    for val_mse, seconds in (([0.0092, 0.0090], [100.0, 101.0]), ([0.0095, 0.009004], [59.0, 61.0]), ([0.0095], [10.0])):
+        attrs = {"architecture": arch, "train": {}, "val_mse": val_mse, "pca_mse": 0.01, "epoch_seconds": seconds}
+        study.add_trial(optuna.trial.create_trial(values=[min(val_mse), 16], user_attrs=attrs))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={"val_mse": [0.001], "pca_mse": 0.01}))
+    assert [best_against_pca(study, within).number for within in (0, 0.0001, 0.001, 0.1)] == [0, 0, 1, 2]
+    assert [d["lineage"]["trial"] for d in choose_designs(study, best=True, within=0.001)] == [1]
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="within must be a finite fraction"):
+            best_against_pca(study, bad)
+    with pytest.raises(ValueError, match="within applies to best"):
+        choose_designs(study, front=True, within=0.01)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -195,6 +213,9 @@ def test_refit_best_builds_the_design_best_against_pca_at_each_size(parent: Path
         (["--study", "api", "--front", "--latent", "64", "--epochs", "2"], "--front: expected one of --front"),
         (["--study", "api", "--front", "--trial", "0", "--epochs", "2"], "--front: expected one of --front"),
         (["--study", "api", "--front", "--epochs", "0"], "--epochs: expected an integer ≥ 1"),
+        (["--study", "api", "--front", "--within", "0.01", "--epochs", "2"], "--within: applies to --best"),
+        (["--study", "api", "--best", "--within", "-0.1", "--epochs", "2"], "--within: expected a fraction from 0 to 1"),
+        (["--study", "api", "--best", "--within", "nan", "--epochs", "2"], "--within: expected a fraction from 0 to 1"),
         (["--study", "api", "--latent", "0", "--epochs", "2"], "--latent: expected an integer ≥ 1"),
         (["--study", "api", "--trial", "-1", "--epochs", "2"], "--trial: expected a trial number ≥ 0"),
         (["--study", "api", "--trial", "99", "--epochs", "2"], "trial 99 of study api is not a completed trial"),
@@ -269,6 +290,34 @@ def test_latent_vs_error_sets_several_refits_beside_their_search(parent: Path, m
     text = (parent / "lve-two" / "latent_vs_error.md").read_text()
     assert text.index("## Refit: `api-short`") < text.index("## Refit: `api-sizes`")
     assert "refit api-short:" in capsys.readouterr().out
+
+
+def test_refits_run_side_by_side_are_drawn_as_one(parent: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from analysis import latent_vs_error
+    from search.front import anytime_hypervolume, compute_hours, study_hypervolume
+
+    monkeypatch.chdir(parent)
+    for name, sizes, epochs in (("api-sizes", [64, 128], 2), ("api-short", [64], 1)):
+        if not Path(f"studies/{name}.db").exists():
+            search.refit("api", latent=sizes, epochs=epochs, into=name)
+    children = [optuna.load_study(study_name=n, storage=f"sqlite:///studies/{n}.db") for n in ("api-short", "api-sizes")]
+    result = latent_vs_error.compute("api", refit="api-short+api-sizes")
+    (group,) = result.refits
+    assert group.study == "api-short+api-sizes" and sorted(group.table["latent_size"]) == [64, 64, 128]
+    assert group.compute_hours == pytest.approx(sum(compute_hours(c) for c in children))
+    # one curve over the three trials in the order they finished, after the search's compute
+    spent = result.anytime[-1][0]
+    assert len(group.anytime) == 3 and group.anytime[-1][0] == pytest.approx(spent + 3600 * group.compute_hours)
+    assert study_hypervolume(*children) <= group.hypervolume
+    assert anytime_hypervolume(*children)[-1][1] == pytest.approx(study_hypervolume(*children))
+    labels = [t.get_text() for t in latent_vs_error.plot(result).axes[0].get_legend().get_texts()]
+    assert "refit api-short+api-sizes (1–2 epochs), test" in labels
+    assert sorted(latent_vs_error._refit_table(group)["refit study"]) == ["api-short", "api-sizes", "api-sizes"]
+    assert latent_vs_error.main(["--study", "api", "--refit", "api-short+api-sizes", "--out", str(parent / "lve-side")]) == 0
+    assert "## Refit: `api-short+api-sizes`" in (parent / "lve-side" / "latent_vs_error.md").read_text()
+    capsys.readouterr()
+    assert latent_vs_error.main(["--study", "api", "--refit", "api-short+", "--out", str(parent / "lve-bad")]) == 2
+    assert "--refit: expected a name" in capsys.readouterr().err
 
 
 def test_training_leaves_the_global_random_state_as_it_was(tiny_splits) -> None:
