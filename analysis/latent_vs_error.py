@@ -165,12 +165,17 @@ def _image_values(study: optuna.Study) -> int | None:
     return None
 
 
+def side_by_side(name: str) -> list[str]:
+    """The studies ``A+B+C`` names: refits that ran side by side, read as one."""
+    return name.split("+")
+
+
 def _refit_front(name: str, storage: str | None, search: pd.DataFrame, search_anytime: list[tuple[float, float]]) -> RefitFront:
     """The refit study ``name``: its hypervolume joined with the search's complete trials, its compute after the search's.
 
     ``A+B+C`` names refits that ran side by side (one ``search refit`` per size, each with its own epochs): one refit
     of several studies, their trials together, their compute summed."""
-    parts = name.split("+")
+    parts = side_by_side(name)
     children = [load_study(part, storage or default_storage(part))[0] for part in parts]
     tables = [finished_table(child, part).assign(study=part) for child, part in zip(children, parts, strict=True)]
     table = pd.concat(tables, ignore_index=True)
@@ -609,6 +614,7 @@ def _compute_words(result: LatentAnalysis) -> str:
 
 def _refit_table(refit: RefitFront) -> pd.DataFrame:
     linear = long_trained_psnr()
+    several = refit.table["study"].nunique() > 1  # refits side by side: say which study each trial is in
     rows = []
     for trial in refit.table.sort_values("latent_size").itertuples():
         size = int(trial.latent_size)
@@ -617,7 +623,7 @@ def _refit_table(refit: RefitFront) -> pd.DataFrame:
         rows.append(
             {
                 "latent": size,
-                **({"refit study": trial.study} if refit.table["study"].nunique() > 1 else {}),
+                **({"refit study": trial.study} if several else {}),
                 "refit trial": int(trial.number),
                 "from trial": int(trial.parent_trial) if not math.isnan(trial.parent_trial) else None,
                 "epochs": int(trial.epochs),
@@ -723,7 +729,7 @@ def render(result: LatentAnalysis, out: Path) -> dict[str, Path]:
 
 def command(args: argparse.Namespace, console: Console) -> int:
     for name in args.refit or ():
-        for part in name.split("+"):
+        for part in side_by_side(name):
             check_study_name(part, "command line", "--refit")
     result = compute(args.study, storage=args.storage, metric=args.metric, refit=args.refit)
     files = render(result, output_dir(args))

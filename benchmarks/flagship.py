@@ -89,18 +89,18 @@ def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, An
     rows = []
     for size in sizes:
         found = [(name, t) for name, t in complete if t.user_attrs["latent_size"] == size]
-        done = [t for _, t in found]
-        if not done:
+        if not found:
             rows.append({"latent": size, "test_psnr": None})
             continue
-        attrs = done[0].user_attrs
+        name, trial = found[0]
+        attrs = trial.user_attrs
         pca = float(psnr(attrs["pca_mse"]))
         target = max(published.get(size, -math.inf), pca + 0.5)
         rows.append(
             {
                 "latent": size,
-                "study": found[0][0],
-                "trial": done[0].number,
+                "study": name,
+                "trial": trial.number,
                 "parent_trial": attrs["lineage"]["trial"],
                 "parent_latent": attrs["lineage"]["parent_latent"],
                 "epochs": len(attrs["val_mse"]),
@@ -110,7 +110,7 @@ def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, An
                 "published_psnr": published.get(size),
                 "target_psnr": target,
                 "short_by_db": max(0.0, target - attrs["test_psnr"]),
-                "train_hours": train_seconds(done[0]) / 3600,
+                "train_hours": train_seconds(trial) / 3600,
             }
         )
     return rows
