@@ -8,12 +8,10 @@ them, so either import path names the same objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from cae.options import check_fields, option
 
-Dataset = Literal["cifar10", "imagefolder"]
-DATASETS: tuple[str, ...] = get_args(Dataset)
 TaskName = Literal["reconstruction", "colorization", "colorization_chroma", "colorization_classes"]
 TASK_NAMES: tuple[str, ...] = get_args(TaskName)
 Schedule = Literal["constant", "cosine", "onecycle", "plateau"]
@@ -39,14 +37,64 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the images come from and how they are split."""
+    """Where the images come from, how they are split, and what the model sees of them.
 
-    dataset: Dataset = "cifar10"
+    ``image_size`` and ``channels`` change the images only when set: ``None`` keeps their own size
+    (height and width) and channels; a size crops the centre square and resizes it, 1 channel
+    converts to gray (BT.601 luma), 3 repeats a gray channel.
+    """
+
+    dataset: str = "cifar10"  # a name of cae.datasets.DATASETS
     root: str | None = None
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     subset: int | None = None
     seed: int = 0
-    image_size: int = 32
+    image_size: int | None = None
+    channels: int | None = None
+    parts: tuple[str, ...] | None = None  # the dataset's parts to join (None: its usual ones, cae.datasets)
+
+
+Shape = tuple[int, int, int]  # channels, height, width
+
+
+@dataclass(frozen=True)
+class DataDescription:
+    """What a run's images were: the dataset's name, the shape the model saw, their classes and where they came from.
+
+    Recorded with every study and trial; the defaults are what studies recorded before there was a record
+    (CIFAR-10 at 3 × 32 × 32), so that old studies read as what they were.
+    """
+
+    dataset: str = "cifar10"
+    shape: Shape = (3, 32, 32)
+    classes: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    source: str = "CIFAR-10"
+    root: str | None = None  # the folder read, resolved
+
+    @property
+    def shape_text(self) -> str:
+        """``3 × 32 × 32``."""
+        return " × ".join(map(str, self.shape))
+
+    @property
+    def values(self) -> int:
+        """Values in one image, C·H·W."""
+        c, h, w = self.shape
+        return c * h * w
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "shape": list(self.shape), "classes": list(self.classes), "source": self.source, "root": self.root}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DataDescription:
+        """The description recorded as :meth:`to_dict` (missing keys take the defaults: an old study's CIFAR-10)."""
+        data = data or {}
+        known = {f: data[f] for f in ("dataset", "source", "root") if f in data}
+        if "shape" in data:
+            known["shape"] = tuple(int(v) for v in data["shape"])
+        if "classes" in data:
+            known["classes"] = tuple(data["classes"])
+        return cls(**known)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A :class:`Task` turns a batch of RGB images into the model's inputs and training
 model's outputs back into an RGB image. Errors are always measured on that RGB image, so that a
 reconstruction, a gray → RGB colorizer and a gray → chroma colorizer are compared on one scale.
 
-- ``reconstruction``: RGB → RGB, the autoencoder of the assignment;
+- ``reconstruction``: the image → itself, at its own channels (RGB → RGB, the autoencoder of the
+  assignment; gray → gray);
 - ``colorization``: gray (BT.601 luma) → RGB;
 - ``colorization_chroma``: gray → chrominance (Cb, Cr), merged with the input's own luma into RGB,
   so that the brightness of the result is exactly the photograph's.
@@ -26,7 +27,7 @@ from torch import nn
 from cae.chroma_bins import ChromaBins
 from cae.chroma_classes import annealed_mean, class_loss
 from cae.color import chroma, luma, ycbcr_to_rgb
-from cae.settings import TASK_NAMES, TaskName
+from cae.settings import TaskName
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer
 
 Images = Callable[[torch.Tensor], torch.Tensor]
@@ -66,12 +67,29 @@ TASKS: dict[str, Task] = {
 CLASSES = "colorization_classes"
 
 
-def get_task(name: str) -> Task:
-    """A task of fixed channels by name (``colorization_classes`` needs its bins: :func:`classes_task`)."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"task: expected one of {', '.join(TASK_NAMES)}, got {name!r}") from None
+class TaskError(ArchitectureError):
+    """A task the data cannot serve: a colorizer of gray images (there is no colour to learn)."""
+
+
+def get_task(name: str, channels: int) -> Task:
+    """The task ``name`` for images of ``channels`` channels (``colorization_classes`` needs its bins: :func:`classes_task`).
+
+    Raises :class:`TaskError` for a colorizer of one-channel images.
+    """
+    if name not in TASKS:
+        raise ValueError(f"task: expected one of {', '.join(TASKS)} (or {CLASSES}, through classes_task), got {name!r}")
+    check_channels(name, channels)
+    if name == "reconstruction":
+        return replace(TASKS[name], in_channels=channels, out_channels=channels)
+    return TASKS[name]
+
+
+def check_channels(name: str, channels: int) -> None:
+    """Refuse (:class:`TaskError`) a colorizing task on images that are not RGB."""
+    if name != "reconstruction" and channels != 3:
+        raise TaskError(
+            f"task {name} learns colour from gray, but the images have {channels} channel{'s' * (channels != 1)}: it needs RGB images"
+        )
 
 
 @cache
@@ -100,9 +118,11 @@ def task_of(model: nn.Module) -> Task:
 
 
 def task_of_architecture(arch: Architecture) -> Task:
-    """The task an architecture's image channels in and out make (3 → 3 is reconstruction), or its classes'."""
+    """The task an architecture's image channels in and out make (C → C is reconstruction), or its classes'."""
     if arch.classes is not None:
         return classes_task(arch.classes)
+    if arch.in_channels == arch.out_channels:
+        return get_task("reconstruction", arch.in_channels)
     for task in TASKS.values():
         if (task.in_channels, task.out_channels) == (arch.in_channels, arch.out_channels):
             return task

@@ -17,11 +17,14 @@ from rich.console import Console
 
 from cae.data import load_splits
 from cae.figures import save_curves
+from cae.settings import DataDescription
 from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import check_components, make_pruner
 from search.objectives import directions, objectives_mismatch, record_objectives
+from search.record import record_study_data, study_data
+from search.sample import space_shape
 from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
 from search.space_check import check_batch_size, check_space, grid_search_space
 from search.start import resolve_start
@@ -56,6 +59,27 @@ def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
             f"--set {' '.join(stored['overrides'] or []) or '(none)'}; this run's space differs, and the study will hold trials of both",
             soft_wrap=True,
         )
+
+
+def _record_data(study: optuna.Study, data: DataDescription, url: str) -> None:
+    """Keep what the study's images are; refuse a resume on other images (its trials would mix two datasets)."""
+    recorded = "data" in study.user_attrs
+    stored = study_data(study)  # a study older than the record holds CIFAR-10 at 3 × 32 × 32
+    if not recorded and not study.trials:
+        record_study_data(study, data)
+        return
+    same = (stored.dataset, stored.shape) == (data.dataset, data.shape) and (not recorded or stored.root == data.root)
+    if not same:
+        raise StorageError(
+            f"study {study.study_name} in {mask(url)} holds trials of {_data_words(stored)}; this run's data is {_data_words(data)}: "
+            "give this search another study name, or point it at the study's own images"
+        )
+    if not recorded:
+        record_study_data(study, data)
+
+
+def _data_words(data: DataDescription) -> str:
+    return f"{data.dataset} at {data.shape_text}" + (f" from {data.root}" if data.root else "")
 
 
 def write_curves(study: optuna.Study) -> Path | None:
@@ -169,8 +193,9 @@ def _run(
 ) -> tuple[optuna.Study, int]:
     """The study and 0, or 1 when its trials kept failing (or every worker died)."""
     space = resolve_start(space)
-    fixed = check_space(space)
-    grid = grid_search_space(space) if space.study.sampler["type"] == "grid" else None
+    shape = space_shape(space)  # from the dataset's name (a folder: its first image), before the images are read
+    fixed = check_space(space, shape)
+    grid = grid_search_space(space, shape) if space.study.sampler["type"] == "grid" else None
     check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any storage is opened
     name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
     url = storage or default_storage(name)
@@ -180,6 +205,9 @@ def _run(
             f"workers wait on it; use a journal file: --storage {study_dir(name)}.journal"
         )
     data = load_splits(space.data)
+    if data.shape != shape:  # a folder whose first image is gray among colour ones: its models see RGB
+        fixed = check_space(space, data.shape)
+        grid = grid_search_space(space, data.shape) if grid is not None else None
     check_batch_size(space, len(data.train))
     objectives = space.study.objectives
     study = optuna.create_study(
@@ -192,6 +220,7 @@ def _run(
     if mismatch := objectives_mismatch(study, objectives, str(space.path)):
         raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with --study")
     record_objectives(study, objectives)
+    _record_data(study, data.describe(), url)
     _record_space(study, space, console)
     with writing(f"the database {mask(url)}"):
         folder = record_artifact_dir(study, artifacts)  # before any worker starts: a folder other than the record is refused
@@ -200,7 +229,8 @@ def _run(
     done = finished(study)
     console.print(
         f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "
-        f"{data.source}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images",
+        f"{data.source}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images · "
+        f"the model sees {data.describe().shape_text}",
         soft_wrap=True,
         highlight=False,
     )

@@ -29,12 +29,13 @@ from cae.spec import (
     MaxPool,
     Reshape,
     Residual,
+    Shape,
     Upsample,
     deepen,
     out_shape,
     widen,
 )
-from cae.tasks import CLASSES, adapt, get_task, with_classes
+from cae.tasks import CLASSES, adapt, check_channels, get_task, task_of_architecture, with_classes
 from cae.training import TrainConfig
 from search.space import Choice, DesignsModel, ExplicitModel, FloatRange, IntRange, Space, StartedModel, TemplateModel, is_distribution
 from search.space.schema import INHERITED_KEYS
@@ -94,8 +95,9 @@ def _draw(suggest: Suggest, name: str, param: Any) -> Any:
     return suggest(name, param) if is_distribution(param) else param
 
 
-def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -> Architecture:
+def _template(model: TemplateModel, suggest: Suggest, shape: Shape) -> Architecture:
     p = model.params
+    image_channels, image_size, _ = shape
 
     def stage(key: str, i: int) -> Any:
         if key == "channels" and model.channel_list is not None:
@@ -141,12 +143,12 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
     refine = depth if refine is None else refine
     if latent_dim is not None:
         # a dense bottleneck: flatten the conv latent, a linear map to latent_dim values and back
-        shape: tuple[int, int, int] = (image_channels, 32, 32)
+        latent: Shape = shape
         for layer in encoder:
-            shape = out_shape(layer, shape)[0]
+            latent = out_shape(layer, latent)[0]
         encoder.append(Dense(latent_dim, "none"))
         if not skip:
-            decoder += [Dense(shape[0] * shape[1] * shape[2], stage("activation", depth - 1)), Reshape(shape[0], shape[1])]
+            decoder += [Dense(latent[0] * latent[1] * latent[2], stage("activation", depth - 1)), Reshape(latent[0], latent[1])]
     if skip:
         # the decoder refines the linear path's image: down the encoder's stages (without its
         # latent layers) and back up the mirror below, an hourglass from image to image. With
@@ -175,10 +177,18 @@ def _template(model: TemplateModel, suggest: Suggest, image_channels: int = 3) -
         if i > 0:
             decoder += extras(i, blocks - 1)
     output = _draw(suggest, "output", p["output"])
-    return Architecture(tuple(encoder), tuple(decoder), output=output, linear_skip=skip)
+    return Architecture(
+        tuple(encoder),
+        tuple(decoder),
+        in_channels=image_channels,
+        out_channels=image_channels,
+        image_size=image_size,
+        output=output,
+        linear_skip=skip,
+    )
 
 
-def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
+def _explicit(model: ExplicitModel, suggest: Suggest, shape: Shape) -> Architecture:
     default_activation = _draw(suggest, "activation", model.activation)
     default_norm = _draw(suggest, "norm", model.norm)
     parts: dict[str, list[Layer]] = {"encoder": [], "decoder": []}
@@ -197,35 +207,67 @@ def _explicit(model: ExplicitModel, suggest: Suggest) -> Architecture:
             parts[part].append(cls(**{first if k == kind else k: x for k, x in v.items()}))
     output = _draw(suggest, "output", model.output)
     skip = _draw(suggest, "linear_skip", model.linear_skip)
-    return Architecture(tuple(parts["encoder"]), tuple(parts["decoder"]), output=output, linear_skip=skip)
+    # the file's last convolution writes the image's channels; the task sets them to the data's (adapt)
+    last = [layer.out_channels for layer in parts["decoder"] if isinstance(layer, Conv | ConvTranspose)]
+    channels, size, _ = shape
+    return Architecture(
+        tuple(parts["encoder"]),
+        tuple(parts["decoder"]),
+        in_channels=channels,
+        out_channels=last[-1] if last else channels,
+        image_size=size,
+        output=output,
+        linear_skip=skip,
+    )
 
 
-def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid) -> TrialConfig:
-    """One configuration of ``space``; :class:`ArchitectureError` says why a draw cannot be built."""
+def _check_input(architecture: Architecture, shape: Shape, what: str) -> None:
+    """Refuse a stored design built for images of another shape than the data's."""
+    # a colorizer reads the gray of RGB images: its input channel is not the data's
+    channels = architecture.in_channels if task_of_architecture(architecture).name == "reconstruction" else 3
+    if (channels, architecture.image_size) != (shape[0], shape[1]):
+        had = f"{channels} × {architecture.image_size} × {architecture.image_size}"
+        raise ArchitectureError(f"{what} was built for {had} images, but the data's are {' × '.join(map(str, shape))}")
+
+
+def space_shape(space: Space) -> Shape:
+    """The shape (C, H, W) the space's data gives its models: from the dataset's name, or its first image (a folder)."""
+    from cae.data import data_shape  # torch, for a folder's first image: only once a shape is needed
+
+    return data_shape(space.data)
+
+
+def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid, *, shape: Shape | None = None) -> TrialConfig:
+    """One configuration of ``space`` for images of ``shape`` (C, H, W; default what its data gives, :func:`space_shape`);
+    :class:`ArchitectureError` says why a draw cannot be built."""
+    shape = shape or space_shape(space)
     model = space.model
     train_values, lineage = space.train, None
     if isinstance(model, DesignsModel):
         design = model.designs[_draw(suggest, "design", Choice(tuple(range(len(model.designs)))))]
         architecture, lineage = design.architecture, design.lineage
+        _check_input(architecture, shape, "the design")
         # the design's own training, but for what the refit's space wrote (its longer epochs)
         train_values = design.train | {k: v for k, v in space.train.items() if k in space.train_written}
     elif isinstance(model, TemplateModel):
-        architecture = _template(model, suggest)
+        architecture = _template(model, suggest, shape)
     elif isinstance(model, StartedModel):
         if model.architecture is None:
             raise ValueError(f"{space.path}: start: {model.ref.study} is not read yet (search.start.resolve_start)")
+        _check_input(model.architecture, shape, f"the started trial's architecture ({model.origin})")
         architecture = widen(model.architecture, _draw(suggest, "width", model.width))
         for _ in range(_draw(suggest, "context", model.context)):
             architecture = deepen(architecture)
     else:
-        architecture = _explicit(model, suggest)
-    # the task sets the image channels in and out (gray → RGB, gray → chroma, gray → chroma classes)
+        architecture = _explicit(model, suggest, shape)
+    # the task sets the image channels in and out (the image's own, gray → RGB, gray → chroma, gray → chroma classes)
     task = _draw(suggest, "task", space.task)
     if task == CLASSES:  # its settings are drawn only for the trials that classify (define-by-run)
+        check_channels(task, shape[0])
         settings = (_draw(suggest, name, space.classes[name]) for name in ("bins", "rebalance", "temperature"))
         architecture = with_classes(architecture, bins_for(*settings))
     else:
-        architecture = adapt(architecture, get_task(task))
+        architecture = adapt(architecture, get_task(task, shape[0]))
     check_bounds(architecture, model)
     train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in train_values.items()})
     if train.loss == "bce" and architecture.output != "sigmoid":

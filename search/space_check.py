@@ -7,26 +7,55 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from cae.spec import Architecture, ArchitectureError
-from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample
-from search.space import Choice, FloatRange, IntRange, Space, SpaceError
+from cae.spec import Architecture, ArchitectureError, Shape, halvings
+from cae.tasks import TaskError
+from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample, space_shape
+from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel
 
 
-def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
-    """Refuse a space in which no architecture can be built, before any study starts.
+def check_depth(space: Space, shape: Shape) -> None:
+    """Refuse a template whose depth can halve the image more often than its size halves evenly (28 → 14 → 7),
+    before any training: the decoder could not land on the input's shape."""
+    if not isinstance(space.model, TemplateModel):
+        return
+    match depth := space.model.params["depth"]:
+        case Choice(values):
+            deepest = max(values)
+        case IntRange(high=high):
+            deepest = high
+        case _:
+            deepest = depth
+    size, fits = shape[1], halvings(shape[1])
+    if deepest > fits:
+        chain = " → ".join(str(size // 2**i) for i in range(fits + 1))
+        raise SpaceError(
+            space.path,
+            "model.depth",
+            f"expected at most {fits}: a {size}×{size} image halves evenly {fits} time{'s' * (fits != 1)} ({chain}), "
+            f"and a depth of {deepest} would halve it {deepest} times",
+        )
+
+
+def check_space(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
+    """Refuse a space in which no architecture can be built for images of ``shape`` (default: what its data gives,
+    :func:`~search.sample.space_shape`), before any study starts.
 
     A fixed space is built once and its configuration returned; a space with distributions is
     sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
     refused trial by trial, with their reason.
     """
+    shape = shape or space_shape(space)
+    check_depth(space, shape)
     if space.study.sampler["type"] == "grid":
-        grid_search_space(space, tries)  # refuses keys a grid cannot enumerate
+        grid_search_space(space, shape, tries)  # refuses keys a grid cannot enumerate
     reason = ""
     for seed in range(tries):
         drawn: dict[str, Any] = {}
         try:
-            config = sample(space, random_suggest(random.Random(seed), drawn))
+            config = sample(space, random_suggest(random.Random(seed), drawn), shape=shape)
             return None if drawn else config
+        except TaskError as error:
+            raise SpaceError(space.path, "task", f"expected a task these images allow: {error}") from None
         except ArchitectureError as error:
             reason = reason or str(error)
         if not drawn:
@@ -34,17 +63,19 @@ def check_space(space: Space, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
     raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
 
 
-def draw(space: Space, seed: int = 0, tries: int = CHECK_SAMPLES) -> TrialConfig:
+def draw(space: Space, seed: int = 0, tries: int = CHECK_SAMPLES, *, shape: Shape | None = None) -> TrialConfig:
     """One configuration of ``space`` (architecture and training): the fixed one, or the first buildable seeded draw.
 
+    ``shape`` is the images' (C, H, W); default what the space's data gives (:func:`space_shape`).
     Draws that cannot be built (shapes that do not work out, a latent over ``model.max_latent``) are skipped,
     as a study refuses them trial by trial; :class:`SpaceError` when none of ``tries`` draws can be built.
     """
+    shape = shape or space_shape(space)
     rng = random.Random(seed)
     reason = ""
     for _ in range(tries):
         try:
-            return sample(space, random_suggest(rng))
+            return sample(space, random_suggest(rng), shape=shape)
         except ArchitectureError as error:
             reason = reason or str(error)
     raise SpaceError(
@@ -52,9 +83,9 @@ def draw(space: Space, seed: int = 0, tries: int = CHECK_SAMPLES) -> TrialConfig
     )
 
 
-def architecture(space: Space, seed: int = 0) -> Architecture:
+def architecture(space: Space, seed: int = 0, *, shape: Shape | None = None) -> Architecture:
     """One architecture of ``space`` (see :func:`draw`), ready for :func:`cae.build`: ``cae.build(architecture(space, seed=1))``."""
-    return draw(space, seed).architecture
+    return draw(space, seed, shape=shape).architecture
 
 
 def check_batch_size(space: Space, train_images: int) -> None:
@@ -99,13 +130,14 @@ def _grid_values(space: Space, name: str, dist: Any) -> list[Any]:
     raise SpaceError(space.path, _space_key(space, name), "expected {choice: [...]} or a stepped, non-log range with the grid sampler")
 
 
-def grid_search_space(space: Space, tries: int = CHECK_SAMPLES) -> dict[str, list[Any]]:
+def grid_search_space(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> dict[str, list[Any]]:
     """The grid sampler's search space: every searched key with all its values.
 
     Sampling itself names the parameters (random draws, as in :func:`check_space`), so the grid can
     never disagree with what a trial asks for. A parameter that exists only in some draws (the
     per-stage ``channels.2`` of a searched depth) has no place in a grid and is refused.
     """
+    shape = shape or space_shape(space)
     grid: dict[str, list[Any]] = {}
     names: set[str] | None = None
     for seed in range(tries):
@@ -118,7 +150,7 @@ def grid_search_space(space: Space, tries: int = CHECK_SAMPLES) -> dict[str, lis
             return draw(name, dist)
 
         try:
-            sample(space, suggest)
+            sample(space, suggest, shape=shape)
         except ArchitectureError:
             continue  # refused trial by trial, as in any study
         if names is not None and set(dists) != names:

@@ -1,7 +1,8 @@
-"""The data path: the fixed 80/10/10 split, real CIFAR-10 images, the cache, and clear errors."""
+"""The data path: the fixed 80/10/10 split, real CIFAR-10 images, images at their own shape, the cache, and clear errors."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import torch
 from PIL import Image
 
 import cae.data
+import cae.folders
+import cae.torchvision_source
 from cae.data import CIFAR10_CLASSES, DataConfig, DataError, load_splits, split_indices, split_sizes
 
 
@@ -51,7 +54,7 @@ def test_loading_twice_gives_the_same_images_and_the_second_reads_the_cache(monk
     def no_decoding(*_args):
         raise AssertionError("decoded again although the cache holds these images")
 
-    monkeypatch.setattr(cae.data._Folders, "_decode", no_decoding)
+    monkeypatch.setattr(cae.folders.FolderSource, "_decode", no_decoding)
     second = load_splits(cfg)
     assert torch.equal(first.train.images, second.train.images)
     assert torch.equal(first.test.labels, second.test.labels)
@@ -66,25 +69,61 @@ def _image_folder(root: Path, sizes: dict[str, list[tuple[int, int]]]) -> Path:
     return root
 
 
-def test_any_image_folder_is_resized_to_32(tmp_path: Path) -> None:
-    root = _image_folder(tmp_path / "pets", {"cat": [(40, 50)] * 6, "dog": [(64, 64)] * 6})
+def test_an_image_folder_keeps_its_size_and_is_resized_only_when_asked(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "pets", {"cat": [(64, 64)] * 6, "dog": [(64, 64)] * 6})
     splits = load_splits(DataConfig(dataset="imagefolder", root=str(root)))
     assert splits.classes == ("cat", "dog")
     assert [len(s) for s in (splits.train, splits.val, splits.test)] == [10, 1, 1]
-    assert splits.train.images.shape[1:] == (3, 32, 32)
+    assert splits.shape == (3, 64, 64) and splits.describe().shape == (3, 64, 64)
+    assert load_splits(DataConfig(dataset="imagefolder", root=str(root), image_size=32)).shape == (3, 32, 32)
+    assert load_splits(DataConfig(dataset="imagefolder", root=str(root), channels=1)).shape == (1, 64, 64)
 
 
-def test_torchvision_pickles_are_joined_train_then_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "cifar-10-batches-py").mkdir()
+def test_a_folder_of_mixed_sizes_is_refused_naming_two_files_unless_a_size_is_asked(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "pets", {"cat": [(40, 40)] * 6, "dog": [(64, 64)] * 6})
+    with pytest.raises(DataError, match=r"cat/0\.png is 40×40, .*dog/0\.png is 64×64; set data.image_size") as error:
+        load_splits(DataConfig(dataset="imagefolder", root=str(root)))
+    assert error.value.key == "data.image_size"
+    assert load_splits(DataConfig(dataset="imagefolder", root=str(root), image_size=48)).shape == (3, 48, 48)
 
-    class FakeCIFAR10:  # stands in for torchvision's class: same attributes, no md5-checked files
-        def __init__(self, root: str, train: bool, download: bool) -> None:
-            n = 50 if train else 10
-            self.data = np.full((n, 32, 32, 3), 1 if train else 2, dtype=np.uint8)
-            self.targets = [0 if train else 1] * n
-            self.classes = list(CIFAR10_CLASSES)
 
-    monkeypatch.setattr(cae.data, "CIFAR10", FakeCIFAR10)
+def test_non_square_images_need_a_size(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "wide", {"a": [(48, 32)] * 12})
+    with pytest.raises(DataError, match=r"48×32 .*square.*data.image_size"):
+        load_splits(DataConfig(dataset="imagefolder", root=str(root)))
+    assert load_splits(DataConfig(dataset="imagefolder", root=str(root), image_size=16)).shape == (3, 16, 16)
+
+
+def test_gray_images_stay_one_channel_and_a_folder_without_classes_is_one_set(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), mode="L").save(tmp_path / f"{i:02d}.png")
+    splits = load_splits(DataConfig(dataset="imagefolder", root=str(tmp_path)))
+    assert splits.shape == (1, 28, 28) and splits.classes == ()
+    first = np.asarray(Image.open(tmp_path / "00.png"))
+    images = cae.data.load_images(DataConfig(dataset="imagefolder", root=str(tmp_path)), torch.tensor([0]))
+    assert np.array_equal(images.images[0, 0].numpy(), first)  # the pixels as the file holds them
+    rgb = load_splits(DataConfig(dataset="imagefolder", root=str(tmp_path), channels=3))
+    assert rgb.shape == (3, 28, 28) and torch.equal(rgb.train.images[:, 0], rgb.train.images[:, 2])
+
+
+def test_the_mnist_test_set_alone_is_a_dataset_at_one_by_28_by_28() -> None:
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    splits = load_splits(DataConfig(dataset="mnist", root=str(root), subset=500))
+    assert splits.shape == (1, 28, 28)
+    assert [len(s) for s in (splits.train, splits.val, splits.test)] == [400, 50, 50]
+    assert "MNIST (test part; no train files there)" in splits.source
+    assert len(splits.classes) == 10 and splits.describe().dataset == "mnist"
+
+
+def test_torchvision_pickles_are_joined_train_then_test(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    # the real pickles' layout (torchvision.datasets.CIFAR10 reads them), 10 images a batch file
+    for name, value, label in [*((f"data_batch_{i}", 1, 0) for i in range(1, 6)), ("test_batch", 2, 1)]:
+        batch = {"data": np.full((10, 3072), value, dtype=np.uint8), "labels": [label] * 10}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(CIFAR10_CLASSES)}))
     splits = load_splits(DataConfig(root=str(tmp_path)))
     images = torch.cat([splits.train.images, splits.val.images, splits.test.images])
     labels = torch.cat([splits.train.labels, splits.val.labels, splits.test.labels])
@@ -119,8 +158,8 @@ def test_missing_cifar10_offline_says_where_to_put_it(tmp_path: Path, monkeypatc
         def __init__(self, *args, **kwargs) -> None:
             raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
-    monkeypatch.setattr(cae.data, "CIFAR10", Offline)
-    with pytest.raises(DataError, match="put cifar-10-batches-py there"):
+    monkeypatch.setattr(cae.torchvision_source.torchvision.datasets, "CIFAR10", Offline)
+    with pytest.raises(DataError, match=r"nothing: CIFAR-10 is not there .*cifar-10-batches-py/data_batch_1.*point data.root"):
         load_splits(DataConfig(root=str(tmp_path / "nothing")))
 
 
@@ -135,7 +174,7 @@ def test_the_cache_is_npy_read_row_by_row_and_an_old_npz_cache_is_converted(tmp_
     def no_decoding(*_args):
         raise AssertionError("decoded again although the cache holds these images")
 
-    monkeypatch.setattr(cae.data._Folders, "_decode", no_decoding)
+    monkeypatch.setattr(cae.folders.FolderSource, "_decode", no_decoding)
     again = load_splits(DataConfig(dataset="imagefolder", root=str(root), subset=10))  # rows read from the whole cache
     assert torch.equal(again.train.images, torch.cat([first.train.images, first.val.images, first.test.images])[:8])
 
@@ -151,11 +190,11 @@ def test_the_cache_is_npy_read_row_by_row_and_an_old_npz_cache_is_converted(tmp_
 
 
 def test_rows_are_gathered_in_the_order_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cae.data, "GATHER_ROWS", 3)  # several chunks, runs of consecutive rows across them
+    monkeypatch.setattr(cae.folders, "GATHER_ROWS", 3)  # several chunks, runs of consecutive rows across them
     array = np.arange(20 * 2 * 2, dtype=np.uint8).reshape(20, 1, 2, 2)
     np.save(tmp_path / "a.npy", array)
     for rows in ([19, 0, 5, 6, 7, 8, 2, 2], list(range(20)), [], [4]):
         chosen = np.array(rows, dtype=np.int64)
-        assert np.array_equal(cae.data._gather(tmp_path / "a.npy", chosen), array[chosen])
+        assert np.array_equal(cae.folders.gather(tmp_path / "a.npy", chosen), array[chosen])
     with pytest.raises(ValueError, match="out of range"):
-        cae.data._gather(tmp_path / "a.npy", np.array([20]))
+        cae.folders.gather(tmp_path / "a.npy", np.array([20]))

@@ -6,7 +6,8 @@ from dataclasses import MISSING
 from pathlib import Path
 from typing import Any
 
-from cae.settings import DATASETS, DataConfig
+from cae.datasets import DATASETS, REGISTRY
+from cae.settings import DataConfig
 from search.space.messages import SpaceError, check_keys, did_you_mean, mapping, show
 from search.space.params import Enum, Int, coerce, parse_param
 from search.space.schema import (
@@ -97,7 +98,23 @@ def _parse_data(file: Path, raw: dict[str, Any]) -> DataConfig:
     if subset is not None:
         subset = coerce(file, "data.subset", Int(10), subset, " or null (all images)")
     seed = coerce(file, "data.seed", Int(0), raw.get("seed", 0))
-    return DataConfig(dataset=dataset, root=root, split=tuple(split), subset=subset, seed=seed)
+    parts = raw.get("parts")
+    if parts is not None:
+        known = REGISTRY[dataset].parts if dataset in REGISTRY else ("train", "test")
+        if isinstance(parts, str):
+            parts = [parts]
+        if not isinstance(parts, list) or not parts or len(set(map(str, parts))) != len(parts) or not set(parts) <= set(known):
+            raise SpaceError(file, "data.parts", f"expected a list of distinct parts of {dataset} ({', '.join(known)}), got {show(parts)}")
+        parts = tuple(parts)
+    image_size = raw.get("image_size")
+    if image_size is not None:
+        image_size = coerce(file, "data.image_size", Int(1), image_size, " or null (the images' own size)")
+    channels = raw.get("channels")
+    if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
+        raise SpaceError(file, "data.channels", f"expected 1 (gray), 3 (RGB) or null (the images' own channels), got {show(channels)}")
+    return DataConfig(
+        dataset=dataset, root=root, split=tuple(split), subset=subset, seed=seed, parts=parts, image_size=image_size, channels=channels
+    )
 
 
 def _parse_start(file: Path, raw: Any) -> StartRef:
