@@ -139,12 +139,7 @@ def fit_images(images: torch.Tensor, image_size: int | None, channels: int | Non
     resized to ``image_size`` (bicubic, antialiased): unchanged where a setting is ``None`` or already met."""
     c, h, w = images.shape[1:]
     if channels is not None and channels != c:
-        if channels == 1:
-            images = tvf.rgb_to_grayscale(images)
-        elif c == 1:
-            images = images.expand(-1, channels, -1, -1).contiguous()
-        else:
-            raise DataError("data.channels", f"expected 1 or 3 (the images have {c}), got {channels}")
+        images = _luma(images) if channels == 1 else images.expand(-1, channels, -1, -1).contiguous()
     if image_size is not None and (h, w) != (image_size, image_size):
         side = min(h, w)
         images = tvf.center_crop(images, [side, side])
@@ -152,6 +147,13 @@ def fit_images(images: torch.Tensor, image_size: int | None, channels: int | Non
     elif image_size is None and h != w:
         raise DataError("data.image_size", f"the images are {w}×{h} (width × height): the networks are square; set data.image_size")
     return images.contiguous()
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of RGB uint8 images, rounded as PIL's ``convert("L")`` does (fixed point, 16 bits): a folder,
+    converted by PIL, and a torchvision dataset, converted here, then give the same gray for the same pixels."""
+    weights = torch.tensor([19595, 38470, 7471], dtype=torch.int64).view(1, 3, 1, 1)
+    return ((images.to(torch.int64) * weights).sum(1, keepdim=True) + 0x8000).div(1 << 16, rounding_mode="floor").to(torch.uint8)
 
 
 def data_shape(cfg: DataConfig) -> tuple[int, int, int]:

@@ -53,6 +53,14 @@ class DataConfig:
     channels: int | None = None
     parts: tuple[str, ...] | None = None  # the dataset's parts to join (None: its usual ones, cae.datasets)
 
+    def __post_init__(self) -> None:
+        if self.channels is not None and (isinstance(self.channels, bool) or self.channels not in (1, 3)):
+            raise DataError("data.channels", f"expected 1 (gray), 3 (RGB) or None (the images' own), got {self.channels!r}")
+        if self.image_size is not None and (
+            isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or self.image_size < 1
+        ):
+            raise DataError("data.image_size", f"expected an integer ≥ 1 or None (the images' own size), got {self.image_size!r}")
+
 
 Shape = tuple[int, int, int]  # channels, height, width
 

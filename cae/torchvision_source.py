@@ -73,8 +73,15 @@ class TorchvisionSource:
             self._download(entry, root, parts)
         xs, ys, classes = [], [], None
         for part in present:
-            dataset = _unverified(entry.torchvision, entry.check)(str(root), **entry.parts[part], **entry.extras)
-            x, y = _arrays(dataset, entry)
+            try:
+                dataset = _unverified(entry.torchvision, entry.check)(str(root), **entry.parts[part], **entry.extras)
+                x, y = _arrays(dataset, entry)
+            except Exception as error:  # a cut or damaged file: torchvision raises what its reader raises (pickle, scipy, numpy)
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                files = ", ".join(entry.files[part])
+                raise DataError(
+                    "data.root", f"{root}: {entry.title}'s {part} files ({files}) cannot be read ({reason}); put whole copies there"
+                ) from None
             xs.append(x)
             ys.append(y)
             classes = classes or getattr(dataset, "classes", None)
@@ -100,7 +107,7 @@ class TorchvisionSource:
                 cls(str(root), **entry.parts[part], **entry.extras, download=True)
         except Exception as error:  # torchvision raises bare RuntimeError/URLError/OSError here
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            files = ", ".join(f for part in parts for f in entry.files[part])
+            files = ", ".join(dict.fromkeys(f for part in parts for f in entry.files[part]))
             raise DataError(
                 "data.root",
                 f"{root}: {entry.title} is not there and could not be downloaded ({reason}); put its files there ({files}), "

@@ -294,7 +294,6 @@ def test_channels_refused_on_colour(svhn: Written) -> None:
     assert refused.value.key == "data.channels"
 
 
-@pytest.mark.xfail(strict=True, reason="channels=2 gives gray tensors 2 channels (fit_images) and a folder a raw ValueError (FolderSource)")
 @pytest.mark.parametrize("dataset", ["mnist", "imagefolder"])
 def test_channels_refused_on_gray(dataset: str, mnist_family: dict[str, Written], digits: Written) -> None:
     root = mnist_family["mnist"].root if dataset == "mnist" else digits.root
@@ -391,7 +390,6 @@ DAMAGED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="torchvision's own error comes out raw (UnpicklingError, OSError, ValueError, RuntimeError)")
 @pytest.mark.parametrize("name", sorted(DAMAGED))
 def test_damaged_file_refused(name: str, tmp_path: Path) -> None:
     """A file cut short (an interrupted copy) is refused as data, naming it, not with torchvision's own exception."""
