@@ -1,7 +1,8 @@
 """From an :class:`~cae.spec.Architecture` value to a PyTorch module: one pure function per part.
 
 Like torchvision's ``vgg.make_layers(cfg)``: no file reading, no printing, no search; a new layer
-kind is one more branch in :func:`make_layers`.
+kind is one more branch in :func:`make_layers`. The module reads and writes images of the
+architecture's own shape (here its default, CIFAR-10's 3×32×32):
 
     >>> from cae.spec import Architecture, Conv, MaxPool, Upsample
     >>> model = build(Architecture(encoder=(Conv(8), MaxPool()), decoder=(Upsample(), Conv(3, activation="none"))))

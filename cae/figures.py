@@ -1,7 +1,8 @@
 """Pictures of a trained CAE: reconstruction grids and error curves.
 
 Two kinds, for two readers. Pixel grids (:func:`save_grid`, :func:`save_reconstructions`) are written
-by torchvision as the images' own pixels enlarged, for files that are looked at closely. Labelled
+by torchvision as the images' own pixels enlarged, for files that are looked at closely. Images of
+one channel (gray) or three (RGB), of any square size, are drawn alike: a gray one as gray RGB. Labelled
 figures (:func:`curves_figure`, :func:`image_rows_figure`) are :class:`matplotlib.figure.Figure`
 objects that a notebook shows inline and a command saves (``fig.savefig(path)``); the ``save_*``
 functions are those two steps. They are made by :func:`new_figure`, whose figures Jupyter shows
@@ -35,6 +36,7 @@ from cae.tasks import task_of
 from cae.training import reconstruct
 
 DPI = 120
+GRID_PIXELS = 128  # pixel grids enlarge each image to about this size: 8×8 digits 16×, 32×32 CIFAR-10 4×, 96×96 not at all
 
 
 class ShownFigure(Figure):
@@ -71,33 +73,55 @@ def themed(style: str = "whitegrid") -> AbstractContextManager[None]:
 
 
 def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """uint8 ``images`` over the model's RGB images of them (floats in [0, 1]), with the gray input
-    in between for a model that reads one gray channel (a colorizer)."""
+    """uint8 ``images`` over the model's images of them (floats in [0, 1], the images' channels), with the
+    gray input in between for a model that colours a gray channel (a colorizer)."""
     inputs = images.float() / 255
     outputs = reconstruct(model, images).cpu().float().contiguous()
-    return (inputs, outputs) if task_of(model).in_channels == 3 else (inputs, gray_as_rgb(inputs), outputs)
+    # decided by the task, not by channels: a gray reconstruction reads one channel too, and has no gray row to add
+    return (inputs, outputs) if task_of(model).name == "reconstruction" else (inputs, gray_as_rgb(inputs), outputs)
 
 
-def save_reconstructions(model: nn.Module, images: torch.Tensor, path: Path, *, scale: int = 4) -> Path:
+def grid_scale(size: int) -> int:
+    """How many times a pixel grid enlarges images of ``size``×``size``: to about :data:`GRID_PIXELS`, never shrunk.
+
+    >>> [grid_scale(size) for size in (8, 28, 32, 64, 96)]
+    [16, 4, 4, 2, 1]
+    """
+    return max(1, GRID_PIXELS // size)
+
+
+def save_reconstructions(model: nn.Module, images: torch.Tensor, path: Path, *, scale: int | None = None) -> Path:
     """Save a grid of uint8 ``images`` (top row) over the model's reconstructions (bottom row).
 
     A colorizer's grid has its gray input in between. Pixels are enlarged ``scale``× with
-    nearest-neighbour so that 32×32 images stay readable.
+    nearest-neighbour (by default :func:`grid_scale`) so that small images stay readable.
     """
     return save_grid(reconstruction_rows(model, images), path, scale=scale)
 
 
-def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 4) -> Path:
-    """Rows of float images in [0, 1] (N×3×H×W each, N the same) as one picture, enlarged ``scale``× with nearest-neighbour."""
-    grid = torch.cat(list(rows))
+def _as_rgb(rows: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The rows with gray ones as gray RGB when some row is RGB (as they are, when all have the same channels)."""
+    if len({row.shape[1] for row in rows}) == 1:
+        return list(rows)
+    return [row.expand(-1, 3, -1, -1) if row.shape[1] == 1 else row for row in rows]
+
+
+def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int | None = None) -> Path:
+    """Rows of float images in [0, 1] (N×C×H×W each, C 1 or 3, N the same) as one picture, enlarged ``scale``×
+    with nearest-neighbour (by default :func:`grid_scale` of their size); gray rows are drawn as gray RGB."""
+    grid = torch.cat(_as_rgb(rows))
+    scale = grid_scale(grid.shape[-1]) if scale is None else scale
     if scale > 1:
         grid = F.interpolate(grid, scale_factor=scale, mode="nearest")
-    save_image(make_grid(grid, nrow=len(rows[0]), padding=2, pad_value=1.0), path)
+    save_image(make_grid(grid, nrow=len(rows[0]), padding=2, pad_value=1.0), path)  # one channel is repeated into three
     return path
 
 
 def image_rows_figure(rows: dict[str, torch.Tensor], *, title: str = "") -> Figure:
-    """One labelled row of images per entry of ``rows`` (float images in [0, 1], N×3×H×W, the same N each)."""
+    """One labelled row of images per entry of ``rows`` (float images in [0, 1], N×C×H×W with C 1 or 3, the same N each).
+
+    Drawn nearest-neighbour, so that small images (8×8 digits) show their pixels rather than a blur.
+    """
     fig = new_figure(figsize=(1.0 * max(len(r) for r in rows.values()), 1.15 * len(rows) + 0.4))
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):

@@ -9,7 +9,11 @@ below the input's number of values ``D``, cached per split; :func:`cae.metrics.g
     baseline.mse(256), gain_db(baseline.mse(256), result.test_mse)     # result: cae.training.train(...)
 
 Pure numpy/torch, all in float64: the covariance of 48,000 CIFAR-10 images is accumulated a chunk at
-a time, so they never exist as one float64 matrix (that would be 1.2 GB).
+a time, so they never exist as one float64 matrix (that would be 1.2 GB). ``D`` is the images' own
+C·H·W, whatever their shape. Larger images than there are of them (a few thousand 3×64×64
+photographs, D = 12,288) are fitted through their N×N Gram matrix instead of the D×D covariance
+(:data:`GRAM_ABOVE`); their PCA then has at most N − 1 axes, and a latent size past them has no
+baseline (:meth:`PcaBaseline.reason` says so).
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ import torch
 
 from cae.cache import Fingerprint, cache_dir, load_npz, save_npz
 
-CHUNK_ROWS = 4096  # images converted to float64 at a time: 100 MB of CIFAR-10
+CHUNK_ROWS = 4096  # images converted to float64 at a time, at most: 100 MB of CIFAR-10
+CHUNK_VALUES = 4096 * 3072  # and at most this many values (100 MB of float64), so that large images come fewer at a time
+# Above this many values per image, and with fewer images than values, PCA is fitted through the images' Gram
+# matrix: a D×D covariance would hold D² floats (1.2 GB at 3×64×64, 6 GB at 3×96×96) and cost O(D³) to
+# diagonalise, while their span has at most N − 1 axes anyway. At or below it (CIFAR-10's 3,072 values
+# included) the covariance is cheap and gives all D axes, so a latent of any size below D has a baseline.
+GRAM_ABOVE = 4096
 # Part of every cache key: bump it when the way the curve is computed changes, so no stale curve is reused.
 CACHE_VERSION = "pca-curve-1"
 
@@ -34,67 +44,104 @@ class LinearCode:
     """A PCA fitted on flattened images in [0, 1]: their mean, all principal axes and the variance along each."""
 
     mean: np.ndarray  # float64 [D]
-    components: np.ndarray  # float64 [D, D]; column k is the k-th axis, by decreasing variance
-    eigenvalues: np.ndarray  # float64 [D], decreasing: the mean squared projection of the training images on each axis
+    components: np.ndarray  # float64 [D, A]; column k is the k-th axis, by decreasing variance (A = D, or the rank of a Gram fit)
+    eigenvalues: np.ndarray  # float64 [A], decreasing: the mean squared projection of the training images on each axis
 
     @property
     def n_values(self) -> int:
-        """D, the number of values of one image (3·32·32 = 3,072 for CIFAR-10)."""
+        """D, the number of values of one image, C·H·W (3·32·32 = 3,072 for CIFAR-10, 1·28·28 = 784 for MNIST)."""
         return len(self.mean)
+
+    @property
+    def n_axes(self) -> int:
+        """A, the axes known: all D of them, or for a fit through the Gram matrix the training images' rank (< N)."""
+        return self.components.shape[1]
 
 
 @dataclass(frozen=True)
 class PcaBaseline:
-    """PCA's test MSE at every latent size ``d`` < D (``curve[d]``), for comparing trained CAEs with."""
+    """PCA's test MSE at every latent size ``d`` < D (``curve[d]``), for comparing trained CAEs with.
+
+    ``curve[d]`` is NaN past the axes a Gram fit knows (:attr:`LinearCode.n_axes`): no linear code of
+    that size was learned from the training images.
+    """
 
     curve: np.ndarray  # float64 [D + 1]
     n_values: int  # D
     n_train: int  # images the PCA was fitted on
 
+    @property
+    def n_axes(self) -> int:
+        """The largest latent size with a baseline below D: D itself, or the rank of a Gram fit's training images."""
+        unknown = np.isnan(self.curve)
+        return int(np.argmax(unknown)) - 1 if unknown.any() else self.n_values
+
     def mse(self, latent_size: int) -> float | None:
-        """PCA's test MSE with ``latent_size`` components, or None when the latent is as large as the input or larger."""
+        """PCA's test MSE with ``latent_size`` components, or None when the latent is as large as the input or larger,
+        or past the axes PCA knows (:meth:`reason` says which)."""
         if latent_size < 0:
             raise ValueError(f"latent size must be ≥ 0, got {latent_size}")
         if latent_size >= self.n_values:
             # with d = D PCA is lossless, and a larger code can simply copy the image: no linear code to compare with
             return None
-        return float(self.curve[latent_size])
+        value = float(self.curve[latent_size])
+        return None if math.isnan(value) else value
 
     def reason(self, latent_size: int) -> str:
         """Why :meth:`mse` has no baseline for ``latent_size`` (an empty string when it has one)."""
-        if 0 <= latent_size < self.n_values:
-            return ""
         if latent_size < 0:
             return f"latent {latent_size:,} is negative"
-        return (
-            f"latent {latent_size:,} ≥ the input's {self.n_values:,} values: an over-complete code can copy the image, "
-            "so PCA has no meaningful size to compare with"
-        )
+        if latent_size >= self.n_values:
+            return (
+                f"latent {latent_size:,} ≥ the input's {self.n_values:,} values: an over-complete code can copy the image, "
+                "so PCA has no meaningful size to compare with"
+            )
+        if math.isnan(self.curve[latent_size]):
+            return (
+                f"latent {latent_size:,} is past the {self.n_axes:,} axes of PCA on {self.n_train:,} training images "
+                f"(their span; images of {self.n_values:,} values): no linear code of that size is learned from them"
+            )
+        return ""
+
+
+def _chunk_rows(n_values: int) -> int:
+    """Images per float64 chunk: :data:`CHUNK_ROWS`, fewer for images of more than :data:`CHUNK_VALUES` / CHUNK_ROWS values."""
+    return max(1, min(CHUNK_ROWS, CHUNK_VALUES // n_values))
 
 
 def _flat_chunks(images: torch.Tensor) -> Iterator[torch.Tensor]:
-    """The images as float64 rows in [0, 1], :data:`CHUNK_ROWS` at a time (only one chunk is ever float64)."""
+    """The images as float64 rows in [0, 1], a chunk at a time (:func:`_chunk_rows`; only one chunk is ever float64)."""
     flat = images.detach().cpu().reshape(len(images), -1)
-    for start in range(0, len(flat), CHUNK_ROWS):
-        yield flat[start : start + CHUNK_ROWS].to(torch.float64).div_(255)
+    rows = _chunk_rows(flat.shape[1])
+    for start in range(0, len(flat), rows):
+        yield flat[start : start + rows].to(torch.float64).div_(255)
+
+
+def _mean(images: torch.Tensor) -> torch.Tensor:
+    total = torch.zeros(math.prod(images.shape[1:]), dtype=torch.float64)
+    for x in _flat_chunks(images):
+        total += x.sum(dim=0)
+    return total / len(images)
 
 
 def fit_pca(images: torch.Tensor) -> LinearCode:
-    """Fit PCA on uint8 images N×C×H×W (pixels 0–255, taken as [0, 1]): the mean and every principal axis.
+    """Fit PCA on uint8 images N×C×H×W of any shape (pixels 0–255, taken as [0, 1]): the mean and the principal axes.
 
     Two passes over the images: the mean first, then the covariance of the centred rows. Centring
     each chunk before multiplying (rather than X^T X − N·μμ^T afterwards) avoids the cancellation
     of two large nearly equal matrices, which would cost the smallest eigenvalues their accuracy.
     When N − 1 < D the trailing eigenvalues are (numerically) zero: their axes are arbitrary but
     still orthonormal, so reconstructions and the MSE curve stay exact.
+
+    Images of more than :data:`GRAM_ABOVE` values, fewer than their values, are fitted by
+    :func:`_fit_gram` instead: only the axes of their span, at most N − 1.
     """
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"expected a non-empty N×C×H×W image tensor, got shape {tuple(images.shape)}")
     n, n_values = len(images), math.prod(images.shape[1:])
-    total = torch.zeros(n_values, dtype=torch.float64)
-    for x in _flat_chunks(images):
-        total += x.sum(dim=0)
-    mean = total / n
+    if n_values > GRAM_ABOVE and n < n_values:
+        return _fit_gram(images)
+    mean = _mean(images)
     cov = torch.zeros(n_values, n_values, dtype=torch.float64)
     for x in _flat_chunks(images):
         x -= mean
@@ -107,9 +154,44 @@ def fit_pca(images: torch.Tensor) -> LinearCode:
     return LinearCode(mean=mean.numpy(), components=components.contiguous().numpy(), eigenvalues=eigenvalues.contiguous().numpy())
 
 
+def _fit_gram(images: torch.Tensor) -> LinearCode:
+    """PCA of N images of D > N values through their N×N Gram matrix: the axes of their span, no D×D matrix.
+
+    With X the centred rows, the covariance XᵀX/N and the Gram matrix G = XXᵀ/N share their nonzero
+    eigenvalues, and for Gu = λu the covariance's unit eigenvector is v = Xᵀu / √(Nλ). G is summed a
+    block of chunk pairs at a time (only two chunks are ever float64), then the axes in one more pass.
+    Axes whose eigenvalue is rounding (below λ₁·max(N, D)·ε, the rank cut of ``numpy.linalg.matrix_rank``)
+    are dropped: centring alone leaves one, and their directions would be noise.
+    """
+    n = len(images)
+    mean = _mean(images)
+    rows = _chunk_rows(len(mean))
+    gram = torch.zeros(n, n, dtype=torch.float64)
+    for i, x in enumerate(_flat_chunks(images)):
+        x -= mean
+        for j, y in enumerate(_flat_chunks(images[: (i + 1) * rows])):
+            y -= mean
+            block = x @ y.T
+            gram[i * rows : i * rows + len(x), j * rows : j * rows + len(y)] = block
+            gram[j * rows : j * rows + len(y), i * rows : i * rows + len(x)] = block.T
+    gram /= n
+    eigenvalues, vectors = torch.linalg.eigh(gram)  # ascending
+    del gram
+    eigenvalues, vectors = eigenvalues.flip(0), vectors.flip(1)
+    cut = eigenvalues[0].clamp(min=0) * max(n, len(mean)) * torch.finfo(torch.float64).eps
+    rank = int((eigenvalues > cut).sum())
+    eigenvalues, vectors = eigenvalues[:rank], vectors[:, :rank]
+    components = torch.zeros(len(mean), rank, dtype=torch.float64)
+    for i, x in enumerate(_flat_chunks(images)):
+        x -= mean
+        components.addmm_(x.T, vectors[i * rows : i * rows + len(x)])
+    components /= (n * eigenvalues).sqrt()
+    return LinearCode(mean=mean.numpy(), components=components.numpy(), eigenvalues=eigenvalues.contiguous().numpy())
+
+
 def _check_shape(code: LinearCode, images: torch.Tensor) -> None:
     if images.ndim != 4 or math.prod(images.shape[1:]) != code.n_values:
-        raise ValueError(f"expected N×C×H×W images of {code.n_values:,} values each, got shape {tuple(images.shape)}")
+        raise ValueError(f"expected N×C×H×W images of {code.n_values:,} values each (the PCA's), got shape {tuple(images.shape)}")
 
 
 def mse_curve(code: LinearCode, images: torch.Tensor) -> np.ndarray:
@@ -120,26 +202,40 @@ def mse_curve(code: LinearCode, images: torch.Tensor) -> np.ndarray:
     with the top d axes is the sum over the remaining axes d…D−1; summing that tail, rather than
     subtracting the first d from the total, keeps the small errors at large d free of cancellation
     (entry D is exactly 0, entry 0 the squared distance to the training mean).
+
+    A code of A < D axes (a Gram fit) adds what lies outside their span, each image's squared norm
+    less its projections', to every entry up to A; entries A + 1 … D − 1 are NaN (no such code
+    was learned), entry D still 0 (the image itself).
     """
     _check_shape(code, images)
     if len(images) == 0:
         raise ValueError("expected at least one image")
     mean = torch.from_numpy(code.mean)
     components = torch.from_numpy(code.components)
-    per_axis = torch.zeros(code.n_values, dtype=torch.float64)
+    per_axis = torch.zeros(code.n_axes, dtype=torch.float64)
+    outside = torch.zeros((), dtype=torch.float64)
+    complete = code.n_axes == code.n_values
     for x in _flat_chunks(images):
         x -= mean
-        per_axis += (x @ components).square_().sum(dim=0)
+        projected = (x @ components).square_()
+        per_axis += projected.sum(dim=0)
+        if not complete:
+            outside += (x.square().sum(dim=1) - projected.sum(dim=1)).clamp_(min=0).sum()
     tail = np.zeros(code.n_values + 1)
-    tail[:-1] = np.cumsum(per_axis.numpy()[::-1])[::-1]
-    return np.clip(tail / (len(images) * code.n_values), 0, None)
+    tail[: code.n_axes] = np.cumsum(per_axis.numpy()[::-1])[::-1]
+    if not complete:
+        tail[: code.n_axes + 1] += outside.item()
+        tail[code.n_axes + 1 : code.n_values] = np.nan
+    with np.errstate(invalid="ignore"):  # NaN past a Gram fit's axes stays NaN
+        return np.clip(tail / (len(images) * code.n_values), 0, None)
 
 
 def _top_axes(code: LinearCode, images: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The code's mean and its top ``d`` axes (D × d), after checking ``images`` and ``d`` against it."""
     _check_shape(code, images)
-    if not 0 <= d <= code.n_values:
-        raise ValueError(f"expected 0 ≤ d ≤ {code.n_values:,}, got {d}")
+    if not 0 <= d <= code.n_axes:
+        known = "" if code.n_axes == code.n_values else f" (the axes of PCA on images of {code.n_values:,} values, fewer than them)"
+        raise ValueError(f"expected 0 ≤ d ≤ {code.n_axes:,}{known}, got {d}")
     return torch.from_numpy(code.mean), torch.from_numpy(code.components[:, :d])
 
 
@@ -207,7 +303,8 @@ def linear_code(train: torch.Tensor, on_progress: Callable[[str], None] | None =
     stored = load_npz(path, "mean", "components", "eigenvalues")
     if stored is not None:  # else missing or damaged: fitted again below
         code = LinearCode(*stored)
-        if code.components.shape == (code.n_values, code.n_values) == (math.prod(train.shape[1:]),) * 2:
+        n_values = math.prod(train.shape[1:])
+        if code.n_values == n_values and code.components.shape == (n_values, len(code.eigenvalues)) and code.n_axes <= n_values:
             return code
     if on_progress is not None:
         on_progress(f"fitting PCA on {len(train):,} training images (cached afterwards)")
@@ -223,15 +320,31 @@ def start_from_linear_code(model: torch.nn.Module, code: LinearCode) -> None:
     so the untrained model reconstructs exactly as PCA does and training only adds the convolutions'
     corrections.
 
+    The model's images, C·H·W in and out, must be the code's D values: PCA of the same images.
+
     The linear path is frozen (``requires_grad=False``): trained with the convolutions' learning rate,
     Adam moves every weight by about the rate each step, which shook the components (entries of about
-    1/√3,072 = 0.018): on CIFAR-10 at latent 256, 2 epochs at 2e-3 ended 0.39 dB *under* PCA with a trained
-    path and above it with a frozen one.
+    1/√D, 0.018 for CIFAR-10's 3,072 values): on CIFAR-10 at latent 256, 2 epochs at 2e-3 ended 0.39 dB
+    *under* PCA with a trained path and above it with a frozen one.
     """
     arch = model.arch
     d = arch.latent_size
-    if not arch.linear_skip or d >= code.n_values or arch.in_channels * arch.image_size**2 != code.n_values:
-        raise ValueError(f"expected a linear_skip model below {code.n_values:,} latent values on {code.n_values:,}-value images")
+    pixels = arch.image_size**2
+    if (
+        not arch.linear_skip
+        or d >= code.n_values
+        or arch.in_channels * pixels != code.n_values
+        or arch.out_channels * pixels != code.n_values
+    ):
+        raise ValueError(
+            f"expected a linear_skip model below {code.n_values:,} latent values on {code.n_values:,}-value images, "
+            f"got a latent of {d:,} on {arch.in_channels}×{arch.image_size}×{arch.image_size} → "
+            f"{arch.out_channels}×{arch.image_size}×{arch.image_size}" + ("" if arch.linear_skip else " without linear_skip")
+        )
+    if d > code.n_axes:
+        raise ValueError(
+            f"a latent of {d:,} is past the {code.n_axes:,} axes of PCA on fewer training images than their {code.n_values:,} values"
+        )
     top = torch.from_numpy(code.components[:, :d])  # D × d
     mean = torch.from_numpy(code.mean)
     model.skip_in.weight.copy_(top.T)

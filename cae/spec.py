@@ -1,8 +1,11 @@
 """A CAE architecture as a plain, typed value, and everything known about it before a tensor exists.
 
-An :class:`Architecture` is two tuples of layers (encoder, decoder). :attr:`Architecture.shapes` walks them
+An :class:`Architecture` is two tuples of layers (encoder, decoder) and the shape of the images they
+read and write (``in_channels``, ``out_channels``, square ``image_size``: CIFAR-10's 3 × 32 × 32 unless
+given; 1 × 28 × 28 for MNIST). :attr:`Architecture.shapes` walks the layers from that shape
 with the assignment's formula ``out = (W − K + 2P) / S + 1`` and refuses, with a reason, any
 architecture whose shapes cannot work. Latent size and parameter count follow from the walk.
+On CIFAR-10 images:
 
     >>> arch = Architecture(
     ...     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
@@ -288,6 +291,45 @@ def _window_size(name: str, size: int, k: int, s: int, p: int) -> int:
     return out
 
 
+def halvings(size: int) -> int:
+    """How many times ``size`` halves evenly: 2 for 28 (28 → 14 → 7), 5 for 32, 0 for any odd size.
+
+    It is the most 2× down-sampling stages (max-pools or stride-2 convolutions) an encoder can have on a
+    ``size``×``size`` image and still be mirrored by 2× up-sampling stages back to ``size``: one more
+    meets an odd map, which a max-pool refuses (a row it never reads) and a strided convolution
+    rounds up (7 → 4, doubled back to 8, not 7). A sampler can refuse such a depth before building.
+
+        >>> [halvings(size) for size in (8, 28, 32, 64, 96, 27)]
+        [3, 2, 5, 6, 5, 0]
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"expected an image size, an integer ≥ 1, got {size!r}")
+    return (size & -size).bit_length() - 1  # the number of trailing zero bits
+
+
+def _halving_steps(layer: Layer) -> int:
+    """How many 2× down-samplings a layer makes (a stride of 4 is two; strides that are no power of 2 count none)."""
+    stride = layer.stride if isinstance(layer, Conv | MaxPool) else 1
+    return stride.bit_length() - 1 if stride & (stride - 1) == 0 else 0
+
+
+def depth_hint(image_size: int, depth: int) -> str:
+    """Why an encoder that halves ``depth`` times cannot work on ``image_size`` images, and which depth fits;
+    an empty string when ``depth`` fits (its failure has another cause).
+
+        >>> depth_hint(28, 3)
+        '28×28 halves evenly 2 times (28 → 14 → 7): a depth of at most 2 fits, not 3'
+    """
+    fits = halvings(image_size)
+    if depth <= fits:
+        return ""
+    if fits == 0:
+        return f"{image_size}×{image_size} does not halve evenly ({image_size} is odd): only a depth of 0 fits, not {depth}"
+    chain = " → ".join(str(image_size >> i) for i in range(fits + 1))
+    times = "once" if fits == 1 else f"{fits} times"
+    return f"{image_size}×{image_size} halves evenly {times} ({chain}): a depth of at most {fits} fits, not {depth}"
+
+
 def out_shape(layer: Layer, shape: Shape, *, part: str = "layer", index: int = 0) -> tuple[Shape, int]:
     """Output shape and parameter count of one layer on an input of ``shape``."""
     return layer.walk(shape, f"{part} layer {index} ({layer.describe()})")
@@ -313,6 +355,8 @@ class LayerShape:
 class Architecture:
     """A convolutional autoencoder: encoder layers to the latent map, decoder layers back to the image.
 
+    The encoder reads ``in_channels`` × ``image_size`` × ``image_size`` images and the decoder must return
+    ``out_channels`` × ``image_size`` × ``image_size`` (the same channels for a reconstruction, gray or RGB).
     ``output`` is the activation after the last decoder layer (``sigmoid`` keeps pixels in [0, 1]).
     ``linear_skip`` puts the optimal linear code at the heart of the network. A dense map from the
     image to the latent is added to the encoder's code, and a dense map from the latent back to an
@@ -359,8 +403,11 @@ class Architecture:
         expected = (self.out_channels, self.image_size, self.image_size)
         if self.shapes[-1].out_shape != expected:
             got, want, latent = ("×".join(map(str, shape)) for shape in (self.shapes[-1].out_shape, expected, self.latent_shape))
+            # the decoder of a linear_skip model starts from the image, so the encoder's depth cannot be why
+            hint = "" if self.linear_skip else depth_hint(self.image_size, self.depth)
             raise ArchitectureError(
                 f"the decoder returns {got}, expected {want} (the input's shape); the encoder ends in a {latent} latent"
+                + (f"; {hint}" if hint else "")
             )
 
     @cached_property
@@ -368,11 +415,21 @@ class Architecture:
         """Every layer's input and output shape and parameter count, encoder first."""
         rows: list[LayerShape] = []
         shape: Shape = (self.in_channels, self.image_size, self.image_size)
+        halved = 0  # the encoder's 2× down-samplings so far
         for part, layers in (("encoder", self.encoder), ("decoder", self.decoder)):
             if part == "decoder" and self.linear_skip:
                 shape = self.image_shape  # the decoder refines the linear path's image
             for index, layer in enumerate(layers):
-                out, params = out_shape(layer, shape, part=part, index=index)
+                if part == "encoder":
+                    halved += _halving_steps(layer)
+                try:
+                    out, params = out_shape(layer, shape, part=part, index=index)
+                except ArchitectureError as error:
+                    # an encoder that halved more often than the image size allows met an odd map: say which depth fits
+                    hint = depth_hint(self.image_size, halved) if part == "encoder" else ""
+                    if not hint:
+                        raise
+                    raise ArchitectureError(f"{error}; {hint}") from None
                 rows.append(LayerShape(part, index, layer, shape, out, params))
                 shape = out
         return tuple(rows)
@@ -402,6 +459,14 @@ class Architecture:
             return 0
         d_in, d_out = self.in_channels * self.image_size**2, self.out_channels * self.image_size**2
         return d_in * self.latent_size + self.latent_size + self.latent_size * d_out + d_out
+
+    @property
+    def depth(self) -> int:
+        """The encoder's 2× down-samplings (max-pools and strided convolutions; a stride of 4 counts twice).
+
+        At most :func:`halvings` of the image size for an encoder mirrored by 2× up-sampling.
+        """
+        return sum(_halving_steps(layer) for layer in self.encoder)
 
     @property
     def receptive_field(self) -> int:

@@ -35,9 +35,9 @@ from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
 from cae.spec import Architecture
 from cae.tasks import Task, task_of
 
-# Evaluation batches: 256 images measured 1.4× faster than 1,000 on CPU (the activations stay in
-# cache) and hold a quarter of the memory (a 64-channel 32×32 layer of 1,000 images is 262 MB);
-# a GPU wants large ones.
+# Evaluation batches: 256 CIFAR-10 images measured 1.4× faster than 1,000 on CPU (the activations stay
+# in cache) and hold a quarter of the memory (a 64-channel 32×32 layer of 1,000 images is 262 MB; at
+# 96×96, nine times that); a GPU wants large ones.
 EVAL_BATCH = 256
 EVAL_BATCH_CUDA = 4096
 
@@ -121,7 +121,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(model input, model output, the output as an RGB image) for an RGB batch ``x`` in [0, 1]."""
+    """(model input, model output, the output as an image like ``x``) for a batch ``x`` in [0, 1] (RGB for a colorizer)."""
     inputs = task.inputs(x).contiguous(memory_format=torch.channels_last)  # a no-op for reconstruction
     out = model(inputs)
     return inputs, out, task.to_rgb(inputs, out)
@@ -131,7 +131,9 @@ def _forward(model: nn.Module, task: Task, x: torch.Tensor) -> tuple[torch.Tenso
 def rgb_batches(
     model: nn.Module, images: torch.Tensor, *, batch: int | None = None, task: Task | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images in [0, 1], the model's RGB outputs clamped to [0, 1]) for uint8 ``images``, ``batch`` at a time.
+    """(images in [0, 1], the model's images of them clamped to [0, 1]) for uint8 ``images``, ``batch`` at a time.
+
+    The model's images have the input's channels (gray or RGB), whatever channels the model predicts.
 
     One pass serves any number of measures of the same outputs (MSE here, SSIM in analysis.evaluate).
     ``task`` overrides how outputs become images (default: the model's own, :func:`cae.tasks.task_of`),
@@ -147,13 +149,13 @@ def rgb_batches(
 
 
 def reconstruct(model: nn.Module, images: torch.Tensor, *, task: Task | None = None) -> torch.Tensor:
-    """The model's RGB images for uint8 ``images`` (reconstructions, or colorizations of their gray)
-    as floats clamped to [0, 1]; ``task`` as in :func:`rgb_batches`."""
+    """The model's images for uint8 ``images`` (reconstructions, or colorizations of their gray)
+    as floats clamped to [0, 1], shaped as ``images``; ``task`` as in :func:`rgb_batches`."""
     return torch.cat([out for _, out in rgb_batches(model, images, task=task)])
 
 
 def evaluate(model: nn.Module, images: torch.Tensor) -> float:
-    """MSE between uint8 ``images`` and the model's RGB images of them, on the [0, 1] scale.
+    """MSE between uint8 ``images`` and the model's images of them, on the [0, 1] scale, over every value (C·H·W each).
 
     Outputs are clamped to [0, 1] first: the error is that of the image a user would see. For a
     colorizer it is the error of the colorized photograph, whatever channels the model predicts.
@@ -186,7 +188,7 @@ def fit(
     The model ends with the weights of its best validation epoch (:class:`TrainResult`), so that a trial's objective
     (best validation MSE), its test error and its saved weights all describe the same model.
     What it learns (reconstruction, or colours from gray) follows from its architecture's
-    channels (:func:`cae.tasks.task_of`); every error is on the RGB image it produces.
+    channels (:func:`cae.tasks.task_of`); every error is on the image it produces (RGB for a colorizer).
 
     Args:
         on_epoch: called after every epoch with its report; an exception raised there stops training.
@@ -209,8 +211,8 @@ def fit(
     forward = torch.compile(model) if cfg.compile else model  # the same parameters; evaluation stays eager
     optimizer = make_optimizer(model, cfg)
     criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
-    # The training error is on the RGB image, like validation; for plain MSE reconstruction that
-    # is the loss itself, and no second error is computed.
+    # The training error is on the image (RGB for a colorizer), like validation; for plain MSE
+    # reconstruction that is the loss itself, and no second error is computed.
     loss_is_rgb_mse = cfg.loss == "mse" and task.name == "reconstruction"
     shuffle = torch.Generator().manual_seed(cfg.seed)
     train = data.train.images
