@@ -224,8 +224,20 @@ BAD_SPACES = [
         "model.encoder.0.padding",
         "an integer ≥ 0 or same, got 'valid'",
     ),
-    ("fixed impossible shapes", TEMPLATE.replace("depth: 2", "depth: 6"), [], "model.depth", "expected at most 5: a 32×32 image halves evenly 5"),
-    ("space of impossible shapes", TEMPLATE.replace("depth: 2", "depth: {int: [6, 9]}"), [], "model.depth", "a depth of 9 would halve it 9 times"),
+    (
+        "fixed impossible shapes",
+        TEMPLATE.replace("depth: 2", "depth: 6"),
+        [],
+        "model.depth",
+        "expected at most 5: a 32×32 image halves evenly 5",
+    ),
+    (
+        "space of impossible shapes",
+        TEMPLATE.replace("depth: 2", "depth: {int: [6, 9]}"),
+        [],
+        "model.depth",
+        "a depth of 9 would halve it 9 times",
+    ),
     ("fixed design over its bound", TEMPLATE.replace("depth: 2", "depth: 2\n  max_latent: 1"), [], "model", "above model.max_latent (1)"),
     ("explicit and template mixed", "model: {depth: 2, encoder: [{conv: 3}]}", [], "model", "not both"),
     (
@@ -266,7 +278,13 @@ BAD_SPACES = [
     ),
     ("bad split", TEMPLATE + "data: {split: [0.8, 0.3, 0.1]}\n", [], "data.split", "summing to 1"),
     ("study name escaping studies/", TEMPLATE.replace("{name: t}", "{name: ../etc}"), [], "study.name", "no '/' or '..'"),
-    ("unknown dataset", TEMPLATE + "data: {dataset: mnst}\n", [], "data.dataset", "one of cifar10, cifar100, mnist, fashionmnist, kmnist, svhn, stl10, imagefolder"),
+    (
+        "unknown dataset",
+        TEMPLATE + "data: {dataset: mnst}\n",
+        [],
+        "data.dataset",
+        "one of cifar10, cifar100, mnist, fashionmnist, kmnist, svhn, stl10, imagefolder",
+    ),
     (
         "bce with a linear output",
         TEMPLATE.replace("epochs: 1", "epochs: 1\n  loss: bce") + "  output: none\n",
