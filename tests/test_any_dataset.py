@@ -12,35 +12,14 @@ import optuna
 import pytest
 import torch
 from PIL import Image
-from torchvision.datasets.mnist import read_image_file, read_label_file
 
 import search
-from cae.data import DataConfig, load_images
+from benchmarks.image_folders import digit_folder, photo_folder
 from search.cli import main
 from search.record import read_trial, study_data
 from tests.conftest import SPACES
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 ONE_EPOCH = ["--set", "train.epochs=1", "--set", "data.subset=null", "--set", "train.batch_size=16"]
-
-
-def digit_folder(root: Path, n: int = 100) -> Path:
-    """The first ``n`` MNIST test digits as 28 × 28 gray PNGs in class folders (``ROOT/<digit>/NNNN.png``)."""
-    images = read_image_file(str(MNIST / "MNIST" / "raw" / "t10k-images-idx3-ubyte"))[:n].numpy()
-    labels = read_label_file(str(MNIST / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"))[:n].tolist()
-    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        (root / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image, mode="L").save(root / str(label) / f"{i:04d}.png")
-    return root
-
-
-def photo_folder(root: Path, n: int = 100) -> Path:
-    """``n`` CIFAR-10 photographs enlarged to 64 × 64 RGB PNGs, in their class folders."""
-    cifar = load_images(DataConfig(image_size=64), torch.arange(n))
-    for i, (image, label) in enumerate(zip(cifar.images, cifar.labels.tolist(), strict=True)):
-        (root / f"class{label}").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / f"class{label}" / f"{i:04d}.png")
-    return root
 
 
 def run(tmp: Path, name: str, root: Path, *args: str, space: str = "tiny.yaml") -> int:
