@@ -25,6 +25,7 @@ import optuna
 
 import search
 from benchmarks.common import RESULTS, machine
+from search.record import read_trial
 from search.refits import choose_designs, refit_space
 from search.storage import default_storage, load_study
 
@@ -85,16 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     study = search.optimize(space, trials=len(designs), storage=default_storage(args.into), workers=args.workers, progress=True)
     rows = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        attrs = trial.user_attrs
+        record = read_trial(trial)
         rows.append(
             {
-                "latent": attrs["latent_size"],
-                "variant": attrs["lineage"]["variant"],
-                "n_params": attrs["n_params"],
-                "test_psnr": attrs["test_psnr"],
-                "gain_db": attrs["gain_db"],
-                "val_mse": attrs["val_mse"],
-                "train_seconds": attrs["train_seconds"],
+                "latent": record.latent_size,
+                "variant": (record.lineage or {}).get("variant"),
+                "n_params": record.n_params,
+                "test_psnr": record.test_psnr,
+                "gain_db": record.gain_db,
+                "val_mse": list(record.val_mse or ()),
+                "train_seconds": record.train_seconds,
             }
         )
     rows.sort(key=lambda r: (r["latent"], args.variants.index(r["variant"])))

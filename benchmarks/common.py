@@ -97,12 +97,15 @@ def reference_architecture():
 
 
 def best_architecture(study: str, storage: str | None = None):
-    """The architecture of a study's best trial (its ``architecture`` user attribute)."""
+    """The architecture of a study's best trial (the one it recorded: :func:`search.record.read_trial`)."""
     import optuna
 
-    from cae.spec import Architecture
     from search.best import best_trial
+    from search.record import read_trial
     from search.storage import default_storage, open_storage
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage or default_storage(study)))
-    return Architecture.from_dict(best_trial(loaded).user_attrs["architecture"])
+    best = best_trial(loaded)
+    if best is None:
+        raise ValueError(f"study {study} has no completed trial")
+    return read_trial(best).architecture

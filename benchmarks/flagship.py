@@ -35,8 +35,8 @@ from rich.console import Console
 import search
 from analysis.published import long_trained_psnr
 from benchmarks.common import RESULTS, ROOT, machine, write_result
-from cae.metrics import psnr
-from search.front import anytime_hypervolume, compute_hours, study_hypervolume, train_seconds
+from search.front import anytime_hypervolume, compute_hours, study_hypervolume
+from search.record import read_trial
 from search.refits import choose_designs
 from search.storage import default_storage
 
@@ -49,7 +49,7 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
     rows = [
         {"study": study.study_name, "trial": t.number, "state": t.state.name.lower(), "epoch": i + 1, "val_mse": v}
         for t in study.get_trials(deepcopy=False)
-        for i, v in enumerate(t.user_attrs.get("val_mse") or [])
+        for i, v in enumerate(read_trial(t).val_mse or ())
     ]
     return pd.DataFrame(rows)
 
@@ -69,7 +69,7 @@ def _refit_epochs(
     per_epoch = []
     for design in designs:
         trial = parent.trials[design["lineage"]["trial"]]
-        seconds = trial.user_attrs.get("epoch_seconds") or []
+        seconds = read_trial(trial).epoch_seconds or ()
         per_epoch.append(statistics.median(seconds) * full_images / search_images * EVAL_MARGIN)
     return max(1, math.floor(minutes * 60 / sum(per_epoch)))
 
@@ -88,29 +88,30 @@ def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, An
     complete = [(s.study_name, t) for s in refits for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     rows = []
     for size in sizes:
-        found = [(name, t) for name, t in complete if t.user_attrs["latent_size"] == size]
+        found = [(name, t, r) for name, t in complete if (r := read_trial(t)).latent_size == size]
         if not found:
             rows.append({"latent": size, "test_psnr": None})
             continue
-        name, trial = found[0]
-        attrs = trial.user_attrs
-        pca = float(psnr(attrs["pca_mse"]))
+        name, trial, record = found[0]
+        lineage = record.lineage or {}
+        test_psnr = math.nan if record.test_psnr is None else record.test_psnr
+        pca = math.nan if record.pca_psnr is None else record.pca_psnr
         target = max(published.get(size, -math.inf), pca + 0.5)
         rows.append(
             {
                 "latent": size,
                 "study": name,
                 "trial": trial.number,
-                "parent_trial": attrs["lineage"]["trial"],
-                "parent_latent": attrs["lineage"]["parent_latent"],
-                "epochs": len(attrs["val_mse"]),
-                "test_psnr": attrs["test_psnr"],
+                "parent_trial": record.parent_trial,
+                "parent_latent": lineage.get("parent_latent"),
+                "epochs": record.epochs,
+                "test_psnr": record.test_psnr,
                 "pca_psnr": pca,
-                "gain_db": attrs["gain_db"],
+                "gain_db": record.gain_db,
                 "published_psnr": published.get(size),
                 "target_psnr": target,
-                "short_by_db": max(0.0, target - attrs["test_psnr"]),
-                "train_hours": train_seconds(trial) / 3600,
+                "short_by_db": max(0.0, target - test_psnr),
+                "train_hours": record.compute_seconds / 3600,
             }
         )
     return rows
@@ -235,12 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             "wall_minutes": wall["search"] / 60,
             "train_hours": compute_hours(study),
             "trials": counts,
-            "epochs": int(sum(len(t.user_attrs.get("val_mse") or []) for t in study.trials)),
+            "epochs": int(sum(read_trial(t).epochs for t in study.trials)),
             "hypervolume": study_hypervolume(study),
         },
         "refit": {
             "studies": [r.study_name for r in refits],
-            "epochs": max((len(t.user_attrs.get("val_mse") or []) for r in refits for t in r.trials), default=0),
+            "epochs": max((read_trial(t).epochs for r in refits for t in r.trials), default=0),
             "wall_minutes": wall["refit"] / 60,
             "train_hours": sum(compute_hours(r) for r in refits),
             "hypervolume": study_hypervolume(*refits),

@@ -35,6 +35,7 @@ from rich.table import Table
 
 from benchmarks.common import REFERENCE_SPACE, machine, write_result
 from search.display import quiet_optuna
+from search.record import read_trial
 
 # (module, attribute, category): what is timed. Missing attributes are skipped, so that the
 # benchmark survives the objective's refactorings (it then reports them under "other").
@@ -130,8 +131,9 @@ def instrumented(timers: Timers) -> Iterator[None]:
 def breakdown(trial: optuna.trial.FrozenTrial, timed: dict[str, float], evaluations: list[float]) -> dict[str, Any]:
     """One trial's seconds: total, training passes, validation passes, and where the rest went."""
     total = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    train_passes = sum(trial.user_attrs.get("epoch_seconds", []))
-    has_test = "test_mse" in trial.user_attrs
+    record = read_trial(trial)
+    train_passes = sum(record.epoch_seconds or ())
+    has_test = record.test_mse is not None
     val = evaluations[:-1] if has_test else evaluations
     test = evaluations[-1] if has_test and evaluations else 0.0
     inside_passes = timed.get("progress bar per batch", 0.0)  # runs within the training passes
@@ -143,7 +145,7 @@ def breakdown(trial: optuna.trial.FrozenTrial, timed: dict[str, float], evaluati
     return {
         "trial": trial.number,
         "state": trial.state.name.lower(),
-        "epochs": len(trial.user_attrs.get("epoch_seconds", [])),
+        "epochs": len(record.epoch_seconds or ()),
         "seconds": total,
         "training_passes": train_passes,
         "validation_passes": sum(val),

@@ -31,6 +31,7 @@ from benchmarks.common import SPACES, machine, write_result
 from search.best import best_trial
 from search.display import quiet_optuna
 from search.objectives import best_val_mse
+from search.record import read_trial
 from search.run import optimize
 from search.space import load_space
 
@@ -40,7 +41,8 @@ LATENT_BOUNDS = (32, 64, 128, 256, 512)
 
 def front_points(study: optuna.Study) -> list[tuple[int, float]]:
     """(latent size, best validation MSE) of the complete trials no other beats on both."""
-    points = sorted((t.user_attrs["latent_size"], best_val_mse(t)) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    points = sorted((r.latent_size, r.kept_val_mse) for t in complete if (r := read_trial(t)).latent_size is not None)
     front: list[tuple[int, float]] = []
     for latent, error in points:
         if not front or error < front[-1][1]:
@@ -71,7 +73,7 @@ def study_figures(study: optuna.Study, seconds: float) -> dict[str, Any]:
     }
     best = best_trial(study)
     figures = {
-        "epochs": sum(len(t.user_attrs.get("val_mse", [])) for t in trials),
+        "epochs": sum(read_trial(t).epochs for t in trials),
         "seconds": seconds,
         "best_val_mse": None if best is None else best_val_mse(best),
         "best_trial": None if best is None else best.number,

@@ -11,11 +11,11 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from cae.spec import Architecture
 from cae.summary import summary_table
-from search.display import best_table, pca_psnr, state_counts
+from search.display import best_table, state_counts
 from search.front import REFERENCE_LATENT, REFERENCE_MSE, compute_hours, study_hypervolume
 from search.objectives import best_val_mse, is_multi_objective
+from search.record import read_trial
 from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 
 
@@ -28,8 +28,11 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 def most_colourful(study: optuna.Study) -> FrozenTrial | None:
     """The completed colorizer whose validation images come nearest the truth's colourfulness (the lower error
     on ties), or ``None`` (no colorizers). Beyond the truth's is no better: over-saturated is as wrong as faded."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "val_colourfulness_ratio" in t.user_attrs]
-    return min(complete, key=lambda t: (abs(1 - t.user_attrs["val_colourfulness_ratio"]), best_val_mse(t)), default=None)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    colorizers = [(t, ratio) for t in complete if (ratio := read_trial(t).val_colourfulness_ratio) is not None]
+    if not colorizers:
+        return None
+    return min(colorizers, key=lambda pair: (abs(1 - pair[1]), best_val_mse(pair[0])))[0]
 
 
 def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
@@ -52,6 +55,11 @@ def compute_line(study: optuna.Study) -> str:
     return line
 
 
+def _number(value: float | None, spec: str) -> str:
+    """``value`` formatted by ``spec``, ``nan`` where the trial recorded none (as the table showed a missing gain)."""
+    return format(math.nan if value is None else value, spec)
+
+
 def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
     console = console or Console()
     study, trial, rdb = load_best(study_name, storage)
@@ -60,16 +68,18 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
         console.print(f"the front's lowest error is trial {trial.number}; its details:", highlight=False)
     console.print(compute_line(study), highlight=False)
     colourful = most_colourful(study)
+    best = read_trial(trial)
     if colourful is not None:
-        a = colourful.user_attrs
+        a = read_trial(colourful)
         console.print(
-            f"best by PSNR: trial {trial.number}, {trial.user_attrs['test_psnr']:.2f} dB, "
-            f"{trial.user_attrs.get('colourfulness_ratio', math.nan):.0%} of the truth's colourfulness · most colourful: trial "
-            f"{colourful.number}, {a['test_psnr']:.2f} dB, {a['colourfulness_ratio']:.0%} (test images; the nearest the truth's colour)",
+            f"best by PSNR: trial {trial.number}, {_number(best.test_psnr, '.2f')} dB, "
+            f"{_number(best.colourfulness_ratio, '.0%')} of the truth's colourfulness · most colourful: trial "
+            f"{colourful.number}, {_number(a.test_psnr, '.2f')} dB, {_number(a.colourfulness_ratio, '.0%')} "
+            "(test images; the nearest the truth's colour)",
             highlight=False,
         )
-    a = trial.user_attrs
-    console.print(summary_table(Architecture.from_dict(a["architecture"]), title=f"study {study_name}: best trial {trial.number}"))
+    if best.architecture is not None:
+        console.print(summary_table(best.architecture, title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -77,16 +87,17 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     if not trial.params:
         table.add_row("parameters", "(fixed space)")
-    table.add_row("epochs", str(len(a["val_mse"])), end_section=True)
-    table.add_row("best val MSE", f"{best_val_mse(trial):.6f}")
-    table.add_row("test MSE", f"{a['test_mse']:.6f}")
-    table.add_row("test PSNR", f"{a['test_psnr']:.2f} dB")
-    if "pca_mse" in a:
-        table.add_row("PCA at this latent size", f"{a['pca_mse']:.6f} ({pca_psnr(a):.2f} dB): gain {a.get('gain_db', math.nan):+.2f} dB")
-    elif "pca_reason" in a:
-        table.add_row("PCA at this latent size", a["pca_reason"])
-    table.add_row("latent size", f"{a['latent_size']:,}")
-    table.add_row("parameters", f"{a['n_params']:,}")
+    table.add_row("epochs", str(best.epochs), end_section=True)
+    table.add_row("best val MSE", f"{best.kept_val_mse:.6f}")
+    table.add_row("test MSE", _number(best.test_mse, ".6f"))
+    table.add_row("test PSNR", f"{_number(best.test_psnr, '.2f')} dB")
+    if best.pca_mse is not None:
+        pca = f"{best.pca_mse:.6f} ({_number(best.pca_psnr, '.2f')} dB): gain {_number(best.gain_db, '+.2f')} dB"
+        table.add_row("PCA at this latent size", pca)
+    elif best.pca_reason is not None:
+        table.add_row("PCA at this latent size", best.pca_reason)
+    table.add_row("latent size", _number(best.latent_size, ","))
+    table.add_row("parameters", _number(best.n_params, ","))
     folder = recorded_artifact_dir(study, storage or default_storage(study_name))  # wherever the trials wrote them
     for meta in get_all_artifact_meta(trial, storage=rdb):
         table.add_row(meta.filename, str(folder / meta.artifact_id))

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cae.metrics import psnr
 from cae.spec import Architecture
 from search.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.record import TrialRecord, read_trial
 
 if TYPE_CHECKING:
     from cae.training import EpochReport  # a type only: the display is imported before torch
@@ -131,35 +131,30 @@ class Display:
 
 def trial_line(trial: FrozenTrial) -> str:
     """``trial  12 complete val MSE … · test MSE … · PSNR … dB · latent … · … params · 42.0 s`` (rich markup)."""
-    attrs = trial.user_attrs
+    r = read_trial(trial)
     style = _STATE_STYLE.get(trial.state, "white")
     line = f"[{style}]trial {trial.number:>3} {trial.state.name.lower():<8}[/]"
     if trial.state == TrialState.COMPLETE:
         line += (
-            f" val MSE {best_val_mse(trial):.5f} · test MSE {attrs['test_mse']:.5f} · PSNR {attrs['test_psnr']:.2f} dB"
-            f"{gain_text(attrs)} · latent {attrs['latent_size']:,} · {attrs['n_params']:,} params · {sum(attrs['epoch_seconds']):.1f} s"
+            f" val MSE {r.kept_val_mse:.5f} · test MSE {_fmt(r.test_mse)} · PSNR {_fmt(r.test_psnr, '.2f')} dB"
+            f"{gain_text(r)} · latent {_fmt(r.latent_size, ',')} · {_fmt(r.n_params, ',')} params · {sum(r.epoch_seconds or ()):.1f} s"
         )
-    elif trial.state == TrialState.FAIL and "reason" not in attrs:
+    elif trial.state == TrialState.FAIL and r.reason is None:
         # only a stale trial fails without a reason: its worker stopped beating (killed, or its machine lost)
         line += " its worker stopped beating (killed or lost), so it is retried once"
     else:
-        line += f" {attrs.get('reason', '')}"
+        line += f" {r.reason or ''}"
     if "failed_trial" in trial.system_attrs:
         line += f" (retry of trial {trial.system_attrs['failed_trial']})"
     return line
 
 
-def gain_text(attrs: dict[str, Any]) -> str:
+def gain_text(record: TrialRecord) -> str:
     """`` (+1.23 dB over PCA)`` for a trial that recorded its gain, `` · colour 84%`` for a colorizer, else ``""``."""
-    gain, colour = attrs.get("gain_db"), attrs.get("colourfulness_ratio")
+    gain, colour = record.gain_db, record.colourfulness_ratio
     if colour is not None:
         return f" · colour {colour:.0%} of the truth's"
     return "" if gain is None else f" ({gain:+.2f} dB {'over' if gain >= 0 else 'under'} PCA)"
-
-
-def pca_psnr(attrs: dict[str, Any]) -> float | None:
-    pca = attrs.get("pca_mse")
-    return None if pca is None else psnr(pca)
 
 
 def best_table(study: optuna.Study, top: int = 10) -> Table:
@@ -172,25 +167,25 @@ def best_table(study: optuna.Study, top: int = 10) -> Table:
         title = f"best trials of study {study.study_name}"
     table = Table(title=title, title_justify="left")
     # colorizers have no PCA baseline; what they are judged by beside the error is how much colour they keep
-    colour = any("colourfulness_ratio" in t.user_attrs for t in trials)
+    records = [read_trial(t) for t in trials]
+    colour = any(r.colourfulness_ratio is not None for r in records)
     names = ("trial", "val MSE", "test MSE", "PSNR dB", *(("colour",) if colour else ("PCA dB", "gain dB")), "latent", "params", "epochs")
     for name in (*names, "parameters"):
         if name == "parameters":
             table.add_column(name, overflow="fold", ratio=1)
         else:
             table.add_column(name, justify="right", no_wrap=True)
-    for t in trials:
-        a = t.user_attrs
+    for t, r in zip(trials, records, strict=True):
         params = " ".join(f"{k}={_fmt(v, '.3g') if isinstance(v, float) else v}" for k, v in t.params.items())
         table.add_row(
             str(t.number),
-            _fmt(best_val_mse(t)),
-            _fmt(a.get("test_mse")),
-            _fmt(a.get("test_psnr"), ".2f"),
-            *((_fmt(a.get("colourfulness_ratio"), ".0%"),) if colour else (_fmt(pca_psnr(a), ".2f"), _fmt(a.get("gain_db"), "+.2f"))),
-            f"{a.get('latent_size', 0):,}",
-            f"{a.get('n_params', 0):,}",
-            str(len(a.get("val_mse", []))),
+            _fmt(r.kept_val_mse),
+            _fmt(r.test_mse),
+            _fmt(r.test_psnr, ".2f"),
+            *((_fmt(r.colourfulness_ratio, ".0%"),) if colour else (_fmt(r.pca_psnr, ".2f"), _fmt(r.gain_db, "+.2f"))),
+            f"{r.latent_size or 0:,}",
+            f"{r.n_params or 0:,}",
+            str(r.epochs),
             params or "(fixed space)",
         )
     table.caption = f"{state_counts(study)} · errors on pixels in [0, 1] · " + (

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.objectives import best_val_mse
+from search.record import read_trial
 
 
 def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[int]:
@@ -59,27 +59,24 @@ def hypervolume(sizes: Sequence[float], errors: Sequence[float]) -> float:
 
 
 def train_seconds(trial: FrozenTrial) -> float:
-    """The seconds ``trial`` spent training (its ``train_seconds``; the sum of its ``epoch_seconds`` in
-    studies older than that attribute, which leaves out the validation passes); 0 when it recorded none."""
-    seconds = trial.user_attrs.get("train_seconds")
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds):
-        return float(seconds)
-    return float(sum(v for v in trial.user_attrs.get("epoch_seconds") or [] if isinstance(v, int | float)))
+    """The seconds ``trial`` spent training (:attr:`~search.record.TrialRecord.compute_seconds`)."""
+    return read_trial(trial).compute_seconds
 
 
-def _on_front(trial: FrozenTrial) -> bool:
-    return (
-        trial.state == TrialState.COMPLETE
-        and isinstance(trial.user_attrs.get("latent_size"), int)
-        and bool(trial.user_attrs.get("val_mse"))
-    )
+def _front_point(trial: FrozenTrial) -> tuple[int, float] | None:
+    """(latent size, best validation MSE) of a trial that counts towards a front (complete, with a size and a curve), else ``None``."""
+    record = read_trial(trial)
+    if trial.state != TrialState.COMPLETE or record.latent_size is None or not record.val_mse:
+        return None
+    return record.latent_size, record.kept_val_mse
 
 
 def study_hypervolume(*studies: optuna.Study) -> float:
     """:func:`hypervolume` of the studies' complete trials together (latent size, best validation MSE): one study's
     front, or that of refits which ran side by side."""
-    done = [t for study in studies for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _on_front(t)]
-    return hypervolume([t.user_attrs["latent_size"] for t in done], [best_val_mse(t) for t in done])
+    complete = [t for study in studies for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    points = [point for t in complete if (point := _front_point(t)) is not None]
+    return hypervolume([size for size, _ in points], [error for _, error in points])
 
 
 def compute_hours(study: optuna.Study) -> float:
@@ -108,8 +105,9 @@ def anytime_hypervolume(
     curve, sizes, errors = [], [size for size, _ in points], [error for _, error in points]
     for t in sorted(finished, key=lambda t: (t.datetime_complete, t.number)):
         spent += train_seconds(t)
-        if _on_front(t):
-            sizes.append(t.user_attrs["latent_size"])
-            errors.append(best_val_mse(t))
+        point = _front_point(t)
+        if point is not None:
+            sizes.append(point[0])
+            errors.append(point[1])
         curve.append((spent, hypervolume(sizes, errors)))
     return curve

@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.curve_pruner import CurvePruner
+from search.record import read_trial
 
 # Pruned trials keep their curves up to the epoch they stopped at: they are peers for the epochs they reached.
 PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -38,8 +39,9 @@ class Curve:
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> Curve | None:
-        """The curve in ``trial``'s user attributes ``latent_size``, ``val_mse`` and ``pca_mse``; ``None`` when malformed."""
-        return _curve(trial.user_attrs.get("latent_size"), trial.user_attrs.get("val_mse"), trial.user_attrs.get("pca_mse"))
+        """The curve ``trial`` recorded (its ``latent_size``, ``val_mse`` and ``pca_mse``); ``None`` when missing or malformed."""
+        record = read_trial(trial)
+        return _curve(record.latent_size, record.val_mse, record.pca_mse)
 
 
 def _curve(latent_size: Any, val_mse: Any, baseline: Any = None) -> Curve | None:

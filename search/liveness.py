@@ -19,6 +19,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from search.record import read_trial, write_stored_reason
+
 BEAT = "cae:heartbeat"
 
 
@@ -67,7 +69,7 @@ class Heartbeat:
 
 def silence_reason(trial: FrozenTrial, grace: float) -> str:
     """The ``reason`` a trial failed for its worker's silence records."""
-    worker = trial.user_attrs.get("worker", "its worker")
+    worker = read_trial(trial).worker or "its worker"
     return f"its worker {worker} stopped beating for over {grace:g} s (killed, or its machine lost); retried once with the same parameters"
 
 
@@ -89,7 +91,7 @@ def fail_stale_trials(study: optuna.Study, grace: float) -> None:
         ]
     for trial_id in stale:
         try:
-            storage.set_trial_user_attr(trial_id, "reason", silence_reason(storage.get_trial(trial_id), grace))
+            write_stored_reason(storage, trial_id, silence_reason(storage.get_trial(trial_id), grace))
             failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except UpdateFinishedTrialError:  # another worker failed it first, and retries it
             continue

@@ -1,8 +1,10 @@
 """One Optuna trial: sample a configuration, train it, report every epoch, record everything.
 
-Every trial records the user attributes ``worker`` (host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``,
-``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one entry per epoch, written as the
-epochs finish so that pruned trials keep their curves), ``train_seconds`` (the training's wall time so far,
+What a trial records is written through :mod:`search.record` (which holds the attribute names and reads
+them back as a :class:`~search.record.TrialRecord`). Every trial records the user attributes ``worker``
+(host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``, ``data`` and ``image_shape`` (what its
+images were: :class:`~cae.settings.DataDescription`), ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one
+entry per epoch, written as the epochs finish so that pruned trials keep their curves), ``train_seconds`` (the training's wall time so far,
 with the test pass once finished: :func:`search.front.compute_hours`), and ``pca_mse``: the test MSE of PCA fitted on
 the same training split at the trial's latent size (the optimal linear code; ``pca_reason`` instead when
 there is none: an over-complete latent, or a colorizer). Finished trials also record ``best_epoch``,
@@ -51,6 +53,17 @@ from search.curve_pruner import CurvePruner
 from search.display import FINISHED, Display
 from search.liveness import Heartbeat
 from search.objectives import is_multi_objective, trial_values
+from search.record import (
+    Curves,
+    read_trial,
+    write_artifact_error,
+    write_baseline,
+    write_design,
+    write_epoch,
+    write_reason,
+    write_result,
+    write_worker,
+)
 from search.sample import optuna_suggest, sample
 from search.slurm import worker_name
 from search.space import Space
@@ -96,12 +109,12 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self._check_needed(trial)
-        trial.set_user_attr("worker", worker_name())  # which machine and process ran it (and SLURM job and array task)
+        write_worker(trial, worker_name())  # which machine and process ran it (and SLURM job and array task)
         with Heartbeat(trial, self.heartbeat):
             try:
                 return self._run(trial)
             except KeyboardInterrupt:
-                trial.set_user_attr("reason", "interrupted (Ctrl-C)")
+                write_reason(trial, "interrupted (Ctrl-C)")
                 raise
 
     def _check_needed(self, trial: optuna.Trial) -> None:
@@ -112,7 +125,7 @@ class Objective:
         earlier = [t for t in trial.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING)) if t.number < trial.number]
         if len(earlier) >= self.trials:
             reason = f"surplus: {self.trials} trials were already finished or running when it started (it trained nothing)"
-            trial.set_user_attr("reason", reason)
+            write_reason(trial, reason)
             raise TrialFailed(reason)
 
     def bins_for(self, per_axis: int, rebalance: float, temperature: float) -> ChromaBins:
@@ -147,44 +160,38 @@ class Objective:
         else:
             pca = self.baseline.mse(arch.latent_size)
             if pca is not None:
-                trial.set_user_attr("pca_mse", pca)
+                write_baseline(trial, pca)
                 return pca
             reason = self.baseline.reason(arch.latent_size)
-        trial.set_user_attr("pca_reason", reason)
+        write_baseline(trial, None, reason)
         return None
 
     def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             config = sample(self.space, optuna_suggest(trial), self.bins_for)
         except ArchitectureError as error:
-            trial.set_user_attr("reason", f"refused: {error}")
+            write_reason(trial, f"refused: {error}")
             raise TrialFailed(f"refused: {error}") from None
         arch = config.architecture
-        trial.set_user_attr("latent_size", arch.latent_size)
-        trial.set_user_attr("n_params", arch.n_params)
-        trial.set_user_attr("architecture", arch.to_dict())
-        trial.set_user_attr("train", dataclasses.asdict(config.train))
-        if config.lineage:  # a refit's trial names the parent trial it trains again
-            trial.set_user_attr("lineage", config.lineage)
+        # a refit's trial names (lineage) the parent trial it trains again
+        write_design(trial, arch, dataclasses.asdict(config.train), self.data.describe(), config.lineage)
         pca = self._linear_baseline(trial, arch)
         save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
             self.display.trial_started(trial.number, config.train.epochs, arch)
-        curves: dict[str, list[float]] = {"train_mse": [], "val_mse": [], "epoch_seconds": []}
+        curves = Curves()
         pruner = trial.study.pruner
 
         def on_epoch(report: EpochReport) -> None:
-            for key, value in (("train_mse", report.train_mse), ("val_mse", report.val_mse), ("epoch_seconds", report.seconds)):
-                curves[key].append(value)
-                trial.set_user_attr(key, curves[key])
-            trial.set_user_attr("train_seconds", time.perf_counter() - started)  # so far: a pruned trial's compute counts too
+            curves.add(report.train_mse, report.val_mse, report.seconds)
+            write_epoch(trial, curves, time.perf_counter() - started)  # seconds so far: a pruned trial's compute counts too
             if self.display:
                 self.display.epoch(report)
             if isinstance(pruner, CurvePruner):
                 # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
                 last = report.epoch == report.epochs
                 reason = (
-                    None if last else pruner.reason_for(trial.study, arch.latent_size, curves["val_mse"], number=trial.number, baseline=pca)
+                    None if last else pruner.reason_for(trial.study, arch.latent_size, curves.val_mse, number=trial.number, baseline=pca)
                 )
             elif is_multi_objective(trial.study):
                 reason = None  # no pruner (none): Trial.report itself refuses several objectives (optuna #3450)
@@ -194,7 +201,7 @@ class Objective:
                 pruned = report.epoch < report.epochs and trial.should_prune()
                 reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if pruned else None
             if reason:
-                trial.set_user_attr("reason", reason)
+                write_reason(trial, reason)
                 raise optuna.TrialPruned(reason)
 
         init = None
@@ -214,19 +221,22 @@ class Objective:
             self._fail(trial, str(error))
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
-        trial.set_user_attr("train_seconds", time.perf_counter() - started)  # with the test pass (search.front.compute_hours)
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("test_mse", result.test_mse)
-        trial.set_user_attr("test_psnr", result.test_psnr)
-        trial.set_user_attr("precision", result.precision)  # what precision: auto became on this machine
-        if pca is not None:
-            trial.set_user_attr("gain_db", gain_db(pca, result.test_mse))
-        if task_of_architecture(arch).name != "reconstruction":
-            colour = self.colourfulness(model, "val")
-            trial.set_user_attr("val_colourfulness_ratio", colour)
-            trial.set_user_attr("colourfulness_ratio", self.colourfulness(model, "test"))
+        seconds = time.perf_counter() - started  # with the test pass (search.front.compute_hours)
+        colorizer = task_of_architecture(arch).name != "reconstruction"
+        write_result(
+            trial,
+            train_seconds=seconds,
+            best_epoch=result.best_epoch,
+            test_mse=result.test_mse,
+            test_psnr=result.test_psnr,
+            precision=result.precision,  # what precision: auto became on this machine
+            gain_db=None if pca is None else gain_db(pca, result.test_mse),
+            val_colourfulness_ratio=self.colourfulness(model, "val") if colorizer else None,
+            colourfulness_ratio=self.colourfulness(model, "test") if colorizer else None,
+        )
         self._upload(trial, model)
-        return trial_values(self.space.study.objectives, trial.user_attrs)  # from what the trial recorded (search.objectives)
+        # from what the trial recorded, read back as every later reader will (search.objectives)
+        return trial_values(self.space.study.objectives, read_trial(trial))
 
     def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> NoReturn:
         if details:
@@ -234,7 +244,7 @@ class Objective:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(details)
             reason += f" (traceback in {log})"
-        trial.set_user_attr("reason", reason)
+        write_reason(trial, reason)
         raise TrialFailed(reason)
 
     def _upload(self, trial: optuna.Trial, model: CAE) -> None:
@@ -250,6 +260,6 @@ class Objective:
             # the reason and the run stops, saying where, instead of training on without a word.
             folder = getattr(self.artifacts, "_base_path", "the artifact folder")
             problem = f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
-            trial.set_user_attr("artifact_error", f"{type(error).__name__}: {error}")
-            trial.set_user_attr("reason", f"artifact upload failed ({problem}); the run stopped")
+            write_artifact_error(trial, f"{type(error).__name__}: {error}")
+            write_reason(trial, f"artifact upload failed ({problem}); the run stopped")
             raise StorageWriteError(f"artifact folder {folder}: cannot be written ({problem})") from None

@@ -18,22 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from search.record import TrialRecord, parse_record, read_trial
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
-
-
-def kept_val_mse(attrs: Mapping[str, Any]) -> float:
-    """The validation MSE of the weights a trial kept, from its user attributes.
-
-    That of the epoch whose weights the trial kept where it recorded one (``best_epoch``: a chroma
-    classifier keeps its last), else the lowest (a pruned trial's curve so far).
-    """
-    curve = attrs.get("val_mse") or []
-    kept = attrs.get("best_epoch")
-    if kept is not None and 1 <= kept <= len(curve):
-        return curve[kept - 1]
-    return min(curve) if curve else math.nan
 
 
 @dataclass(frozen=True)
@@ -42,17 +31,21 @@ class Goal:
 
     label: str  # its name among Optuna's metric names (shown by optuna-dashboard and the tables)
     direction: Literal["minimize", "maximize"]
-    value: Callable[[Mapping[str, Any]], float]  # from the trial's recorded user attributes
+    value: Callable[[TrialRecord], float | None]  # from what the trial recorded (None: not recorded)
     size: bool = False  # a size of the model: a front over it is read by increasing size
 
 
 OBJECTIVES: dict[str, Goal] = {
-    "val_mse": Goal("best val MSE", "minimize", kept_val_mse),
-    "latent_size": Goal("latent size", "minimize", lambda attrs: attrs["latent_size"], size=True),
-    "n_params": Goal("parameters", "minimize", lambda attrs: attrs["n_params"], size=True),
+    "val_mse": Goal("best val MSE", "minimize", lambda record: record.kept_val_mse),
+    "latent_size": Goal("latent size", "minimize", lambda record: record.latent_size, size=True),
+    "n_params": Goal("parameters", "minimize", lambda record: record.n_params, size=True),
     # Colour up to the truth's: over-saturated pictures are as wrong as faded ones, and an uncapped
     # objective was measured to drive a search to 209% of the truth's colourfulness at 16 dB.
-    "colourfulness": Goal("colourfulness", "maximize", lambda attrs: min(attrs.get("val_colourfulness_ratio", math.nan), 1.0)),
+    "colourfulness": Goal(
+        "colourfulness",
+        "maximize",
+        lambda record: min(math.nan if record.val_colourfulness_ratio is None else record.val_colourfulness_ratio, 1.0),
+    ),
 }
 
 
@@ -66,10 +59,19 @@ def metric_names(names: Sequence[str]) -> list[str]:
     return [OBJECTIVES[name].label for name in names]
 
 
-def trial_values(names: Sequence[str], attrs: Mapping[str, Any]) -> float | tuple[float, ...]:
-    """What a finished trial returns to Optuna: one value, or one per objective in a study of several."""
-    values = tuple(float(OBJECTIVES[name].value(attrs)) for name in names)
-    return values[0] if len(values) == 1 else values
+def trial_values(names: Sequence[str], recorded: TrialRecord | Mapping[str, Any]) -> float | tuple[float, ...]:
+    """What a finished trial returns to Optuna: one value, or one per objective in a study of several.
+
+    ``recorded`` is the trial's record, or its user attributes. Raises ``ValueError`` for an objective it did not record.
+    """
+    record = recorded if isinstance(recorded, TrialRecord) else parse_record(recorded)
+    values = []
+    for name in names:
+        value = OBJECTIVES[name].value(record)
+        if value is None:
+            raise ValueError(f"objective {name}: the trial recorded no value for it")
+        values.append(float(value))
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _shown(labels: Sequence[str] | None, study_directions: Sequence[str]) -> str:
@@ -106,12 +108,12 @@ def is_multi_objective(study: optuna.Study) -> bool:
 
 
 def best_val_mse(trial: FrozenTrial) -> float:
-    """A trial's best validation MSE: its objective in any study, single- or multi-objective (see :func:`kept_val_mse`)."""
-    return kept_val_mse(trial.user_attrs)
+    """A trial's best validation MSE: its objective in any study, single- or multi-objective (``TrialRecord.kept_val_mse``)."""
+    return read_trial(trial).kept_val_mse
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     """A multi-objective study's Pareto front (Optuna's ``best_trials``) by increasing size, or error where size is no objective."""
     sizes = {goal.label for goal in OBJECTIVES.values() if goal.size}
     by_size = any(name in sizes for name in (study.metric_names or []))
-    return sorted(study.best_trials, key=lambda t: (t.user_attrs.get("latent_size", 0) if by_size else 0, best_val_mse(t)))
+    return sorted(study.best_trials, key=lambda t: ((read_trial(t).latent_size or 0) if by_size else 0, best_val_mse(t)))

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from cae.spec import Architecture, ArchitectureError, at_latent_size
 from search.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.record import read_trial
 from search.run import optimize
 from search.space import check_study_name
 from search.start import latent_front, recorded_space
@@ -37,32 +38,48 @@ def front_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def _lineage(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked: int | None) -> dict[str, Any]:
-    attrs = trial.user_attrs
+    record = read_trial(trial)
     return {
         "study": study.study_name,
         "trial": trial.number,
         "params": dict(trial.params),
         "latent_asked": asked,
-        "parent_latent": attrs.get("latent_size"),
-        "parent_epochs": len(attrs.get("val_mse") or []),
-        "parent_val_mse": best_val_mse(trial),
-        "parent_test_psnr": attrs.get("test_psnr"),
+        "parent_latent": record.latent_size,
+        "parent_epochs": record.epochs,
+        "parent_val_mse": record.kept_val_mse,
+        "parent_test_psnr": record.test_psnr,
         "latent": arch.latent_size,
     }
 
 
-def _design(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked: int | None = None) -> dict[str, Any]:
-    return {"architecture": arch.to_dict(), "train": dict(trial.user_attrs["train"]), "lineage": _lineage(study, trial, arch, asked)}
+def _recorded_design(study: optuna.Study, trial: FrozenTrial) -> tuple[Architecture, dict[str, Any]]:
+    """``trial``'s architecture and training settings (:class:`StorageError` where it recorded none)."""
+    record = read_trial(trial)
+    if record.architecture is None or record.train is None:
+        raise StorageError(f"trial {trial.number} of study {study.study_name}: expected its architecture and training settings")
+    return record.architecture, record.train
+
+
+def _design(study: optuna.Study, trial: FrozenTrial, arch: Architecture | None = None, asked: int | None = None) -> dict[str, Any]:
+    """A ``model.designs`` entry: ``arch`` (default: the trial's own) with the trial's training settings and its lineage."""
+    recorded, train = _recorded_design(study, trial)
+    arch = arch or recorded
+    return {"architecture": arch.to_dict(), "train": train, "lineage": _lineage(study, trial, arch, asked)}
 
 
 def _built_at(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
     """``trial``'s design built with exactly ``size`` latent values (:class:`ArchitectureError` where it cannot hold them)."""
-    return _design(study, trial, at_latent_size(Architecture.from_dict(trial.user_attrs["architecture"]), size), size)
+    return _design(study, trial, at_latent_size(_recorded_design(study, trial)[0], size), size)
 
 
 def _at_size(study: optuna.Study, front: list[FrozenTrial], size: int) -> dict[str, Any]:
     """The front's design nearest ``size`` values (in log size; the lower error on ties) that can hold exactly ``size``."""
-    ranked = sorted(front, key=lambda t: (abs(math.log(t.user_attrs["latent_size"] / size)), best_val_mse(t)))
+
+    def distance(trial: FrozenTrial) -> float:
+        latent = read_trial(trial).latent_size
+        return abs(math.log(latent / size)) if latent else math.inf
+
+    ranked = sorted(front, key=lambda t: (distance(t), best_val_mse(t)))
     reasons = []
     for trial in ranked:
         try:
@@ -95,22 +112,20 @@ def best_against_pca(study: optuna.Study, within: float = 0.0) -> FrozenTrial:
     """
     if not (within >= 0 and math.isfinite(within)):
         raise ValueError(f"within must be a finite fraction ≥ 0, got {within}")
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # (trial, its score, its median seconds an epoch) of the trials with a score and a design to train again
     scored = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("pca_mse") and t.user_attrs.get("val_mse") and "architecture" in t.user_attrs
+        (t, r.pca_score, statistics.median(r.epoch_seconds or [math.inf]))
+        for t in complete
+        if (r := read_trial(t)).pca_score is not None and r.architecture_dict is not None
     ]
     if not scored:
         raise StorageError(f"study {study.study_name} has no completed trial with PCA's error recorded, so none can be judged against it")
-
-    def score(trial: FrozenTrial) -> float:
-        return best_val_mse(trial) / trial.user_attrs["pca_mse"]
-
-    best = min(scored, key=score)
+    best = min(scored, key=lambda s: s[1])
     if within == 0:
-        return best
-    near = [t for t in scored if score(t) <= score(best) * (1 + within)]
-    return min(near, key=lambda t: (statistics.median(t.user_attrs.get("epoch_seconds") or [math.inf]), score(t)))
+        return best[0]
+    near = [s for s in scored if s[1] <= best[1] * (1 + within)]
+    return min(near, key=lambda s: (s[2], s[1]))[0]
 
 
 def choose_designs(
@@ -145,11 +160,11 @@ def choose_designs(
             # One design at several sizes: a design cheap per epoch can be given more of them
             # than the front's nearest one at each size, within the same compute.
             return [_trial_at_size(study, t, size) for t in chosen for size in dict.fromkeys(latent)]
-        return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in chosen]
+        return [_design(study, t) for t in chosen]
     best = front_trials(study)
     if front:
-        best = sorted(best, key=lambda t: t.user_attrs["latent_size"])
-        return [_design(study, t, Architecture.from_dict(t.user_attrs["architecture"])) for t in best]
+        best = sorted(best, key=lambda t: read_trial(t).latent_size or 0)
+        return [_design(study, t) for t in best]
     return [_at_size(study, best, size) for size in dict.fromkeys(latent)]
 
 
@@ -162,8 +177,8 @@ def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int,
     parent = recorded_space(study.user_attrs)
     if parent is None:
         raise StorageError(f"study {study.study_name} recorded no space, so its data and objectives are unknown")
-    data = {k: v for k, v in dataclasses.asdict(parent.data).items() if k != "image_size"}
-    data["split"] = list(data["split"])
+    # the parent's data as it was, resizing and conversion included: its designs were built for that shape
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(parent.data).items() if v is not None}
     return {
         "study": {
             "name": name,

@@ -33,6 +33,7 @@ Optuna; :class:`ParetoHalvingPruner` reads them from the study.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,10 +45,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.curve_pruner import CurvePruner
 from search.objectives import OBJECTIVES
+from search.record import TrialRecord, read_trial
 
 # Running trials count with what they recorded at a rung: the rule is asynchronous.
 RECORDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-# The study's metric names → the user attribute holding each size objective (named as the objective).
+# The study's metric names → the name of each size objective (its value: OBJECTIVES[name].value of a trial's record).
 SIZE_OBJECTIVES = {goal.label: name for name, goal in OBJECTIVES.items() if goal.size}
 
 
@@ -186,17 +188,20 @@ def verdict(trial: RungRecord, peers: Sequence[RungRecord], *, min_epochs: int, 
     )
 
 
+def _sizes(record: TrialRecord, size_keys: Sequence[str]) -> tuple[int, ...] | None:
+    """The size objectives ``size_keys`` (objective names) that ``record`` holds; ``None`` where one is missing or not positive."""
+    sizes = tuple(OBJECTIVES[key].value(record) for key in size_keys)
+    return sizes if all(isinstance(s, int) and s > 0 for s in sizes) else None
+
+
 def record_of(trial: FrozenTrial, size_keys: Sequence[str]) -> RungRecord | None:
-    """The :class:`RungRecord` in ``trial``'s user attributes; ``None`` when they are missing or malformed."""
-    a = trial.user_attrs
-    val_mse, baseline = a.get("val_mse"), a.get("pca_mse")
-    sizes = [a.get(key) for key in size_keys]
-    if not isinstance(val_mse, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+    """The :class:`RungRecord` of what ``trial`` recorded; ``None`` when it is missing or malformed."""
+    record = read_trial(trial)
+    sizes = _sizes(record, size_keys)
+    if record.val_mse is None or sizes is None:
         return None
-    try:
-        return RungRecord(trial.number, tuple(val_mse), tuple(sizes), baseline if isinstance(baseline, float) and baseline > 0 else None)
-    except (TypeError, ValueError):
-        return None
+    baseline = record.pca_mse if record.pca_mse is not None and record.pca_mse > 0 else None
+    return RungRecord(trial.number, record.val_mse, sizes, baseline)
 
 
 def _positive_int(name: str, value: Any, least: int) -> int:
@@ -229,7 +234,7 @@ class ParetoHalvingPruner(CurvePruner):
 
     @staticmethod
     def size_keys(study: optuna.Study) -> tuple[str, ...]:
-        """The user attributes of the study's size objectives (latent size when the study names none)."""
+        """The names of the study's size objectives (latent size when the study names none)."""
         keys = tuple(SIZE_OBJECTIVES[name] for name in (study.metric_names or []) if name in SIZE_OBJECTIVES)
         return keys or ("latent_size",)
 
@@ -252,12 +257,12 @@ class ParetoHalvingPruner(CurvePruner):
         if not is_rung(len(val_mse), self.min_epochs, self.eta):
             return None  # the storage is read at rungs only
         keys = self.size_keys(study)
-        stored = {}
+        stored = TrialRecord()
         if number is not None and keys != ("latent_size",):
             own = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-            stored = own.user_attrs if own is not None else {}
-        sizes = tuple(latent_size if key == "latent_size" else stored.get(key, 0) for key in keys)
-        if any(not isinstance(s, int) or s <= 0 for s in sizes):
+            stored = read_trial(own) if own is not None else stored
+        sizes = _sizes(dataclasses.replace(stored, latent_size=latent_size), keys)
+        if sizes is None:
             return None
         return self._verdict(study, RungRecord(-1 if number is None else number, tuple(val_mse), sizes, baseline))
 

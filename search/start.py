@@ -24,6 +24,7 @@ from cae.spec import Architecture
 from search.best import load_best
 from search.front import size_error_front
 from search.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.record import read_trial
 from search.space import Space, SpaceError, StartedModel, parse_space
 from search.storage import StorageError
 
@@ -87,12 +88,16 @@ def best_start(study_name: str, storage: str | None = None, *, trial: int | None
             if is_multi_objective(study)
             else latent_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         )
-        chosen = min(front, key=lambda t: (abs(math.log(t.user_attrs["latent_size"] / latent)), best_val_mse(t)))
-    attrs = chosen.user_attrs
-    arch = Architecture.from_dict(attrs["architecture"])
+        chosen = min(front, key=lambda t: (abs(math.log(_latent_size(t) / latent)), best_val_mse(t)))
+    record = read_trial(chosen)
+    arch = record.architecture
+    if arch is None or record.train is None:
+        raise StorageError(
+            f"trial {chosen.number} of study {study_name}: expected its architecture and training settings, it recorded none"
+        )
     return Start(
         architecture=arch,
-        train=dict(attrs["train"]),
+        train=record.train,
         data=recorded_data(study.user_attrs),
         origin=f"study {study_name}, trial {chosen.number} (latent {arch.latent_size:,})",
         study=study_name,
@@ -100,9 +105,17 @@ def best_start(study_name: str, storage: str | None = None, *, trial: int | None
     )
 
 
+def _latent_size(trial: FrozenTrial) -> int:
+    """A complete trial's latent size (:class:`StorageError` where it recorded none)."""
+    size = read_trial(trial).latent_size
+    if size is None:
+        raise StorageError(f"trial {trial.number}: expected its latent size, it recorded none")
+    return size
+
+
 def latent_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """The trials no other beats on both validation error and latent size (the smaller the better)."""
-    kept = size_error_front([t.user_attrs["latent_size"] for t in trials], [best_val_mse(t) for t in trials])
+    kept = size_error_front([_latent_size(t) for t in trials], [best_val_mse(t) for t in trials])
     return [trials[i] for i in kept]
 
 

@@ -16,12 +16,14 @@ name (``depth``, ``kernel``, ``lr``, ``channels.0``…).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import optuna
 import pandas as pd
 
 from cae.metrics import psnr
 from search.display import state_counts
+from search.record import read_trial
 from search.storage import StorageError
 
 BASE_COLUMNS = [
@@ -30,37 +32,37 @@ BASE_COLUMNS = [
 ]
 
 
-def _best(curve: object) -> float:
-    return min(curve) if isinstance(curve, list) and curve else math.nan
-
-
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """Every trial of ``study`` (Optuna's ``trials_dataframe``, renamed and completed)."""
-    raw = study.trials_dataframe(attrs=("number", "state", "params", "user_attrs", "duration"), multi_index=False)
+    """Every trial of ``study``: Optuna's ``trials_dataframe`` for the number, state, duration and parameters, and
+    what each trial recorded (:func:`search.record.read_trial`) for the rest; NaN where it recorded nothing."""
+    raw = study.trials_dataframe(attrs=("number", "state", "params", "duration"), multi_index=False)
     if raw.empty:
         return pd.DataFrame(columns=BASE_COLUMNS)
+    by_number = {t.number: read_trial(t) for t in study.get_trials(deepcopy=False)}
+    records = [by_number[number] for number in raw["number"]]
 
-    def attr(name: str) -> pd.Series:
-        column = f"user_attrs_{name}"
-        return raw[column] if column in raw else pd.Series(math.nan, index=raw.index)
+    def column(values: Iterable[object]) -> pd.Series:
+        # NaN for a value not recorded, as pandas fills a column that some trials lack
+        return pd.Series([math.nan if v is None else v for v in values], index=raw.index)
 
+    pca_mse = column(r.pca_mse for r in records)
     table = pd.DataFrame(
         {
             "number": raw["number"],
             "state": raw["state"].str.lower(),
-            "latent_size": attr("latent_size"),
-            "n_params": attr("n_params"),
-            "val_mse": attr("val_mse").map(_best),
-            "test_mse": attr("test_mse"),
-            "test_psnr": attr("test_psnr"),
-            "pca_mse": attr("pca_mse"),
-            "pca_psnr": psnr(attr("pca_mse").astype(float)),
-            "gain_db": attr("gain_db"),
-            "pca_reason": attr("pca_reason"),  # why a trial has no PCA baseline (over-complete, a colorizer)
-            "epochs": attr("val_mse").map(lambda c: len(c) if isinstance(c, list) else 0),
+            "latent_size": column(r.latent_size for r in records),
+            "n_params": column(r.n_params for r in records),
+            "val_mse": column(r.lowest_val_mse for r in records),
+            "test_mse": column(r.test_mse for r in records),
+            "test_psnr": column(r.test_psnr for r in records),
+            "pca_mse": pca_mse,
+            "pca_psnr": psnr(pca_mse.astype(float)),
+            "gain_db": column(r.gain_db for r in records),
+            "pca_reason": column(r.pca_reason for r in records),  # why a trial has no PCA baseline (over-complete, a colorizer)
+            "epochs": column(r.epochs for r in records),
             "seconds": raw["duration"].dt.total_seconds() if "duration" in raw else math.nan,
-            "train_seconds": attr("train_seconds"),
-            "parent_trial": attr("lineage").map(lambda lineage: lineage["trial"] if isinstance(lineage, dict) else math.nan),
+            "train_seconds": column(r.train_seconds for r in records),
+            "parent_trial": column(r.parent_trial for r in records),
         }
     )
     params = raw[[c for c in raw if c.startswith("params_")]].rename(columns=lambda c: c.removeprefix("params_"))

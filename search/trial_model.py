@@ -2,7 +2,7 @@
 
     loaded = load_trial("recon")             # the best trial
     loaded = load_trial("recon", trial=11)   # any complete trial
-    loaded.model.encode(images), loaded.data().test.images, loaded.trial.user_attrs["latent_size"]
+    loaded.model.encode(images), loaded.data().test.images, loaded.record.latent_size
 
 Every ``python -m analysis.<view> --study NAME [--trial N]`` starts here, so they all refuse the
 same things the same way: no such study, no such trial, a trial without weights (pruned or
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import optuna
@@ -27,6 +28,7 @@ from cae.checkpoint import load_checkpoint
 from cae.data import DataConfig, Splits, load_splits
 from search.best import load_best
 from search.display import state_counts
+from search.record import TrialRecord, read_trial
 from search.start import recorded_data
 from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 
@@ -37,6 +39,11 @@ class LoadedTrial:
     trial: FrozenTrial
     model: CAE
     data_config: DataConfig
+
+    @cached_property
+    def record(self) -> TrialRecord:
+        """What the trial recorded (:func:`search.record.read_trial`): its curves, errors, architecture, data."""
+        return read_trial(self.trial)
 
     def data(self) -> Splits:
         """The trial's images, split as in its study (loaded on demand: the slow part)."""

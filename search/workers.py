@@ -34,6 +34,7 @@ from search.factories import make_pruner
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
 from search.preemption import HandedBack, hand_back, handing_back, pending, stopping_on
+from search.record import read_trial, write_reason, write_stored_reason
 from search.sample import CHECK_SAMPLES
 from search.slurm import worker_name
 from search.space import Space, load_space
@@ -81,7 +82,7 @@ class FailureGuard:
         if trial.state != TrialState.FAIL:
             self.failures = self.refusals = 0
             return
-        reason = trial.user_attrs.get("reason", "")
+        reason = read_trial(trial).reason or ""
         if reason.startswith("surplus"):
             return
         if reason.startswith("refused"):
@@ -171,7 +172,7 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
         except HandedBack as stop:  # written while the trial still runs: a failed trial takes no attributes
             handing_back()
             stop.trial = trial.number
-            trial.set_user_attr("reason", stop.reason)
+            write_reason(trial, stop.reason)
             raise
         except StorageWriteError as error:
             error.trial_id = trial._trial_id  # type: ignore[attr-defined]
@@ -182,7 +183,7 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
                 raise
             problem = f"{failure[1] or f'the database {where}'}: cannot be written ({failure[0]})"
             with contextlib.suppress(Exception):  # a database that takes no write at all keeps the trial running
-                trial.set_user_attr("reason", f"storage: {problem}")
+                write_reason(trial, f"storage: {problem}")
             refused = StorageWriteError(problem)
             refused.trial_id = trial._trial_id  # type: ignore[attr-defined]
             raise refused from None
@@ -195,22 +196,22 @@ def _fail_own_trial(study: optuna.Study, problem: str, trial_id: int | None) -> 
     often fits where the one that failed did not); what happened to it, and what the study keeps, in words."""
     me = worker_name()
     trials = study.get_trials(deepcopy=False)
-    mine = [t for t in trials if t._trial_id == trial_id or (trial_id is None and t.user_attrs.get("worker") == me)]
+    mine = [t for t in trials if t._trial_id == trial_id or (trial_id is None and read_trial(t).worker == me)]
     kept = f"the study's {finished(study)} finished trials are kept; free space (or make it writable) and run the same command again"
     if not mine:
         return kept
     trial = max(mine, key=lambda t: t.number)
     if trial.state == TrialState.RUNNING:  # Optuna could not write its end
         try:
-            if "reason" not in trial.user_attrs:
-                study._storage.set_trial_user_attr(trial._trial_id, "reason", f"storage: {problem}")
+            if read_trial(trial).reason is None:
+                write_stored_reason(study._storage, trial._trial_id, f"storage: {problem}")
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except Exception:  # the database takes no write at all: a later run fails the trial after the grace period
             return f"trial {trial.number} stays running in the database until a later run fails it after the grace period; {kept}"
         trial = study._storage.get_trial(trial._trial_id)
     if trial.state != TrialState.FAIL:
         return kept
-    said = "with this reason" if "reason" in trial.user_attrs else "(the database could not take its reason)"
+    said = "with this reason" if read_trial(trial).reason is not None else "(the database could not take its reason)"
     return f"trial {trial.number} failed {said}; {kept}"
 
 
