@@ -3,7 +3,8 @@
     python -m analysis.activations --study recon [--trial N] [--image CLASS] [--index K] [--channels 16] [--storage URL] [--out DIR]
 
 Takes a complete trial (default: the study's best, see :mod:`search.trial_model`) and the K-th
-test image of a class (default: the first ``airplane``), and records the output of every encoder
+test image of a class (default: the data's first class, ``airplane`` in CIFAR-10; in a folder of images
+without classes, the K-th test image), and records the output of every encoder
 and decoder layer of its architecture (after the layer's activation) with forward hooks. A
 colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/analysis/`` (or
 ``--out``):
@@ -29,6 +30,7 @@ matplotlib Figure; :func:`render` writes the files. From Python, given a study `
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +52,16 @@ from cae.metrics import psnr
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
-from search.cli import number_flag, positive_int
+from search.command_line import number_flag, positive_int
 from search.objectives import best_val_mse
+from search.record import read_trial
 from search.space import did_you_mean
 from search.storage import StorageError
 from search.trial_model import load_trial
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map
+UNSAFE = re.compile(r"[^\w.-]+")  # what a class name may hold that a file name may not
 SAVE = {"dpi": DPI, "bbox_inches": "tight", "pad_inches": 0.1}  # how activations.png is saved: see activations_figure
 
 
@@ -74,17 +78,17 @@ class ActivationsResult:
     task: str
     source: str  # the data's description
     n_test: int
-    class_name: str  # as the data spells it, whatever case was typed
+    class_name: str  # as the data spells it, whatever case was typed; "" for images without classes
     k: int  # the image is its class's k-th test image (from 0)
     index: int  # and test image ``index`` of the split
-    in_class: int  # test images of that class
+    in_class: int  # test images of that class (all of them, without classes)
     channels: int  # feature maps drawn per layer
     inputs: torch.Tensor  # C×H×W: what the model sees (gray for a colorizer)
     outputs: tuple[torch.Tensor, ...]  # one C×H×W per row of ``arch.shapes``, raw
     output: torch.Tensor  # 3×H×W: the model's RGB image
     truth: torch.Tensor  # 3×H×W: the test image
     grid: tuple[torch.Tensor, ...]  # the first test images over their reconstructions: rows of N×3×H×W
-    class_grid: tuple[torch.Tensor, ...]  # the same for the first test images of the class
+    class_grid: tuple[torch.Tensor, ...]  # the same for the first test images of the class (none without classes)
     class_indices: tuple[int, ...]  # the test-split indices of ``class_grid``'s images
 
     @property
@@ -141,7 +145,7 @@ def class_label(classes: tuple[str, ...], name: str) -> int:
     folded = [c for c in classes if c.casefold() == name.casefold()]
     if len(folded) == 1:
         return classes.index(folded[0])
-    raise StorageError(f"--image {name}: no such class{did_you_mean(classes, name)}; expected one of {', '.join(classes)}")
+    raise StorageError(f"image={name!r}: no such class{did_you_mean(classes, name)}; expected one of {', '.join(classes)}")
 
 
 def class_images(labels: torch.Tensor, label: int, count: int | None = None) -> torch.Tensor:
@@ -149,12 +153,20 @@ def class_images(labels: torch.Tensor, label: int, count: int | None = None) -> 
     return torch.nonzero(labels == label).flatten()[:count]
 
 
-def chosen_image(data: Splits, name: str, k: int) -> int:
-    """The test-split index of the ``k``-th (0-based) test image of class ``name``."""
+def chosen_image(data: Splits, name: str | None, k: int) -> int:
+    """The test-split index of the ``k``-th (0-based) test image of class ``name`` (default: the first class);
+    of images without classes, the ``k``-th test image."""
+    if not data.classes:
+        if name is not None:
+            raise StorageError(f"image={name!r}: {data.source} has no classes; leave out image= for test image {k}")
+        if k >= len(data.test):
+            raise StorageError(f"index={k}: the test split has {len(data.test)} images (0 to {len(data.test) - 1}) in {data.source}")
+        return k
+    name = name or data.classes[0]
     indices = class_images(data.test.labels, class_label(data.classes, name))
     if k >= len(indices):
         held = f"0 to {len(indices) - 1}" if len(indices) else "none"
-        raise StorageError(f"--index {k}: the test split has {len(indices)} {name} image(s) ({held}) in {data.source}")
+        raise StorageError(f"index={k}: the test split has {len(indices)} {name} image(s) ({held}) in {data.source}")
     return int(indices[k])
 
 
@@ -240,14 +252,21 @@ def activations_figure(
 def plot(result: ActivationsResult) -> Figure:
     """The input image, up to ``result.channels`` feature maps of every layer, and the output image (``activations.png``)."""
     title = (
-        f"{result.name}: test image {result.index} ({result.class_name} {result.k}), every layer's output\n"
+        f"{result.name}: {_which_image(result)}, every layer's output\n"
         f"each map scaled to its own min–max (dark = min, yellow = max); up to {result.channels} channels per layer"
     )
     return activations_figure(result.arch, result.inputs, result.outputs, result.output, channels=result.channels, title=title)
 
 
+def _which_image(result: ActivationsResult) -> str:
+    """``test image 12 (cat 3)``; ``test image 12`` without classes."""
+    return f"test image {result.index}" + (f" ({result.class_name} {result.k})" if result.class_name else "")
+
+
 def plot_reconstructions(result: ActivationsResult, *, of_class: bool = False) -> Figure:
     """The first test images over the model's images of them; ``of_class``: the first of the image's class instead."""
+    if of_class and not result.class_name:
+        raise ValueError(f"of_class=True: {result.source} has no classes; the first test images are of_class=False")
     rows = result.class_grid if of_class else result.grid
     labels = ("images", "model") if len(rows) == 2 else ("images", "gray input", "model")
     which = f"the first {result.class_name} test images" if of_class else "the first test images"
@@ -262,11 +281,12 @@ def compute(
     *,
     storage: str | None = None,
     trial: int | None = None,
-    image: str = "airplane",
+    image: str | None = None,
     index: int = 0,
     channels: int = 16,
 ) -> ActivationsResult:
-    """Every layer's output for the ``index``-th test image of class ``image``, through a trial (default: the best)::
+    """Every layer's output for the ``index``-th test image of class ``image`` (default: the data's first class; without
+    classes, the ``index``-th test image), through a trial (default: the best)::
 
     result = compute("recon", image="cat", index=3)
     [tuple(o.shape) for o in result.outputs], result.image_mse
@@ -278,28 +298,29 @@ def compute(
     label = int(data.test.labels[at])
     truth = to_unit(data.test.images[at : at + 1])
     inputs = task_of(model).inputs(truth)  # a colorizer sees the gray image
-    in_class = class_images(data.test.labels, label, GRID_IMAGES)
+    # images without classes have no class to show the first images of: the grid of all test images is theirs
+    in_class = class_images(data.test.labels, label, GRID_IMAGES) if data.classes else torch.arange(0)
     return ActivationsResult(
         study=study_name,
         trial=loaded.trial.number,
         name=loaded.name,
         val_mse=best_val_mse(loaded.trial),
-        test_mse=loaded.trial.user_attrs.get("test_mse"),
+        test_mse=read_trial(loaded.trial).test_mse,
         arch=model.arch,
         task=task_of(model).name,
         source=data.source,
         n_test=len(data.test),
-        class_name=data.classes[label],
+        class_name=data.classes[label] if data.classes else "",
         k=index,
         index=at,
-        in_class=int((data.test.labels == label).sum()),
+        in_class=int((data.test.labels == label).sum()) if data.classes else len(data.test),
         channels=channels,
         inputs=inputs[0].cpu(),
         outputs=tuple(o[0] for o in layer_outputs(model, inputs)),
         output=reconstruct(model, data.test.images[at : at + 1])[0].cpu(),
         truth=truth[0].cpu(),
         grid=reconstruction_rows(model, data.test.images[:GRID_IMAGES]),
-        class_grid=reconstruction_rows(model, data.test.images[in_class]),
+        class_grid=reconstruction_rows(model, data.test.images[in_class]) if data.classes else (),
         class_indices=tuple(int(i) for i in in_class),
     )
 
@@ -339,7 +360,7 @@ def findings(result: ActivationsResult) -> list[str]:
     ratio = mse / reference if reference > 0 else float("inf")
     side = "worse than" if ratio > 1 else "better than" if ratio < 1 else "equal to"
     lines = [
-        f"- This image's {'colorization' if result.inputs.shape[0] == 1 else 'reconstruction'}: MSE {mse:.5f} "
+        f"- This image's {'reconstruction' if result.task == 'reconstruction' else 'colorization'}: MSE {mse:.5f} "
         f"({psnr(mse):.2f} dB), {ratio:.2f}× the trial's {split} MSE ({reference:.5f}): {side} the average over the {split} split."
     ]
     latent = len(result.arch.encoder) - 1
@@ -367,16 +388,30 @@ def report(result: ActivationsResult, files: dict[str, Path]) -> str:
     """``activations.md``: the trial, the image, the layer table, what the numbers say, and the grids."""
     scores = f"best validation MSE {result.val_mse:.5f}" + (f", test MSE {result.test_mse:.5f}" if result.test_mse is not None else "")
     arch, name, k = result.arch, result.class_name, result.k
-    colorizer = result.inputs.shape[0] == 1
+    colorizer = result.task != "reconstruction"  # not its input's channels: a gray dataset's autoencoder sees one too
     shown = ", ".join(map(str, result.class_indices))
     made = "their gray inputs and colorizations" if colorizer else "their reconstructions"
+    if name:
+        which = f"{name} image {k} (`--index {k}`, from 0) of its {result.in_class} {name} test images"
+    else:
+        which = f"`--index {k}` (the data has no classes)"
+    of_class = (
+        [
+            f"The first {len(result.class_indices)} {name} test images (test images {shown}) over {made}:",
+            "",
+            f"![first {name} test images over their reconstructions]({files['class'].name})",
+            "",
+        ]
+        if name
+        else []
+    )
     return "\n".join(
         [
             f"# Feature maps of {result.name}",
             "",
             f"Trial {result.trial} of study `{result.study}` ({scores}; latent {'×'.join(map(str, arch.latent_shape))} = "
-            f"{arch.latent_size:,} values, {arch.n_params:,} parameters). Image: test image {result.index} of the split, {name} "
-            f"image {k} (`--index {k}`, from 0) of its {result.in_class} {name} test images; data: {result.source}, "
+            f"{arch.latent_size:,} values, {arch.n_params:,} parameters). Image: test image {result.index} of the split, "
+            f"{which}; data: {result.source}, "
             f"{result.n_test:,} test images."
             + (" The model is a colorizer: its input is the image's gray (BT.601 luma)." if colorizer else ""),
             "",
@@ -396,24 +431,20 @@ def report(result: ActivationsResult, files: dict[str, Path]) -> str:
             "",
             f"![first test images over their reconstructions]({files['all'].name})",
             "",
-            f"The first {len(result.class_indices)} {name} test images (test images {shown}) over {made}:",
-            "",
-            f"![first {name} test images over their reconstructions]({files['class'].name})",
-            "",
+            *of_class,
         ]
     )
 
 
 def render(result: ActivationsResult, out: Path) -> dict[str, Path]:
-    files = {
-        "png": out / "activations.png",
-        "all": out / "reconstructions.png",
-        "class": out / f"reconstructions-{result.class_name}.png",
-        "md": out / "activations.md",
-    }
+    files = {"png": out / "activations.png", "all": out / "reconstructions.png"}
+    if result.class_name:  # images without classes have no class grid
+        # a class name is the data's, not a file name: FashionMNIST has "T-shirt/top", MNIST "0 - zero"
+        files["class"] = out / f"reconstructions-{UNSAFE.sub('_', result.class_name)}.png"
+        save_grid(result.class_grid, files["class"])
+    files["md"] = out / "activations.md"
     plot(result).savefig(files["png"], **SAVE)
     save_grid(result.grid, files["all"])
-    save_grid(result.class_grid, files["class"])
     files["md"].write_text(report(result, files))
     return files
 
@@ -424,7 +455,7 @@ def render(result: ActivationsResult, out: Path) -> dict[str, Path]:
 def command(args: argparse.Namespace, console: Console) -> int:
     result = compute(args.study, storage=args.storage, trial=args.trial, image=args.image, index=args.index, channels=args.channels)
     files = render(result, output_dir(args))
-    console.print(f"{result.name}: test image {result.index} ({result.class_name} {result.k})", highlight=False)
+    console.print(f"{result.name}: {_which_image(result)}", highlight=False)
     console.print(layer_table(result.arch, result.outputs).to_string(index=False), highlight=False)
     for line in findings(result):
         console.print(line, highlight=False)
@@ -434,7 +465,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = trial_parser("python -m analysis.activations", "Every layer's feature maps of a trained CAE for one test image.")
-    parser.add_argument("--image", default="airplane", metavar="CLASS", help="the class of the test image (default airplane)")
+    parser.add_argument("--image", metavar="CLASS", help="the class of the test image (default: the data's first, airplane in CIFAR-10)")
     index = number_flag(int, "an index ≥ 0", inclusive=True)
     parser.add_argument("--index", type=index, default=0, metavar="K", help="the K-th test image of that class (default 0)")
     parser.add_argument("--channels", type=positive_int, default=16, metavar="N", help="feature maps shown per layer (default 16)")

@@ -1,7 +1,8 @@
 """What every ``python -m analysis.<question>`` command shares: its flags, its study, its exit codes.
 
 Exit codes are the search's: 0 success, 2 bad input (no such study, no finished trial, bad flag)
-with one line on stderr, 130 on Ctrl-C.
+with one line on stderr, 130 on Ctrl-C. The analyses' functions name their parameters in errors
+(``method='umap'``); :func:`run` words them as the command's flags (``--method umap``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cae.data import DataError
 from cae.spec import ArchitectureError
-from search.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, number_flag
+from search.command_line import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, flag_words, number_flag, parser_flags
 from search.space import SpaceError, check_study_name
 from search.storage import StorageError, study_dir
 
@@ -66,14 +67,23 @@ def console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+def run(
+    command: Callable[[argparse.Namespace, Console], int],
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    **aliases: str,
+) -> int:
     """Parse ``argv``, run ``command`` and turn bad input into one line and exit code 2.
+
+    The line words the library's ``name=value`` as the parser's flags (:func:`search.command_line.flag_words`);
+    ``aliases`` name the flag of a parameter called other than the flag's destination (``fractions="--labels"``).
 
     The command's entry point: here, and only while the command runs, Optuna's log is quieted to
     errors and its experimental warnings hidden (the command prints its own lines); both are put
     back as they were, so that ``main(argv)`` called in-process leaves its caller's settings alone.
     """
     args = parser.parse_args(argv)
+    flags = parser_flags(parser, **aliases)
     verbosity = optuna.logging.get_verbosity()
     try:
         with warnings.catch_warnings():
@@ -82,10 +92,10 @@ def run(command: Callable[[argparse.Namespace, Console], int], parser: argparse.
             check_study_name(args.study, "command line", "--study")
             return command(args, console())
     except (SpaceError, StorageError, ArchitectureError) as error:  # the last: a trial that cannot become what is asked
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as error:
-        print(f"error: data of study {args.study}: {error}", file=sys.stderr)
+        print(f"error: data of study {args.study}: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

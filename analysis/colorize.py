@@ -45,6 +45,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from analysis.cli import nonnegative_int, output_dir, print_written, progress_bars, run, study_parser
+from analysis.dataset import require_colour
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
@@ -57,7 +58,7 @@ from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
 from cae.tasks import CLASSES, TASKS, adapt, classes_task, with_classes
 from cae.training import EpochReport, TrainConfig, reconstruct, to_unit, train
-from search.cli import number_flag, positive_int
+from search.command_line import number_flag, positive_int
 from search.start import best_start
 
 GRID_IMAGES = 16
@@ -202,6 +203,8 @@ def compute(
 ) -> ColorizeResult:
     """Train every variant from the chosen trial of ``study`` and measure it on the test split.
 
+    Raises :class:`analysis.dataset.GrayImagesError` for images of one channel (nothing to colour), before any training.
+
     Args:
         console: where a progress bar per model (a line per epoch when it is not a terminal) is drawn;
             without one (the default) nothing is printed.
@@ -211,15 +214,16 @@ def compute(
     start = best_start(study, storage, trial=trial, latent=latent)
     if start.architecture.linear_skip:
         raise ArchitectureError(
-            f"--study {study}: {start.origin} is a linear_skip network (its decoder refines PCA's reconstruction of the RGB "
-            "image), so it cannot become a colorizer; start from a study without linear_skip, e.g. --study latent"
+            f"study={study!r}: {start.origin} is a linear_skip network (its decoder refines PCA's reconstruction of the RGB "
+            "image), so it cannot become a colorizer; start from a study without linear_skip, e.g. study='latent'"
         )
     data_cfg = dataclasses.replace(start.data, subset=subset) if subset else start.data
     cfg = TrainConfig(**start.train)
     cfg = dataclasses.replace(cfg, epochs=epochs or cfg.epochs)
     variants = [*VARIANTS, *(IMPROVEMENTS[k] for k in dict.fromkeys(improve))]
-    console.print(f"colorizing from {start.origin}: {len(variants)} models of {cfg.epochs} epochs or more", highlight=False)
     data = load_splits(data_cfg)
+    require_colour(data.describe(), "a colorizer", key="data.channels" if data_cfg.channels == 1 else "data.dataset")
+    console.print(f"colorizing from {start.origin}: {len(variants)} models of {cfg.epochs} epochs or more", highlight=False)
     chroma_bins = fit_bins(data.train.images, bins, rebalance, temperature)
     truth_images = to_unit(data.test.images).contiguous()
     gray_images = gray_as_rgb(truth_images).contiguous()
@@ -451,20 +455,10 @@ at_least_two = number_flag(int, "an integer ≥ 2", minimum=2, inclusive=True)
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    result = compute(
-        args.study,
-        storage=args.storage,
-        trial=args.trial,
-        latent=args.latent,
-        epochs=args.epochs,
-        subset=args.subset,
-        context=args.context,
-        bins=args.bins,
-        rebalance=args.rebalance,
-        temperature=args.temperature,
-        improve=tuple(args.improve),
-        console=console,
-    )
+    settings = {
+        name: getattr(args, name) for name in ("trial", "latent", "epochs", "subset", "context", "bins", "rebalance", "temperature")
+    }
+    result = compute(args.study, storage=args.storage, improve=tuple(args.improve), console=console, **settings)
     files = render(result, output_dir(args))
     console.print(results_table(result).to_string(index=False), highlight=False)
     console.print(sweep_table(result).to_string(index=False), highlight=False)

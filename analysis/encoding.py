@@ -26,6 +26,20 @@ def encode_images(
     return torch.cat(parts).numpy()
 
 
+def pixels_words(task: Task, shape: tuple[int, int, int]) -> str:
+    """What the raw-pixel reference of an encoder is, in words: the values its encoder sees of one image.
+
+    >>> from cae.tasks import TASKS
+    >>> pixels_words(TASKS["reconstruction"], (3, 32, 32)), pixels_words(TASKS["colorization"], (3, 32, 32))
+    ('the 3,072 RGB values', "the 1,024 gray values (BT.601 luma) this colorizer's encoder sees")
+    """
+    channels, height, width = shape
+    if task.in_channels < channels:  # a colorizer: gray in, colour out
+        return f"the {height * width:,} gray values (BT.601 luma) this colorizer's encoder sees"
+    kind = {1: "gray", 3: "RGB"}.get(channels, f"{channels}-channel")
+    return f"the {channels * height * width:,} {kind} values"
+
+
 def pixels_of(x: torch.Tensor) -> torch.Tensor:
     """The "encoder" of raw pixels, for baselines: the input itself."""
     return x

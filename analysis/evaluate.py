@@ -12,8 +12,8 @@ or from Python::
     evaluate.render(result, Path("out"))                 # the files below
 
 :func:`compute` loads the trial's uploaded weights (default: the study's best trial, see
-:mod:`search.trial_model`) and its study's data, and measures the model's RGB images (the
-reconstructions, or a colorizer's colour images of the gray inputs) against the true images on
+:mod:`search.trial_model`) and its study's data, and measures the model's images (the
+reconstructions, RGB or gray as the data is, or a colorizer's colour images of the gray inputs) against the true images on
 the train, validation and test splits: MSE and PSNR on pixels in [0, 1], and SSIM (Gaussian
 window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` writes to
 ``studies/<study>/analysis/`` (or ``--out``):
@@ -47,8 +47,10 @@ from torchmetrics.functional.image import structural_similarity_index_measure  #
 from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.figures import DPI, curves_figure, image_rows_figure, reconstruction_rows, save_reconstructions
 from cae.metrics import psnr
+from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
+from search.record import read_trial
 from search.trial_model import load_trial
 
 PICTURE_IMAGES = 8
@@ -67,6 +69,9 @@ class SplitScores:
     mse: float
     psnr: float
     ssim: float
+
+
+IMAGE_KINDS = {3: "RGB ", 1: "gray "}  # the data's images by their channels, for the report
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class EvaluateResult:
     model: nn.Module
     samples: dict[str, torch.Tensor]  # split → its first PICTURE_IMAGES uint8 images
     keeps_last: bool = False  # trained by its own loss (a chroma classifier): the last epoch is kept, whatever its MSE
+    shape: Shape = DataDescription().shape  # of the data's images (C, H, W); the default is what studies were before datasets
 
     def split(self, name: str) -> SplitScores:
         return next(s for s in self.scores if s.split == name)
@@ -145,7 +151,7 @@ def compute(study_name: str, *, storage: str | None = None, trial: int | None = 
         scores.append(SplitScores(name, len(images), mse, psnr(mse), ssim.mean().item()))
         mse_se[name] = _standard_error(per_image)
         samples[name] = images.images[:PICTURE_IMAGES].clone()  # not a view: the split's images can go
-    attrs, task = loaded.trial.user_attrs, task_of(loaded.model)
+    record, task = read_trial(loaded.trial), task_of(loaded.model)
     return EvaluateResult(
         study=study_name,
         trial=loaded.trial.number,
@@ -154,14 +160,15 @@ def compute(study_name: str, *, storage: str | None = None, trial: int | None = 
         task=task.name,
         scores=scores,
         mse_se=mse_se,
-        recorded_test_mse=attrs.get("test_mse"),
-        precision=attrs.get("precision"),
-        train_curve=list(attrs.get("train_mse") or []),
-        val_curve=list(attrs.get("val_mse") or []),
-        kept_epoch=attrs.get("best_epoch"),
+        recorded_test_mse=record.test_mse,
+        precision=record.precision,
+        train_curve=list(record.train_mse or []),
+        val_curve=list(record.val_mse or []),
+        kept_epoch=record.best_epoch,
         model=loaded.model,
         samples=samples,
         keeps_last=task.loss is not None,  # as cae.training.TrainResult chooses the weights it keeps
+        shape=data.shape,
     )
 
 
@@ -285,7 +292,8 @@ def report(result: EvaluateResult, files: dict[str, Path]) -> str:
         [
             f"# Evaluation of {result.name}",
             "",
-            f"Data: {result.source}. Errors of the model's RGB images against the true images, pixels in [0, 1]; "
+            f"Data: {result.source}, {' × '.join(map(str, result.shape))} (C × H × W). Errors of the model's "
+            f"{IMAGE_KINDS.get(result.shape[0], '')}images against the true images, pixels in [0, 1]; "
             "SSIM with an 11×11 Gaussian window (σ 1.5), averaged over images.",
             "",
             table.to_markdown(index=False, floatfmt=".6g"),

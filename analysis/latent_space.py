@@ -5,10 +5,13 @@
 Encodes ``--samples`` random test images (seeded) with each trial's encoder. A 2-value latent is
 drawn as it is; a larger one through t-SNE (scikit-learn), UMAP (``--method umap``, where
 ``umap-learn`` is installed) or its two leading principal components (``--method pca``: linear and
-fast). The silhouette score of the CIFAR-10 classes, computed in the latent space itself (not in
-the 2-D drawing), answers "do the classes cluster?" in one number (−1 to 1; near 0: they overlap);
-the same score on raw pixels is the reference to beat. The report reads each score with Kaufman
-and Rousseeuw's thresholds (:data:`CLUSTERING`) and calls a score within :data:`LEVEL` of the
+fast). The silhouette score of the data's classes (CIFAR-10's ten, MNIST's digits, a folder's class
+folders), computed in the latent space itself (not in the 2-D drawing), answers "do the classes
+cluster?" in one number (−1 to 1; near 0: they overlap); the same score on raw pixels is the
+reference to beat. Images without classes (a folder with no class folders) are refused in one line
+(:class:`analysis.dataset.NoClassesError`): the question and its one number are about classes, and
+:mod:`analysis.evaluate` and :mod:`analysis.activations` look at such a study's trials without them.
+The report reads each score with Kaufman and Rousseeuw's thresholds (:data:`CLUSTERING`) and calls a score within :data:`LEVEL` of the
 pixels' level with them.
 
 Default trials: the study's best and, when another complete trial has a smaller latent, the one
@@ -43,13 +46,15 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from analysis.cli import nonnegative_int, output_dir, print_written, run, study_parser
+from analysis.dataset import data_name, require_classes
 from analysis.encoding import encode_images, pixels_of
 from cae.data import ImageSet
 from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
 from search.best import best_trial, load_best
-from search.cli import positive_int
+from search.command_line import positive_int
 from search.objectives import best_val_mse
+from search.record import read_trial
 from search.storage import StorageError, default_storage, load_study
 from search.trial_model import load_trial
 
@@ -79,11 +84,12 @@ class LatentSpaceResult:
 
     study: str
     source: str  # the data's description
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # of the data: every label is an index into them
     labels: np.ndarray  # the class of each sampled test image
     embedded: tuple[Embedded, ...]
     pixels: float  # the class silhouette of the pixels the first trial's encoder sees
     pixels_label: str  # "raw pixels", or "raw gray pixels" for a colorizer
+    dataset: str = "the data"  # its name for sentences: "CIFAR-10"
 
     @property
     def samples(self) -> int:
@@ -105,7 +111,9 @@ def to_2d(vectors: np.ndarray, method: str, seed: int = SEED) -> tuple[np.ndarra
         try:
             import umap  # optional: not a dependency
         except ImportError:
-            raise StorageError("--method umap: umap-learn is not installed (pip install umap-learn), or use --method tsne") from None
+            raise StorageError(
+                "method='umap': umap-learn is not installed (pip install umap-learn); choose method='tsne' or method='pca'"
+            ) from None
         return umap.UMAP(random_state=seed).fit_transform(vectors), "UMAP"
     perplexity = min(30.0, (len(vectors) - 1) / 3)
     return TSNE(perplexity=perplexity, init="pca", random_state=seed).fit_transform(vectors), "t-SNE"
@@ -124,11 +132,12 @@ def sample_test(images: ImageSet, samples: int, seed: int = SEED) -> tuple[torch
 def default_trials(study_name: str, storage: str | None) -> list[int]:
     """The best trial and, if smaller, the complete trial with the smallest latent."""
     study, _ = load_study(study_name, storage or default_storage(study_name))
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and "latent_size" in t.user_attrs]
+    sizes = {t.number: read_trial(t).latent_size for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+    complete = [t for t in study.get_trials(deepcopy=False) if sizes.get(t.number) is not None]
     if not complete:
         load_best(study_name, storage)  # raises, with the study's state counts
     best = best_trial(study)  # the lowest error, in a study of several objectives too
-    smallest = min(complete, key=lambda t: (t.user_attrs["latent_size"], best_val_mse(t)))
+    smallest = min(complete, key=lambda t: (sizes[t.number], best_val_mse(t)))
     return [best.number] if smallest.number == best.number else [smallest.number, best.number]
 
 
@@ -153,6 +162,8 @@ def compute(
     numbers = trials or default_trials(study_name, storage)
     loaded = [load_trial(study_name, storage, n) for n in dict.fromkeys(numbers)]
     data = loaded[0].data()
+    description = data.describe()
+    require_classes(description, "the latent space's class silhouette")
     images, labels = sample_test(data.test, samples)
     console.print(
         f"{len(images):,} test images from {data.source}; trials {', '.join(str(t.trial.number) for t in loaded)}", highlight=False
@@ -167,8 +178,9 @@ def compute(
     # the pixels the (first) trial's encoder sees: gray ones for a colorizer
     task = task_of(loaded[0].model)
     pixels = class_silhouette(encode_images(pixels_of, images, task), labels)
-    pixels_label = "raw pixels" if task.in_channels == 3 else "raw gray pixels"
-    return LatentSpaceResult(study_name, data.source, data.classes, labels, tuple(embedded), pixels, pixels_label)
+    pixels_label = "raw gray pixels" if task.in_channels < description.shape[0] else "raw pixels"
+    name = data_name(description)
+    return LatentSpaceResult(study_name, data.source, data.classes, labels, tuple(embedded), pixels, pixels_label, name)
 
 
 # ---------------------------------------------------------------- render
@@ -221,12 +233,15 @@ def plot(result: LatentSpaceResult) -> Figure:
     """Each trial's sampled test images in 2-D, coloured by class, side by side; titled with the silhouette."""
     embedded, classes = result.embedded, result.classes
     names = np.array(classes)[result.labels]
+    # ten colours tell ten classes apart; a hundred (CIFAR-100) get a continuous palette and no legend
+    palette = "tab10" if len(classes) <= 10 else "tab20" if len(classes) <= 20 else "husl"
     with themed("white"):
         fig = new_figure(figsize=(6.2 * len(embedded), 5.6))
         axes = fig.subplots(1, len(embedded), squeeze=False)
         for i, (ax, e) in enumerate(zip(axes[0], embedded, strict=True)):
+            legend = i == 0 and len(classes) <= 20
             sns.scatterplot(
-                x=e.points[:, 0], y=e.points[:, 1], hue=names, hue_order=list(classes), palette="tab10", s=12, ax=ax, legend=i == 0
+                x=e.points[:, 0], y=e.points[:, 1], hue=names, hue_order=list(classes), palette=palette, s=12, ax=ax, legend=legend
             )
             ax.set(title=f"{e.label}: {e.method}, silhouette {e.silhouette:.3f}", xticks=[], yticks=[])
         if axes[0][0].get_legend() is not None:
@@ -243,11 +258,11 @@ def report(result: LatentSpaceResult, files: dict[str, Path]) -> str:
         [
             f"# Latent space by class: study `{result.study}`",
             "",
-            f"{result.samples:,} random test images (seed {SEED}) of {result.source}, encoded by each trial; the silhouette score "
-            f"of their {n_classes} classes is computed in the latent space itself, not in the 2-D drawing (−1 to 1, read as "
-            f"Kaufman and Rousseeuw do: {thresholds}; near 0 the classes overlap). "
+            f"{result.samples:,} random test images (seed {SEED}) of {result.source}, encoded by each trial; the silhouette "
+            f"score of their {n_classes} classes (of {len(result.classes)} in {result.dataset}) is computed in the latent space "
+            f"itself, not in the 2-D drawing (−1 to 1, read as Kaufman and Rousseeuw do: {thresholds}; near 0 the classes overlap). "
             f"{result.pixels_label.capitalize()} score {result.pixels:.3f}"
-            + (" (a colorizer's encoder sees the gray image)." if result.pixels_label != "raw pixels" else "."),
+            + (" (a colorizer's encoder sees the gray image)." if result.pixels_label == "raw gray pixels" else "."),
             "",
             scores_table(result).to_markdown(index=False, floatfmt=".3f"),
             "",

@@ -1,16 +1,18 @@
-"""How much of CIFAR-10's classes can a linear classifier read from a trial's latent? A linear probe.
+"""How much of its data's classes can a linear classifier read from a trial's latent? A linear probe.
 
     python -m analysis.probe --study NAME [--trial N] [--max-train N] [--storage URL] [--out DIR]
 
 Freezes the encoder of a complete trial (default: the best), encodes the study's train, validation
 and test images (each latent flattened to one vector) and fits a linear classifier of their
-CIFAR-10 classes on the train split: standardised features, whitened by PCA, then multinomial
+classes (the study's dataset's: CIFAR-10's ten, MNIST's digits, a folder's class folders) on the
+train split: standardised features, whitened by PCA, then multinomial
 logistic regression (scikit-learn), its L2 strength chosen on the validation split. The same probe
 runs on two references: an untrained encoder of the same architecture (``torch.manual_seed(0)``),
 which separates what training taught from what the architecture alone gives; and the raw pixels
-the encoder sees (the image's RGB values; a colorizer's gray ones). Chance is the share
+the encoder sees (the image's values; a colorizer's gray ones). Chance is the share
 of the most frequent test class. ``--max-train N`` probes with a seeded random N of the train
-images. Every seed is fixed: the same command gives the same numbers.
+images. Every seed is fixed: the same command gives the same numbers. Images without classes (a
+folder with no class folders) are refused in one line (:class:`analysis.dataset.NoClassesError`).
 
 Writes to ``studies/<study>/analysis/`` (or ``--out``): ``probe.json`` (everything), ``probe.csv``
 (one row per representation: features, PCA components, C, train/val/test accuracy, seconds),
@@ -53,12 +55,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from analysis.encoding import encode_images, pixels_of
+from analysis.dataset import classes_words, require_classes
+from analysis.encoding import encode_images, pixels_of, pixels_words
 from cae.builder import build
 from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
 from cae.training import resolve_device
-from search.cli import positive_int
+from search.command_line import positive_int
 from search.trial_model import load_trial
 
 SEED = 0
@@ -129,6 +132,7 @@ class ProbeResult:
     chance: float  # the most frequent test class's share
     pixels: str  # what the pixel reference is, in words
     rows: dict[str, Row]  # trained, random, pixels
+    classes: str = "the data's classes"  # which, in words: "the 10 classes of CIFAR-10"
 
     def accuracy(self, key: str) -> float:
         return self.rows[key].probe.test_accuracy
@@ -240,6 +244,8 @@ def compute(
         f"linear probe of {loaded.name} ({task.name}, latent {model.arch.latent_size:,} values); loading its data …", highlight=False
     )
     data = loaded.data()
+    description = data.describe()
+    require_classes(description, "a linear probe")
     chosen = train_subset(len(data.train), max_train)
     splits = {"train": (data.train.images[chosen], data.train.labels[chosen]), "val": (data.val.images, data.val.labels)}
     splits["test"] = (data.test.images, data.test.labels)
@@ -248,11 +254,7 @@ def compute(
         torch.manual_seed(SEED)
         random = build(model.arch)
     device = resolve_device("auto")
-    _, channels, height, width = data.test.images.shape
-    if task.in_channels == 1:
-        pixels = f"the {height * width:,} gray values (BT.601 luma) this colorizer's encoder sees"
-    else:
-        pixels = f"the {channels * height * width:,} RGB values"
+    pixels = pixels_words(task, description.shape)
     encoders = {"trained": model.encode, "random": random.encode, "pixels": pixels_of}
     for module in (model, random):
         module.eval().to(device, memory_format=torch.channels_last)
@@ -281,6 +283,7 @@ def compute(
         task=task.name,
         latent_size=model.arch.latent_size,
         source=data.source,
+        classes=classes_words(description),
         train_images=len(chosen),
         train_images_available=len(data.train),
         val_images=len(data.val),
@@ -324,7 +327,7 @@ def plot(result: ProbeResult) -> Figure:
             ax.bar_label(container, fmt="%.1f%%", padding=3)
         ax.axhline(100 * chance_level, color="tab:red", ls="--", lw=1.5, label=f"chance ({100 * chance_level:.1f}%)")
         top = max(100 * max(r.probe.test_accuracy for r in rows) * 1.15, 100 * chance_level * 1.5)
-        ax.set(xlabel="", ylim=(0, top), title=f"{result.name}: linear probe of CIFAR-10 classes")
+        ax.set(xlabel="", ylim=(0, top), title=f"{result.name}: linear probe of {result.classes}")
         ax.legend(loc="upper right", fontsize=9)
         fig.tight_layout()
     return fig
@@ -388,6 +391,7 @@ def summary(result: ProbeResult) -> dict[str, object]:
         "task": result.task,
         "latent_size": result.latent_size,
         "data": result.source,
+        "classes": result.classes,
         "train_images": result.train_images,
         "train_images_available": result.train_images_available,
         "val_images": result.val_images,
@@ -407,7 +411,8 @@ def setup(result: ProbeResult) -> str:
         else ""
     )
     return (
-        f"Data: {result.source}; {used}, {result.val_images:,} validation and {result.test_images:,} test images, the study's split. "
+        f"Data: {result.source}, read for {result.classes}; {used}, {result.val_images:,} validation and "
+        f"{result.test_images:,} test images, the study's split. "
         f"Each representation is standardised and whitened by PCA (every direction holding {VARIANCE:.2%} of the variance; "
         f"the leading {COMPONENTS:,}, found on at most {PCA_ROWS:,} train images, for more than {MAX_FEATURES:,} features), "
         f"then classified by multinomial logistic regression (lbfgs) with the L2 strength C of {', '.join(f'{c:g}' for c in CS)} "
@@ -457,7 +462,9 @@ def command(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = trial_parser("python -m analysis.probe", "Linear probe of CIFAR-10 classes on a trial's latent, a random encoder and pixels.")
+    parser = trial_parser(
+        "python -m analysis.probe", "Linear probe of the data's classes on a trial's latent, a random encoder and pixels."
+    )
     parser.add_argument("--max-train", type=positive_int, metavar="N", help="train images to fit with (default: all of the study's)")
     return run(command, parser, argv)
 

@@ -1,4 +1,4 @@
-"""Does autoencoder pretraining pay? A trial's encoder as a CIFAR-10 classifier at a few label budgets.
+"""Does autoencoder pretraining pay? A trial's encoder as a classifier of its data's classes at a few label budgets.
 
     python -m analysis.transfer --study NAME [--trial N ...] [--labels 0.01 0.1 1.0] [--seeds 3] [--storage URL] [--out DIR]
     python -m analysis.transfer --study NAME --front [--labels ...] [--seeds ...]
@@ -76,6 +76,7 @@ from torch import nn
 
 from analysis import probe
 from analysis.cli import nonnegative_int, output_dir, print_written, progress_bars, run, study_parser
+from analysis.dataset import classes_words, require_classes
 from analysis.encoding import encode_images, pixels_of
 from analysis.power_law import EXACT_UP_TO, RankCorrelation, small_rank_correlation, strength
 from analysis.probe import Labelled, chance, linear_probe
@@ -86,7 +87,8 @@ from cae.pca import linear_code, pca_codes
 from cae.spec import Architecture, ArchitectureError
 from cae.tasks import TASKS, task_of_architecture
 from cae.training import EVAL_BATCH, to_unit
-from search.cli import number_flag, positive_int
+from search.command_line import number_flag, positive_int
+from search.record import read_trial
 from search.storage import StorageError
 from search.trial_model import LoadedTrial, find_trial, load_trial
 
@@ -206,13 +208,13 @@ def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
     counts = torch.bincount(labels, minlength=classes)
     if k < 1:
         raise DataError(
-            f"--labels {fraction:g}",
+            f"fractions={fraction:g}",
             f"{fraction:g} of the {n:,} train images is under one image per class of {classes}; "
             f"expected a fraction ≥ {classes / n:.2g} (one image of each class)",
         )
     if k > counts.min():
         raise DataError(
-            f"--labels {fraction:g}",
+            f"fractions={fraction:g}",
             f"{k} images per class, but class {int(counts.argmin())} has {int(counts.min())} train images; "
             f"expected a smaller fraction, or 1 for the whole split",
         )
@@ -363,13 +365,13 @@ def check_fractions(fractions: Iterable[float], seeds: int) -> tuple[float, ...]
 def checked_trial(study: str, storage: str | None, number: int | None) -> LoadedTrial:
     """:func:`load_trial`, after refusing (from its record, before any weights are read) an encoder that is not an autoencoder's."""
     _, frozen, _ = find_trial(study, storage, number)
-    recorded = frozen.user_attrs.get("architecture")
+    recorded = read_trial(frozen).architecture
     if recorded is not None:
-        task = task_of_architecture(Architecture.from_dict(recorded))
+        task = task_of_architecture(recorded)
         if task.name != RECONSTRUCTION.name:
             raise ArchitectureError(
                 f"trial {frozen.number} of study {study} is a {task.name} network: its encoder learned colours from gray images, "
-                "so it cannot answer whether an autoencoder's pretraining pays against RGB classifiers from scratch and on pixels; "
+                "so it cannot answer whether an autoencoder's pretraining pays against classifiers from scratch and on pixels; "
                 "expected a reconstruction trial (analysis.probe reads a colorizer's gray latent)"
             )
     return load_trial(study, storage, number)
@@ -477,7 +479,7 @@ def trial_runs(
         name,
         latent,
         model.arch.linear_skip,
-        loaded.trial.user_attrs.get("test_psnr"),
+        read_trial(loaded.trial).test_psnr,
         sum(p.numel() for p in encoder_of(model).parameters()),
         encode_seconds,
     )
@@ -490,13 +492,16 @@ def pixel_runs(parts: Parts, report: _Reporter) -> list[Run]:
 
 
 def load_parts(loaded: LoadedTrial, fractions: tuple[float, ...], seeds: int) -> tuple[Parts, str, int]:
-    """The study's splits as :class:`Parts` (every subset drawn: a bad fraction is refused before any training),
-    their source and the validation split's size."""
+    """The study's splits as :class:`Parts` (every subset drawn: a bad fraction, or images without classes, is refused
+    before any training), their source with the classes read, and the validation split's size."""
     data = loaded.data()
+    description = data.describe()
+    require_classes(description, "a classifier")
     rows = probe.train_subset(len(data.val), VAL_IMAGES)
     val = ImageSet(data.val.images[rows], data.val.labels[rows])
     subsets = labelled_subsets(data.train.labels, fractions, seeds)
-    return Parts(data.train, val, data.test, subsets, int(data.train.labels.max()) + 1), data.source, len(data.val)
+    source = f"{data.source} ({classes_words(description)})"
+    return Parts(data.train, val, data.test, subsets, int(data.train.labels.max()) + 1), source, len(data.val)
 
 
 def compute(
@@ -876,7 +881,8 @@ def compute_front(
             skipped.append(str(error))
     if len(loaded) < 3:
         raise StorageError(
-            f"--front: study {study_name} has {len(loaded)} complete reconstruction trials with weights; a rank correlation needs 3 or more"
+            f"study {study_name} has {len(loaded)} complete reconstruction trials with weights; the front's rank correlation "
+            "needs 3 or more"
         )
     console.print(f"frozen linear probe of {len(loaded)} trials of study {study_name}: loading the study's data …", highlight=False)
     parts, source, _ = load_parts(loaded[0], chosen, seeds)
@@ -1049,7 +1055,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = study_parser(
         "python -m analysis.transfer",
-        "A trial's encoder as a CIFAR-10 classifier at several label budgets: frozen (linear, MLP), fine-tuned, against "
+        "A trial's encoder as a classifier of the data's classes at several label budgets: frozen (linear, MLP), fine-tuned, against "
         "scratch, PCA and pixels; or, with --front, the frozen probe of every trial against latent size and PSNR.",
     )
     which = parser.add_mutually_exclusive_group()
@@ -1064,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
         help="fractions of the train split (default 0.01 0.1 1)",
     )
     parser.add_argument("--seeds", type=positive_int, default=SEEDS, metavar="K", help="labelled subsets per fraction below 1 (default 3)")
-    return run(command, parser, argv)
+    return run(command, parser, argv, fractions="--labels", trials="--trial")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2
 line saying which and where: the trial it hit is failed with that reason, every finished trial is kept,
 and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command;
 128 + the signal's number (143, 138, 140) on SIGTERM, SIGUSR1 or SIGUSR2, the running trial handed back (search.preemption).
+The library's errors name its parameters (``storage='…'``); their line says the command's flags instead
+(``--storage …``: :func:`search.command_line.flag_words`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import NoReturn
 
 from rich.console import Console
 
 from cae.settings import DataError
+from search.command_line import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    OneLineParser,
+    flag_words,
+    number_flag,
+    parser_flags,
+    positive_float,
+    positive_int,
+)
 from search.display import quiet_optuna
 from search.preemption import HandedBack
 from search.space import Space, SpaceError, check_study_name, load_space
@@ -35,38 +46,16 @@ from search.storage import (
 )
 
 EXIT_STOPPED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-
-def number_flag(
-    kind: type[int] | type[float], expected: str, *, inclusive: bool = False, minimum: float = 0, maximum: float = float("inf")
-) -> Callable[[str], int | float]:
-    """An argparse type accepting ``kind`` values > ``minimum`` (≥ when ``inclusive``) and ≤ ``maximum``;
-    anything else says what was expected."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        # written so that NaN fails too
-        if value is None or not (value > minimum or (inclusive and value == minimum)) or not value <= maximum:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    return parse
-
-
-positive_int = number_flag(int, "an integer ≥ 1")
-positive_float = number_flag(float, "a number of seconds > 0")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with bad flags reported as one line (the project's rule) instead of usage + error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} -h)\n")
+__all__ = [  # the shared helpers live in search.command_line; their old import path still works
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_STOPPED",
+    "OneLineParser",
+    "main",
+    "number_flag",
+    "positive_float",
+    "positive_int",
+]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -271,8 +260,16 @@ def _exit_code(study_command: Callable[[], object]) -> int:
     return 0
 
 
+def _command_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """The flags of ``command`` (its subparser) by the library parameter each sets: what its errors are reworded with."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser_flags(commands.choices[command])
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    flags = _command_flags(parser, args.command)  # the library names parameters (storage=...): the user typed flags
     # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, so tables stay readable.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     quiet_optuna()
@@ -306,14 +303,14 @@ def main(argv: list[str] | None = None) -> int:
             return show_best(args.study, args.storage, console)
         return _dashboard(args, console)
     except StorageWriteError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_STORAGE
     except (SpaceError, StorageError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as error:
         where = f"{args.space}: " if args.command == "run" else ""
-        print(f"error: {where}{error}", file=sys.stderr)
+        print(f"error: {where}{flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except HandedBack as stop:  # SIGTERM or SIGUSR1 (a time limit, scancel, preemption): search.preemption
         print(f"{stop.describe()}; run the same command again to complete the study", file=sys.stderr)

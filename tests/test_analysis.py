@@ -15,8 +15,10 @@ from matplotlib.figure import Figure
 
 from analysis import latent_vs_error
 from analysis.power_law import RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
-from analysis.published import published_points
+from analysis.published import COLUMNS, long_trained_psnr, published_points
+from cae.settings import DataDescription
 from search.display import state_counts
+from tests.conftest import SPACES
 
 # ---------------------------------------------------------------- statistics
 
@@ -66,6 +68,21 @@ def test_published_points_convert_psnr_and_mse() -> None:
     points = published_points().set_index("latent_size")
     assert points.loc[64, "mse"] == pytest.approx(10 ** (-2.15))
     assert points.loc[1024, "psnr"] == pytest.approx(-10 * math.log10(4.7e-3))
+
+
+def test_published_points_are_keyed_by_dataset_and_pixels() -> None:
+    points = published_points("cifar10")
+    assert list(points.columns) == COLUMNS and len(points) == 5
+    # each point says on what it was measured: CIFAR-10's own pixels, its official test split, PSNR of the mean MSE
+    assert set(points["dataset"]) == {"cifar10"} and set(points["pixels"]) == {"original"}
+    assert set(points["split"]) == {"official"} and set(points["psnr_convention"]) == {"mean-mse"}
+    assert published_points().equals(points)  # CIFAR-10 stays the default of the callers from before datasets
+    assert published_points("cifar10", shape=(3, 32, 32)).equals(points)
+    for dataset in ("mnist", "fashionmnist", "cifar100", "svhn", "stl10", "imagefolder"):
+        assert published_points(dataset).empty and long_trained_psnr(dataset) == {}, dataset
+    for other_pixels in ((1, 32, 32), (3, 64, 64), (3, 28, 28)):  # CIFAR-10 made gray or resized is not what was published
+        assert published_points("cifar10", shape=other_pixels).empty and long_trained_psnr("cifar10", shape=other_pixels) == {}
+    assert long_trained_psnr() == {64: 21.5, 128: 23.9, 256: 26.8, 384: 28.9}  # benchmarks.flagship's call
 
 
 # ---------------------------------------------------------------- commands end to end
@@ -203,3 +220,83 @@ def test_latent_vs_error_plot_is_the_figure_render_writes(latent_result: latent_
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     without_pca = latent_vs_error.plot(dataclasses.replace(result, complete=result.complete.assign(gain_db=math.nan)))
     assert len(without_pca.axes) == 1
+
+
+# ---------------------------------------------------------------- published points follow the study's data
+
+MNIST = DataDescription("mnist", (1, 28, 28), tuple(str(d) for d in range(10)), "MNIST (idx files) at data", "data")
+GRAY_CIFAR = DataDescription(shape=(1, 32, 32))  # CIFAR-10 made gray: not the pixels the points were published on
+
+
+def _legend(figure: Figure) -> list[str]:
+    return [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+
+
+def _refit_of(result: latent_vs_error.LatentAnalysis) -> latent_vs_error.RefitFront:
+    """The study's complete trials as a refit of it: enough for the refit table's columns."""
+    table = result.complete.assign(parent_trial=result.complete["number"].astype(float), study="tiny-refit")
+    return latent_vs_error.RefitFront("tiny-refit", table, 0.1, result.hypervolume, ())
+
+
+def test_a_cifar10_study_is_set_beside_the_published_points(latent_result: latent_vs_error.LatentAnalysis) -> None:
+    result = latent_result
+    assert result.data.dataset == "cifar10" and result.data.shape == (3, 32, 32)  # recorded by the study (search.record)
+    report = _latent_report(result)
+    assert "## Beside published results" in report
+    assert "Published on CIFAR-10 at its original pixels (3 × 32 × 32), on its official test split, PSNR of the mean MSE" in report
+    assert "published" in _legend(latent_vs_error.plot(result))
+    refit = latent_vs_error.refit_table(_refit_of(result), long_trained_psnr())
+    assert {"published dB", "against published"} <= set(refit.columns)
+
+
+@pytest.mark.parametrize("data", [MNIST, GRAY_CIFAR], ids=["mnist", "gray cifar10"])
+def test_a_study_of_other_data_draws_no_published_point(latent_result: latent_vs_error.LatentAnalysis, data: DataDescription) -> None:
+    result = dataclasses.replace(latent_result, data=data, refits=(_refit_of(latent_result),))
+    report = _latent_report(result)
+    assert "published" not in report.lower() and "## Refit: `tiny-refit`" in report  # the section and columns vanish, not empty
+    assert "published" not in _legend(latent_vs_error.plot(result))
+    assert not {"published dB", "against published"} & set(latent_vs_error.refit_table(result.refits[0], {}).columns)
+
+
+def write_images(root: Path, classes: tuple[str, ...], per_class: int, shape: tuple[int, int, int]) -> Path:
+    """``per_class`` seeded PNG images of ``shape`` (C × H × W) in a folder per class, or in ``root`` itself without classes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    channels, height, width = shape
+    for index, name in enumerate(classes or ("",)):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = (rng.random((height, width, channels)) * 100 + 100 * index).astype(np.uint8)
+            Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(folder / f"{i:03d}.png")
+    return root
+
+
+def run_tiny_search(study: str, images: Path, trials: int = 2) -> int:
+    """spaces/tiny.yaml on a folder of images, in the current folder (``python -m search run``, in-process)."""
+    from search.cli import main as search
+
+    data = ["--set", "data.dataset=imagefolder", "--set", f"data.root={images}", "--set", "data.subset=null"]
+    return search(["run", str(SPACES / "tiny.yaml"), "--trials", str(trials), "--study", study, *data, "--set", "train.batch_size=16"])
+
+
+@pytest.fixture(scope="module")
+def gray_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding studies/gray.db: 2 trials of spaces/tiny.yaml on 60 gray 28 × 28 images in two class folders."""
+    folder = tmp_path_factory.mktemp("gray")
+    images = write_images(folder / "images", ("dark", "light"), 30, (1, 28, 28))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert run_tiny_search("gray", images) == 0
+    return folder
+
+
+def test_a_study_of_gray_images_is_analysed_without_published_points(gray_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(gray_study)
+    result = latent_vs_error.compute("gray")
+    assert (result.data.dataset, result.data.shape, result.data.classes) == ("imagefolder", (1, 28, 28), ("dark", "light"))
+    assert result.image_values == 28 * 28  # the study's own images, not CIFAR-10's 3,072 values
+    assert latent_vs_error.main(["--study", "gray"]) == 0
+    report = (gray_study / "studies" / "gray" / "analysis" / "latent_vs_error.md").read_text()
+    assert "published" not in report.lower() and "## Compute" in report

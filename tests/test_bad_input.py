@@ -10,10 +10,12 @@ colorizer cases, started from ``tiny``, name a new study ``tiny-colour`` that mu
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import io
 import random
+import re
 import socket
 import sqlite3
 import time
@@ -29,6 +31,7 @@ from PIL import Image
 
 from search.cli import main
 from tests.conftest import SPACES, analysis, run_cli
+from tests.test_analysis import run_tiny_search, write_images
 
 TINY_TEXT = (SPACES / "tiny.yaml").read_text()
 PASSWORD_URL = "postgresql://user:secret@127.0.0.1:1/db"
@@ -319,13 +322,13 @@ CASES = [
         "data-root-missing",
         tiny(DATA, "data:\n  root: TMP/missing\n  subset: 600\n"),
         "data.root",
-        "TMP/missing: CIFAR-10 could not be loaded",
+        "TMP/missing: CIFAR-10 is not there and could not be downloaded",
     ),
     Case(
         "data-root-empty",
         tiny(DATA, "data:\n  root: TMP/empty\n  subset: 600\n"),
         "data.root",
-        "TMP/empty: CIFAR-10 could not be loaded",
+        "TMP/empty: CIFAR-10 is not there and could not be downloaded",
         prepare=lambda tmp: (tmp / "empty").mkdir(),
     ),
     Case(
@@ -568,6 +571,48 @@ def test_the_catalogue_is_complete() -> None:
     assert set(IN_A_PROCESS) <= set(ids)
 
 
+def test_library_errors_name_parameters_not_flags() -> None:
+    """The library speaks Python (issue 30): an error raised in analysis/ names a parameter (``image='cat'``), never a
+    command-line flag (``--image``); the commands word it as their flag (the cases below check the lines they print)."""
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    root = SPACES.parent
+    found = []
+    for path in [*sorted((root / "analysis").glob("*.py")), root / "search" / "command_line.py"]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                texts = [c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                found += [f"{path.name}:{node.lineno}: {text}" for text in texts if flag.search(text)]
+    assert found == []
+
+
+def test_the_commands_word_library_parameters_as_their_flags(tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import search.best
+    from search.cli import _command_flags, _parser
+    from search.command_line import flag_words
+    from search.storage import StorageError
+
+    run, refit = (_command_flags(_parser(), command) for command in ("run", "refit"))
+    assert {name: run[name] for name in ("storage", "study_name", "overrides", "trials", "workers", "artifacts")} == {
+        "storage": "--storage",
+        "study_name": "--study",
+        "overrides": "--set",
+        "trials": "--trials",
+        "workers": "--workers",
+        "artifacts": "--artifacts",
+    }
+    assert (refit["trials"], refit["latent"], refit["into"], refit["overrides"]) == ("--trial", "--latent", "--into", "--set")
+    said = "storage='studies/x': is a folder; give storage= a file, or study_name='x'"
+    assert flag_words(said, run) == "--storage studies/x: is a folder; give --storage a file, or --study x"
+
+    def refuse(study_name: str, storage: str | None, console: object) -> int:
+        raise StorageError(f"study_name={study_name!r}: no completed trial yet (storage={storage!r})")
+
+    monkeypatch.chdir(tiny_study)
+    monkeypatch.setattr(search.best, "show_best", refuse)  # a library error, as the library words it
+    assert main(["best", "--study", "tiny", "--storage", "sqlite:///studies/tiny.db"]) == 2
+    assert capsys.readouterr().err == "error: --study tiny: no completed trial yet (--storage sqlite:///studies/tiny.db)\n"
+
+
 def test_only_safe_loaders_are_used() -> None:
     """Space files and studies' records are read with yaml.safe_load; weights with torch.load(weights_only=True)."""
     root = SPACES.parent
@@ -592,7 +637,8 @@ class Asked:
     module: str
     args: tuple[str, ...]  # PRUNED stands for a pruned trial of the tiny study
     says: tuple[str, ...]  # every one must be in the message
-    study: str = "tiny"  # the folder it runs in: tiny, empty (one failed trial), front (a linear_skip trial), gray (a colorizer trial)
+    study: str = "tiny"  # the folder it runs in: tiny, empty (one failed trial), front (a linear_skip trial), gray (a colorizer trial),
+    # images (studies graydata: gray images in class folders; classless: colour images in no class folder)
 
 
 MODULES = ("latent_vs_error", "evaluate", "latent_space", "activations", "probe", "colorize", "transfer")
@@ -652,7 +698,11 @@ ASKED = [
     ),
     Asked("transfer-without-weights", "transfer", ("--study", "front"), ("trial 0 of study front has no model.pt",), "front"),
     Asked(
-        "transfer-front-too-few", "transfer", ("--study", "front", "--front"), ("--front: study front has 0", "needs 3 or more"), "front"
+        "transfer-front-too-few",
+        "transfer",
+        ("--study", "front", "--front"),
+        ("study front has 0 complete reconstruction trials", "the front's rank correlation needs 3 or more"),
+        "front",
     ),
     Asked(
         "transfer-colorizer",
@@ -662,8 +712,36 @@ ASKED = [
         "gray",
     ),
 ]
+# Data that cannot answer the question (issue 30): refused before any training, the library's parameters worded as flags
+NO_CLASSES = ("data.root:", "holds images with no class folders", "put each class's images in a folder of its own")
+ASKED += [
+    Asked(
+        "colorize-gray-images",
+        "colorize",
+        ("--study", "graydata"),
+        ("data.dataset: the folder gray: its images are 1 × 28 × 28 (1 channel)", "no colour to learn"),
+        "images",
+    ),
+    Asked("probe-no-classes", "probe", ("--study", "classless"), (*NO_CLASSES, "a linear probe"), "images"),
+    Asked("latent-space-no-classes", "latent_space", ("--study", "classless"), (*NO_CLASSES, "class silhouette"), "images"),
+    Asked("transfer-no-classes", "transfer", ("--study", "classless"), (*NO_CLASSES, "a classifier"), "images"),
+    Asked(
+        "activations-class-without-classes",
+        "activations",
+        ("--study", "classless", "--image", "cat"),
+        ("--image cat: PNG images at", "has no classes; leave out --image for test image 0"),
+        "images",
+    ),
+]
 if importlib.util.find_spec("umap") is None:  # where umap-learn is installed there is nothing to refuse
-    ASKED.append(Asked("umap-not-installed", "latent_space", ("--study", "tiny", "--method", "umap"), ("umap-learn is not installed",)))
+    ASKED.append(
+        Asked(
+            "umap-not-installed",
+            "latent_space",
+            ("--study", "tiny", "--method", "umap"),
+            ("--method umap: umap-learn is not installed", "choose --method tsne or --method pca"),
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -687,6 +765,19 @@ def other_studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     study = optuna.create_study(study_name="gray", storage=f"sqlite:///{gray}/studies/gray.db")
     study.add_trial(optuna.trial.create_trial(value=0.01, user_attrs={"architecture": colorizer.to_dict(), "train": {}, "val_mse": [0.01]}))
     return {"empty": empty, "front": front, "gray": gray}
+
+
+@pytest.fixture(scope="module")
+def image_studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with studies/graydata.db (60 gray 28 × 28 images in two class folders) and studies/classless.db
+    (60 colour 28 × 28 images in no class folder), each 2 trials of spaces/tiny.yaml."""
+    folder = tmp_path_factory.mktemp("images")
+    gray = write_images(folder / "gray", ("dark", "light"), 30, (1, 28, 28))
+    flat = write_images(folder / "flat", (), 60, (3, 28, 28))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert run_tiny_search("graydata", gray) == 0 and run_tiny_search("classless", flat) == 0
+    return folder
 
 
 def stored(folder: Path) -> dict[str, str]:
@@ -719,9 +810,12 @@ def _check_asked(case: Asked, argv: list[str], code: object, out: str, err: str,
 
 @pytest.mark.parametrize("case", ASKED, ids=[c.id for c in ASKED])
 def test_analysis_bad_input_exits_2_with_one_line_and_writes_nothing(
-    case: Asked, tiny_study: Path, other_studies: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    case: Asked, tiny_study: Path, other_studies: dict[str, Path], request: pytest.FixtureRequest, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    folder = tiny_study if case.study == "tiny" else other_studies[case.study]
+    if case.study == "images":
+        folder = request.getfixturevalue("image_studies")  # trained only for the cases that ask of it
+    else:
+        folder = tiny_study if case.study == "tiny" else other_studies[case.study]
     monkeypatch.chdir(folder)
     before = stored(folder)
     argv = _asked_argv(case, folder, tmp_path / "out")

@@ -96,6 +96,7 @@ def test_probe_command_writes_json_table_figure_and_report(
         assert all(0 <= run[f"{split}_accuracy"] <= 1 for split in ("train", "val", "test"))
         assert 1 <= run["components"] <= run["features"] and run["seconds"] > 0
     assert 0 < result["chance"] <= 1
+    assert result["classes"] == "the 10 classes of CIFAR-10"  # named from the study's data
     table = pd.read_csv(tmp_path / "probe.csv")
     assert table["representation"].tolist() == ["trained encoder", "random encoder", "raw pixels"]
     assert table["test accuracy"].tolist() == [round(runs[k]["test_accuracy"], 4) for k in runs]
@@ -103,6 +104,7 @@ def test_probe_command_writes_json_table_figure_and_report(
     trained = runs["trained"]["test_accuracy"]
     assert f"**{trained:.1%}** test accuracy" in report and f"chance is {result['chance']:.1%}" in report
     assert "| trained encoder" in report and "![test accuracy per representation](probe.png)" in report
+    assert "read for the 10 classes of CIFAR-10" in report
     assert (tmp_path / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -139,7 +141,9 @@ def _probed(n: int, chance_level: float, **accuracies: float) -> probe.ProbeResu
         key: probe.Row(key, label, probe.Probe(10, 10, 1.0, 5, 1.0, 0.5, accuracies[key]), 1.0)
         for key, label in probe.REPRESENTATIONS.items()
     }
-    return probe.ProbeResult("s", 0, "study s, trial 0", "reconstruction", 10, "data", 100, 100, n, n, chance_level, "pixels", rows)
+    return probe.ProbeResult(
+        "s", 0, "study s, trial 0", "reconstruction", 10, "data", 100, 100, n, n, chance_level, "pixels", rows, "the 10 classes of CIFAR-10"
+    )
 
 
 def test_probe_reading_follows_the_numbers() -> None:
@@ -167,4 +171,4 @@ def test_probe_plot_draws_each_accuracy_and_chance() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == list(probe.REPRESENTATIONS.values())
     [chance_line] = [line for line in ax.get_lines() if line.get_label().startswith("chance")]
     assert list(chance_line.get_ydata()) == [10.0, 10.0] and chance_line.get_label() == "chance (10.0%)"
-    assert ax.get_title() == "study s, trial 0: linear probe of CIFAR-10 classes"
+    assert ax.get_title() == "study s, trial 0: linear probe of the 10 classes of CIFAR-10"  # the data's, never a fixed name
