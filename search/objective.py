@@ -168,7 +168,7 @@ class Objective:
 
     def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
-            config = sample(self.space, optuna_suggest(trial), self.bins_for)
+            config = sample(self.space, optuna_suggest(trial), self.bins_for, shape=self.data.shape)
         except ArchitectureError as error:
             write_reason(trial, f"refused: {error}")
             raise TrialFailed(f"refused: {error}") from None

@@ -23,7 +23,7 @@ from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import check_components, make_pruner
 from search.objectives import directions, objectives_mismatch, record_objectives
-from search.record import record_study_data, study_data
+from search.record import read_trial, record_study_data, recorded_study_data, study_data
 from search.sample import space_shape
 from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
 from search.space_check import check_batch_size, check_space, grid_search_space
@@ -63,7 +63,7 @@ def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
 
 def _record_data(study: optuna.Study, data: DataDescription, url: str) -> None:
     """Keep what the study's images are; refuse a resume on other images (its trials would mix two datasets)."""
-    recorded = "data" in study.user_attrs
+    recorded = recorded_study_data(study) is not None
     stored = study_data(study)  # a study older than the record holds CIFAR-10 at 3 × 32 × 32
     if not recorded and not study.trials:
         record_study_data(study, data)
@@ -89,10 +89,9 @@ def write_curves(study: optuna.Study) -> Path | None:
         return None
     path = study_dir(study.study_name) / "curves.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    title = (
-        f"{study.study_name}, trial {best.number}: test MSE {best.user_attrs['test_mse']:.5f}, PSNR {best.user_attrs['test_psnr']:.2f} dB"
-    )
-    return save_curves(best.user_attrs["train_mse"], best.user_attrs["val_mse"], path, title=title)
+    record = read_trial(best)
+    title = f"{study.study_name}, trial {best.number}: test MSE {record.test_mse:.5f}, PSNR {record.test_psnr:.2f} dB"
+    return save_curves(list(record.train_mse or ()), list(record.val_mse or ()), path, title=title)
 
 
 class StudyStopped(RuntimeError):

@@ -108,8 +108,8 @@ def test_ctrl_c_exits_130_and_the_same_command_completes_the_study(in_tmp: Path,
 @pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
 def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     break_training(monkeypatch, {1: NonFiniteLoss("non-finite loss at epoch 3"), 2: RuntimeError("CUDA out of memory (simulated)")})
-    # Depths 6–8 cannot be built on 32×32 images with max-pooling: those draws are refused.
-    refusing = ["--set", "model.depth={choice: [1, 6, 7, 8]}", "--set", "model.downsample=maxpool"]
+    # One stage leaves a 16×16 map, two an 8×8 one: latents of 2 to 8 channels over 500 values are refused trial by trial.
+    refusing = ["--set", "model.depth={choice: [1, 2]}", "--set", "model.max_latent=500"]
     assert main(["run", TINY, "--trials", "4", *SMALL, *refusing]) == 0
     study = load()
     counts = states(study)
@@ -121,7 +121,7 @@ def test_failing_and_refused_trials_are_recorded_and_the_study_goes_on(in_tmp: P
     assert (in_tmp / "studies" / "tiny" / "errors").is_dir() and "traceback in" in crash
     refused = [t for t in study.get_trials(states=(TrialState.FAIL,)) if t.user_attrs["reason"].startswith("refused:")]
     assert refused
-    assert all(t.params["depth"] >= 6 and "larger than its padded" in t.user_attrs["reason"] for t in refused)
+    assert all("is above model.max_latent (500)" in t.user_attrs["reason"] for t in refused)
 
 
 @pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes
@@ -151,7 +151,10 @@ BAD_COMMANDS = [
         ["run", TINY, "--set", "model.depth={int: [5, 1]}"],
         "tiny.yaml: model.depth: expected {int: [low, high]} with low ≤ high, got [5, 1]",
     ),
-    (["run", TINY, "--set", "data.root=/nonexistent/cifar"], "tiny.yaml: data.root: /nonexistent/cifar: CIFAR-10 could not be loaded"),
+    (
+        ["run", TINY, "--set", "data.root=/nonexistent/cifar"],
+        "tiny.yaml: data.root: /nonexistent/cifar: CIFAR-10 is not there and could not be downloaded",
+    ),
     (["run", TINY, "--study", "../escape"], "--study: expected a name of letters"),
     (["run", TINY, "--storage", "postgresql://user:secret@127.0.0.1:1/db"], "--storage postgresql://user:***@127.0.0.1:1/db: cannot open"),
     (["best", "--study", "nothing"], "no such database"),
