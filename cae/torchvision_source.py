@@ -12,7 +12,6 @@ write in each dataset's real format), and its download checks them anyway.
 
 from __future__ import annotations
 
-import pickle
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,21 +28,14 @@ def _exists(self: Any) -> bool:
     return True  # the part's files were checked before the class was made (TorchvisionSource._present)
 
 
-def _load_meta(self: Any) -> None:
-    # CIFAR's own _load_meta checks the meta file's md5 with a module function, which no method override reaches
-    with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as file:
-        data = pickle.load(file, encoding="latin1")
-    self.classes = data[self.meta["key"]]
-    self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-
-
 @cache
 def _unverified(name: str, check: str) -> type:
     """torchvision's dataset class ``name`` with its md5 check ``check`` replaced by the existence check made before it is called."""
     base = getattr(torchvision.datasets, name)
     methods: dict[str, Any] = {check: _exists}
-    if hasattr(base, "_load_meta"):
-        methods["_load_meta"] = _load_meta
+    if isinstance(getattr(base, "meta", None), dict):
+        # CIFAR checks its meta file with a module function no method override reaches: without an md5 it checks existence
+        methods["meta"] = {**base.meta, "md5": None}
     return type(name, (base,), methods)  # the same name: the MNIST family finds its folder by its class's name
 
 

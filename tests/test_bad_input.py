@@ -132,8 +132,8 @@ CASES = [
     Case(
         "too-many-stride-2-stages",
         tiny("depth: {int: [1, 2]}", "depth: 6").replace("downsample: {choice: [maxpool, stride]}", "downsample: stride"),
-        "model",
-        "the decoder returns 3×64×64, expected 3×32×32 (the input's shape); the encoder ends in a",
+        "model.depth",
+        "expected at most 5: a 32×32 image halves evenly 5 times (32 → 16 → 8 → 4 → 2 → 1), and a depth of 6 would halve it 6 times",
     ),
     Case(
         "too-many-downsamplings-explicit",
