@@ -25,7 +25,7 @@ from analysis.published import (
     published_points,
 )
 from cae.metrics import psnr
-from search.front import REFERENCE_LATENT, REFERENCE_MSE
+from search.front import REFERENCE_MSE
 from search.storage import mask
 from search.table import BASE_COLUMNS
 
@@ -284,7 +284,7 @@ def compute_words(result: LatentAnalysis) -> str:
     words = (
         f"The study trained for {result.compute_hours:.2f} hours ({finished} finished trials, their training seconds summed); "
         f"its front's hypervolume is {result.hypervolume:.1f} dB × octaves (log2 latent size and 10·log10 validation MSE, "
-        f"reference point: {REFERENCE_LATENT:,} values at {-10 * math.log10(REFERENCE_MSE):g} dB; search.front)."
+        f"reference point: {result.data.values:,} values, one image, at {-10 * math.log10(REFERENCE_MSE):g} dB; search.front)."
     )
     for refit in result.refits:
         words += (

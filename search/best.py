@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cae.summary import summary_table
 from search.display import best_table, state_counts
-from search.front import REFERENCE_LATENT, REFERENCE_MSE, compute_hours, study_hypervolume
+from search.front import REFERENCE_MSE, compute_hours, study_hypervolume, study_reference
 from search.objectives import best_val_mse, is_multi_objective
 from search.record import read_trial
 from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
@@ -50,7 +50,7 @@ def compute_line(study: optuna.Study) -> str:
     if "latent size" in (study.metric_names or []):
         line += (
             f" · front hypervolume {study_hypervolume(study):.2f} dB × octaves (log2 latent size and validation MSE in dB, "
-            f"from {REFERENCE_LATENT:,} values at {-10 * math.log10(REFERENCE_MSE):.0f} dB: search.front)"
+            f"from {study_reference(study):,} values at {-10 * math.log10(REFERENCE_MSE):.0f} dB: search.front)"
         )
     return line
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import read_trial
+from search.record import read_trial, study_data
 
 
 def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[int]:
@@ -33,21 +33,26 @@ def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[in
 # benchmarks.replay). Objectives, both minimised: log2 of the latent size, and the validation error in
 # decibels, 10·log10(MSE) (= −PSNR on [0, 1] pixels). Log axes weigh an octave of size and a decibel of
 # error the same everywhere: on raw MSE the small codes' large errors would outweigh the rest of the
-# front. Reference point: a code as large as a CIFAR-10 image (3,072 values), at 10 dB (MSE 0.1): a
-# point beyond either is worth nothing. Units: dB × octaves.
-REFERENCE_LATENT = 3072
+# front. Reference point: a code as large as the image (its C·H·W values: 3,072 for CIFAR-10, 784 for
+# MNIST), at 10 dB (MSE 0.1): a point beyond either is worth nothing. Units: dB × octaves.
+REFERENCE_LATENT = 3072  # CIFAR-10's, the default: studies of other images pass their own (study_reference)
 REFERENCE_MSE = 0.1
 
 
-def hypervolume(sizes: Sequence[float], errors: Sequence[float]) -> float:
-    """The area that the points (latent size, validation MSE) dominate up to the reference point, on
-    (log2 size, 10·log10 MSE) axes; points that are not finite and positive are ignored.
+def study_reference(study: optuna.Study) -> int:
+    """The hypervolume's reference latent size of ``study``: the values of one of its images (C·H·W)."""
+    return study_data(study).values
+
+
+def hypervolume(sizes: Sequence[float], errors: Sequence[float], reference: int = REFERENCE_LATENT) -> float:
+    """The area that the points (latent size, validation MSE) dominate up to the reference point (``reference``
+    values at :data:`REFERENCE_MSE`), on (log2 size, 10·log10 MSE) axes; points that are not finite and positive are ignored.
 
     >>> round(hypervolume([64, 256], [0.01, 0.001]), 3)  # (log2 3072 − 6) × 10 dB + (log2 3072 − 8) × 10 dB
     91.699
     """
     points = [(math.log2(s), 10 * math.log10(e)) for s, e in zip(sizes, errors, strict=True) if 0 < s < math.inf and 0 < e < math.inf]
-    right, top = math.log2(REFERENCE_LATENT), 10 * math.log10(REFERENCE_MSE)
+    right, top = math.log2(reference), 10 * math.log10(REFERENCE_MSE)
     area, ceiling = 0.0, top
     # from the smallest size up: each front point adds the strip between it and the next larger one's edge
     for i in size_error_front([x for x, _ in points], [y for _, y in points]):
@@ -76,7 +81,7 @@ def study_hypervolume(*studies: optuna.Study) -> float:
     front, or that of refits which ran side by side."""
     complete = [t for study in studies for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     points = [point for t in complete if (point := _front_point(t)) is not None]
-    return hypervolume([size for size, _ in points], [error for _, error in points])
+    return hypervolume([size for size, _ in points], [error for _, error in points], study_reference(studies[0]))
 
 
 def compute_hours(study: optuna.Study) -> float:
@@ -103,11 +108,12 @@ def anytime_hypervolume(
         if t.datetime_complete is not None
     ]
     curve, sizes, errors = [], [size for size, _ in points], [error for _, error in points]
+    reference = study_reference(studies[0])
     for t in sorted(finished, key=lambda t: (t.datetime_complete, t.number)):
         spent += train_seconds(t)
         point = _front_point(t)
         if point is not None:
             sizes.append(point[0])
             errors.append(point[1])
-        curve.append((spent, hypervolume(sizes, errors)))
+        curve.append((spent, hypervolume(sizes, errors, reference)))
     return curve

@@ -16,6 +16,7 @@ from PIL import Image
 import search
 from benchmarks.image_folders import digit_folder, photo_folder
 from search.cli import main
+from search.front import study_reference
 from search.record import read_trial, study_data
 from tests.conftest import SPACES
 
@@ -39,6 +40,7 @@ def test_a_folder_trains_at_its_own_shape_and_refit_and_load_keep_it(in_tmp: Pat
     assert record.data.shape == shape and record.data.dataset == "imagefolder"
     assert (record.architecture.in_channels, record.architecture.image_size) == (shape[0], shape[1])
     assert study_data(study).shape == shape
+    assert study_reference(study) == shape[0] * shape[1] * shape[2]  # the hypervolume's reference: a code as large as the image
 
     child = search.refit("own", trials=[0], epochs=1)
     refit = read_trial(child.trials[0])
