@@ -43,7 +43,7 @@ EVAL_BATCH_CUDA = 4096
 
 
 class NonFiniteLoss(ArithmeticError):
-    """Training diverged (NaN or infinite loss)."""
+    """Training diverged: a NaN or infinite loss, validation error or test error."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,8 @@ def fit(
         on_batch: called after every batch with (batches done, batches per epoch), for progress bars.
 
     Raises:
-        NonFiniteLoss: the loss became NaN or infinite ("non-finite loss at epoch 3").
+        NonFiniteLoss: the loss, a validation error or the test error became NaN or infinite ("non-finite loss
+            at epoch 3"), before the epoch is reported to ``on_epoch``.
     """
     if cfg.loss not in LOSSES:
         raise ValueError(f"train.loss: expected one of {', '.join(LOSSES)}, got {cfg.loss!r}")
@@ -247,6 +248,10 @@ def fit(
         if not math.isfinite(train_mse):
             raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
         val_mse = evaluate(model, data.val.images)
+        if not math.isfinite(val_mse):
+            # A finite training loss is measured before each step: the last step can still throw the weights to
+            # infinity. Raised before the epoch is reported, so that no NaN reaches the curves or a pruner.
+            raise NonFiniteLoss(f"non-finite validation error at epoch {epoch} (train MSE {train_mse:.5g}): the weights diverged")
         rate.after_epoch(val_mse)
         result.train_mse.append(train_mse)
         result.val_mse.append(val_mse)
@@ -257,6 +262,8 @@ def fit(
             on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
     model.load_state_dict(best_state)
     result.test_mse = evaluate(model, data.test.images)
+    if not math.isfinite(result.test_mse):
+        raise NonFiniteLoss(f"non-finite test error of the weights kept (epoch {result.best_epoch}, val MSE {result.best_val_mse:.5g})")
     result.test_psnr = psnr(result.test_mse)
     return result
 

@@ -25,6 +25,7 @@ and :class:`~search.rungs.ParetoHalvingPruner`, which read the recorded curves a
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 import traceback
@@ -76,6 +77,10 @@ if TYPE_CHECKING:
     from cae.spec import Architecture
 
 GRID_IMAGES = 8
+
+
+def _as_tuple(values: float | tuple[float, ...]) -> tuple[float, ...]:
+    return values if isinstance(values, tuple) else (values,)
 
 
 class TrialFailed(Exception):
@@ -234,9 +239,15 @@ class Objective:
             val_colourfulness_ratio=self.colourfulness(model, "val") if colorizer else None,
             colourfulness_ratio=self.colourfulness(model, "test") if colorizer else None,
         )
-        self._upload(trial, model)
         # from what the trial recorded, read back as every later reader will (search.objectives)
-        return trial_values(self.space.study.objectives, read_trial(trial))
+        objectives = self.space.study.objectives
+        values = trial_values(objectives, read_trial(trial))
+        non_finite = [f"{name} {value}" for name, value in zip(objectives, _as_tuple(values), strict=True) if not math.isfinite(value)]
+        if non_finite:
+            # Optuna would fail the trial for it without a word; the weights that made it are not worth keeping
+            self._fail(trial, f"non-finite objective value ({', '.join(non_finite)})")
+        self._upload(trial, model)
+        return values
 
     def _fail(self, trial: optuna.Trial, reason: str, details: str | None = None) -> NoReturn:
         if details:
