@@ -124,13 +124,16 @@ class Display:
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: one line for the trial, and the study's progress."""
-        self.progress.console.print(trial_line(trial), highlight=False)
+        retries_of = {t.system_attrs.get("failed_trial") for t in study.get_trials(deepcopy=False)}
+        retried = trial.state == TrialState.FAIL and trial.number in retries_of
+        self.progress.console.print(trial_line(trial, retried=retried), highlight=False)
         self.progress.update(self.study_task, completed=finished(study), status=_study_status(study))
         self.progress.update(self.trial_task, visible=False)
 
 
-def trial_line(trial: FrozenTrial) -> str:
-    """``trial  12 complete val MSE … · test MSE … · PSNR … dB · latent … · … params · 42.0 s`` (rich markup)."""
+def trial_line(trial: FrozenTrial, *, retried: bool = False) -> str:
+    """``trial  12 complete val MSE … · test MSE … · PSNR … dB · latent … · … params · 42.0 s`` (rich markup);
+    ``retried``: a later trial of the study retries this one."""
     r = read_trial(trial)
     style = _STATE_STYLE.get(trial.state, "white")
     line = f"[{style}]trial {trial.number:>3} {trial.state.name.lower():<8}[/]"
@@ -139,9 +142,11 @@ def trial_line(trial: FrozenTrial) -> str:
             f" val MSE {r.kept_val_mse:.5f} · test MSE {_fmt(r.test_mse)} · PSNR {_fmt(r.test_psnr, '.2f')} dB"
             f"{gain_text(r)} · latent {_fmt(r.latent_size, ',')} · {_fmt(r.n_params, ',')} params · {sum(r.epoch_seconds or ()):.1f} s"
         )
-    elif trial.state == TrialState.FAIL and r.reason is None:
-        # only a stale trial fails without a reason: its worker stopped beating (killed, or its machine lost)
+    elif trial.state == TrialState.FAIL and r.reason is None and retried:
+        # Optuna's own heartbeat check fails a stale trial without a reason, and queues its retry
         line += " its worker stopped beating (killed or lost), so it is retried once"
+    elif trial.state == TrialState.FAIL and r.reason is None:
+        line += " with no reason recorded (see the worker's log)"
     else:
         line += f" {r.reason or ''}"
     if "failed_trial" in trial.system_attrs:

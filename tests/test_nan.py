@@ -8,6 +8,7 @@ the console said its worker had died and it would be retried (it was not).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -16,11 +17,13 @@ import optuna
 import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
+from rich.console import Console
 
 from cae.settings import TrainConfig
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool
 from cae.training import NonFiniteLoss, evaluate, train
 from search.cli import main
+from search.display import Display
 from tests.conftest import SPACES
 
 # The probe: one SGD step of 1e30 on the whole training split (480 of 600 images) with no output squashing.
@@ -84,3 +87,17 @@ def test_a_nan_validation_error_fails_the_trial_with_its_reason_and_stores_nothi
     # the folder holds the finished trial's picture and weights, and no file of a failed trial
     assert len(list((in_tmp / "studies" / "tiny" / "artifacts").iterdir())) == len(uploads) == 2 * len(complete)
     json.dumps([t.user_attrs for t in study.trials], allow_nan=False)  # strict JSON readers (the dashboard's API) read it all
+
+
+def test_a_failed_trial_is_said_to_be_retried_only_when_a_retry_is_queued() -> None:
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))  # what Optuna makes of a NaN value: no reason
+    lines = io.StringIO()
+    display = Display(Console(file=lines, width=200), study, 2)
+    display.trial_finished(study, study.trials[0])
+    assert "trial   0 fail     with no reason recorded" in lines.getvalue() and "retried" not in lines.getvalue()
+    # a stale trial failed by Optuna's heartbeat check: no reason either, but its retry is in the study
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"failed_trial": 1}))
+    display.trial_finished(study, study.trials[1])
+    assert "trial   1 fail     its worker stopped beating (killed or lost), so it is retried once" in lines.getvalue()
