@@ -1,15 +1,19 @@
 """What every ``python -m analysis.<question>`` command shares: its flags, its study, its exit codes.
 
-Exit codes are the search's: 0 success, 2 bad input (no such study, no finished trial, bad flag)
-with one line on stderr, 130 on Ctrl-C. The analyses' functions name their parameters in errors
-(``method='umap'``); :func:`run` words them as the command's flags (``--method umap``).
+Exit codes are the search's: 0 success, 2 bad input (no such study, no finished trial, weights that
+cannot be read, bad flag) with one line on stderr, 3 an output folder that cannot be written (checked
+before any computing, and again as the files are written), 130 on Ctrl-C. The analyses' functions
+name their parameters in errors (``method='umap'``); :func:`run` words them as the command's flags (``--method umap``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +26,7 @@ from cae.data import DataError
 from cae.spec import ArchitectureError
 from search.command_line import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, flag_words, number_flag, parser_flags
 from search.space import SpaceError, check_study_name
-from search.storage import StorageError, study_dir
+from search.storage import EXIT_STORAGE, StorageError, StorageWriteError, study_dir
 
 nonnegative_int = number_flag(int, "a trial number ≥ 0", inclusive=True)
 
@@ -47,6 +51,52 @@ def output_dir(args: argparse.Namespace) -> Path:
     out = args.out or study_dir(args.study) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def check_output_dir(out: Path | None, study: str) -> None:
+    """Refuse, before any computing and without creating anything, an output folder that is a file or cannot be made.
+
+    :class:`StorageError` for a file in the way (bad input), :class:`StorageWriteError` for a folder that
+    cannot be written (no permission, a read-only or full disk).
+    """
+    folder, named = _output_folder(out, study)
+    existing = folder
+    try:
+        while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as error:  # a folder on the way that may not be looked into
+        raise StorageWriteError(f"{named}: cannot be reached ({error.strerror or error})") from None
+    if not existing.is_dir():
+        what = "a link to nothing" if existing.is_symlink() and not existing.exists() else "a file"
+        where = f"is {what}" if existing == folder else f"cannot be made: {existing} is {what}"
+        raise StorageError(f"{named}: {where}, expected a folder")
+    try:  # a real write, not os.access: root passes that everywhere, and /proc or a full quota say no only when asked
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as error:
+        where = "" if existing == folder else f"{existing}, where it would be made, "
+        raise StorageWriteError(f"{named}: {where}cannot be written ({error.strerror or error})") from None
+
+
+def _output_folder(out: Path | None, study: str) -> tuple[Path, str]:
+    """The output folder, and how a message names it: the parameter given, or the default and how to choose another."""
+    if out is not None:
+        return out, f"out={str(out)!r}"
+    folder = study_dir(study) / "analysis"
+    return folder, f"the output folder {folder} (the default; give another with out=)"
+
+
+# What a write says when the disk is full or read-only; a file object's write (PIL's, matplotlib's) names no file.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def _written_under(error: OSError, out: Path) -> bool:
+    """Whether ``error`` came from writing the output folder ``out``: a file under it, or a full or read-only disk."""
+    if not error.filename:
+        return error.errno in _WRITE_ERRNOS
+    try:
+        return Path(os.fsdecode(error.filename)).resolve().is_relative_to(out.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def print_written(console: Console, files: dict[str, Path]) -> None:
@@ -90,13 +140,25 @@ def run(
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             optuna.logging.set_verbosity(logging.ERROR)
             check_study_name(args.study, "command line", "--study")
+            check_output_dir(args.out, args.study)
             return command(args, console())
+    except StorageWriteError as error:
+        print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
+        return EXIT_STORAGE
     except (SpaceError, StorageError, ArchitectureError) as error:  # the last: a trial that cannot become what is asked
         print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as error:
         print(f"error: data of study {args.study}: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:
+        folder, named = _output_folder(args.out, args.study)
+        if not _written_under(error, folder):
+            raise
+        # the disk filled up, or the folder was taken away, after the check
+        written = f"{os.fsdecode(error.filename)} cannot be written" if error.filename else "writing its files failed"
+        print(f"error: {flag_words(named, flags)}: {written} ({error.strerror or error})", file=sys.stderr)
+        return EXIT_STORAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

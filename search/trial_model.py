@@ -6,17 +6,20 @@
 
 Every ``python -m analysis.<view> --study NAME [--trial N]`` starts here, so they all refuse the
 same things the same way: no such study, no such trial, a trial without weights (pruned or
-failed trials upload none). The weights are read from the folder the study recorded when its
-trials were written (:func:`search.storage.recorded_artifact_dir`), whatever the current folder,
-and nothing is created. Messages are in plain words; a command line adds its flags if it wants.
+failed trials upload none), weights that cannot be read (a ``model.pt`` cut, damaged, or replaced by
+another network's: :func:`cae.checkpoint.load_checkpoint`). The weights are read from the folder the
+study recorded when its trials were written (:func:`search.storage.recorded_artifact_dir`), whatever the
+current folder, and nothing is created. Messages are in plain words; a command line adds its flags if it wants.
 """
 
 from __future__ import annotations
 
+import numbers
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
@@ -24,11 +27,13 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from cae.builder import CAE
-from cae.checkpoint import load_checkpoint
+from cae.checkpoint import CheckpointError, load_checkpoint
 from cae.data import DataConfig, Splits, load_splits
+from cae.spec import Architecture
 from search.best import load_best
 from search.display import state_counts
 from search.record import TrialRecord, read_trial
+from search.space import check_study_name
 from search.start import recorded_data
 from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 
@@ -54,11 +59,26 @@ class LoadedTrial:
         return f"study {self.study.study_name}, trial {self.trial.number}"
 
 
+def check_trial_number(trial: Any, parameter: str = "trial") -> int | None:
+    """``trial`` as a trial number (an int ≥ 0, numpy's too) or ``None``; ``TypeError``/``ValueError`` naming ``parameter=``."""
+    if trial is None:
+        return None
+    if isinstance(trial, bool) or not isinstance(trial, numbers.Integral):
+        raise TypeError(f"{parameter}={trial!r}: expected a trial number (an int ≥ 0) or None, got a {type(trial).__name__}")
+    if trial < 0:
+        raise ValueError(f"{parameter}={trial!r}: expected a trial number ≥ 0")
+    return int(trial)
+
+
 def find_trial(study_name: str, storage: str | None = None, trial: int | None = None) -> tuple[optuna.Study, FrozenTrial, RDBStorage]:
     """The study, its complete trial number ``trial`` (default: the best) and its storage.
 
-    Raises :class:`StorageError` for a study or trial that is not there, or a trial that did not complete.
+    Raises :class:`StorageError` for a study or trial that is not there, or a trial that did not complete;
+    :class:`~search.space.SpaceError` for a study name that is no name, ``TypeError``/``ValueError`` for a
+    ``trial`` that is no trial number.
     """
+    check_study_name(study_name, "find_trial", "study_name=")  # before the name becomes a file path
+    trial = check_trial_number(trial)
     if trial is None:
         return load_best(study_name, storage)
     study, rdb = load_study(study_name, storage or default_storage(study_name))
@@ -73,7 +93,12 @@ def find_trial(study_name: str, storage: str | None = None, trial: int | None = 
 
 
 def load_trial(study_name: str, storage: str | None = None, trial: int | None = None) -> LoadedTrial:
-    """The trained model of a complete trial, with the data settings of its study."""
+    """The trained model of a complete trial, with the data settings of its study.
+
+    Raises :class:`StorageError` as :func:`find_trial` does, and for weights that are missing or cannot be read
+    (naming the file and what to do).
+    """
+    check_study_name(study_name, "load_trial", "study_name=")
     study, frozen, rdb = find_trial(study_name, storage, trial)
     metas = [m for m in get_all_artifact_meta(frozen, storage=rdb) if m.filename == "model.pt"]
     if not metas:
@@ -90,5 +115,21 @@ def load_trial(study_name: str, storage: str | None = None, trial: int | None = 
             raise StorageError(
                 f"trial {frozen.number} of study {study_name}: cannot read its model.pt from {folder}, its artifact folder ({reason})"
             ) from None
-        model = load_checkpoint(path)
+        try:
+            model = load_checkpoint(path, expected=_recorded_architecture(frozen))
+        except CheckpointError as error:
+            epochs = read_trial(frozen).epochs or "its"
+            raise StorageError(
+                f"trial {frozen.number} of study {study_name}: its model.pt ({folder / metas[0].artifact_id}) {error.problem}; "
+                f"restore the file, or train trial {frozen.number}'s design again by a refit (search.refit, or python -m search refit, "
+                f"{epochs} epochs), which writes study {study_name}-refit"
+            ) from None
     return LoadedTrial(study, frozen, model, recorded_data(study.user_attrs))
+
+
+def _recorded_architecture(trial: FrozenTrial) -> Architecture | None:
+    """The architecture the trial recorded, which its weights must be; ``None`` for a record this version cannot read."""
+    try:
+        return read_trial(trial).architecture
+    except (ValueError, TypeError, KeyError):
+        return None
