@@ -19,6 +19,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from cae.settings import DataError
+from search import dashboard
 from search.command_line import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -173,26 +174,59 @@ def _parser() -> argparse.ArgumentParser:
     best.add_argument("--study", required=True, metavar="NAME")
     best.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
 
-    dash = commands.add_parser("dashboard", help="optuna-dashboard on a study, with its artifact pictures")
-    dash.add_argument("--study", required=True, metavar="NAME")
-    dash.add_argument("--storage", metavar="URL", help="default sqlite:///studies/NAME.db")
-    dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=positive_int, default=8080)
+    dash = commands.add_parser(
+        "dashboard",
+        help="optuna-dashboard on a study, with its artifact pictures (read-only unless --allow-writes)",
+        description="optuna-dashboard on a study's storage, with each trial's reconstruction pictures. It answers only requests "
+        "sent to its own address (a web page elsewhere cannot reach it) and refuses every change unless --allow-writes.",
+    )
+    dash.add_argument("--study", required=True, metavar="NAME", help="the study whose artifact folder the dashboard shows")
+    dash.add_argument("--storage", metavar="URL", help="its storage (default sqlite:///studies/NAME.db)")
+    dash.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface, browsed by this "
+        "machine's name or address)",
+    )
+    dash.add_argument(
+        "--port",
+        type=number_flag(
+            int, f"a port from 1 to {dashboard.HIGHEST_PORT}, or 0 for any free one", inclusive=True, maximum=dashboard.HIGHEST_PORT
+        ),
+        default=8080,
+        metavar="N",
+        help="the port to listen on (default 8080; 0: any free one, printed)",
+    )
+    dash.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="let the dashboard delete, rename and edit studies, trials, notes and artifacts (default: read-only)",
+    )
     return parser
 
 
 def _dashboard(args: argparse.Namespace, console: Console) -> int:
     from optuna.artifacts import FileSystemArtifactStore
-    from optuna_dashboard import run_server
 
     url = args.storage or default_storage(args.study)
     study, storage = load_study(args.study, url)
     folder = recorded_artifact_dir(study, url)  # wherever the trials wrote them (run --artifacts)
-    console.print(
-        f"optuna-dashboard on {mask(url)}, artifacts from {folder}: http://{args.host}:{args.port}/dashboard/  (Ctrl-C to stop)",
-        highlight=False,
-    )
-    run_server(storage, host=args.host, port=args.port, artifact_store=FileSystemArtifactStore(str(folder)))
+    mode = "read and write" if args.allow_writes else "read-only; --allow-writes to edit"
+    try:
+        dashboard.serve(
+            storage,
+            host=args.host,
+            port=args.port,
+            artifact_store=FileSystemArtifactStore(str(folder)),
+            allow_writes=args.allow_writes,
+            announce=lambda address: console.print(
+                f"optuna-dashboard on {mask(url)} ({mode}), artifacts from {folder}: {address}  (Ctrl-C to stop)", highlight=False
+            ),
+        )
+    except dashboard.DashboardError as error:  # an address that cannot be served: bad input, said with the command's flags
+        print(f"error: {flag_words(str(error), _command_flags(_parser(), 'dashboard'))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
