@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import optuna
-import optuna_dashboard
 import pytest
 
+from search import dashboard as search_dashboard
 from search.cli import main as search
 from search.storage import ARTIFACT_DIR
 from search.trial_model import load_trial
@@ -50,7 +50,7 @@ def test_best_dashboard_and_load_trial_read_the_recorded_folder_from_anywhere(
     assert search(["best", "--study", "tiny", "--storage", url]) == 0
     assert str(shared.resolve()) in capsys.readouterr().out.replace("\n", "")
     served = {}
-    monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, **kwargs: served.update(kwargs))
+    monkeypatch.setattr(search_dashboard, "serve", lambda storage, **kwargs: served.update(kwargs))
     assert search(["dashboard", "--study", "tiny", "--storage", url]) == 0
     assert Path(served["artifact_store"]._base_path) == shared.resolve()
     assert load_trial("tiny", storage=url).model is not None
