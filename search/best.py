@@ -40,7 +40,7 @@ def load_best(study_name: str, storage: str | None = None) -> tuple[optuna.Study
     study, rdb = load_study(study_name, storage or default_storage(study_name))
     best = best_trial(study)
     if best is None:
-        raise StorageError(f"--study {study_name}: no completed trial yet ({state_counts(study)})")
+        raise StorageError(f"study_name={study_name!r}: no completed trial yet ({state_counts(study)})")
     return study, best, rdb
 
 

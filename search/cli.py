@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=200)
     quiet_optuna()
     try:
+        if args.study is not None:  # the command's own word for a bad name (the library's is study_name=)
+            check_study_name(args.study, "command line", "--study")
         if args.command == "run":
             # a bad space is refused here, before the study runner imports torch (seconds) for the data
             space = load_space(args.space, args.overrides)
@@ -328,7 +330,6 @@ def main(argv: list[str] | None = None) -> int:
                     console=console,
                 )
             )
-        check_study_name(args.study, "command line", "--study")
         if args.command == "refit":
             return _refit(args, console)
         if args.command == "best":

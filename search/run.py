@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 from rich.console import Console
+from rich.markup import escape
 
 from cae.data import load_splits
 from cae.figures import save_curves
@@ -54,9 +55,11 @@ def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
         for key, value in record.items():
             study.set_user_attr(key, value)
     elif (stored["space"], stored["overrides"]) != (record["space"], record["overrides"]):
+        # words for a notebook and a terminal alike: overrides are given as a parameter or as --set
+        overrides = f"overrides {', '.join(stored['overrides'])}" if stored["overrides"] else "no overrides"
         console.print(
-            f"[yellow]warning:[/] study {study.study_name} was started from {stored['space_file']} with "
-            f"--set {' '.join(stored['overrides'] or []) or '(none)'}; this run's space differs, and the study will hold trials of both",
+            f"[yellow]warning:[/] study {study.study_name} was started from {escape(str(stored['space_file']))} with "
+            f"{escape(overrides)}; this run's space differs, and the study will hold trials of both",
             soft_wrap=True,
         )
 
@@ -196,12 +199,13 @@ def _run(
     fixed = check_space(space, shape)
     grid = grid_search_space(space, shape) if space.study.sampler["type"] == "grid" else None
     check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any storage is opened
-    name = check_study_name(study_name, "command line", "--study") if study_name else space.study.name
+    name = check_study_name(study_name, "optimize", "study_name=") if study_name else space.study.name
     url = storage or default_storage(name)
     if workers > MAX_SQLITE_WORKERS and is_sqlite(url):
+        journal = f"{study_dir(name)}.journal"
         raise StorageError(
-            f"--workers {workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
-            f"workers wait on it; use a journal file: --storage {study_dir(name)}.journal"
+            f"workers={workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
+            f"workers wait on it; use a journal file: storage={journal!r}"
         )
     data = load_splits(space.data)
     if data.shape != shape:  # a folder whose first image is gray among colour ones: its models see RGB
@@ -217,7 +221,7 @@ def _run(
         pruner=make_pruner(space.study.pruner),
     )
     if mismatch := objectives_mismatch(study, objectives, str(space.path)):
-        raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with --study")
+        raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with study_name=")
     record_objectives(study, objectives)
     _record_data(study, data.describe(), url)
     _record_space(study, space, console)

@@ -140,8 +140,8 @@ def record_artifact_dir(study: optuna.Study, folder: str | Path | None = None) -
     if recorded:
         if folder is not None and Path(folder).resolve() != Path(recorded):
             raise StorageError(
-                f"--artifacts {folder}: study {study.study_name} writes its artifacts to {recorded} (its record); "
-                "leave --artifacts out, or give that folder"
+                f"artifacts={str(folder)!r}: study {study.study_name} writes its artifacts to {recorded} (its record); "
+                "leave artifacts= out, or give that folder"
             )
         return Path(recorded)
     path = Path(folder or study_dir(study.study_name) / "artifacts").resolve()
@@ -202,13 +202,13 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
     path = _local_file(url)
     if path is not None:
         if path.is_dir():
-            raise StorageError(f"--storage {mask(url)}: is a folder, expected a database or journal file")
+            raise StorageError(f"storage={mask(url)!r}: is a folder, expected a database or journal file")
         if not create and not path.exists():
             raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
-            raise StorageError(f"--storage {mask(url)}: {blocking} is a file, not a folder, so the database cannot be made in it")
-        with writing(f"--storage {mask(url)}: its folder"):
+            raise StorageError(f"storage={mask(url)!r}: {blocking} is a file, not a folder, so the database cannot be made in it")
+        with writing(f"storage={mask(url)!r}: its folder"):
             path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if is_journal(url):
@@ -220,13 +220,13 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
         missing = error.__cause__ if isinstance(error.__cause__, ModuleNotFoundError) else error
         hint = _DRIVER_HINTS.get(url.split(":", 1)[0].split("+", 1)[0])
         hint = f"; install it with: {hint}" if hint else ""
-        raise StorageError(f"--storage {mask(url)}: its database driver ({missing.name or missing}) is not installed{hint}") from None
+        raise StorageError(f"storage={mask(url)!r}: its database driver ({missing.name or missing}) is not installed{hint}") from None
     except Exception as error:  # SQLAlchemy raises many types for bad URLs and unreachable servers
         full = write_failure(error)
         if full is not None:
-            raise StorageWriteError(f"--storage {mask(url)}: cannot be written ({full[0]})") from None
+            raise StorageWriteError(f"storage={mask(url)!r}: cannot be written ({full[0]})") from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StorageError(f"--storage {mask(url)}: cannot open this storage ({excerpt(mask(reason))})") from None
+        raise StorageError(f"storage={mask(url)!r}: cannot open this storage ({excerpt(mask(reason))})") from None
 
 
 def only_readable(url: str) -> bool:
@@ -321,7 +321,7 @@ def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS) -> tuple[optu
     except KeyError:
         names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
         held = f"it holds {', '.join(names)}" if names else "it holds no study"
-        raise StorageError(f"--study {name}: no such study in {mask(url)} ({held})") from None
+        raise StorageError(f"study_name={name!r}: no such study in {mask(url)} ({held})") from None
 
 
 def _read_only_storage(url: str, grace: int) -> RDBStorage:
@@ -329,4 +329,4 @@ def _read_only_storage(url: str, grace: int) -> RDBStorage:
         return _rdb_storage(url, grace, read_only=True)
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StorageError(f"--storage {mask(url)}: cannot read this read-only database ({excerpt(reason)})") from None
+        raise StorageError(f"storage={mask(url)!r}: cannot read this read-only database ({excerpt(reason)})") from None

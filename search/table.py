@@ -73,5 +73,5 @@ def finished_table(study: optuna.Study, study_name: str) -> pd.DataFrame:
     """:func:`trials_table` of a study that has completed trials, else :class:`StorageError`."""
     table = trials_table(study)
     if not (table["state"] == "complete").any():
-        raise StorageError(f"--study {study_name}: no completed trial to analyse yet ({state_counts(study)})")
+        raise StorageError(f"study_name={study_name!r}: no completed trial to analyse yet ({state_counts(study)})")
     return table

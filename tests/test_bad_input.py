@@ -571,17 +571,37 @@ def test_the_catalogue_is_complete() -> None:
     assert set(IN_A_PROCESS) <= set(ids)
 
 
+# Where search/ words an error for its caller: a raise, and the helpers whose words become an error's
+# (a study name's check, a write's label, a space's bound). The commands' own modules speak flags
+# (search's below; analysis' commands call check_study_name with theirs).
+ERROR_WORDING_CALLS = {"check_study_name", "writing", "_check_bounds"}
+COMMAND_MODULES = {"cli.py", "command_line.py", "slurm.py"}
+
+
+def _called(call: ast.Call) -> str | None:
+    """The name a call calls: ``f`` of ``f(...)`` and of ``module.f(...)``."""
+    return getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+
+
 def test_library_errors_name_parameters_not_flags() -> None:
-    """The library speaks Python (issue 30): an error raised in analysis/ names a parameter (``image='cat'``), never a
-    command-line flag (``--image``); the commands word it as their flag (the cases below check the lines they print)."""
+    """The library speaks Python (issue 30): an error raised in analysis/ or search/ names a parameter (``image='cat'``,
+    ``storage='x.db'``, ``overrides=``), never a command-line flag (``--image``, ``--storage``, ``--set``); the commands
+    word it as their flag (the cases below check the lines they print)."""
     flag = re.compile(r"(?<![\w-])--[a-z]")
     root = SPACES.parent
+    search = [p for p in sorted((root / "search").rglob("*.py")) if p.name not in COMMAND_MODULES]
+    assert root / "search" / "storage.py" in search and root / "search" / "space" / "overrides.py" in search
     found = []
-    for path in [*sorted((root / "analysis").glob("*.py")), root / "search" / "command_line.py"]:
+    for path in [*sorted((root / "analysis").glob("*.py")), root / "search" / "command_line.py", *search]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Raise) and node.exc is not None:
-                texts = [c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
-                found += [f"{path.name}:{node.lineno}: {text}" for text in texts if flag.search(text)]
+                words = node.exc
+            elif path in search and isinstance(node, ast.Call) and _called(node) in ERROR_WORDING_CALLS:
+                words = node
+            else:
+                continue
+            texts = [c.value for c in ast.walk(words) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+            found += [f"{path.relative_to(root)}:{node.lineno}: {text}" for text in texts if flag.search(text)]
     assert found == []
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from search.space.messages import SpaceError, check_keys, mapping, show
 from search.space.models import _parse_model
-from search.space.overrides import apply_override, override_of
+from search.space.overrides import apply_override, overridden, override_of
 from search.space.params import Choice, is_distribution, parse_param, section
 from search.space.schema import CLASSES_KEYS, SECTIONS, TASK_KEY, TOP_KEYS, TRAIN_KEYS
 from search.space.sections import _parse_data, _parse_start, _parse_started, _parse_study
@@ -114,7 +114,7 @@ def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str]
     raw = copy.deepcopy(raw)  # overrides and defaults are written into the copy, never into the caller's mapping
     for assignment in overrides:
         apply_override(path, raw, assignment)
-        _check_bounds(path, None, raw, f"--set {assignment.partition('=')[0]}")
+        _check_bounds(path, None, raw, overridden(assignment.partition("=")[0]))
     # a mapping from a notebook is bounded like a file: its text is recorded with the study
     _check_bounds(path, text, raw)
     try:
@@ -124,7 +124,7 @@ def parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str]
         source = override_of(error.key, overrides)
         if source is None:
             raise
-        raise SpaceError(error.file, error.key, f"{error.expected} (from --set {source})") from None
+        raise SpaceError(error.file, error.key, f"{error.expected} (from overrides={source!r})") from None
 
 
 def _parse_space(path: Path, text: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> Space:
