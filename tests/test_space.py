@@ -97,13 +97,17 @@ def test_every_shipped_space_loads_and_can_be_built(name: str, in_tmp: Path) -> 
     arch = config.architecture
     task = task_of_architecture(arch)
     assert task.name == drawn.get("task", space.task)
-    x = torch.rand(2, task.in_channels, 32, 32)
+    size = arch.image_size  # the data's: 32 for CIFAR-10, 28 for MNIST
+    x = torch.rand(2, task.in_channels, size, size)
     with torch.no_grad():
         model = build(arch).eval()
         z = model.encode(x)
         y = model.decode(z)
     # the built network takes the task's images to the task's outputs, through the latent its spec counts
-    assert y.shape == (2, task.out_channels, 32, 32) and z[0].numel() == arch.latent_size
+    assert y.shape == (2, task.out_channels, size, size) and z[0].numel() == arch.latent_size
+    assert (size, task.in_channels if task.name == "reconstruction" else 3) == (
+        (28, 1) if space.data.dataset == "mnist" else (32, 3)
+    )  # each space's images decide its input
     if task.name == "reconstruction":
         assert y.shape == x.shape
     bounds = space.model.params if isinstance(space.model, TemplateModel) else vars(space.model)
