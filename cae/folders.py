@@ -10,8 +10,10 @@ Decoding tens of thousands of image files takes tens of seconds, so the decoded 
 under ``$CAE_CACHE_DIR`` (default ``~/.cache/cae-search``), keyed by the files' names, sizes and
 modification times and by what the run asked of them. The cache is a pair of ``.npy`` files from which
 only the chosen rows are read, a chunk at a time: a run on a subset reads only its own images, and no
-run holds more than the images it keeps (plus one chunk). Caches written as one ``.npz`` by earlier
-versions are converted on first use.
+run holds more than the images it keeps (plus one chunk). Each file is first read through once against
+its checksum (:func:`cae.cache.checked_npy`: 0.3 s for CIFAR-10's 184 MB), so a file damaged in place is
+decoded again rather than trained on. Caches written as one ``.npz`` by earlier versions are converted
+on first use, and ``.npy`` caches without a checksum are decoded again once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from rich.console import Console
 from rich.progress import track
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from cae.cache import Fingerprint, cache_dir, load_npz, save_npy
+from cae.cache import Fingerprint, cache_dir, checked_npy, load_npy, load_npz, save_npy
 from cae.settings import DataError
 
 # PIL modes of one channel (bilevel, 8-bit, 16- and 32-bit integer, float, and gray with alpha)
@@ -212,9 +214,10 @@ def _cached(stem: Path, make: Callable[[], tuple[np.ndarray, np.ndarray]], rows:
     """The cached ``(images, labels)`` at ``stem`` (only ``rows`` of them, if given), or make and store them there."""
     _migrate(stem)
     images, labels = _cache_files(stem)
-    if images.exists():
+    # checked against their checksums first: a file damaged in place (zeroed, say) would otherwise be read as images
+    y = load_npy(labels) if images.exists() else None
+    if y is not None and checked_npy(images):
         try:
-            y = np.load(labels, allow_pickle=False)
             x = np.load(images, allow_pickle=False) if rows is None else gather(images, rows)
             if x.dtype == np.uint8 and x.ndim == 4 and y.ndim == 1 and len(x) == (len(y) if rows is None else len(rows)):
                 return x, (y if rows is None else y[rows])
