@@ -101,3 +101,21 @@ def test_a_failed_trial_is_said_to_be_retried_only_when_a_retry_is_queued() -> N
     study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"failed_trial": 1}))
     display.trial_finished(study, study.trials[1])
     assert "trial   1 fail     its worker stopped beating (killed or lost), so it is retried once" in lines.getvalue()
+
+
+def test_any_non_finite_objective_value_fails_the_trial_with_its_reason_before_upload(in_tmp: Path, monkeypatch) -> None:
+    import search.objective
+
+    calls = []
+
+    def nan_first(names, record):  # a value no training check saw (a colourfulness ratio, say): the first trial's only
+        calls.append(names)
+        return math.nan if len(calls) == 1 else record.kept_val_mse
+
+    monkeypatch.setattr(search.objective, "trial_values", nan_first)
+    assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "train.epochs=1"]) == 0
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["reason"] == "non-finite objective value (val_mse nan)"
+    assert get_all_artifact_meta(first, storage=study._storage) == []
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE]
