@@ -15,6 +15,7 @@ current folder, and nothing is created. Messages are in plain words; a command l
 from __future__ import annotations
 
 import numbers
+import stat
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -106,6 +107,11 @@ def load_trial(study_name: str, storage: str | None = None, trial: int | None = 
             f"trial {frozen.number} of study {study_name} has no model.pt artifact (its upload failed: see its artifact_error)"
         )
     folder = recorded_artifact_dir(study, storage or default_storage(study_name))
+    stored_at = folder / Path(metas[0].artifact_id).name  # the store's own file name: Optuna refuses any other form
+    kind = _not_plain(stored_at)
+    if kind:  # a copy of /dev/zero or of a FIFO would never end (and fill the temporary folder on the way)
+        where = f"trial {frozen.number} of study {study_name}: its model.pt ({stored_at})"
+        raise StorageError(f"{where} is {kind}, not a file; {_remedy(frozen, study_name)}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         try:
@@ -118,13 +124,33 @@ def load_trial(study_name: str, storage: str | None = None, trial: int | None = 
         try:
             model = load_checkpoint(path, expected=_recorded_architecture(frozen))
         except CheckpointError as error:
-            epochs = read_trial(frozen).epochs or "its"
             raise StorageError(
-                f"trial {frozen.number} of study {study_name}: its model.pt ({folder / metas[0].artifact_id}) {error.problem}; "
-                f"restore the file, or train trial {frozen.number}'s design again by a refit (search.refit, or python -m search refit, "
-                f"{epochs} epochs), which writes study {study_name}-refit"
+                f"trial {frozen.number} of study {study_name}: its model.pt ({stored_at}) {error.problem}; {_remedy(frozen, study_name)}"
             ) from None
     return LoadedTrial(study, frozen, model, recorded_data(study.user_attrs))
+
+
+def _not_plain(path: Path) -> str | None:
+    """What ``path`` is when it is there but no plain file (through links): ``a folder``, ``a FIFO``, ``a device``; else ``None``."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: the download says so
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "no file"
+
+
+def _remedy(trial: FrozenTrial, study_name: str) -> str:
+    """What to do about a trial's unreadable weights."""
+    trained = read_trial(trial).epochs
+    epochs = f"{trained} epoch{'s' if trained != 1 else ''}" if trained else "its epochs"
+    return (
+        f"restore the file, or train trial {trial.number}'s design again by a refit (search.refit, or python -m search refit, "
+        f"{epochs}), which writes study {study_name}-refit"
+    )
 
 
 def _recorded_architecture(trial: FrozenTrial) -> Architecture | None:

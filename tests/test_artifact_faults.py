@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import importlib
 import io
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -232,3 +233,35 @@ def test_a_full_disk_while_writing_is_one_line_and_exit_3(
     assert analysis.latent_vs_error.main(["--study", "tiny", "--out", str(out)]) == 3
     err = capsys.readouterr().err
     assert err == f"error: --out {out}: writing its files failed (No space left on device)\n"
+
+
+@pytest.mark.parametrize("kind", ["a device", "a FIFO", "a folder"])
+def test_a_model_file_that_is_no_file_is_refused_not_copied_forever(kind: str, copied_study: Path, monkeypatch, capsys) -> None:
+    import signal
+
+    import analysis.evaluate
+
+    number, path = weights_file(copied_study)
+    path.unlink()
+    if kind == "a device":
+        path.symlink_to("/dev/zero")  # copied to a temporary file, endless zeros would fill its disk
+    elif kind == "a FIFO":
+        os.mkfifo(path)  # opened for reading, it waits for a writer forever
+    else:
+        path.mkdir()
+    monkeypatch.chdir(copied_study)
+
+    def hung(*_args):
+        raise KeyboardInterrupt  # exit 130 instead of the refusal: the test fails, and does not hang
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(3)  # the refusal takes milliseconds; the old copy of /dev/zero wrote about 1 GB a second
+    try:
+        code = analysis.evaluate.main(["--study", "tiny", "--out", str(copied_study / "out")])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"error: trial {number} of study tiny: its model.pt ({path}) is {kind}, not a file; restore the file, or ")
+    assert err.count("\n") == 1
