@@ -96,6 +96,8 @@ def expected(spec: FieldSpec) -> str:
     if spec.type is bool:
         return "true or false"
     if spec.type is int:
+        if rule.minimum is not None and rule.maximum is not None:
+            return f"an integer from {rule.minimum:g} to {rule.maximum:g}"
         return f"an integer ≥ {rule.minimum:g}" if rule.minimum is not None else "an integer"
     if rule.minimum is not None and rule.maximum is not None:
         return f"a number in [{rule.minimum:g}, {rule.maximum:g}]"

@@ -115,7 +115,8 @@ class TrainConfig:
     trains through ``torch.compile`` (measured slower on CPU for these small networks; for GPUs).
     """
 
-    epochs: int = option(10, minimum=1)
+    # A bound that a typo (1e20 written out) crosses and no training does: the published CAE trained up to 500 epochs.
+    epochs: int = option(10, minimum=1, maximum=100_000)
     batch_size: int = option(64, minimum=1)
     lr: float = option(1e-3, minimum=0.0, strict=True)
     optimizer: Optimizer = "adam"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -24,8 +25,9 @@ from rich.console import Console
 from cae.spec import Architecture, ArchitectureError, at_latent_size
 from search.objectives import best_val_mse, is_multi_objective, pareto_trials
 from search.record import read_trial
-from search.run import optimize
-from search.space import check_study_name
+from search.run import check_count, check_epochs, check_run_arguments, optimize
+from search.space import SpaceError, check_study_name
+from search.space.messages import show
 from search.start import latent_front, recorded_space
 from search.storage import GRACE_SECONDS, StorageError, default_storage, load_study
 
@@ -234,15 +236,20 @@ def refit(
     Returns:
         The child ``optuna.Study``; its trials carry ``lineage`` beside the usual records.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
-    bad = [size for size in latent if size < 1]
-    if bad:
-        raise ValueError(f"latent sizes must be ≥ 1, got {bad[0]}")
-    parent, _ = load_study(study_name, storage or default_storage(study_name))
+    # every argument checked before the parent is read (a study of thousands of trials takes seconds to load)
+    check_study_name(study_name, "refit", "study_name=")
+    check_epochs("refit", epochs)
+    check_run_arguments("refit", timeout=timeout, workers=workers, grace=grace)
+    for size in latent:
+        check_count("refit", "latent", size, 1)
+    for number in trials:
+        check_count("refit", "trials", number, 0)
+    if isinstance(within, bool) or not isinstance(within, numbers.Real) or not 0 <= within <= 1:
+        raise SpaceError("refit", "within=", f"expected a fraction from 0 to 1, got {show(within)}")
     name = check_study_name(into or f"{study_name}-refit", "refit", "into")
     if name == study_name:
         raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
+    parent, _ = load_study(study_name, storage or default_storage(study_name))
     designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best, within=within)
     space = refit_space(parent, designs, epochs, name)
     child = optimize(

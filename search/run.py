@@ -7,33 +7,41 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import numbers
+import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import BaseStorage
 from rich.console import Console
 from rich.markup import escape
 
 from cae.data import load_splits
 from cae.figures import save_curves
-from cae.settings import DataDescription
+from cae.options import field_specs
+from cae.settings import DataDescription, TrainConfig
 from cae.summary import summary_table
 from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import check_components, make_pruner
+from search.journal import Report, warn
 from search.objectives import directions, objectives_mismatch, record_objectives
 from search.record import read_trial, record_study_data, recorded_study_data, study_data
 from search.sample import space_shape
-from search.space import Space, StartedModel, check_study_name, load_space, space_from_dict
+from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
+from search.space.messages import show
 from search.space_check import check_batch_size, check_space, grid_search_space
 from search.start import resolve_start
 from search.storage import (
     GRACE_SECONDS,
     StorageError,
+    check_storage,
     default_storage,
     is_sqlite,
+    local_file,
     mask,
     open_storage,
     record_artifact_dir,
@@ -45,6 +53,42 @@ from search.workers import Job, linear_baseline, run_workers, serve
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
 MAX_SQLITE_WORKERS = 4
+# Workers share the machine's cores (and each holds its own copy of the images): past a few a core they only
+# queue, and thousands of them (a typo) would spawn until the machine runs out of memory.
+WORKERS_PER_CORE = 4
+# The shortest grace period: a trial beats every grace / 3 seconds (at least 1), and two missed beats are not death.
+MIN_GRACE = 2
+
+
+def check_count(call: str, name: str, value: Any, minimum: int, maximum: float = math.inf, unit: str = "") -> None:
+    """Refuse (:class:`SpaceError` naming ``name=`` of ``call``) a ``value`` that is not an integer from ``minimum`` to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+        bound = f"from {minimum} to {maximum:g}" if maximum < math.inf else f"≥ {minimum}"
+        raise SpaceError(call, f"{name}=", f"expected an integer {bound}{unit}, got {show(value)}")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a SLURM task or ``taskset`` sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_run_arguments(call: str, *, trials: Any = 1, timeout: Any = None, workers: Any = 1, grace: Any = GRACE_SECONDS) -> None:
+    """Refuse (:class:`SpaceError`, a ``ValueError``, naming the parameter) arguments of ``call`` (``optimize``, ``refit``)
+    that the command line's flags would refuse too, before anything is read or created."""
+    check_count(call, "trials", trials, 1)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0):
+        raise SpaceError(call, "timeout=", f"expected a number of seconds > 0, or None for no limit, got {show(timeout)}")
+    cores = usable_cores()
+    check_count(
+        call, "workers", workers, 1, WORKERS_PER_CORE * cores, f" ({WORKERS_PER_CORE} for each of the {cores} cores this process may use)"
+    )
+    check_count(call, "grace", grace, MIN_GRACE, unit=" (seconds)")
+
+
+def check_epochs(call: str, epochs: Any) -> None:
+    """Refuse ``epochs`` outside what a space's ``train.epochs`` takes (:class:`~cae.settings.TrainConfig`'s declaration)."""
+    rule = next(spec.rule for spec in field_specs(TrainConfig) if spec.name == "epochs")
+    check_count(call, "epochs", epochs, int(rule.minimum or 1), rule.maximum if rule.maximum is not None else math.inf)
 
 
 def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
@@ -174,12 +218,38 @@ def optimize(
         SpaceError: a bad space; StorageError: a storage that cannot hold this study; DataError: no images;
         StudyStopped: trials kept failing (finished trials are kept).
     """
+    check_run_arguments("optimize", trials=trials, timeout=timeout, workers=workers, grace=grace)
     console = console or Console(quiet=not progress)
     with _optuna_quiet():
         study, code = _run(as_space(space, overrides), trials, timeout, study_name, storage, workers, grace, console, artifacts)
     if code:
         raise StudyStopped(f"study {study.study_name} stopped with {finished(study)} of {trials} finished trials: its trials kept failing")
     return study
+
+
+def _warning_line(console: Console) -> Report:
+    return lambda message: console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def _open_existing(url: str, grace: int, report: Report) -> BaseStorage | None:
+    """The storage at ``url`` opened, unless it is a local file not made yet (only checked that it can be made)."""
+    path = local_file(url)
+    if path is not None and not path.exists():
+        check_storage(url)
+        return None
+    return open_storage(url, grace=grace, report=report)
+
+
+def _existing_study(storage: BaseStorage, name: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _check_objectives(study: optuna.Study | None, objectives: tuple[str, ...], space: Space, url: str) -> None:
+    if study is not None and (mismatch := objectives_mismatch(study, objectives, str(space.path))):
+        raise StorageError(f"study {study.study_name} in {mask(url)} {mismatch}; give this search another name with study_name=")
 
 
 def _run(
@@ -207,21 +277,26 @@ def _run(
             f"workers={workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
             f"workers wait on it; use a journal file: storage={journal!r}"
         )
+    objectives = space.study.objectives
+    # The storage is opened (a server reached, a journal repaired) and a study there checked before the images are read
+    # (seconds); a file that is not there yet is made only after them, so that data refused leaves nothing behind.
+    report = warn if console.quiet else _warning_line(console)
+    opened = _open_existing(url, grace, report)
+    if opened is not None:
+        _check_objectives(_existing_study(opened, name), objectives, space, url)
     data = load_splits(space.data)
     if data.shape != shape:  # a folder whose first image is gray among colour ones: its models see RGB
         fixed = check_space(space, data.shape)
         grid = grid_search_space(space, data.shape) if grid is not None else None
     check_batch_size(space, len(data.train))
-    objectives = space.study.objectives
     study = optuna.create_study(
-        storage=open_storage(url, grace=grace),
+        storage=opened or open_storage(url, grace=grace, report=report),
         study_name=name,
         directions=directions(objectives),
         load_if_exists=True,
         pruner=make_pruner(space.study.pruner),
     )
-    if mismatch := objectives_mismatch(study, objectives, str(space.path)):
-        raise StorageError(f"study {name} in {mask(url)} {mismatch}; give this search another name with study_name=")
+    _check_objectives(study, objectives, space, url)
     record_objectives(study, objectives)
     _record_data(study, data.describe(), url)
     _record_space(study, space, console)

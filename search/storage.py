@@ -34,8 +34,8 @@ import optuna
 import sqlalchemy.exc
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
+from search.journal import JournalDamaged, Report, open_journal, warn
 from search.liveness import stale_trial_retry
 from search.space.messages import excerpt
 
@@ -155,7 +155,7 @@ def recorded_artifact_dir(study: optuna.Study, url: str) -> Path:
     recorded = study.user_attrs.get(ARTIFACT_DIR)
     if recorded:
         return Path(recorded)
-    database = _local_file(url)
+    database = local_file(url)
     if database is None:
         raise StorageError(
             f"study {study.study_name} in {mask(url)} records no artifact folder (it was created before studies recorded one), "
@@ -181,10 +181,35 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
-def _local_file(url: str) -> Path | None:
+def local_file(url: str) -> Path | None:
+    """The file behind ``url`` on this machine (a journal file, or a SQLite database's); ``None`` for a server."""
     if is_journal(url):
         return Path(url)
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def check_storage(url: str, *, create: bool = True) -> None:
+    """Refuse a ``url`` that names no storage this project can keep a study in, without opening or making anything.
+
+    A local file must be, or be makeable as, a file (:class:`StorageError`); ``sqlite://`` alone and
+    ``sqlite:///:memory:`` are databases in memory, gone when the process ends (each of its connections a
+    different one, even).
+    """
+    if is_sqlite(url) and (not url.startswith("sqlite:///") or url.rstrip("/") == "sqlite:" or ":memory:" in url):
+        raise StorageError(
+            f"storage={mask(url)!r}: expected a database file, as in sqlite:///studies/NAME.db (three slashes, then its path); "
+            "a database in memory is lost when the command ends"
+        )
+    path = local_file(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise StorageError(f"storage={mask(url)!r}: is a folder, expected a database or journal file")
+    if not create and not path.exists():
+        raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise StorageError(f"storage={mask(url)!r}: {blocking} is a file, not a folder, so the database cannot be made in it")
 
 
 def heartbeat_seconds(grace: int) -> int:
@@ -192,30 +217,26 @@ def heartbeat_seconds(grace: int) -> int:
     return max(1, grace // 3)
 
 
-def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -> BaseStorage:
+def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS, report: Report = warn) -> BaseStorage:
     """The storage behind ``url``; ``create=False`` refuses a local file that is not there.
 
     RDB storages beat with Optuna's own heartbeat; a journal file (which has none in Optuna) beats
     through :mod:`search.liveness`. Either way a dead worker's trial is failed after ``grace``
-    seconds and retried once with the same parameters.
+    seconds and retried once with the same parameters. A journal file is repaired on opening
+    (:mod:`search.journal`): ``report`` gets the one line saying what was cut (by default a
+    :class:`~search.journal.JournalRepaired` warning).
     """
-    path = _local_file(url)
+    check_storage(url, create=create)
+    path = local_file(url)
     if path is not None:
-        if path.is_dir():
-            raise StorageError(f"storage={mask(url)!r}: is a folder, expected a database or journal file")
-        if not create and not path.exists():
-            raise StorageError(f"{mask(url)}: no such database (run `python -m search run` first)")
-        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        if blocking is not None:
-            raise StorageError(f"storage={mask(url)!r}: {blocking} is a file, not a folder, so the database cannot be made in it")
         with writing(f"storage={mask(url)!r}: its folder"):
             path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if is_journal(url):
-            # The open() lock works on every file system (the default symlink lock does not on some
-            # network mounts) and is what Optuna documents for NFS.
-            return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+            return open_journal(Path(url), report)
         return _rdb_storage(url, grace)
+    except JournalDamaged as error:
+        raise StorageError(f"storage={mask(url)!r}: {error.problem}") from None
     except ImportError as error:  # Optuna turns SQLAlchemy's missing driver module into a vaguer ImportError
         missing = error.__cause__ if isinstance(error.__cause__, ModuleNotFoundError) else error
         hint = _DRIVER_HINTS.get(url.split(":", 1)[0].split("+", 1)[0])
@@ -232,7 +253,7 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS) -
 def only_readable(url: str) -> bool:
     """A local SQLite file that this process cannot write (a read-only mount, a folder without write permission):
     SQLite needs to write the file and, in WAL mode, to make its ``-shm`` file beside it."""
-    path = _local_file(url)
+    path = local_file(url)
     if path is None or is_journal(url) or not path.exists():
         return False
     return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
@@ -246,14 +267,17 @@ def _sqlite_connector(url: str, read_only: bool = False) -> Callable[[], sqlite3
     committed; only a power cut can lose the last commits, never the file. WAL also lets
     readers (the dashboard, other workers) read while a worker writes.
     """
-    database = _local_file(url)
+    database = local_file(url)
     assert database is not None
 
     def connect() -> sqlite3.Connection:
         if read_only:
             # On a read-only mount SQLite cannot make the WAL's shared-memory file beside the database, and
-            # nothing can write it there either: immutable reads the file as it is.
-            frozen = "&immutable=1" if os.statvfs(database).f_flag & os.ST_RDONLY else ""
+            # nothing can write it there either: immutable reads the file as it is. Not where a writer stopped
+            # before merging its log (killed, a power cut): immutable would ignore the commits in it, and SQLite
+            # reads them read-only from the -wal and -shm files that writer left.
+            mount_read_only = os.statvfs(database).f_flag & os.ST_RDONLY
+            frozen = "&immutable=1" if mount_read_only and not _unmerged_log(database) else ""
             uri = f"file:{quote(str(database.resolve()))}?mode=ro{frozen}"
             return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
         connection = sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
@@ -307,15 +331,17 @@ def _rdb_storage(url: str, grace: int, attempts: int = 5, *, read_only: bool = F
     raise AssertionError("unreachable")
 
 
-def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS) -> tuple[optuna.Study, BaseStorage]:
+def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS, report: Report = warn) -> tuple[optuna.Study, BaseStorage]:
     """An existing study and its storage, or :class:`StorageError` naming the studies it does hold.
 
     For the commands that only read: a SQLite file that cannot be written (a read-only mount) is opened read-only.
+    ``report`` as :func:`open_storage`.
     """
     if is_sqlite(url) and only_readable(url):
+        check_storage(url, create=False)
         storage: BaseStorage = _read_only_storage(url, grace)
     else:
-        storage = open_storage(url, create=False, grace=grace)
+        storage = open_storage(url, create=False, grace=grace, report=report)
     try:
         return optuna.load_study(study_name=name, storage=storage), storage
     except KeyError:
@@ -324,7 +350,20 @@ def load_study(name: str, url: str, *, grace: int = GRACE_SECONDS) -> tuple[optu
         raise StorageError(f"study_name={name!r}: no such study in {mask(url)} ({held})") from None
 
 
+def _unmerged_log(database: Path) -> bool:
+    """Whether SQLite's write-ahead log beside ``database`` holds commits not yet merged into it."""
+    log = database.with_name(f"{database.name}-wal")
+    return log.exists() and log.stat().st_size > 0
+
+
 def _read_only_storage(url: str, grace: int) -> RDBStorage:
+    database = local_file(url)
+    if database is not None and _unmerged_log(database) and not database.with_name(f"{database.name}-shm").exists():
+        raise StorageError(
+            f"storage={mask(url)!r}: its last commits are in {database}-wal, which SQLite cannot read on a read-only mount "
+            f"without the {database.name}-shm file beside it; make the folder writable once (any command merges them), "
+            "or copy the database with its -wal file to a writable folder"
+        )
     try:
         return _rdb_storage(url, grace, read_only=True)
     except Exception as error:

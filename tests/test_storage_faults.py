@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -210,3 +211,34 @@ def test_a_trial_failed_for_its_worker_s_silence_says_so(kind: str, tmp_path: Pa
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["reason"].startswith("its worker host:4242 stopped beating for over 1 s"), trial.user_attrs
     assert [t.system_attrs.get("failed_trial") for t in study.get_trials()][-1] == silent.number  # and it is retried
+
+
+KILLED_WRITER = """
+import os, sys
+import optuna
+from search.storage import open_storage
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.create_study(study_name="w", storage=open_storage(sys.argv[1]))
+for value in range(5):
+    study.tell(study.ask(), float(value))
+os.kill(os.getpid(), 9)  # before SQLite merges its write-ahead log into the database, as a crash or a power cut leaves it
+"""
+
+
+@pytest.mark.serial  # a process killed on a disk then made read-only
+@pytest.mark.slow  # a fresh process and a mount
+def test_a_database_whose_writer_was_killed_is_read_whole_from_a_read_only_mount(tmp_path: Path) -> None:
+    """The killed writer's commits are in ``w.db-wal``: the read-only reader used to open the database immutable,
+    which ignores that log, and found no study at all (or, past a checkpoint, silently an older one)."""
+    disk = tmp_path / "disk"
+    _mount(disk)
+    try:
+        url = f"sqlite:///{disk}/w.db"
+        killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, url], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+        assert killed.returncode == -9, killed.stderr
+        assert (disk / "w.db-wal").stat().st_size > 0, "the test needs commits left in the log"
+        remount_read_only(disk)
+        study, _ = load_study("w", url)
+        assert [t.value for t in study.trials] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
