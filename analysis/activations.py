@@ -11,9 +11,9 @@ colorizer is fed the gray image it was trained on. Writes to ``studies/<study>/a
 
 - ``activations.png`` (:func:`plot`): the input image, one row per layer (part, index, layer, output C×H×W) with
   up to ``--channels`` of its feature maps, each scaled to its own min–max, and the output image;
-- ``reconstructions.png``: the first ten test images over their reconstructions, as a pixel grid
-  (:func:`plot_reconstructions` draws the same rows, labelled, as a figure);
-- ``reconstructions-<class>.png``: the first ten test images of the class over theirs;
+- ``reconstructions.png``: the first ten test images over their reconstructions (:func:`plot_reconstructions`),
+  titled with the study, trial and split, rows labelled, each reconstruction's MSE and PSNR under it;
+- ``reconstructions-<class>.png``: the same of the first ten test images of the class;
 - ``activations.md``: the trial, the image, each layer's output shape and statistics, and what the
   numbers say: the image's own reconstruction error against the trial's, and which maps are constant.
 
@@ -47,7 +47,7 @@ from torch import nn
 from analysis.cli import output_dir, print_written, run, trial_parser
 from cae.builder import CAE
 from cae.data import Splits
-from cae.figures import DPI, image_rows_figure, new_figure, reconstruction_rows, save_grid
+from cae.figures import DPI, new_figure, reconstruction_figure, reconstruction_rows
 from cae.metrics import psnr
 from cae.spec import Architecture, describe
 from cae.tasks import task_of
@@ -264,13 +264,20 @@ def _which_image(result: ActivationsResult) -> str:
 
 
 def plot_reconstructions(result: ActivationsResult, *, of_class: bool = False) -> Figure:
-    """The first test images over the model's images of them; ``of_class``: the first of the image's class instead."""
+    """The first test images over the model's images of them; ``of_class``: the first of the image's class instead.
+
+    Titled with the study, trial, split and which images; rows labelled ``input`` and ``output`` (a colorizer's
+    ``gray``, ``predicted`` and ``truth``); each model image's MSE and PSNR under it.
+    """
     if of_class and not result.class_name:
         raise ValueError(f"of_class=True: {result.source} has no classes; the first test images are of_class=False")
     rows = result.class_grid if of_class else result.grid
-    labels = ("images", "model") if len(rows) == 2 else ("images", "gray input", "model")
-    which = f"the first {result.class_name} test images" if of_class else "the first test images"
-    return image_rows_figure(dict(zip(labels, rows, strict=True)), title=f"{result.name}: {which}")
+    shown = len(rows[0])
+    if of_class:
+        which = f'the first {shown} of the {result.in_class:,} test images of class "{result.class_name}"'
+    else:
+        which = f"the first {shown} of the {result.n_test:,} test images"
+    return reconstruction_figure(rows, title=f"{result.name} · test split: {which}")
 
 
 # ---------------------------------------------------------------- compute
@@ -441,10 +448,10 @@ def render(result: ActivationsResult, out: Path) -> dict[str, Path]:
     if result.class_name:  # images without classes have no class grid
         # a class name is the data's, not a file name: FashionMNIST has "T-shirt/top", MNIST "0 - zero"
         files["class"] = out / f"reconstructions-{UNSAFE.sub('_', result.class_name)}.png"
-        save_grid(result.class_grid, files["class"])
+        plot_reconstructions(result, of_class=True).savefig(files["class"], dpi=DPI)
     files["md"] = out / "activations.md"
     plot(result).savefig(files["png"], **SAVE)
-    save_grid(result.grid, files["all"])
+    plot_reconstructions(result).savefig(files["all"], dpi=DPI)
     files["md"].write_text(report(result, files))
     return files
 

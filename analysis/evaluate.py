@@ -21,8 +21,9 @@ window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` write
 - ``evaluate.json``: study, trial and, per split, the number of images, MSE, PSNR and SSIM;
 - ``evaluate.csv``: the same, one row per split;
 - ``evaluate-train.png``, ``evaluate-validation.png``, ``evaluate-test.png``: the first 8 images
-  of each split over the model's images of them, as pixel grids (:func:`plot_reconstructions`
-  draws the same rows, labelled, as a figure);
+  of each split over the model's images of them (:func:`plot_reconstructions`): titled with the study,
+  trial and split and the split's MSE, rows labelled (``input``, ``output``; a colorizer's ``gray``,
+  ``predicted``, ``truth``), each model image's MSE and PSNR under it;
 - ``evaluate-curves.png``: training and validation MSE per epoch, as recorded by the trial (:func:`plot`);
 - ``evaluate.md``: the table, what it says (over-fitting, agreement with the error the trial
   recorded, whether the validation curve was still falling: each worded from this run's numbers)
@@ -45,7 +46,7 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
-from cae.figures import DPI, curves_figure, image_rows_figure, reconstruction_rows, save_reconstructions
+from cae.figures import DPI, curves_figure, reconstruction_figure, reconstruction_rows
 from cae.metrics import psnr
 from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
@@ -260,12 +261,19 @@ def plot(result: EvaluateResult) -> Figure:
 
 
 def plot_reconstructions(result: EvaluateResult, split: str = "test") -> Figure:
-    """The first images of ``split`` (train, validation or test) over the model's images of them, rows labelled."""
+    """The first images of ``split`` (train, validation or test) over the model's images of them (``evaluate-SPLIT.png``).
+
+    Titled with the study, trial and split and the split's MSE over all its images; rows labelled ``input`` and
+    ``output`` (a colorizer's ``gray``, ``predicted`` and ``truth``); each model image's MSE and PSNR under it.
+    """
     if split not in result.samples:
         raise ValueError(f"split: expected one of {', '.join(result.samples)}, got {split!r}")
-    rows = reconstruction_rows(result.model, result.samples[split])
-    labels = ("images", "model") if len(rows) == 2 else ("images", "gray input", "model")
-    return image_rows_figure(dict(zip(labels, rows, strict=True)), title=f"{result.name}: {split} images")
+    scores, images = result.split(split), result.samples[split]
+    title = (
+        f"{result.name} · {split} split: its first {len(images)} of {scores.n:,} images\n"
+        f"MSE over all {scores.n:,}: {scores.mse:.5f} ({scores.psnr:.2f} dB), SSIM {scores.ssim:.3f}"
+    )
+    return reconstruction_figure(reconstruction_rows(result.model, images), title=title)
 
 
 # ---------------------------------------------------------------- render
@@ -284,9 +292,10 @@ def report(result: EvaluateResult, files: dict[str, Path]) -> str:
     table = scores_table(result.scores).rename(columns={"n": "images", "mse": "MSE", "psnr": "PSNR dB", "ssim": "SSIM"})
     pictures = [f"![{s.split}: images over the model's]({files[s.split].name})" for s in result.scores]
     rows = (
-        "(top) over the model's reconstructions of them (bottom)"
+        "(input) over the model's reconstructions of them (output), each with its MSE and PSNR"
         if result.task == "reconstruction"
-        else "(top), their gray versions, the model's input (middle), and the model's colour images (bottom)"
+        else "in gray, the model's input (gray), the model's colour images of them with their MSE and PSNR (predicted), and the "
+        "photographs (truth)"
     )
     return "\n".join(
         [
@@ -316,8 +325,8 @@ def render(result: EvaluateResult, out: Path) -> dict[str, Path]:
     """Write the scores (JSON, CSV), the pictures, the curves and the report into ``out``; the files written, by kind."""
     files = {"json": out / "evaluate.json", "csv": out / "evaluate.csv", "md": out / "evaluate.md"}
     files |= {name: out / f"evaluate-{name}.png" for name in result.samples} | {"curves": out / "evaluate-curves.png"}
-    for name, images in result.samples.items():
-        save_reconstructions(result.model, images, files[name])
+    for name in result.samples:
+        plot_reconstructions(result, name).savefig(files[name], dpi=DPI)
     plot(result).savefig(files["curves"], dpi=DPI)
     summary = {"study": result.study, "trial": result.trial, "splits": {s.split: _numbers(s) for s in result.scores}}
     files["json"].write_text(json.dumps(summary, indent=2) + "\n")

@@ -175,6 +175,14 @@ def test_activations_plots_are_figures_of_the_result(tiny_result: ActivationsRes
     first = tiny_result.arch.shapes[0].out_shape[0]
     assert (f"4 of {first} shown" in labels[1]) == (first > 4)  # channels=4: a wider layer says the rest are left out
     pictures = plot_reconstructions(tiny_result, of_class=True)
-    assert [ax.get_ylabel() for ax in pictures.axes] == ["images", "model"]
-    assert pictures.axes[0].images[0].get_array().shape[1] == 2 + len(tiny_result.class_indices) * 34
-    assert "airplane" in pictures.texts[0].get_text()
+    assert [ax.get_ylabel() for ax in pictures.axes] == ["input", "output"]
+    shown = len(tiny_result.class_indices)
+    assert pictures.axes[0].images[0].get_array().shape[1] == 2 + shown * 34
+    title = pictures.texts[0].get_text()
+    which = f'the first {shown} of the {tiny_result.in_class} test images of class "airplane"'
+    assert title.startswith(f"study tiny, trial {tiny_result.trial} · test split: {which}")
+    inputs, outputs = tiny_result.class_grid
+    errors = ((outputs - inputs) ** 2).flatten(1).mean(1).tolist()
+    assert [text.get_text().split("\n")[0] for text in pictures.axes[1].texts] == [f"MSE {e:.4f}" for e in errors]
+    everyone = plot_reconstructions(tiny_result)
+    assert everyone.texts[0].get_text().startswith(f"study tiny, trial {tiny_result.trial} · test split: the first 10 of the ")

@@ -166,8 +166,18 @@ def test_evaluate_plots_are_figures_of_the_result(evaluated: evaluate_command.Ev
     drawn = [list(line.get_ydata()) for line in curves.axes[0].get_lines() if len(line.get_ydata())]
     assert drawn == [pytest.approx(evaluated.train_curve), pytest.approx(evaluated.val_curve)]
     pictures = evaluate_command.plot_reconstructions(evaluated, "validation")
-    assert [ax.get_ylabel() for ax in pictures.axes] == ["images", "model"]  # a reconstruction: no gray row
+    assert [ax.get_ylabel() for ax in pictures.axes] == ["input", "output"]  # a reconstruction: no gray row
     assert pictures.axes[0].images[0].get_array().shape[:2] == (2 + 34, 2 + 8 * 34)  # 8 images of 32 pixels, 2 of padding
+    # the title names the study, trial and split and gives the split's own MSE; each output's error is written under it
+    scores = evaluated.split("validation")
+    title = pictures.texts[0].get_text()
+    assert title.startswith(f"study tiny, trial {evaluated.trial} · validation split: its first 8 of {scores.n} images")
+    assert f"MSE over all {scores.n}: {scores.mse:.5f} ({scores.psnr:.2f} dB)" in title
+    images = evaluated.samples["validation"]
+    errors = ((reconstruct(evaluated.model, images) - to_unit(images)) ** 2).flatten(1).mean(1)
+    notes = [text.get_text() for text in pictures.axes[1].texts]
+    assert notes == [f"MSE {e:.4f}\n{-10 * math.log10(e):.1f} dB" for e in errors.tolist()]
+    assert len(pictures.axes[0].texts) == 0  # the inputs have no error to give
     assert plt.get_fignums() == []
     with pytest.raises(ValueError, match="split: expected one of train, validation, test"):
         evaluate_command.plot_reconstructions(evaluated, "val")
