@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis.dataset import data_name
-from analysis.power_law import rank_correlation, strength
+from analysis.power_law import EXACT_UP_TO, MIN_TRIALS_CORRELATION, left_out, small_rank_correlation, strength
 from analysis.published import (
     LINEAR_BOTTLENECK,
     LINEAR_BOTTLENECK_EPOCHS,
@@ -54,6 +54,7 @@ def p_value(p: float) -> str:
 def _bend(result: LatentAnalysis) -> str:
     """Why a near-perfect rank order fits one power law poorly: the slopes of the two halves, where they can be fitted."""
     c, f = result.correlation, result.fit
+    assert c is not None and f is not None  # asked only where both were estimated
     said = (
         f"The ranks are almost perfectly ordered (|ρ| = {abs(c.rho):.2f}), yet one power law explains only {f.r2:.0%} "
         "of the variance of log error"
@@ -93,14 +94,18 @@ def _confounds(result: LatentAnalysis) -> str:
 
 
 def _answer(result: LatentAnalysis) -> str:
+    """The correlation and the power law in words, each left out, with its reason, where the study has too few trials for it."""
     c, f = result.correlation, result.fit
-    if c.n < 3:
-        return f"Too few complete trials ({c.n}) to say: a correlation needs three or more."
-    direction = "larger latents reconstruct better" if c.rho < 0 else "larger latents reconstruct worse"
-    lines = [
-        f"**{strength(c).capitalize()} correlation** over {c.n} complete trials: Spearman's ρ = {c.rho:.2f} "
-        f"({p_value(c.p)}){', ' + direction if strength(c) != 'no clear' else ''}."
-    ]
+    lines = []
+    if c is None:
+        lines.append(left_out(result.correlation_problem))
+    else:
+        direction = "larger latents reconstruct better" if c.rho < 0 else "larger latents reconstruct worse"
+        exact = " exact over every ordering of the trials" if c.n <= EXACT_UP_TO else ""
+        lines.append(
+            f"**{strength(c).capitalize()} correlation** over {c.n} complete trials: Spearman's ρ = {c.rho:.2f} "
+            f"({p_value(c.p)}{exact}){', ' + direction if strength(c) != 'no clear' else ''}."
+        )
     if f is not None:
         change = (f.doubling - 1) * 100
         lines.append(
@@ -109,12 +114,12 @@ def _answer(result: LatentAnalysis) -> str:
             f"latent size multiplies the error by 2^b = {f.doubling:.2f} ({change:+.0f}%), and latent size alone "
             f"explains {f.r2:.0%} of the variance of log error."
         )
-        if abs(c.rho) > 0.9 and f.r2 < 0.85:
+        if c is not None and abs(c.rho) > 0.9 and f.r2 < 0.85:
             lines.append(_bend(result))
         if f.b_low <= 0 <= f.b_high:
             lines.append("The interval of b contains 0: the data do not rule out no effect of latent size at all.")
     else:
-        lines.append(f"No power-law fit: {result.fit_problem}.")
+        lines.append(left_out(result.fit_problem))
     if confounds := _confounds(result):
         lines.append(confounds)
     return "\n\n".join(lines)
@@ -123,11 +128,11 @@ def _answer(result: LatentAnalysis) -> str:
 def _pruned(result: LatentAnalysis) -> str:
     pruned = result.table[result.table["state"] == "pruned"]
     if pruned.empty:
-        return f"No trial was pruned: all {len(result.complete)} complete trials with an error enter the fit and the correlation."
+        return f"No trial was pruned: all {len(result.complete)} complete trials with an error enter the statistics."
     ran, full = float(pruned["epochs"].median()), float(result.complete["epochs"].median())
     epochs = f"median {ran:g} epoch(s) against the complete trials' {full:g}"
     why = f"their errors are from fewer epochs ({epochs})" if ran < full else f"the pruner stopped them ({epochs})"
-    return f"{len(pruned)} pruned trial(s) are drawn in the figure (crosses) but kept out of the fit and the correlation: {why}."
+    return f"{len(pruned)} pruned trial(s) are drawn in the figure (crosses) but kept out of the statistics: {why}."
 
 
 def front_table(result: LatentAnalysis) -> pd.DataFrame:
@@ -261,7 +266,7 @@ def _what_else(result: LatentAnalysis) -> str:
             "",
         ]
     elif result.importance_problem:
-        lines += [f"No parameter importances: {result.importance_problem}.", ""]
+        lines += [left_out(result.importance_problem), ""]
     complete, metric = result.complete, result.metric
     searched = [c for c in result.table.columns if c not in BASE_COLUMNS and complete[c].nunique() > 1]
     rows = []
@@ -270,8 +275,10 @@ def _what_else(result: LatentAnalysis) -> str:
         if values[name].nunique() <= FEW_VALUES:
             groups = values.groupby(name)[metric].agg(["median", "size"])
             summary = " · ".join(f"{_value(v)}: {g['median']:.5f} (n={int(g['size'])})" for v, g in groups.iterrows())
+        elif len(values) < MIN_TRIALS_CORRELATION:
+            summary = f"{len(values)} trials: too few for Spearman's ρ (it needs {MIN_TRIALS_CORRELATION})"
         else:
-            rho = rank_correlation(values[name], values[metric])
+            rho = small_rank_correlation(values[name].tolist(), values[metric].tolist())
             summary = f"Spearman ρ = {rho.rho:.2f} with the error (p = {rho.p:.2g}, n = {rho.n})"
         rows.append({"parameter": name, "median error by value, or rank correlation": summary})
     if rows:
@@ -279,16 +286,30 @@ def _what_else(result: LatentAnalysis) -> str:
     return "\n".join(lines) if lines else "Nothing else was searched in this study."
 
 
+def duration(hours: float) -> str:
+    """Training time in the unit it reads best in.
+
+    >>> duration(0.001), duration(0.5), duration(12.25)
+    ('3.6 s', '30.0 min', '12.25 hours')
+    """
+    seconds = hours * 3600
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{hours:.2f} hours"
+
+
 def compute_words(result: LatentAnalysis) -> str:
     finished = int(result.table["state"].isin(["complete", "pruned", "fail"]).sum())
     words = (
-        f"The study trained for {result.compute_hours:.2f} hours ({finished} finished trials, their training seconds summed); "
+        f"The study trained for {duration(result.compute_hours)} ({finished} finished trials, their training seconds summed); "
         f"its front's hypervolume is {result.hypervolume:.1f} dB × octaves (log2 latent size and 10·log10 validation MSE, "
         f"reference point: {result.data.values:,} values, one image, at {-10 * math.log10(REFERENCE_MSE):g} dB; search.front)."
     )
     for refit in result.refits:
         words += (
-            f" The refit {refit.study} trained {len(refit.table)} designs for {refit.compute_hours:.2f} more hours; the search's and the "
+            f" The refit {refit.study} trained {len(refit.table)} designs for {duration(refit.compute_hours)} more; the search's and the "
             f"refit's trials together reach {refit.hypervolume:.1f}."
         )
     return words

@@ -29,7 +29,10 @@ With ``refit=`` (``--refit NAME ...``, child studies of ``search refit``; severa
 that ran side by side, one per size say, is drawn as one) their designs, trained longer, are drawn beside the
 search's front and reported at their sizes against PCA and the published points.
 
-Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs. The figures are
+Only complete trials enter the statistics: a pruned trial's error is that of fewer epochs. Each statistic needs a
+minimum of them (:mod:`analysis.power_law`: 3 distinct latent sizes for the power law, 5 complete trials for
+Spearman's ρ, 10 for parameter importances); below it the statistic is left out (``None``, or no importances) and
+its ``*_problem`` says so in one line, which the report and the command print in its place. The figures are
 drawn by :mod:`analysis.latent_figures` and the report written by :mod:`analysis.latent_report`; both are
 re-exported here (``plot``, ``plot_compute``, ``report``, ``front_table``).
 """
@@ -51,7 +54,18 @@ from analysis.cli import output_dir, print_written, run, study_parser
 from analysis.latent_figures import plot, plot_compute
 from analysis.latent_report import METRIC_NAMES, compute_words, front_table, p_value, published_psnr, refit_table, report
 from analysis.linear_baseline import pca_curve
-from analysis.power_law import PowerLaw, RankCorrelation, fit_power_law, pareto_front, rank_correlation, strength
+from analysis.power_law import (
+    MIN_TRIALS_CORRELATION,
+    MIN_TRIALS_IMPORTANCES,
+    PowerLaw,
+    RankCorrelation,
+    fit_power_law,
+    left_out,
+    pareto_front,
+    small_rank_correlation,
+    strength,
+    too_few,
+)
 from cae.data import split_sizes
 from cae.figures import DPI
 from cae.settings import DataDescription
@@ -106,11 +120,11 @@ class LatentAnalysis:
     table: pd.DataFrame  # every trial
     complete: pd.DataFrame  # complete trials with an error: what the statistics use
     metric: str  # the column of the error: val_mse or test_mse
-    fit: PowerLaw | None
+    fit: PowerLaw | None  # None below MIN_SIZES_POWER_LAW latent sizes; fit_problem says why
     fit_problem: str
-    correlation: RankCorrelation
+    correlation: RankCorrelation | None  # None below MIN_TRIALS_CORRELATION complete trials; correlation_problem says so
     front: pd.DataFrame
-    importances: dict[str, float]
+    importances: dict[str, float]  # empty below MIN_TRIALS_IMPORTANCES complete trials; importance_problem says why
     importance_problem: str
     pca: pd.DataFrame | None = None  # PCA's curve on the study's split (latent_size, pca_mse, pca_psnr)
     pca_problem: str = ""
@@ -122,6 +136,7 @@ class LatentAnalysis:
     anytime: tuple[tuple[float, float], ...] = ()  # (training seconds so far, hypervolume) after each finished trial
     refits: tuple[RefitFront, ...] = ()  # the refits drawn beside the front, in the order asked
     data: DataDescription = field(default_factory=DataDescription)  # what the study's images were: whose published points
+    correlation_problem: str = ""
 
     @property
     def refit(self) -> RefitFront | None:
@@ -148,7 +163,16 @@ def _halves(complete: pd.DataFrame, metric: str) -> tuple[float, PowerLaw, Power
     return (middle, low, high) if low is not None and high is not None else None
 
 
-def _importances(study: optuna.Study) -> tuple[dict[str, float], str]:
+def _correlation(complete: pd.DataFrame, metric: str) -> tuple[RankCorrelation | None, str]:
+    """Spearman's ρ of ``metric`` against latent size (its p exact over a few trials), or ``None`` and why it is left out."""
+    if len(complete) < MIN_TRIALS_CORRELATION:
+        return None, too_few("Spearman's ρ", MIN_TRIALS_CORRELATION, len(complete))
+    return small_rank_correlation(complete["latent_size"].tolist(), complete[metric].tolist()), ""
+
+
+def _importances(study: optuna.Study, complete: int) -> tuple[dict[str, float], str]:
+    if complete < MIN_TRIALS_IMPORTANCES:
+        return {}, too_few("a table of parameter importances (fANOVA)", MIN_TRIALS_IMPORTANCES, complete)
     try:
         # In a study of several objectives the importances asked about are the error's
         target = best_val_mse if is_multi_objective(study) else None
@@ -218,10 +242,8 @@ def compute(
     pca, pca_problem = pca_curve(study)
     complete = table[(table["state"] == "complete") & table[column].notna() & table["latent_size"].notna()]
     fit, fit_problem = _fit(complete, column)
-    correlation = RankCorrelation(math.nan, math.nan, len(complete))
-    if len(complete) >= 3:
-        correlation = rank_correlation(complete["latent_size"], complete[column])
-    importances, importance_problem = _importances(study)
+    correlation, correlation_problem = _correlation(complete, column)
+    importances, importance_problem = _importances(study, int((table["state"] == "complete").sum()))
     anytime = anytime_hypervolume(study)
     names = [refit] if isinstance(refit, str) else list(refit or ())
     scored = complete.dropna(subset=["val_mse"])
@@ -236,6 +258,7 @@ def compute(
         fit=fit,
         fit_problem=fit_problem,
         correlation=correlation,
+        correlation_problem=correlation_problem,
         front=pareto_front(complete, error=column),
         importances=importances,
         importance_problem=importance_problem,
@@ -280,7 +303,17 @@ def command(args: argparse.Namespace, console: Console) -> int:
     console.print(f"study [bold]{result.study}[/]: {result.counts}", highlight=False)
     if f is not None:
         console.print(f"power law: MSE = {f.a:.3g} · latent^{f.b:.3f}  (b in [{f.b_low:.3f}, {f.b_high:.3f}], R² = {f.r2:.3f}, n = {f.n})")
-    console.print(f"Spearman: ρ = {c.rho:.3f}, {p_value(c.p)} ({strength(c)} correlation)")
+    else:
+        console.print(left_out(result.fit_problem), highlight=False)
+    if c is not None:
+        console.print(f"Spearman: ρ = {c.rho:.3f}, {p_value(c.p)} ({strength(c)} correlation, n = {c.n})")
+    else:
+        console.print(left_out(result.correlation_problem), highlight=False)
+    if result.importances:
+        ranked = " · ".join(f"{name} {value:.2f}" for name, value in result.importances.items())
+        console.print(f"parameter importances (fANOVA): {ranked}", highlight=False)
+    elif result.importance_problem:
+        console.print(left_out(result.importance_problem), highlight=False)
     if result.pca is None:
         console.print(f"no PCA curve: {result.pca_problem}", highlight=False)
     console.print(front_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}"), highlight=False)

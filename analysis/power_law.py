@@ -5,7 +5,10 @@
     b = -0.500, R² = 1.000, doubling the latent multiplies the error by 0.707
 
 SciPy does the arithmetic (``linregress`` on log–log values, Student's t for the interval of the
-exponent, ``spearmanr``); this module only says which numbers go in and what comes out.
+exponent, ``spearmanr``); this module only says which numbers go in and what comes out, and how
+many of them each statistic needs before it says anything (:data:`MIN_SIZES_POWER_LAW`,
+:data:`MIN_TRIALS_CORRELATION`, :data:`MIN_TRIALS_IMPORTANCES`): below that, an analysis leaves the
+statistic out and says so in one line (:func:`too_few`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,38 @@ import pandas as pd
 from scipy import stats
 
 from search.front import size_error_front
+
+# How many complete trials (or latent sizes) each statistic needs before a study's analysis reports it.
+# A power law: 3 distinct latent sizes. Through two sizes a line passes exactly whatever the errors are, so
+# the fit would say nothing about the shape of the curve; a third size is the first that can disagree with it.
+MIN_SIZES_POWER_LAW = 3
+# Spearman's ρ: 5 complete trials. With n trials even a perfect order has an exact two-sided p of 2/n!
+# (0.33 at 3, 0.083 at 4, 0.017 at 5): below 5 no ordering can be told from chance at the 5% level.
+MIN_TRIALS_CORRELATION = 5
+# fANOVA's parameter importances: 10 complete trials. Optuna fits a random forest on the trials (leaves of one
+# trial allowed), so with a handful of them the importances follow whichever parameter happens to split them
+# (two trials give all of it to one parameter) and change wholesale with the next trial; Optuna's own TPE
+# likewise draws 10 trials at random before it trusts a model of them.
+MIN_TRIALS_IMPORTANCES = 10
+
+
+def too_few(what: str, need: int, have: int, unit: str = "complete trials", holder: str = "this study has") -> str:
+    """The one line an analysis gives in place of a statistic it cannot estimate from ``have`` of ``unit``.
+
+    >>> too_few("Spearman's ρ", MIN_TRIALS_CORRELATION, 2)
+    "Spearman's ρ needs at least 5 complete trials; this study has 2"
+    """
+    return f"{what} needs at least {need} {unit}; {holder} {have}"
+
+
+def left_out(problem: str) -> str:
+    """:func:`too_few`'s line (or another reason) as the sentence printed where the statistic would be.
+
+    >>> left_out(too_few("Spearman's ρ", MIN_TRIALS_CORRELATION, 2))
+    "Spearman's ρ needs at least 5 complete trials; this study has 2, so it is left out."
+    """
+    problem = problem.rstrip(".")  # Optuna's own reasons end in one
+    return f"{problem[:1].upper()}{problem[1:]}, so it is left out."
 
 
 @dataclass(frozen=True)
@@ -50,13 +85,19 @@ class RankCorrelation:
 
 
 def fit_power_law(latent: Sequence[float], error: Sequence[float]) -> PowerLaw:
-    """Fit ``error = a · latent^b``; needs three points or more and two latent sizes or more."""
+    """Fit ``error = a · latent^b``; a :class:`ValueError` (its message :func:`too_few`'s line) below
+    :data:`MIN_SIZES_POWER_LAW` distinct latent sizes."""
     x, y = np.log(np.asarray(latent, dtype=float)), np.log(np.asarray(error, dtype=float))
-    if len(x) < 3 or np.ptp(x) == 0:
-        raise ValueError(f"a power-law fit needs at least 3 trials over 2 latent sizes, got {len(x)} over {len(set(x))}")
+    sizes = len(set(x.tolist()))
+    if sizes < MIN_SIZES_POWER_LAW:
+        raise ValueError(too_few("a power law", MIN_SIZES_POWER_LAW, sizes, "distinct latent sizes", _these(len(x))))
     line = stats.linregress(x, y)
     half = stats.t.ppf(0.975, len(x) - 2) * line.stderr
     return PowerLaw(math.exp(line.intercept), line.slope, line.slope - half, line.slope + half, line.rvalue**2, len(x))
+
+
+def _these(n: int) -> str:
+    return "this trial has" if n == 1 else f"these {n} trials have"
 
 
 def rank_correlation(latent: Sequence[float], error: Sequence[float]) -> RankCorrelation:
@@ -102,7 +143,7 @@ def pareto_front(table: pd.DataFrame, size: str = "latent_size", error: str = "v
 
 def strength(correlation: RankCorrelation) -> str:
     """The answer in words: how strong a monotone relation ρ and p show (Cohen's rough bands)."""
-    if correlation.n < 3 or not correlation.p < 0.05:
+    if correlation.n < MIN_TRIALS_CORRELATION or not correlation.p < 0.05:
         return "no clear"
     size = abs(correlation.rho)
     return "a strong" if size >= 0.7 else "a moderate" if size >= 0.4 else "a weak"
