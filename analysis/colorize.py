@@ -19,8 +19,10 @@ Each is measured on the test split against "gray stays gray" and the truth: MSE,
 Hasler–Süsstrunk colourfulness as a fraction of the truth's. The classifier is also decoded at
 several temperatures (no retraining: the temperature only turns its distribution into one colour).
 Writes ``colorize.csv`` (``variant, test_mse, psnr_db, colourfulness_ratio``), ``colorize.png`` (16 test
-images: gray | each variant | truth; :func:`plot`), ``colorize-colour.png`` (saturation histogram per
-variant, PSNR against colourfulness; :func:`plot_colour`), ``colorize.md`` and each model's weights. From Python, given a study ``recon``::
+images: gray | each variant | truth, each colorization's MSE and PSNR under it; :func:`plot`),
+``colorize-colour.png`` (saturation histogram per variant in percent of pixels, PSNR against colourfulness
+with the classifier at each temperature; :func:`plot_colour`), ``colorize.md`` and each model's weights.
+The figures are drawn by :mod:`analysis.colorize_figures` and re-exported here. From Python, given a study ``recon``::
 
     from analysis import colorize
     result = colorize.compute("recon", epochs=2)      # trains every variant; silent without a console
@@ -37,14 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import seaborn as sns
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.progress import Progress
 
 from analysis.cli import nonnegative_int, output_dir, print_written, progress_bars, run, study_parser
+from analysis.colorize_figures import plot, plot_colour
 from analysis.dataset import require_colour
 from cae.builder import CAE
 from cae.checkpoint import save_checkpoint
@@ -52,7 +53,7 @@ from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE, ChromaBins
 from cae.chroma_classes import fit_bins
 from cae.color import colorfulness, gray_as_rgb, luma, pixel_saturation, saturation
 from cae.data import Splits, load_splits
-from cae.figures import DPI, image_rows_figure, new_figure, themed
+from cae.figures import DPI
 from cae.metrics import psnr
 from cae.spec import Architecture, ArchitectureError, deepen, widen
 from cae.summary import summary_text
@@ -305,46 +306,6 @@ def sweep_table(result: ColorizeResult) -> pd.DataFrame:
             for t, m in result.sweep
         ]
     )
-
-
-def plot(result: ColorizeResult) -> Figure:
-    """The first test images in gray, as each variant colours them, and in truth: one labelled row each (``colorize.png``)."""
-    return image_rows_figure(result.pictures, title=f"colorization from {result.origin}: test images")
-
-
-def plot_colour(result: ColorizeResult) -> Figure:
-    """Left: the saturation histogram of each variant over the truth's. Right: PSNR against colourfulness (``colorize-colour.png``)."""
-    with themed("whitegrid"):
-        return _colour_figure(result)
-
-
-def _colour_figure(result: ColorizeResult) -> Figure:
-    labels = [label for label in result.saturations if label != "truth"]
-    fig = new_figure(figsize=(12, 2.0 * len(labels) + 0.6))
-    grid = fig.add_gridspec(len(labels), 2, width_ratios=(1, 1.2))
-    truth = result.saturations["truth"].numpy()
-    for i, label in enumerate(labels):
-        ax = fig.add_subplot(grid[i, 0])
-        sns.histplot(truth, bins=50, binrange=(0, 1), stat="density", element="step", fill=False, color="black", label="truth", ax=ax)
-        sns.histplot(result.saturations[label].numpy(), bins=50, binrange=(0, 1), stat="density", alpha=0.5, label=label, ax=ax)
-        ax.set(ylabel="", xlabel="pixel saturation (HSV)" if i == len(labels) - 1 else "", yticks=[])
-        ax.set_title(label, fontsize=9, loc="left")
-        ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[:, 1])
-    points = pd.DataFrame(
-        [{"variant": r.label, "PSNR dB": r.psnr, "colourfulness vs truth": result.ratio(r)} for r in [result.gray, *result.rows.values()]]
-    )
-    sns.scatterplot(points, x="colourfulness vs truth", y="PSNR dB", hue="variant", s=80, ax=ax)
-    sweep = pd.DataFrame([{"t": t, "PSNR dB": m.psnr, "colourfulness vs truth": result.ratio(m)} for t, m in result.sweep])
-    ax.plot(sweep["colourfulness vs truth"], sweep["PSNR dB"], color="gray", linestyle="--", marker=".", label="classes at other T")
-    for row in sweep.itertuples():
-        ax.annotate(f"T={row.t:g}", (row[3], row[2]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.axhline(result.gray.psnr - 1, color="red", linewidth=0.8, linestyle=":", label="gray − 1 dB")
-    ax.axvline(0.5, color="red", linewidth=0.8, linestyle=":", label="50% of the truth's colour")
-    ax.set(title="error against colour (test split)", xlim=(0, max(1.05, sweep["colourfulness vs truth"].max() + 0.05)))
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    return fig
 
 
 def _target_line(result: ColorizeResult, m: Measured, what: str) -> str:
