@@ -97,7 +97,7 @@ def fit_power_law(latent: Sequence[float], error: Sequence[float]) -> PowerLaw:
 
 
 def _these(n: int) -> str:
-    return "this trial has" if n == 1 else f"these {n} trials have"
+    return "this trial has" if n == 1 else f"these {n} trials span"
 
 
 def rank_correlation(latent: Sequence[float], error: Sequence[float]) -> RankCorrelation:

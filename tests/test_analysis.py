@@ -52,7 +52,7 @@ def test_power_law_needs_three_distinct_latent_sizes() -> None:
     # two sizes: a line passes through any errors there, so no fit is given however many trials hold them
     with pytest.raises(ValueError) as caught:
         fit_power_law([64, 64, 128, 128, 128], [0.1, 0.2, 0.05, 0.06, 0.07])
-    assert str(caught.value) == "a power law needs at least 3 distinct latent sizes; these 5 trials have 2"
+    assert str(caught.value) == "a power law needs at least 3 distinct latent sizes; these 5 trials span 2"
     with pytest.raises(ValueError, match=r"; this trial has 1$"):
         fit_power_law([64], [0.1])
     assert fit_power_law([64, 128, 256], [0.1, 0.05, 0.025]).b == pytest.approx(-1)  # the third size: the first that could disagree
@@ -373,7 +373,7 @@ def _check_minimums(n: int, result: latent_vs_error.LatentAnalysis) -> None:
     sizes = complete["latent_size"].nunique()
     if sizes < MIN_SIZES_POWER_LAW:
         assert result.fit is None
-        assert result.fit_problem == f"a power law needs at least 3 distinct latent sizes; these {n} trials have {sizes}"
+        assert result.fit_problem == f"a power law needs at least 3 distinct latent sizes; these {n} trials span {sizes}"
     else:
         assert result.fit is not None and result.fit.n == n and result.fit_problem == ""
     if n < MIN_TRIALS_CORRELATION:
