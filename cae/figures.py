@@ -269,6 +269,7 @@ def curves_figure(train_mse: Sequence[float], val_mse: Sequence[float], *, title
         sns.lineplot(table, x="epoch", y="MSE", hue="split", marker="o", ax=ax)
         ax.set(title=title, xlabel="epoch", ylabel="MSE (pixels in [0, 1])")
         ax.xaxis.get_major_locator().set_params(integer=True)
+        sns.move_legend(ax, "best", fontsize=9, title_fontsize=9)  # wherever it covers least of the curves
         fig.tight_layout()
     return fig
 
