@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 from optuna.artifacts import get_all_artifact_meta
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cae.summary import summary_table
+from search.artifact_names import readable_path
 from search.display import best_table, state_counts
 from search.front import REFERENCE_MSE, compute_hours, study_hypervolume, study_reference
 from search.objectives import best_val_mse, is_multi_objective
@@ -60,6 +62,14 @@ def _number(value: float | None, spec: str) -> str:
     return format(math.nan if value is None else value, spec)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder where it lies below it (shorter, and what a person types), else whole."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def show_best(study_name: str, storage: str | None = None, console: Console | None = None) -> int:
     console = console or Console()
     study, trial, rdb = load_best(study_name, storage)
@@ -81,8 +91,8 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
     if best.architecture is not None:
         console.print(summary_table(best.architecture, title=f"study {study_name}: best trial {trial.number}"))
     table = Table(show_header=False, title="parameters and errors", title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a long path folds at the terminal's edge rather than ending in "…"
     for key, value in trial.params.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     if not trial.params:
@@ -99,7 +109,10 @@ def show_best(study_name: str, storage: str | None = None, console: Console | No
     table.add_row("latent size", _number(best.latent_size, ","))
     table.add_row("parameters", _number(best.n_params, ","))
     folder = recorded_artifact_dir(study, storage or default_storage(study_name))  # wherever the trials wrote them
-    for meta in get_all_artifact_meta(trial, storage=rdb):
-        table.add_row(meta.filename, str(folder / meta.artifact_id))
+    metas = get_all_artifact_meta(trial, storage=rdb)
+    for meta in metas:
+        table.add_row(meta.filename, _shown(readable_path(folder, study.study_name, trial.number, meta)))
+    if metas:  # what the dashboard serves them from, by id
+        table.add_row("stored by Optuna in", _shown(folder))
     console.print(table)
     return 0

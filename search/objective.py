@@ -50,6 +50,7 @@ from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
+from search.artifact_names import name_artifact
 from search.curve_pruner import CurvePruner
 from search.display import FINISHED, Display
 from search.liveness import Heartbeat
@@ -259,18 +260,21 @@ class Objective:
         raise TrialFailed(reason)
 
     def _upload(self, trial: optuna.Trial, model: CAE) -> None:
-        """The reconstruction grid (8 validation images over their reconstructions) and the weights."""
+        """The reconstruction grid (8 validation images over their reconstructions) and the weights, stored by id for
+        the dashboard and named for a person (``studies/<study>/trials/0007/reconstructions.png``: search.artifact_names)."""
+        folder = getattr(self.artifacts, "_base_path", None)  # a FileSystemArtifactStore's; another store has no folder to name in
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 grid = save_reconstructions(model, self.data.val.images[:GRID_IMAGES], Path(tmp) / "reconstructions.png")
                 weights = save_checkpoint(model, Path(tmp) / "model.pt")
                 for path, mimetype in ((grid, "image/png"), (weights, "application/octet-stream")):
-                    upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)
+                    stored = upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)
+                    if folder is not None:
+                        name_artifact(folder, trial.study.study_name, trial.number, stored, path.name)
         except OSError as error:
             # A full or read-only artifact folder loses the weights of every later trial too: this trial fails with
             # the reason and the run stops, saying where, instead of training on without a word.
-            folder = getattr(self.artifacts, "_base_path", "the artifact folder")
             problem = f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
             write_artifact_error(trial, f"{type(error).__name__}: {error}")
             write_reason(trial, f"artifact upload failed ({problem}); the run stopped")
-            raise StorageWriteError(f"artifact folder {folder}: cannot be written ({problem})") from None
+            raise StorageWriteError(f"artifact folder {folder or 'the artifact folder'}: cannot be written ({problem})") from None
