@@ -30,12 +30,12 @@ class Estimate:
         took = f"{self.measured} took {duration(self.measured_seconds)}"
         if "batches" in self.measured:
             took += f" (an epoch ≈ {duration(self.epoch_seconds)})"
-        asked = f"the {self.trials} trials asked"
+        asked = f"the {_count(self.trials, 'trial')} asked"
         if self.trials_left < self.trials:  # a resumed study
-            asked = f"the {self.trials_left} trials left of {self.trials}"
+            asked = f"the {_count(self.trials_left, 'trial')} left of {self.trials}"
         at_once = "" if self.parallel == 1 else f" with {self.parallel} running at once"
         return (
-            f"{took}: a trial of {self.epochs} epoch{'s' if self.epochs != 1 else ''} ≈ {duration(self.trial_seconds)}, "
+            f"{took}: a trial of {_count(self.epochs, 'epoch')} ≈ {duration(self.trial_seconds)}, "
             f"{asked} ≈ {duration(self.study_seconds)}{at_once} on this machine "
             "(pruned trials stop early; designs of other sizes take more or less)"
         )
@@ -113,3 +113,7 @@ def duration(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

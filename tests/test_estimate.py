@@ -34,6 +34,7 @@ def test_trials_running_at_once_share_the_study_in_rounds() -> None:
 
 def test_a_resumed_study_counts_the_trials_left() -> None:
     assert "the 97 trials left of 100 ≈ 16.2 h" in estimate(60.0, 10, 97, trials=100).line()
+    assert ": a trial of 1 epoch ≈ 60 s, the 1 trial left of 100 ≈ 60 s on" in estimate(60.0, 1, 1, trials=100).line()
 
 
 def test_an_epoch_extrapolated_from_its_first_batches() -> None:
