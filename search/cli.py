@@ -13,6 +13,7 @@ The library's errors name its parameters (``storage='…'``); their line says th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -304,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     flags = _command_flags(parser, args.command)  # the library names parameters (storage=...): the user typed flags
-    # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, so tables stay readable.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    # Logs (CI, nohup, tee) get wide lines instead of rich's 80 columns, so tables stay readable, unless COLUMNS
+    # says what the reader has.
+    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=200)
     quiet_optuna()
     try:
         if args.study is not None:  # the command's own word for a bad name (the library's is study_name=)

@@ -265,7 +265,8 @@ class Objective:
         folder = getattr(self.artifacts, "_base_path", None)  # a FileSystemArtifactStore's; another store has no folder to name in
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                grid = save_reconstructions(model, self.data.val.images[:GRID_IMAGES], Path(tmp) / "reconstructions.png")
+                title = f"study {trial.study.study_name}, trial {trial.number}: the first {GRID_IMAGES} validation images"
+                grid = save_reconstructions(model, self.data.val.images[:GRID_IMAGES], Path(tmp) / "reconstructions.png", title=title)
                 weights = save_checkpoint(model, Path(tmp) / "model.pt")
                 for path, mimetype in ((grid, "image/png"), (weights, "application/octet-stream")):
                     stored = upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)

@@ -35,6 +35,7 @@ def _hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     # (CI sets ../shared/data/cifar10) must be fixed to the folder it meant at start.
     os.environ["CAE_DATA_DIR"] = str(resolve_root(None).resolve())
     os.environ["CAE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("COLUMNS", None)  # the commands' tables are 200 wide in a pipe unless COLUMNS says otherwise
 
 
 @pytest.fixture(scope="session")
