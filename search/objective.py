@@ -117,11 +117,8 @@ class Objective:
         self._check_needed(trial)
         write_worker(trial, worker_name())  # which machine and process ran it (and SLURM job and array task)
         with Heartbeat(trial, self.heartbeat):
-            try:
-                return self._run(trial)
-            except KeyboardInterrupt:
-                write_reason(trial, "interrupted (Ctrl-C)")
-                raise
+            # Ctrl-C and stop signals go through: the worker hands the trial back with their reason (search.workers)
+            return self._run(trial)
 
     def _check_needed(self, trial: optuna.Trial) -> None:
         """Fail at once a trial that another worker made unnecessary: it started in the same instant

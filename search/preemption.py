@@ -8,23 +8,33 @@ worker is still there. With :func:`stopping_on` around a worker's loop the signa
 between two batches: it is recorded failed with the signal as its ``reason``, queued again with the same
 parameters (a WAITING trial that the next worker, or the requeued job, takes first), and the worker exits
 with ``128 + the signal's number`` (143 for SIGTERM, 138 for SIGUSR1, 140 for SIGUSR2), as a shell reports a process
-killed by that signal.
+killed by that signal. Ctrl-C (SIGINT) hands its trial back the same way, and the command exits with 130 as it
+always did: "Ctrl-C, then the same command" finishes the remaining trials, the interrupted one included.
+
+The trial queued again carries what identifies its point beside its parameters (the grid sampler's ``grid_id``, an
+enqueued trial's ``fixed_params``), as Optuna's own retry of a stale trial does: a grid study's hand-back trains the
+point it interrupted, not the next one (search.grid_points).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 # SIGTERM: a time limit, scancel, preemption; SIGUSR1: the warning that sbatch --signal=USR1@SECONDS asks for;
 # SIGUSR2: the one that submitit asks for (search.slurm), whose default action would kill the worker outright.
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+# SIGINT: Ctrl-C, and what run_workers sends its workers when it is interrupted.
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
+# What identifies a queued trial's point besides its parameters: kept on its retry, as RetryHeartbeatStaleTrialCallback keeps them.
+_POINT_ATTRS = ("grid_id", "search_space", "fixed_params")
 
 
 class HandedBack(KeyboardInterrupt):
@@ -42,15 +52,21 @@ class HandedBack(KeyboardInterrupt):
         self.retry: int | None = None  # the waiting trial that takes its parameters
 
     @property
+    def _what(self) -> str:
+        return "interrupted (Ctrl-C)" if self.signal == "SIGINT" else f"stopped by {self.signal}"
+
+    @property
     def reason(self) -> str:
-        return f"stopped by {self.signal} (a time limit, scancel or preemption); handed back: queued again with the same parameters"
+        why = "" if self.signal == "SIGINT" else " (a time limit, scancel or preemption)"
+        return f"{self._what}{why}; handed back: queued again with the same parameters"
 
     def describe(self) -> str:
         """What happened, in one line, for the command to print."""
         if self.trial is None:
-            return f"stopped by {self.signal} between trials; nothing was running, finished trials are kept"
-        retry = f"as trial {self.retry}" if self.retry is not None else "(it could not be queued: the study's storage refused the write)"
-        return f"stopped by {self.signal}: trial {self.trial} failed and was queued again with the same parameters {retry}"
+            return f"{self._what} between trials; nothing was running, finished trials are kept"
+        if self.retry is None:
+            return f"{self._what}: trial {self.trial} failed and could not be queued again (the study's storage refused the write)"
+        return f"{self._what}: trial {self.trial} failed and was queued again with the same parameters as trial {self.retry}"
 
 
 @contextmanager
@@ -66,25 +82,62 @@ def stopping_on(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None]
         return
 
     def stop(signum: int, _: FrameType | None) -> None:
-        _STATE["signal"] = _STATE["signal"] or signum
-        if not _STATE["handing_back"]:
+        if not _STATE["signal"]:
+            _STATE.update(signal=signum, since=time.monotonic())
+        # held for a while only: a storage that hangs can still be left with a second signal (not the one that
+        # run_workers forwards on a Ctrl-C that the terminal sent every worker already, a moment later)
+        held = _STATE["held"] and time.monotonic() - _STATE["since"] < HOLD_SECONDS
+        if not _STATE["handing_back"] and not held:
             raise HandedBack(_STATE["signal"])
 
     previous = {number: signal.signal(number, stop) for number in signals}
-    _STATE.update(signal=0, handing_back=False)
+    _STATE.update(signal=0, handing_back=False, held=False, since=0.0)
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        _STATE.update(signal=0, handing_back=False)
+        _STATE.update(signal=0, handing_back=False, held=False, since=0.0)
 
 
-_STATE = {"signal": 0, "handing_back": False}  # of the stopping_on() in force (one per process: the main thread's)
+# of the stopping_on() in force (one per process: the main thread's)
+_STATE: dict[str, Any] = {"signal": 0, "handing_back": False, "held": False, "since": 0.0}
+HOLD_SECONDS = 5.0  # Optuna's ask and tell take milliseconds; a hold far longer is a storage that hangs
+
+
+@contextmanager
+def holding() -> Iterator[None]:
+    """Within ``with holding():`` a stop signal waits (:func:`pending`) instead of raising; :func:`released` lets it go
+    (a further signal once it has waited :data:`HOLD_SECONDS` raises all the same).
+
+    Around Optuna's bookkeeping of a trial (``study.ask`` and ``tell`` in ``study.optimize``): a stop raised there left
+    the trial it had just made running, with neither a reason nor a heartbeat, so no grace check ever failed it and
+    every later run of the study waited on it for ever. Held, the stop is raised where the objective starts (the trial
+    is then handed back) or after the trial is told (between trials).
+    """
+    before = _STATE["held"]
+    _STATE["held"] = True
+    try:
+        yield
+    finally:
+        _STATE["held"] = before
+
+
+@contextmanager
+def released() -> Iterator[None]:
+    """Within :func:`holding`, the part where a stop signal raises at once (the objective's training); a held one raises on entering."""
+    before = _STATE["held"]
+    _STATE["held"] = False
+    try:
+        if _STATE["signal"] and not _STATE["handing_back"]:
+            raise HandedBack(_STATE["signal"])
+        yield
+    finally:
+        _STATE["held"] = before
 
 
 def pending() -> HandedBack | None:
-    """The stop that a signal asked for, if one did (and its exception was lost): to raise between trials."""
+    """The stop that a signal asked for, if one did (its exception lost, or held by :func:`holding`): to raise between trials."""
     return HandedBack(_STATE["signal"]) if _STATE["signal"] else None
 
 
@@ -100,12 +153,13 @@ def hand_back(study: optuna.Study, number: int) -> int | None:
     if trial.state != TrialState.FAIL:
         return None
     history = [*trial.system_attrs.get("retry_history", []), number]
+    point = {key: trial.system_attrs[key] for key in _POINT_ATTRS if key in trial.system_attrs}
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            system_attrs={"failed_trial": number, "retry_history": history},
+            system_attrs={**point, "failed_trial": number, "retry_history": history},
         )
     )
     return _newest_retry(study, number)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
@@ -29,7 +30,7 @@ from search.run import check_count, check_epochs, check_run_arguments, optimize
 from search.space import SpaceError, check_study_name
 from search.space.messages import show
 from search.start import latent_front, recorded_space
-from search.storage import GRACE_SECONDS, StorageError, default_storage, load_study
+from search.storage import GRACE_SECONDS, StorageError, default_storage, load_study, mask
 
 
 def front_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -194,6 +195,87 @@ def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int,
     }
 
 
+def _designs_words(raw: dict[str, Any]) -> str:
+    """``study pareto's trials 3, 7`` (``trial 3 at latent 64, …`` for designs built at a size): what a refit space trains."""
+    lineages = [d.get("lineage") or {} for d in raw.get("model", {}).get("designs", [])]
+    parents = sorted({str(lineage.get("study")) for lineage in lineages})
+    if any(lineage.get("latent_asked") for lineage in lineages):
+        chosen = ", ".join(f"trial {lineage.get('trial')} at latent {lineage.get('latent_asked')}" for lineage in lineages)
+    else:
+        chosen = f"trial{'s' * (len(lineages) != 1)} {', '.join(str(lineage.get('trial')) for lineage in lineages)}"
+    return f"study {' and '.join(parents)}'s {chosen}"
+
+
+def _existing(name: str, url: str) -> optuna.Study | None:
+    """The study ``name`` in ``url``, if there is one (nothing is created to find out)."""
+    try:
+        return load_study(name, url)[0]
+    except StorageError:  # no such study, or no such file: the refit creates it (a storage that cannot be opened is said then)
+        return None
+
+
+def _recorded(child: optuna.Study) -> dict[str, Any] | None:
+    """The space ``child`` recorded, as a mapping (``None`` when it recorded none, or not a mapping)."""
+    text = child.user_attrs.get("space")
+    raw = yaml.safe_load(text) if isinstance(text, str) else None
+    return raw if isinstance(raw, dict) else None
+
+
+def _in_recorded_order(child: optuna.Study, designs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``designs`` in the order ``child`` numbered them where it holds the same ones (a design is what it is, not where it
+    was asked: ``--trial 1 0`` resumes the refit of ``--trial 0 1``); else as they are."""
+    model = (_recorded(child) or {}).get("model")
+    recorded = model.get("designs") if isinstance(model, dict) else None
+    ours = [yaml.safe_dump(d, sort_keys=True) for d in yaml.safe_load(yaml.safe_dump(designs))]
+    theirs = [yaml.safe_dump(d, sort_keys=True) for d in recorded or []]
+    if sorted(ours) != sorted(theirs):
+        return designs
+    return [designs[ours.index(key)] for key in theirs]
+
+
+def _check_same_refit(child: optuna.Study, url: str, space: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Refuse (:class:`StorageError`) an existing ``child`` that is not this very refit (same parent, designs, epochs and
+    settings): resumed with other epochs or designs it would hold trials of two refits, and its record (``refit_of``)
+    would name epochs never trained."""
+    name, theirs = child.study_name, _recorded(child)
+    if theirs is None and not child.trials:  # made, but never run: nothing in it to mix with
+        return
+    ours = yaml.safe_load(yaml.safe_dump(space, sort_keys=False))  # as the study records it (search.space.space_from_dict)
+    where = f"into={name!r}: study {name} in {mask(url)}"
+    if theirs is None or "designs" not in (theirs.get("model") or {}):
+        source = child.user_attrs.get("space_file")
+        what = f"a search of {source}" if theirs is not None and source else "a study of no recorded refit space"
+        count = f"{len(child.trials)} trial{'s' * (len(child.trials) != 1)}"
+        raise StorageError(f"{where} is {what} with {count}, not a refit; give into= another name")
+    if theirs["model"] != ours["model"]:
+        words, asked = _designs_words(theirs), _designs_words(ours)
+        other = f"this refit trains {asked}" if words != asked else f"this refit's designs of {asked} differ (was that study run again?)"
+        raise StorageError(f"{where} is the refit of {words}; {other}: give into= another name")
+    epochs, asked_epochs = (theirs.get("train") or {}).get("epochs"), ours["train"]["epochs"]
+    if epochs != asked_epochs:
+        raise StorageError(
+            f"{where} is the refit of {_designs_words(ours)} at epochs={epochs}; this one asks epochs={asked_epochs}: "
+            f"resume it with epochs={epochs}, or give into= another name"
+        )
+    if theirs != ours or list(child.user_attrs.get("overrides") or []) != list(overrides):
+        differ = next((k for k in (*ours, *theirs) if theirs.get(k) != ours.get(k)), "overrides")
+        raise StorageError(f"{where} is the refit of {_designs_words(ours)} with other {differ}; give into= another name")
+
+
+def _designs_left(child: optuna.Study, designs: int) -> list[int]:
+    """The designs (``design`` parameter) that no finished trial of ``child`` trained; :class:`StorageError` where
+    finished trials are as many as the designs but some design is missing (a refit stopped by a version that ran one twice)."""
+    finished = [t.params.get("design") for t in child.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))]
+    left = [i for i in range(designs) if i not in finished]
+    if left and len(finished) >= designs:
+        raise StorageError(
+            f"into={child.study_name!r}: study {child.study_name} holds {len(finished)} finished trials of {designs} designs, "
+            f"and design {', '.join(map(str, left))} was never trained (a refit interrupted under an earlier version, "
+            "which trained another design twice); give into= another name"
+        )
+    return left
+
+
 def refit(
     study_name: str,
     *,
@@ -230,7 +312,8 @@ def refit(
         within: with ``best``, the cheapest per epoch of the trials within a factor ``1 + within`` of the best score.
         storage: where the parent is (default ``sqlite:///studies/NAME.db``); the child is written beside it
             (the same URL when given, else ``sqlite:///studies/INTO.db``).
-        into: the child study's name. Calling again with the same arguments resumes it.
+        into: the child study's name. Calling again with the same arguments resumes it, training the designs it lacks;
+            a study there that is not this refit (another study, other designs, other ``epochs``) is refused.
         overrides, workers, timeout, grace, progress, console: as :func:`search.optimize`.
 
     Returns:
@@ -251,12 +334,27 @@ def refit(
         raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
     parent, _ = load_study(study_name, storage or default_storage(study_name))
     designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best, within=within)
+    url = storage or default_storage(name)
+    resumed = _existing(name, url)
+    if resumed is not None:
+        designs = _in_recorded_order(resumed, designs)
     space = refit_space(parent, designs, epochs, name)
+    record = {"study": study_name, "trials": [d["lineage"]["trial"] for d in designs], "epochs": epochs}
+    if resumed is not None:
+        _check_same_refit(resumed, url, space, overrides)
+    if resumed is not None and not _designs_left(resumed, len(designs)):
+        if resumed.user_attrs.get("refit_of") != record:  # stopped after its last trial, before it was written
+            resumed.set_user_attr("refit_of", record)
+        (console or Console(quiet=not progress)).print(
+            f"nothing to do: study {name} holds every design of this refit ({len(designs)}), trained {epochs} epochs each",
+            highlight=False,
+        )
+        return resumed
     child = optimize(
         space,
         trials=len(designs),
         study_name=name,
-        storage=storage or default_storage(name),
+        storage=url,
         overrides=tuple(overrides),
         workers=workers,
         timeout=timeout,
@@ -264,5 +362,5 @@ def refit(
         progress=progress,
         console=console,
     )
-    child.set_user_attr("refit_of", {"study": study_name, "trials": [d["lineage"]["trial"] for d in designs], "epochs": epochs})
+    child.set_user_attr("refit_of", record)
     return child

@@ -1,11 +1,22 @@
 """What a space can build, learnt from seeded random draws before a study starts: whether any
-architecture of it works (:func:`check_space`), and the grid sampler's grid (:func:`grid_search_space`).
+architecture of it works (:func:`check_space`), the grid sampler's grid (:func:`grid_search_space`),
+and whether it can resume a study without changing a parameter's choices (:func:`check_choices_kept`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
 
 from cae.spec import Architecture, ArchitectureError, Shape, halvings
 from cae.tasks import TaskError
@@ -111,6 +122,55 @@ def check_batch_size(space: Space, train_images: int) -> None:
             "train.batch_size",
             f"expected at most the training split's {train_images:,} images (data.subset and data.split decide it), got {shown}",
         )
+
+
+def _optuna_distribution(dist: Any) -> BaseDistribution:
+    """The distribution Optuna records for a space's ``dist`` (as :func:`~search.sample.optuna_suggest` asks for it)."""
+    match dist:
+        case Choice(values):
+            return CategoricalDistribution(list(values))
+        case IntRange(low, high, step, log):
+            return IntDistribution(low, high, step=step, log=log)
+        case FloatRange(low, high, step, log):
+            return FloatDistribution(low, high, step=step, log=log)
+    raise TypeError(f"not a distribution: {dist!r}")
+
+
+def check_choices_kept(space: Space, study: optuna.Study, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> None:
+    """Refuse a space that resumes ``study`` with other choices for a parameter its trials drew (or another kind of
+    draw): Optuna keeps a parameter's choices fixed within a study and raises in the middle of the next trial that
+    draws it, so a grid widened by one value, resumed, ended in a traceback after the first trial started."""
+    recorded: dict[str, BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, dist in trial.distributions.items():
+            recorded.setdefault(name, dist)
+    if not recorded:
+        return
+    shape = shape or space_shape(space)
+    for seed in range(tries):
+        dists: dict[str, Any] = {}
+        draw = random_suggest(random.Random(seed))
+
+        def suggest(name: str, dist: Any, draw: Suggest = draw, dists: dict[str, Any] = dists) -> Any:
+            dists[name] = dist
+            return draw(name, dist)
+
+        with contextlib.suppress(ArchitectureError):  # refused trial by trial, as in any study
+            sample(space, suggest, shape=shape)
+        for name, dist in dists.items():
+            if name not in recorded:
+                continue
+            try:
+                check_distribution_compatibility(recorded[name], _optuna_distribution(dist))
+            except ValueError:
+                was = recorded[name]
+                held = f"choices {list(was.choices)}" if isinstance(was, CategoricalDistribution) else f"draws of {was}"
+                raise SpaceError(
+                    space.path,
+                    _space_key(space, name),
+                    f"expected the {held} that study {study.study_name}'s trials were drawn from: Optuna keeps a parameter's "
+                    "choices fixed within a study; give this search another name with study_name=",
+                ) from None
 
 
 def _space_key(space: Space, name: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
@@ -31,13 +32,15 @@ from cae.pca import PcaBaseline, pca_baseline
 from search.display import FINISHED, Display, finished, quiet_optuna
 from search.draws import trial_seeded_sampler
 from search.factories import make_pruner
+from search.grid_points import PointGridSampler
 from search.liveness import fail_stale_trials
 from search.objective import Objective, TrialFailed
-from search.preemption import HandedBack, hand_back, handing_back, pending, stopping_on
+from search.preemption import HandedBack, hand_back, handing_back, holding, pending, released, stopping_on
 from search.record import read_trial, write_reason, write_stored_reason
 from search.sample import CHECK_SAMPLES
 from search.slurm import worker_name
 from search.space import Space, load_space
+from search.space_check import check_choices_kept
 from search.start import resolve_start
 from search.storage import (
     EXIT_STORAGE,
@@ -143,10 +146,11 @@ def work(
             time.sleep(random.uniform(0, 1))
             if sum(_counts(study)) >= trials:
                 continue
+        started: list[optuna.Trial] = []  # this call's trial, for a stop that finds it outside the objective
         try:
-            with writing(f"the database {where}"):
+            with writing(f"the database {where}"), holding():  # a stop waits out Optuna's ask and tell (search.preemption)
                 study.optimize(
-                    _stopping_on_refused_writes(objective, where),
+                    _stopping_on_refused_writes(objective, where, started),
                     n_trials=1,
                     catch=(TrialFailed,),
                     callbacks=list(callbacks),
@@ -154,26 +158,40 @@ def work(
                 )
         except HandedBack as stop:  # Optuna recorded the trial failed; its parameters go back to the study
             handing_back()
+            if stop.trial is None and started:  # a second signal, not held, in Optuna's bookkeeping around the objective
+                stop.trial = _fail_if_running(study, started[0], stop.reason)
             if stop.trial is not None:
-                stop.retry = hand_back(study, stop.trial)
+                try:
+                    stop.retry = hand_back(study, stop.trial)
+                except Exception:  # a storage that takes no write: the command says so (HandedBack.describe)
+                    stop.retry = None
             raise
         except StorageWriteError as error:
             raise StorageWriteError(f"{error}; {_fail_own_trial(study, str(error), getattr(error, 'trial_id', None))}") from None
 
 
-def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
+def _stopping_on_refused_writes(
+    objective: Objective, where: str, started: list[optuna.Trial] | None = None
+) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
     """``objective``, raising :class:`StorageWriteError` with the trial's reason recorded when a write was refused
     (also under a failure that the objective recorded, such as a crash whose traceback could not be written):
-    the next trial would meet the same full disk, and the trial still runs, so its reason can still be written."""
+    the next trial would meet the same full disk, and the trial still runs, so its reason can still be written.
+    A stop signal or Ctrl-C raises :class:`HandedBack` with the trial's number and reason; ``started`` takes the trial."""
 
     def run(trial: optuna.Trial) -> float | tuple[float, ...]:
+        if started is not None:
+            started.append(trial)
         try:
-            return objective(trial)
-        except HandedBack as stop:  # written while the trial still runs: a failed trial takes no attributes
+            with released():  # a stop held while Optuna made the trial raises here, so that the trial is handed back
+                return objective(trial)
+        except KeyboardInterrupt as interrupt:  # written while the trial still runs: a failed trial takes no attributes
             handing_back()
+            # a Ctrl-C where no stopping_on() is in force (another thread's handler, a notebook) is handed back too
+            stop = interrupt if isinstance(interrupt, HandedBack) else HandedBack(signal.SIGINT)
             stop.trial = trial.number
-            write_reason(trial, stop.reason)
-            raise
+            with contextlib.suppress(Exception):  # a storage that refuses the reason must not turn the stop into a crash
+                write_reason(trial, stop.reason)
+            raise stop from None
         except StorageWriteError as error:
             error.trial_id = trial._trial_id  # type: ignore[attr-defined]
             raise
@@ -189,6 +207,21 @@ def _stopping_on_refused_writes(objective: Objective, where: str) -> Callable[[o
             raise refused from None
 
     return run
+
+
+def _fail_if_running(study: optuna.Study, trial: optuna.Trial, reason: str) -> int | None:
+    """Fail ``trial`` with ``reason`` if the stop left it running (its number, to hand back); ``None`` if it had ended."""
+    storage = study._storage
+    try:
+        if storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            return None
+        write_stored_reason(storage, trial._trial_id, reason)
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:  # it ended meanwhile: what it recorded stands
+        return None
+    except Exception:  # a storage that takes no write: a later run fails it after the grace period
+        return None
+    return trial.number
 
 
 def _fail_own_trial(study: optuna.Study, problem: str, trial_id: int | None) -> str:
@@ -228,9 +261,15 @@ def join_study(job: Job, space: Space) -> optuna.Study:
 
 
 def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
-    """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing."""
-    # seeded by each trial's number (search.draws): workers that start together, here or on other machines, draw apart
-    study.sampler = trial_seeded_sampler(space.study.sampler, grid=job.grid)
+    """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing.
+
+    :class:`~search.space.SpaceError` before any trial where the space would resume the study with other choices
+    for a parameter (:func:`~search.space_check.check_choices_kept`)."""
+    check_choices_kept(space, study, data.shape)
+    # seeded by each trial's number (search.draws): workers that start together, here or on other machines, draw apart;
+    # a grid's points known by their parameters, so that a hand-back trains its own point again (search.grid_points)
+    cfg = space.study.sampler
+    study.sampler = PointGridSampler(job.grid, seed=cfg.get("seed")) if job.grid is not None else trial_seeded_sampler(cfg)
     guard = FailureGuard()
     display = Display(console, study, job.trials)
     with writing(f"the database {mask(job.url)}"):
@@ -317,7 +356,10 @@ def _describe_exit(code: int) -> str:
 
 
 def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -> int:
-    """Start ``workers`` processes on the study and show its progress until they are done; the exit code."""
+    """Start ``workers`` processes on the study and show its progress until they are done; the exit code.
+
+    :class:`~search.space.SpaceError` before any starts, as :func:`serve`, for a space that changes the study's choices."""
+    check_choices_kept(resolve_start(load_space(job.space_file, list(job.overrides))), study)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // workers)
     for index in range(workers):
