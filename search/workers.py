@@ -29,6 +29,7 @@ from rich.console import Console
 
 from cae.data import Splits, load_splits
 from cae.pca import PcaBaseline, pca_baseline
+from search.command_line import EXIT_INTERRUPTED
 from search.display import FINISHED, Display, finished, quiet_optuna
 from search.draws import trial_seeded_sampler
 from search.factories import make_pruner
@@ -410,6 +411,10 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
         console.print(f"[red]stopped:[/] a worker's trials kept failing (see {worker_log(job.study, codes.index(1))})", soft_wrap=True)
         return 1
     done = finished(study)
+    if done < job.trials and EXIT_INTERRUPTED in codes:
+        # Ctrl-C: the workers handed their trials back; this process's own KeyboardInterrupt can be lost (raised in a
+        # garbage collection's weakref callback, Python only prints it), and the command must still say interrupted
+        raise KeyboardInterrupt
     if done < job.trials and job.timeout is None:
         console.print(f"[red]incomplete:[/] {done} of {job.trials} finished trials, and no worker is left; run the same command again")
         return 1
