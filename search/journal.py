@@ -14,7 +14,7 @@ and the study is lost (issue 32). Here:
 - any other line that is not a record (a file that is no journal, a damaged one) is refused by
   :class:`JournalDamaged`, naming the line and its byte, and the file is left as it is;
 - every append (:class:`GuardedJournalFile`) checks under the lock that the file ends with a whole record,
-  and a write that fails (a full disk, Ctrl-C) is cut back to where it began.
+  and a write that fails part way (a full disk, Ctrl-C) is cut back to its last whole record.
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ class GuardedJournalFile(JournalFileBackend):
 
     Optuna's append opens the file in append mode and writes; a write cut short leaves its bytes, and the next
     append is glued to them. Here the append, under the same lock, first cuts a torn tail off (another process was
-    killed mid-write), then writes; a write that fails is cut back to where it began, so the file ends with a whole
-    record whatever stopped it.
+    killed mid-write), then writes; a write that fails part way is cut back to its last whole record, so the file
+    ends with a whole record whatever stopped it.
     """
 
     def __init__(self, file_path: str, report: Report = warn) -> None:
@@ -228,14 +228,17 @@ class GuardedJournalFile(JournalFileBackend):
             descriptor = os.open(self._file_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             with open(descriptor, "r+b", buffering=0) as file:
                 end = self._whole_end(file)
+                count = 0
                 try:
-                    written = memoryview(text)
-                    while written:  # a write may take part of the bytes (a disk filling up): the rest follow or fail
-                        written = written[file.write(written) :]
+                    while count < len(text):  # a write may take part of the bytes (a disk filling up): the rest follow or fail
+                        count += file.write(memoryview(text)[count:])
                     os.fsync(descriptor)
                 except BaseException:
-                    with contextlib.suppress(OSError):
-                        file.truncate(end)
+                    # Only the torn part is cut: a whole record (a newline written) may have been read by another
+                    # process already, which keeps its offset, so it stays even though its writer saw an error.
+                    if count < len(text):
+                        with contextlib.suppress(OSError):
+                            file.truncate(end + text.rfind(b"\n", 0, count) + 1)
                     raise
         finally:
             self._lock.release()

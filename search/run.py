@@ -19,8 +19,6 @@ from optuna.storages import BaseStorage
 from rich.console import Console
 from rich.markup import escape
 
-from cae.data import load_splits
-from cae.figures import save_curves
 from cae.options import field_specs
 from cae.settings import DataDescription, TrainConfig
 from cae.summary import summary_table
@@ -30,11 +28,8 @@ from search.factories import check_components, make_pruner
 from search.journal import Report, warn
 from search.objectives import directions, objectives_mismatch, record_objectives
 from search.record import read_trial, record_study_data, recorded_study_data, study_data
-from search.sample import space_shape
 from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
 from search.space.messages import show
-from search.space_check import check_batch_size, check_space, grid_search_space
-from search.start import resolve_start
 from search.storage import (
     GRACE_SECONDS,
     StorageError,
@@ -48,7 +43,6 @@ from search.storage import (
     study_dir,
     writing,
 )
-from search.workers import Job, linear_baseline, run_workers, serve
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
@@ -131,6 +125,8 @@ def _data_words(data: DataDescription) -> str:
 
 def write_curves(study: optuna.Study) -> Path | None:
     """``studies/<study>/curves.png``: train and validation error against epochs of the best trial."""
+    from cae.figures import save_curves  # matplotlib: imported by the runs that draw
+
     best = best_trial(study)
     if best is None:
         return None
@@ -264,11 +260,6 @@ def _run(
     artifacts: str | Path | None = None,
 ) -> tuple[optuna.Study, int]:
     """The study and 0, or 1 when its trials kept failing (or every worker died)."""
-    space = resolve_start(space)
-    shape = space_shape(space)  # from the dataset's name (a folder: its first image), before the images are read
-    fixed = check_space(space, shape)
-    grid = grid_search_space(space, shape) if space.study.sampler["type"] == "grid" else None
-    check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any storage is opened
     name = check_study_name(study_name, "optimize", "study_name=") if study_name else space.study.name
     url = storage or default_storage(name)
     if workers > MAX_SQLITE_WORKERS and is_sqlite(url):
@@ -278,12 +269,24 @@ def _run(
             f"workers wait on it; use a journal file: storage={journal!r}"
         )
     objectives = space.study.objectives
-    # The storage is opened (a server reached, a journal repaired) and a study there checked before the images are read
-    # (seconds); a file that is not there yet is made only after them, so that data refused leaves nothing behind.
+    # The storage is opened (a server reached, a journal repaired) and a study there checked before torch is imported
+    # and the images are read (seconds: a bad storage was refused after 13 s, where `best` takes 1); a file that is not
+    # there yet is made only after them, so that data refused leaves nothing behind.
     report = warn if console.quiet else _warning_line(console)
     opened = _open_existing(url, grace, report)
     if opened is not None:
         _check_objectives(_existing_study(opened, name), objectives, space, url)
+    from cae.data import load_splits
+    from search.sample import space_shape
+    from search.space_check import check_batch_size, check_space, grid_search_space
+    from search.start import resolve_start
+    from search.workers import Job, linear_baseline, run_workers, serve
+
+    space = resolve_start(space)
+    shape = space_shape(space)  # from the dataset's name (a folder: its first image), before the images are read
+    fixed = check_space(space, shape)
+    grid = grid_search_space(space, shape) if space.study.sampler["type"] == "grid" else None
+    check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any study is made
     data = load_splits(space.data)
     if data.shape != shape:  # a folder whose first image is gray among colour ones: its models see RGB
         fixed = check_space(space, data.shape)

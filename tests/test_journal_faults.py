@@ -196,6 +196,31 @@ def test_a_write_the_file_system_cuts_short_is_cut_back(journal: Path, tmp_path:
     assert optuna.load_study(study_name="tiny", storage=JournalStorage(JournalFileBackend(str(path)))).user_attrs["small"] == 1
 
 
+def test_a_whole_record_stays_when_its_writer_is_interrupted_after_writing_it(
+    journal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C between a record's write and its fsync: another process may have read the record already and keeps its
+    offset, so the record stays (cutting it shifted every later record under that reader: seen as a JSONDecodeError)."""
+    import search.journal
+
+    path = tmp_path / "tiny.journal"
+    shutil.copy(journal, path)
+    writer = optuna.load_study(study_name="tiny", storage=open_storage(str(path)))
+    reader = optuna.load_study(study_name="tiny", storage=open_storage(str(path)))
+
+    def interrupted(descriptor: int) -> None:
+        assert reader.user_attrs["a"] == 1  # another worker reads the record meanwhile
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(search.journal.os, "fsync", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            writer.set_user_attr("a", 1)
+    writer.set_user_attr("b", "a longer value than the first record's")
+    assert reader.user_attrs["a"] == 1 and reader.user_attrs["b"] == "a longer value than the first record's"
+    assert plain_states(path) == plain_states(journal)
+
+
 def test_a_file_that_is_no_journal_is_refused_and_left_as_it_is(journal: Path, tmp_path: Path) -> None:
     """A SQLite database or a space file given as a journal path: refused in one line, never cut (none ends with a newline)."""
     database = tmp_path / "tiny.db"
