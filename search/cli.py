@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 from rich.console import Console
@@ -32,6 +33,7 @@ from search.command_line import (
     positive_int,
 )
 from search.display import quiet_optuna
+from search.journal import JournalRepaired
 from search.preemption import HandedBack
 from search.space import Space, SpaceError, check_study_name, load_space
 from search.storage import (
@@ -309,6 +311,22 @@ def main(argv: list[str] | None = None) -> int:
     # says what the reader has.
     console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=200)
     quiet_optuna()
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            # a journal repaired on open is one line of ours, with the user's flags, not Python's two-line warning
+            if issubclass(category, JournalRepaired):
+                print(f"warning: {flag_words(str(message), flags)}", file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return _command(args, flags, console)
+
+
+def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) -> int:
+    """The command ``args`` names, its errors turned into one line and an exit code."""
     try:
         if args.study is not None:  # the command's own word for a bad name (the library's is study_name=)
             check_study_name(args.study, "command line", "--study")

@@ -33,6 +33,7 @@ from search.space.messages import show
 from search.storage import (
     GRACE_SECONDS,
     StorageError,
+    check_artifact_folder,
     check_storage,
     default_storage,
     is_sqlite,
@@ -268,6 +269,7 @@ def _run(
             f"workers={workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
             f"workers wait on it; use a journal file: storage={journal!r}"
         )
+    check_artifact_folder(Path(artifacts) if artifacts is not None else study_dir(name) / "artifacts")
     objectives = space.study.objectives
     # The storage is opened (a server reached, a journal repaired) and a study there checked before torch is imported
     # and the images are read (seconds: a bad storage was refused after 13 s, where `best` takes 1); a file that is not

@@ -164,6 +164,18 @@ def recorded_artifact_dir(study: optuna.Study, url: str) -> Path:
     return (database.parent / study.study_name / "artifacts").resolve()
 
 
+def check_artifact_folder(path: Path) -> None:
+    """Refuse an artifact folder that is, or lies under, something other than a folder (a file, a link to one,
+    a link to nothing), before a study is made: otherwise its first trial's upload fails and an empty study is left."""
+    for place in (path, *path.parents):
+        if place.is_dir():
+            return
+        if place.exists() or place.is_symlink():
+            what = "a link to nothing" if not place.exists() else "a file" if place.is_file() else "not a folder"
+            where = "is" if place == path else f"lies under {place}, which is"
+            raise StorageError(f"artifacts={str(path)!r}: {where} {what}; expected a folder for the trials' pictures and weights")
+
+
 def artifact_store(study: str | Path) -> FileSystemArtifactStore:
     """The artifact store of a study (its name: ``studies/<name>/artifacts``) or of a folder; the folder is created."""
     path = study_dir(study) / "artifacts" if isinstance(study, str) else study

@@ -15,6 +15,7 @@ from cae.settings import DataError, TrainConfig
 from search.cli import main
 from search.run import WORKERS_PER_CORE, usable_cores
 from search.storage import StorageError, open_storage
+from tests.conftest import SPACES
 
 SPACE = {
     "study": {"name": "args", "objectives": ["val_mse"], "sampler": {"type": "random", "seed": 1}},
@@ -139,3 +140,24 @@ def test_train_epochs_has_an_upper_bound() -> None:
     assert TrainConfig(epochs=100_000).epochs == 100_000
     with pytest.raises(ValueError, match=r"^TrainConfig.epochs must be an integer from 1 to 100000, got 100001$"):
         TrainConfig(epochs=100_001)
+
+
+@pytest.mark.parametrize("value", ["100000000000000000000", "100001", "{int: [1, 200000]}"])
+def test_a_space_asking_for_too_many_epochs_is_refused_in_one_line(in_tmp: Path, value: str, capsys) -> None:
+    assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", f"train.epochs={value}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.epochs: expected an integer from 1 to 100000" in err[0], err
+    assert not (in_tmp / "studies").exists()
+
+
+@pytest.mark.parametrize("target", ["file", "dangling"])
+def test_an_artifact_folder_that_is_not_a_folder_is_refused_before_a_study_is_made(in_tmp: Path, target: str, capsys) -> None:
+    (in_tmp / "studies" / "tiny").mkdir(parents=True)
+    if target == "file":
+        (in_tmp / "afile").write_text("not a folder")
+    (in_tmp / "studies" / "tiny" / "artifacts").symlink_to(in_tmp / "afile")
+    assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "train.epochs=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    what = "a file" if target == "file" else "a link to nothing"
+    assert len(err) == 1 and err[0].startswith("error: --artifacts ") and f"is {what}; expected a folder" in err[0], err
+    assert not (in_tmp / "studies" / "tiny.db").exists()  # no empty study left behind

@@ -301,3 +301,15 @@ def test_a_journal_on_a_full_disk_resumes_once_there_is_room(small_disk: Path, t
     assert len([t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]) == 4
     best = run_cli("best", "--study", "j", "--storage", url, cwd=tmp_path)
     assert best.returncode == 0 and "best trial" in best.stdout, best.stderr
+
+
+def test_search_best_says_a_repair_in_one_line_of_its_own(journal: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "cut.journal"
+    torn, _ = cut_at(journal.read_bytes(), "inside-the-last-record")
+    path.write_bytes(torn)
+    capsys.readouterr()
+    main(["best", "--study", "tiny", "--storage", str(path)])
+    err = capsys.readouterr().err
+    repaired = [line for line in err.splitlines() if "cut short" in line]
+    assert len(repaired) == 1 and repaired[0].startswith("warning: ") and "--storage" not in repaired[0], err
+    assert "JournalRepaired" not in err and "warnings.warn" not in err  # not Python's two-line warning

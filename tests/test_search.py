@@ -98,11 +98,15 @@ def test_ctrl_c_exits_130_and_the_same_command_completes_the_study(in_tmp: Path,
     break_training(monkeypatch, {2: KeyboardInterrupt()})
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 130
     study = load()
-    assert [t.state for t in study.trials] == [study.trials[0].state, TrialState.FAIL]
+    # Ctrl-C hands the trial back as SIGTERM does: failed with its reason, its parameters queued again
+    assert [t.state for t in study.trials] == [study.trials[0].state, TrialState.FAIL, TrialState.WAITING]
+    assert study.trials[1].user_attrs["reason"].startswith("interrupted (Ctrl-C)")
     assert main(["run", TINY, "--trials", "3", *SMALL]) == 0
-    counts = states(load())
+    after = load()
+    counts = states(after)
     assert counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] == 3
     assert counts[TrialState.FAIL] == 1 and counts[TrialState.RUNNING] == 0
+    assert after.trials[2].params == after.trials[1].params  # the interrupted design, trained by the rerun
 
 
 @pytest.mark.slow  # tens of seconds on a 2-core AVX2 machine: the slow tier keeps the default one near 3 minutes

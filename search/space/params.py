@@ -59,13 +59,16 @@ class Kind:
 @dataclass(frozen=True)
 class Int(Kind):
     minimum: int = 1
+    maximum: float = math.inf  # inclusive
 
     @property
     def expected(self) -> str:
+        if self.maximum < math.inf:
+            return f"an integer from {self.minimum} to {self.maximum:g}"
         return f"an integer ≥ {self.minimum}"
 
     def coerce(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+        if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
             raise ValueError
         return value
 
@@ -142,7 +145,7 @@ def field_kind(spec: FieldSpec) -> Kind:
     elif spec.type is bool:
         kind = Bool()
     elif spec.type is int:
-        kind = Int(int(rule.minimum) if rule.minimum is not None else -(2**63))
+        kind = Int(int(rule.minimum) if rule.minimum is not None else -(2**63), rule.maximum if rule.maximum is not None else math.inf)
     else:
         kind = Float(rule.minimum if rule.minimum is not None else -math.inf, rule.strict, rule.maximum or math.inf)
     return OrWord(kind, rule.none_word) if rule.none_word else kind
