@@ -111,7 +111,7 @@ CASES = [
     Case("unknown-train-key", tiny("  epochs: 2", "  epochs: 2\n  lerning_rate: 0.01"), "train.lerning_rate", "(did you mean lr?)"),
     Case("unknown-model-key", tiny("  kernel: 3", "  kernal: 3"), "model.kernal", "unknown key (did you mean kernel?)"),
     # ---- wrong types
-    Case("epochs-a-word", tiny("epochs: 2", 'epochs: "ten"'), "train.epochs", "expected an integer ≥ 1, got 'ten'"),
+    Case("epochs-a-word", tiny("epochs: 2", 'epochs: "ten"'), "train.epochs", "expected an integer from 1 to 100000, got 'ten'"),
     Case(
         "lr-a-list",
         tiny("lr: {float: [1.0e-3, 1.0e-2], log: true}", "lr: [1, 2]"),
@@ -125,8 +125,13 @@ CASES = [
     # ---- sizes that must be positive
     Case("channels-zero", tiny("channels: {int: [4, 12]}", "channels: 0"), "model.channels", "expected an integer ≥ 1, got 0"),
     Case("kernel-negative", tiny("kernel: 3", "kernel: -1"), "model.kernel", "expected an integer ≥ 1, got -1"),
-    Case("epochs-zero", tiny("epochs: 2", "epochs: 0"), "train.epochs", "expected an integer ≥ 1, got 0"),
-    Case("batch-size-zero", tiny("batch_size: {choice: [32, 64]}", "batch_size: 0"), "train.batch_size", "expected an integer ≥ 1, got 0"),
+    Case("epochs-zero", tiny("epochs: 2", "epochs: 0"), "train.epochs", "expected an integer from 1 to 100000, got 0"),
+    Case(
+        "batch-size-zero",
+        tiny("batch_size: {choice: [32, 64]}", "batch_size: 0"),
+        "train.batch_size",
+        "expected an integer ≥ 1, got 0",
+    ),
     Case("subset-zero", tiny("subset: 600", "subset: 0"), "data.subset", "expected an integer ≥ 10 or null (all images), got 0"),
     # ---- architectures whose shapes cannot work
     Case(
@@ -174,14 +179,24 @@ CASES = [
         "model",
         "linear_skip needs output: none",
     ),
-    Case("refine-depth-zero", tiny("kernel: 3", "kernel: 3\n  refine_depth: 0"), "model.refine_depth", "expected an integer ≥ 1, got 0"),
+    Case(
+        "refine-depth-zero",
+        tiny("kernel: 3", "kernel: 3\n  refine_depth: 0"),
+        "model.refine_depth",
+        "expected an integer ≥ 1, got 0",
+    ),
     Case(
         "refine-depth-without-linear-skip",
         tiny("kernel: 3", "kernel: 3\n  refine_depth: 1"),
         "model",
         "model.refine_depth shapes the decoder that refines the linear path's image: it needs linear_skip: true",
     ),
-    Case("max-latent-zero", tiny("kernel: 3", "kernel: 3\n  max_latent: 0"), "model.max_latent", "expected an integer ≥ 1, got 0"),
+    Case(
+        "max-latent-zero",
+        tiny("kernel: 3", "kernel: 3\n  max_latent: 0"),
+        "model.max_latent",
+        "expected an integer ≥ 1, got 0",
+    ),
     Case(
         "max-latent-searched",
         tiny("kernel: 3", "kernel: 3\n  max_latent: {choice: [64, 128]}"),
@@ -313,7 +328,7 @@ CASES = [
         "set-epochs-not-a-number",
         TINY_TEXT,
         "train.epochs",
-        "expected an integer ≥ 1, got 'abc' (from --set train.epochs=abc)",
+        "expected an integer from 1 to 100000, got 'abc' (from --set train.epochs=abc)",
         args=("--set", "train.epochs=abc"),
         names=("SPACE", "--set"),
     ),

@@ -64,8 +64,8 @@ def studies(in_tmp: Path) -> str:
         ),
         (
             ["train.epochs=abc"],
-            "SPACE: train.epochs: expected an integer ≥ 1, got 'abc' (from overrides='train.epochs=abc')",
-            "SPACE: train.epochs: expected an integer ≥ 1, got 'abc' (from --set train.epochs=abc)",
+            "SPACE: train.epochs: expected an integer from 1 to 100000, got 'abc' (from overrides='train.epochs=abc')",
+            "SPACE: train.epochs: expected an integer from 1 to 100000, got 'abc' (from --set train.epochs=abc)",
         ),
     ],
     ids=["without-equals", "unknown-section", "not-yaml", "bad-value"],

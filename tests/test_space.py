@@ -194,7 +194,7 @@ BAD_SPACES = [
     # (what is wrong, YAML, --set overrides, key in the message, expectation in the message)
     ("unknown section", "trian: {epochs: 1}\nmodel: {depth: 1}", [], "trian", "did you mean train"),
     ("unknown key", TEMPLATE + "  kernal: 3\n", [], "model.kernal", "did you mean kernel"),
-    ("wrong type", TEMPLATE.replace("epochs: 1", "epochs: ten"), [], "train.epochs", "expected an integer ≥ 1, got 'ten'"),
+    ("wrong type", TEMPLATE.replace("epochs: 1", "epochs: ten"), [], "train.epochs", "expected an integer from 1 to 100000, got 'ten'"),
     ("reversed int range", TEMPLATE.replace("depth: 2", "depth: {int: [5, 1]}"), [], "model.depth", "low ≤ high, got [5, 1]"),
     ("empty choice", TEMPLATE.replace("channels: 8", "channels: {choice: []}"), [], "model.channels", "at least one value"),
     (
@@ -314,7 +314,7 @@ BAD_SPACES = [
         TEMPLATE,
         ["train.epochs=-3"],
         "train.epochs",
-        "expected an integer ≥ 1, got -3 (from overrides='train.epochs=-3')",
+        "expected an integer from 1 to 100000, got -3 (from overrides='train.epochs=-3')",
     ),
     ("unknown task", TEMPLATE + "task: colourization\n", [], "task", "one of reconstruction, colorization, colorization_chroma"),
     ("start without study", "start: {storage: 'sqlite:///x.db'}\n", [], "start.study", "missing: expected the name of a finished study"),
