@@ -253,7 +253,8 @@ def test_colorize_plots_draw_the_result_s_pictures_and_numbers() -> None:
     result = _colorized()
     pictures = colorize.plot(result)
     assert isinstance(pictures, Figure) and [ax.get_ylabel() for ax in pictures.axes] == list(result.pictures)
-    assert pictures.texts[0].get_text() == "colorization from study s, trial 0: test images"
+    # titled with its study, trial and split, and what is written under each image (the made-up result's sizes: 8/1/1)
+    assert pictures.texts[0].get_text().startswith("colorization from study s, trial 0 · test split: its first 4 of 1 images\nunder each")
     colour = colorize.plot_colour(result)
     assert isinstance(colour, Figure) and plt.get_fignums() == []
     *histograms, scatter = colour.axes  # a saturation histogram per variant, then error against colour
