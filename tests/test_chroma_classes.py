@@ -259,7 +259,7 @@ def test_colorize_plots_draw_the_result_s_pictures_and_numbers() -> None:
     assert isinstance(colour, Figure) and plt.get_fignums() == []
     *histograms, scatter = colour.axes  # a saturation histogram per variant, then error against colour
     assert [ax.get_title(loc="left") for ax in histograms] == [m.label for m in result.rows.values()]
-    [sweep] = [line for line in scatter.get_lines() if line.get_label() == "classes at other T"]
+    [sweep] = [line for line in scatter.get_lines() if line.get_label() == "chroma classes at other T"]
     assert list(sweep.get_xdata()) == pytest.approx([result.ratio(m) for _, m in result.sweep])
     assert list(sweep.get_ydata()) == pytest.approx([m.psnr for _, m in result.sweep])
     points = scatter.collections[0].get_offsets()
