@@ -240,8 +240,11 @@ def test_sigint_mid_trial_exits_130_and_leaves_no_running_trial(in_tmp: Path) ->
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert err.strip() == "interrupted: finished trials are kept; run the same command again to complete the study"
-    assert [t.state for t in load().trials] == [TrialState.FAIL]  # marked, not left RUNNING
+    assert err.strip() == (
+        "interrupted (Ctrl-C): trial 0 failed and was queued again with the same parameters as trial 1; "
+        "run the same command again to complete the study"
+    )
+    assert [t.state for t in load().trials] == [TrialState.FAIL, TrialState.WAITING]  # handed back, not left RUNNING
 
 
 @pytest.mark.parametrize(
