@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Any, Literal, get_args
 
 from cae.chroma_bins import ChromaBins
+from cae.halving import depth_hint
 from cae.options import check_fields, option
 
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "none"]
@@ -291,43 +292,10 @@ def _window_size(name: str, size: int, k: int, s: int, p: int) -> int:
     return out
 
 
-def halvings(size: int) -> int:
-    """How many times ``size`` halves evenly: 2 for 28 (28 → 14 → 7), 5 for 32, 0 for any odd size.
-
-    It is the most 2× down-sampling stages (max-pools or stride-2 convolutions) an encoder can have on a
-    ``size``×``size`` image and still be mirrored by 2× up-sampling stages back to ``size``: one more
-    meets an odd map, which a max-pool refuses (a row it never reads) and a strided convolution
-    rounds up (7 → 4, doubled back to 8, not 7). A sampler can refuse such a depth before building.
-
-        >>> [halvings(size) for size in (8, 28, 32, 64, 96, 27)]
-        [3, 2, 5, 6, 5, 0]
-    """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"expected an image size, an integer ≥ 1, got {size!r}")
-    return (size & -size).bit_length() - 1  # the number of trailing zero bits
-
-
 def _halving_steps(layer: Layer) -> int:
     """How many 2× down-samplings a layer makes (a stride of 4 is two; strides that are no power of 2 count none)."""
     stride = layer.stride if isinstance(layer, Conv | MaxPool) else 1
     return stride.bit_length() - 1 if stride & (stride - 1) == 0 else 0
-
-
-def depth_hint(image_size: int, depth: int) -> str:
-    """Why an encoder that halves ``depth`` times cannot work on ``image_size`` images, and which depth fits;
-    an empty string when ``depth`` fits (its failure has another cause).
-
-        >>> depth_hint(28, 3)
-        '28×28 halves evenly 2 times (28 → 14 → 7): a depth of at most 2 fits, not 3'
-    """
-    fits = halvings(image_size)
-    if depth <= fits:
-        return ""
-    if fits == 0:
-        return f"{image_size}×{image_size} does not halve evenly ({image_size} is odd): only a depth of 0 fits, not {depth}"
-    chain = " → ".join(str(image_size >> i) for i in range(fits + 1))
-    times = "once" if fits == 1 else f"{fits} times"
-    return f"{image_size}×{image_size} halves evenly {times} ({chain}): a depth of at most {fits} fits, not {depth}"
 
 
 def out_shape(layer: Layer, shape: Shape, *, part: str = "layer", index: int = 0) -> tuple[Shape, int]:

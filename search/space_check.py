@@ -18,7 +18,8 @@ from optuna.distributions import (
     check_distribution_compatibility,
 )
 
-from cae.spec import Architecture, ArchitectureError, Shape, halvings
+from cae.halving import halvings
+from cae.spec import Architecture, ArchitectureError, Shape
 from cae.tasks import TaskError
 from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample, space_shape
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel
