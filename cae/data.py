@@ -60,7 +60,7 @@ class Splits:
     val: ImageSet
     test: ImageSet
     classes: tuple[str, ...]  # () for a folder of images without class folders
-    source: str  # what was read, for reports: "CIFAR-10 (JPEG files) at ../shared/data/cifar10"
+    source: str  # what was read, for reports: "CIFAR-10 (JPEG export) at ../shared/data/cifar10"
     dataset: str = "cifar10"
     root: str | None = None  # the folder read, resolved
 

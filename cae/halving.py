@@ -23,6 +23,15 @@ def halvings(size: int) -> int:
     return (size & -size).bit_length() - 1  # the number of trailing zero bits
 
 
+def halving_chain(size: int) -> str:
+    """The sizes an image passes through while it halves evenly: ``28 → 14 → 7``.
+
+    >>> halving_chain(28), halving_chain(27)
+    ('28 → 14 → 7', '27')
+    """
+    return " → ".join(str(size >> i) for i in range(halvings(size) + 1))
+
+
 def depth_hint(image_size: int, depth: int) -> str:
     """Why an encoder that halves ``depth`` times cannot work on ``image_size`` images, and which depth fits;
     an empty string when ``depth`` fits (its failure has another cause).
@@ -35,6 +44,5 @@ def depth_hint(image_size: int, depth: int) -> str:
         return ""
     if fits == 0:
         return f"{image_size}×{image_size} does not halve evenly ({image_size} is odd): only a depth of 0 fits, not {depth}"
-    chain = " → ".join(str(image_size >> i) for i in range(fits + 1))
     times = "once" if fits == 1 else f"{fits} times"
-    return f"{image_size}×{image_size} halves evenly {times} ({chain}): a depth of at most {fits} fits, not {depth}"
+    return f"{image_size}×{image_size} halves evenly {times} ({halving_chain(image_size)}): a depth of at most {fits} fits, not {depth}"

@@ -27,7 +27,7 @@ from search.display import best_table, finished
 from search.factories import check_components, make_pruner
 from search.journal import Report, warn
 from search.objectives import directions, objectives_mismatch, record_objectives
-from search.record import read_trial, record_study_data, recorded_study_data, study_data
+from search.record import read_trial, record_study_data, recorded_study_data
 from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
 from search.space.messages import show
 from search.storage import (
@@ -105,18 +105,18 @@ def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
 
 def _record_data(study: optuna.Study, data: DataDescription, url: str) -> None:
     """Keep what the study's images are; refuse a resume on other images (its trials would mix two datasets)."""
-    recorded = recorded_study_data(study) is not None
-    stored = study_data(study)  # a study older than the record holds CIFAR-10 at 3 × 32 × 32
-    if not recorded and not study.trials:
+    recorded = recorded_study_data(study)  # the study's attributes read once
+    stored = recorded or DataDescription()  # a study older than the record holds CIFAR-10 at 3 × 32 × 32
+    if recorded is None and not study.trials:
         record_study_data(study, data)
         return
-    same = (stored.dataset, stored.shape) == (data.dataset, data.shape) and (not recorded or stored.root == data.root)
+    same = (stored.dataset, stored.shape) == (data.dataset, data.shape) and (recorded is None or stored.root == data.root)
     if not same:
         raise StorageError(
             f"study {study.study_name} in {mask(url)} holds trials of {_data_words(stored)}; this run's data is {_data_words(data)}: "
             "give this search another study name, or point it at the study's own images"
         )
-    if not recorded:
+    if recorded is None:
         record_study_data(study, data)
 
 

@@ -18,7 +18,7 @@ from optuna.distributions import (
     check_distribution_compatibility,
 )
 
-from cae.halving import halvings
+from cae.halving import halving_chain, halvings
 from cae.spec import Architecture, ArchitectureError, Shape
 from cae.tasks import TaskError
 from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample, space_shape
@@ -39,11 +39,10 @@ def check_depth(space: Space, shape: Shape) -> None:
             deepest = depth
     size, fits = shape[1], halvings(shape[1])
     if deepest > fits:
-        chain = " → ".join(str(size // 2**i) for i in range(fits + 1))
         raise SpaceError(
             space.path,
             "model.depth",
-            f"expected at most {fits}: a {size}×{size} image halves evenly {fits} time{'s' * (fits != 1)} ({chain}), "
+            f"expected at most {fits}: a {size}×{size} image halves evenly {fits} time{'s' * (fits != 1)} ({halving_chain(size)}), "
             f"and a depth of {deepest} would halve it {deepest} times",
         )
 
