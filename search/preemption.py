@@ -81,14 +81,21 @@ def stopping_on(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None]
         yield
         return
 
-    def stop(signum: int, _: FrameType | None) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         if not _STATE["signal"]:
             _STATE.update(signal=signum, since=time.monotonic())
         # held for a while only: a storage that hangs can still be left with a second signal (not the one that
         # run_workers forwards on a Ctrl-C that the terminal sent every worker already, a moment later)
-        held = _STATE["held"] and time.monotonic() - _STATE["since"] < HOLD_SECONDS
-        if not _STATE["handing_back"] and not held:
-            raise HandedBack(_STATE["signal"])
+        patient = time.monotonic() - _STATE["since"] < HOLD_SECONDS
+        if _STATE["handing_back"] or (_STATE["held"] and patient):
+            return
+        if patient and _in_storage(frame):
+            # Raised inside a write, the stop left the trial's SQLite connection holding its lock, and Optuna's own
+            # record of the failure then met "database is locked" (seen in CI): the signal comes again a moment later,
+            # to land once the write is done.
+            threading.Timer(REDELIVERY_SECONDS, _redeliver, (signum,)).start()
+            return
+        raise HandedBack(_STATE["signal"])
 
     previous = {number: signal.signal(number, stop) for number in signals}
     _STATE.update(signal=0, handing_back=False, held=False, since=0.0)
@@ -103,6 +110,25 @@ def stopping_on(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None]
 # of the stopping_on() in force (one per process: the main thread's)
 _STATE: dict[str, Any] = {"signal": 0, "handing_back": False, "held": False, "since": 0.0}
 HOLD_SECONDS = 5.0  # Optuna's ask and tell take milliseconds; a hold far longer is a storage that hangs
+REDELIVERY_SECONDS = 0.05
+# Python code that talks to a database: a stop raised in it can leave a transaction open (its lock held)
+_STORAGE_MODULES = ("sqlalchemy.", "optuna.storages.", "sqlite3", "psycopg2", "psycopg.")
+
+
+def _redeliver(signum: int) -> None:
+    # to the main thread, whose sleeps and waits a signal interrupts (one raised in this thread would wait for them),
+    # and only while the stopping_on() that deferred it is in force (Python's default would kill)
+    if _STATE["signal"] == signum:
+        signal.pthread_kill(threading.main_thread().ident, signum)
+
+
+def _in_storage(frame: FrameType | None) -> bool:
+    """Whether the main thread, stopped at ``frame``, is inside a database call."""
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_STORAGE_MODULES):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextmanager

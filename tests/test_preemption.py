@@ -79,6 +79,38 @@ def test_a_stop_whose_exception_python_swallowed_still_stops_the_worker_after_it
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # the trial it could not stop ran to its end
 
 
+def test_a_signal_inside_a_database_write_waits_for_the_write_then_hands_the_trial_back(tmp_path: Path) -> None:
+    # CI once caught a Ctrl-C inside the objective's first write: the stop cut SQLAlchemy's commit short, the trial's
+    # SQLite connection kept its lock, and Optuna's record of the failure met "database is locked".
+    from sqlalchemy import event
+
+    storage = open_storage(f"sqlite:///{tmp_path}/s.db")
+    study = optuna.create_study(storage=storage)
+    signalled: list[bool] = []
+
+    def on_write(_: object, __: object, statement: str, *___: object) -> None:  # inside SQLAlchemy, the write's lock held
+        if statement.startswith(("INSERT", "UPDATE")) and not signalled:
+            signalled.append(True)
+            signal.raise_signal(signal.SIGINT)
+
+    def objective(trial: optuna.Trial) -> float:
+        event.listen(storage.engine, "after_cursor_execute", on_write)
+        trial.set_user_attr("written", True)
+        time.sleep(5)  # the training the stop cuts short
+        return 0.0
+
+    started = time.monotonic()
+    with pytest.raises(HandedBack) as raised, stopping_on():
+        work(study, objective, 3, grace=180)
+    assert signalled and time.monotonic() - started < 4
+    stop = raised.value
+    assert (stop.signal, stop.trial, stop.retry) == ("SIGINT", 0, 1)
+    stopped = optuna.load_study(study_name=study.study_name, storage=open_storage(f"sqlite:///{tmp_path}/s.db")).trials[0]
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["written"] is True  # the write was not cut short
+    assert stopped.user_attrs["reason"].startswith("interrupted (Ctrl-C)")
+    assert study.trials[1].state == TrialState.WAITING
+
+
 @pytest.mark.serial  # a SIGTERM timed mid-trial
 @pytest.mark.slow  # two fresh processes importing torch: a minute or two on 2 busy cores
 def test_sigterm_mid_trial_hands_the_trial_back_and_a_second_run_completes_the_study(tmp_path: Path) -> None:
