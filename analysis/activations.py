@@ -2,7 +2,7 @@
 
     python -m analysis.activations --study recon [--trial N] [--image CLASS] [--index K] [--channels 16] [--storage URL] [--out DIR]
 
-Takes a complete trial (default: the study's best, see :mod:`search.trial_model`) and the K-th
+Takes a complete trial (default: the study's best, see :mod:`search.trials.trial_model`) and the K-th
 test image of a class (default: the data's first class, ``airplane`` in CIFAR-10; in a folder of images
 without classes, the K-th test image), and records the output of every encoder
 and decoder layer of its architecture (after the layer's activation) with forward hooks. A
@@ -53,11 +53,11 @@ from cae.spec import Architecture, describe
 from cae.tasks import task_of
 from cae.training import reconstruct, to_unit
 from search.command_line import number_flag, positive_int
-from search.objectives import best_val_mse
-from search.record import read_trial
+from search.runtime.storage import StorageError
 from search.space import did_you_mean
-from search.storage import StorageError
-from search.trial_model import load_trial
+from search.trials.objectives import best_val_mse
+from search.trials.record import read_trial
+from search.trials.trial_model import load_trial
 
 GRID_IMAGES = 10
 PAD = 2  # pixels between feature maps, on the scale of the largest map

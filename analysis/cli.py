@@ -25,8 +25,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cae.data import DataError
 from cae.spec import ArchitectureError
 from search.command_line import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, flag_words, number_flag, parser_flags
+from search.runtime.storage import EXIT_STORAGE, StorageError, StorageWriteError, study_dir
 from search.space import SpaceError, check_study_name
-from search.storage import EXIT_STORAGE, StorageError, StorageWriteError, study_dir
 
 nonnegative_int = number_flag(int, "a trial number ≥ 0", inclusive=True)
 

@@ -4,7 +4,7 @@
                                 [--bins N] [--rebalance S] [--temperature T] [--improve WAY ...] [--out DIR]
 
 Starts from a trial of study S (the best one, ``--trial N``, or the front's trial nearest ``--latent N``
-values: its architecture, training settings and data, see :mod:`search.start`), optionally with
+values: its architecture, training settings and data, see :mod:`search.trials.start`), optionally with
 ``--context N`` more down-sampling stages (each latent value sees about twice as far per stage),
 and trains on the BT.601 luma of each image:
 
@@ -60,7 +60,7 @@ from cae.summary import summary_text
 from cae.tasks import CLASSES, TASKS, adapt, classes_task, with_classes
 from cae.training import EpochReport, TrainConfig, reconstruct, to_unit, train
 from search.command_line import number_flag, positive_int
-from search.start import best_start
+from search.trials.start import best_start
 
 GRID_IMAGES = 16
 TEMPERATURES = (1.0, 0.6, 0.38, 0.2, 0.1, 0.01)  # 1: the mean; 0.38: Zhang et al.; 0.01: the mode

@@ -12,7 +12,7 @@ or from Python::
     evaluate.render(result, Path("out"))                 # the files below
 
 :func:`compute` loads the trial's uploaded weights (default: the study's best trial, see
-:mod:`search.trial_model`) and its study's data, and measures the model's images (the
+:mod:`search.trials.trial_model`) and its study's data, and measures the model's images (the
 reconstructions, RGB or gray as the data is, or a colorizer's colour images of the gray inputs) against the true images on
 the train, validation and test splits: MSE and PSNR on pixels in [0, 1], and SSIM (Gaussian
 window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` writes to
@@ -51,8 +51,8 @@ from cae.metrics import psnr
 from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
-from search.record import read_trial
-from search.trial_model import load_trial
+from search.trials.record import read_trial
+from search.trials.trial_model import load_trial
 
 PICTURE_IMAGES = 8
 SPLITS = ("train", "validation", "test")

@@ -23,7 +23,7 @@ from analysis.latent_report import published_of
 from analysis.power_law import left_out
 from cae.figures import new_figure, themed
 from cae.metrics import psnr
-from search.front import REFERENCE_MSE
+from search.trials.front import REFERENCE_MSE
 
 if TYPE_CHECKING:  # the result types live with compute, which imports this module
     from analysis.latent_vs_error import LatentAnalysis, RefitFront
@@ -266,7 +266,7 @@ def hypervolume_words(result: LatentAnalysis) -> str:
         "Hypervolume: the area the front of (latent size, best validation MSE) dominates on axes of log2 latent size (octaves) "
         f"and 10·log10 MSE (dB), up to a code of the image's own {result.data.values:,} values at "
         f"{-10 * math.log10(REFERENCE_MSE):g} dB (MSE {REFERENCE_MSE:g}). "
-        "One unit: the front 1 dB lower across one doubling of latent sizes. Higher is better (search.front)."
+        "One unit: the front 1 dB lower across one doubling of latent sizes. Higher is better (search.trials.front)."
     )
     return textwrap.fill(words, CAPTION_CHARACTERS)
 

@@ -25,9 +25,9 @@ from analysis.published import (
     published_points,
 )
 from cae.metrics import psnr
-from search.front import REFERENCE_MSE
-from search.storage import mask
-from search.table import BASE_COLUMNS
+from search.runtime.storage import mask
+from search.trials.front import REFERENCE_MSE
+from search.trials.table import BASE_COLUMNS
 
 if TYPE_CHECKING:  # the result types live with compute, which imports this module
     from analysis.latent_vs_error import LatentAnalysis, RefitFront
@@ -305,7 +305,7 @@ def compute_words(result: LatentAnalysis) -> str:
     words = (
         f"The study trained for {duration(result.compute_hours)} ({finished} finished trials, their training seconds summed); "
         f"its front's hypervolume is {result.hypervolume:.1f} dB × octaves (log2 latent size and 10·log10 validation MSE, "
-        f"reference point: {result.data.values:,} values, one image, at {-10 * math.log10(REFERENCE_MSE):g} dB; search.front)."
+        f"reference point: {result.data.values:,} values, one image, at {-10 * math.log10(REFERENCE_MSE):g} dB; search.trials.front)."
     )
     for refit in result.refits:
         words += (

@@ -51,12 +51,12 @@ from analysis.encoding import encode_images, pixels_of
 from cae.data import ImageSet
 from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
-from search.best import best_trial, load_best
 from search.command_line import positive_int
-from search.objectives import best_val_mse
-from search.record import read_trial
-from search.storage import StorageError, default_storage, load_study
-from search.trial_model import load_trial
+from search.runtime.storage import StorageError, default_storage, load_study
+from search.trials.best import best_trial, load_best
+from search.trials.objectives import best_val_mse
+from search.trials.record import read_trial
+from search.trials.trial_model import load_trial
 
 METHODS = ("tsne", "umap", "pca")
 SEED = 0

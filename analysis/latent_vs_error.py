@@ -13,7 +13,7 @@ or from Python::
 :func:`compute` loads the study and returns the numbers (:class:`LatentAnalysis`, no files, no
 output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study>/analysis/`` (or ``--out``):
 
-- ``latent_vs_error.csv``: every trial (:func:`search.table.trials_table`);
+- ``latent_vs_error.csv``: every trial (:func:`search.trials.table.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
   the power-law fit, the Pareto front, PCA's curve on the same split (the optimal linear code) and
   the points published on the study's dataset at its pixels (:mod:`analysis.published`: CIFAR-10's
@@ -22,7 +22,7 @@ output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study
   ρ and p), the Pareto front with each trial's gain over PCA (``gain_db``), the published points
   beside this study's (where its data has any), and what else matters (Optuna's parameter importances, the error by value
   of each parameter). Every conclusion in it is worded from this study's numbers;
-- ``latent_vs_error-compute.png``: the front's hypervolume (:mod:`search.front`) against the training
+- ``latent_vs_error-compute.png``: the front's hypervolume (:mod:`search.trials.front`) against the training
   hours spent, the anytime curve, with each refit's after the search's.
 
 With ``refit=`` (``--refit NAME ...``, child studies of ``search refit``; several compare budgets; ``A+B+C``, refits
@@ -70,13 +70,13 @@ from cae.data import split_sizes
 from cae.figures import DPI
 from cae.settings import DataDescription
 from search.display import state_counts
-from search.front import anytime_hypervolume, compute_hours, study_hypervolume
-from search.objectives import best_val_mse, is_multi_objective
-from search.record import read_trial, study_data
+from search.runtime.storage import default_storage, load_study
 from search.space import check_study_name
-from search.start import recorded_data
-from search.storage import default_storage, load_study
-from search.table import finished_table
+from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
+from search.trials.objectives import best_val_mse, is_multi_objective
+from search.trials.record import read_trial, study_data
+from search.trials.start import recorded_data
+from search.trials.table import finished_table
 
 # plot, plot_compute, report, front_table and refit_table live beside this module; they are part of its API
 __all__ = [
@@ -104,7 +104,7 @@ class RefitFront:
     """A refit (``search refit``) beside the study it trained again: its complete trials and what they cost."""
 
     study: str
-    table: pd.DataFrame  # its complete trials (search.table.trials_table columns, parent_trial among them)
+    table: pd.DataFrame  # its complete trials (search.trials.table.trials_table columns, parent_trial among them)
     compute_hours: float
     hypervolume: float  # of the search's complete trials and the refit's together
     anytime: tuple[tuple[float, float], ...]  # (training seconds since the search began, hypervolume of both so far)
@@ -131,8 +131,8 @@ class LatentAnalysis:
     halves: tuple[float, PowerLaw, PowerLaw] | None = None  # (split latent, fit up to it, fit above): how the curve bends
     train_images: int | None = None  # training images per trial, where the study's data settings say (data.subset)
     image_values: int | None = None  # values of one input image (C × H × W): a latent this large can copy its input
-    compute_hours: float = 0.0  # training time of every finished trial (search.front.compute_hours)
-    hypervolume: float = math.nan  # of the complete trials' (latent size, validation MSE) front (search.front.hypervolume)
+    compute_hours: float = 0.0  # training time of every finished trial (search.trials.front.compute_hours)
+    hypervolume: float = math.nan  # of the complete trials' (latent size, validation MSE) front (search.trials.front.hypervolume)
     anytime: tuple[tuple[float, float], ...] = ()  # (training seconds so far, hypervolume) after each finished trial
     refits: tuple[RefitFront, ...] = ()  # the refits drawn beside the front, in the order asked
     data: DataDescription = field(default_factory=DataDescription)  # what the study's images were: whose published points

@@ -17,7 +17,7 @@ import pandas as pd
 from cae.data import DataError, load_splits
 from cae.metrics import psnr
 from cae.pca import pca_baseline
-from search.start import recorded_data
+from search.trials.start import recorded_data
 
 
 def pca_curve(study: optuna.Study) -> tuple[pd.DataFrame | None, str]:

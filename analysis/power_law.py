@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from search.front import size_error_front
+from search.trials.front import size_error_front
 
 # How many complete trials (or latent sizes) each statistic needs before a study's analysis reports it.
 # A power law: 3 distinct latent sizes. Through two sizes a line passes exactly whatever the errors are, so

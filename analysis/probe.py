@@ -62,7 +62,7 @@ from cae.figures import DPI, new_figure, themed
 from cae.tasks import task_of
 from cae.training import resolve_device
 from search.command_line import positive_int
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 
 SEED = 0
 # L2 strengths tried, scored on the validation split. Whitened features all have variance 1, so one

@@ -88,9 +88,9 @@ from cae.spec import Architecture, ArchitectureError
 from cae.tasks import TASKS, task_of_architecture
 from cae.training import EVAL_BATCH, to_unit
 from search.command_line import number_flag, positive_int
-from search.record import read_trial
-from search.storage import StorageError
-from search.trial_model import LoadedTrial, find_trial, load_trial
+from search.runtime.storage import StorageError
+from search.trials.record import read_trial
+from search.trials.trial_model import LoadedTrial, find_trial, load_trial
 
 LABELS = (0.01, 0.1, 1.0)
 SEEDS = 3

@@ -25,9 +25,9 @@ import optuna
 
 import search
 from benchmarks.common import RESULTS, machine
-from search.record import read_trial
 from search.refits import choose_designs, refit_space
-from search.storage import default_storage, load_study
+from search.runtime.storage import default_storage, load_study
+from search.trials.record import read_trial
 
 
 def latent_channels(design: dict[str, Any], channels: int) -> None:

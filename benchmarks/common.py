@@ -97,12 +97,12 @@ def reference_architecture():
 
 
 def best_architecture(study: str, storage: str | None = None):
-    """The architecture of a study's best trial (the one it recorded: :func:`search.record.read_trial`)."""
+    """The architecture of a study's best trial (the one it recorded: :func:`search.trials.record.read_trial`)."""
     import optuna
 
-    from search.best import best_trial
-    from search.record import read_trial
-    from search.storage import default_storage, open_storage
+    from search.runtime.storage import default_storage, open_storage
+    from search.trials.best import best_trial
+    from search.trials.record import read_trial
 
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage or default_storage(study)))
     best = best_trial(loaded)

@@ -10,7 +10,7 @@
    each design's own epoch time in the search scaled by the images.
 3. What it found: test PSNR at each size beside PCA's at the same size on the same split and the
    published long-trained CAE's, the compute each phase cost, and the hypervolume against training
-   seconds (``search.front``), written to ``benchmarks/results/flagship.json`` and, as small tables,
+   seconds (``search.trials.front``), written to ``benchmarks/results/flagship.json`` and, as small tables,
    ``benchmarks/results/flagship/`` (both studies' trials, every trial's validation curve, the anytime curve).
 
 The studies are ``studies/flagship.db`` and ``studies/flagship-refit.db``: the command resumes them.
@@ -35,10 +35,10 @@ from rich.console import Console
 import search
 from analysis.published import long_trained_psnr
 from benchmarks.common import RESULTS, ROOT, machine, write_result
-from search.front import anytime_hypervolume, compute_hours, study_hypervolume
-from search.record import read_trial
 from search.refits import choose_designs
-from search.storage import default_storage
+from search.runtime.storage import default_storage
+from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
+from search.trials.record import read_trial
 
 SEARCH, REFIT = "flagship", "flagship-refit"
 # Evaluation after each epoch (validation and, at the end, test images) on top of the training seconds.

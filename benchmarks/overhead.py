@@ -35,16 +35,16 @@ from rich.table import Table
 
 from benchmarks.common import REFERENCE_SPACE, machine, write_result
 from search.display import quiet_optuna
-from search.record import read_trial
+from search.trials.record import read_trial
 
 # (module, attribute, category): what is timed. Missing attributes are skipped, so that the
 # benchmark survives the objective's refactorings (it then reports them under "other").
 PIECES: tuple[tuple[str, str, str], ...] = (
-    ("search.objective", "sample", "sampling"),
-    ("search.objective", "train", "train() outside its passes"),
+    ("search.trials.objective", "sample", "sampling"),
+    ("search.trials.objective", "train", "train() outside its passes"),
     ("cae.training", "evaluate", "evaluate"),
-    ("search.objective.Objective", "_upload", "artifacts (grid, checkpoint, upload)"),
-    ("search.objective", "save_note", "storage: the trial's note (save_note)"),
+    ("search.trials.objective.Objective", "_upload", "artifacts (grid, checkpoint, upload)"),
+    ("search.trials.objective", "save_note", "storage: the trial's note (save_note)"),
     ("optuna.trial.Trial", "set_user_attr", "storage: set_user_attr"),
     ("optuna.trial.Trial", "report", "storage: report"),
     ("optuna.trial.Trial", "should_prune", "storage: should_prune"),
@@ -106,7 +106,7 @@ def _resolve(path: str) -> Any:
 @contextmanager
 def instrumented(timers: Timers) -> Iterator[None]:
     """Wrap :data:`PIECES` and the objective's ``__call__`` (which starts a trial's accounting)."""
-    from search.objective import Objective
+    from search.trials.objective import Objective
 
     with ExitStack() as stack:
         for owner_path, name, category in PIECES:

@@ -28,12 +28,12 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import SPACES, machine, write_result
-from search.best import best_trial
 from search.display import quiet_optuna
-from search.objectives import best_val_mse
-from search.record import read_trial
 from search.run import optimize
 from search.space import load_space
+from search.trials.best import best_trial
+from search.trials.objectives import best_val_mse
+from search.trials.record import read_trial
 
 NO_PRUNING = "study.pruner={type: none}"
 LATENT_BOUNDS = (32, 64, 128, 256, 512)

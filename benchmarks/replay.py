@@ -8,7 +8,7 @@ replayed as studies: the configurations arrive in a random order, ``workers`` at
 epoch taking the seconds it took when recorded, and at the end of every epoch the rule sees what a
 study's storage would hold then (finished trials, and running ones as far as they got). A trial
 that the rule stops keeps the epochs it spent and is off the front, as in a study (pruned trials
-have no objective values): the hypervolume is :func:`search.front.hypervolume` of the trials that
+have no objective values): the hypervolume is :func:`search.trials.front.hypervolume` of the trials that
 finished their budget, on their best validation MSE. It is also counted MOASHA's way, over every
 trial at the best epoch it recorded, stopped ones too: what the search learned of the front, the
 designs a refit would train longer. The rules:
@@ -17,13 +17,13 @@ designs a refit would train longer. The rules:
 - ``fixed-B``: no pruning at a short budget of B epochs (today's study: every trial the same few
   epochs). Where the recording holds runs with their schedule over B epochs (``short-B/``) those
   are used; else the first B epochs of the full runs (mid-schedule, so it understates the rule);
-- ``latent_percentile``: :func:`search.latent_pruner.verdict` with ``spaces/pareto.yaml``'s settings;
+- ``latent_percentile``: :func:`search.pruning.latent_pruner.verdict` with ``spaces/pareto.yaml``'s settings;
 - ``pareto_median``: OptunaHub's ``multi_metric_pruner`` design, re-implemented from its
   description: every epoch, each trial's Pareto rank (non-dominated front index of error and latent
   size among every trial's value at that epoch) is reported to Optuna's median rule (prune when the
   trial's best rank so far is worse than the median rank of complete trials at that epoch, after 6
   complete trials and 1 warm-up epoch); it stops trials, it never promotes;
-- ``pareto_halving``: :func:`search.rungs.verdict` (``min_epochs`` 1, ``eta`` 3, ``n_min_trials`` 3).
+- ``pareto_halving``: :func:`search.pruning.rungs.verdict` (``min_epochs`` 1, ``eta`` 3, ``n_min_trials`` 3).
 
 Errors are taken relative to PCA at each trial's size by every rule that ranks sizes together.
 Each rule also gives its anytime curve (hypervolume against epochs spent so far), so that rules are
@@ -46,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS, machine, write_result
-from search.front import hypervolume
-from search.latent_pruner import Curve
-from search.latent_pruner import verdict as latent_verdict
-from search.rungs import RungRecord, non_dominated_fronts
-from search.rungs import verdict as halving_verdict
+from search.pruning.latent_pruner import Curve
+from search.pruning.latent_pruner import verdict as latent_verdict
+from search.pruning.rungs import RungRecord, non_dominated_fronts
+from search.pruning.rungs import verdict as halving_verdict
+from search.trials.front import hypervolume
 
 CURVES = RESULTS / "curves"
 
@@ -305,7 +305,7 @@ def benchmark(configs: Sequence[Config], *, orderings: int, workers: Sequence[in
 
 
 def _front(configs: Sequence[Config], full: int) -> list[dict[str, float]]:
-    from search.front import size_error_front
+    from search.trials.front import size_error_front
 
     sizes = [c.latent_size for c in configs]
     errors = [min(c.val_mse[:full]) for c in configs]

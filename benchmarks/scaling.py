@@ -7,7 +7,7 @@ Each run is ``python -m search run SPACE --trials N --workers K --study scaling-
 process start, data loading and worker start-up count, as they do for a user). The default space
 is the reference network on ``data.subset=12000`` for 3 epochs: every trial does the same work,
 so trials per hour compare directly. Each worker of ``--workers K`` runs with its share of the
-cores as PyTorch threads (``search.workers``). Also reported: trials per hour between the first trial's start
+cores as PyTorch threads (``search.runtime.workers``). Also reported: trials per hour between the first trial's start
 and the last one's end (the study's own timestamps), without the start-up. Results go to
 ``benchmarks/results/scaling.json``.
 """
@@ -32,7 +32,7 @@ def trial_span_seconds(storage: str, study: str) -> tuple[float, int]:
     """Seconds from the first trial's start to the last trial's end, and the finished trials."""
     import optuna
 
-    from search.storage import open_storage
+    from search.runtime.storage import open_storage
 
     trials = [
         t for t in optuna.load_study(study_name=study, storage=open_storage(storage, create=False)).get_trials() if t.datetime_complete

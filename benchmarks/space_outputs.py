@@ -4,7 +4,8 @@
     python -m benchmarks.space_outputs --out after.json --against before.json
 
 Runs a two-trial study of each ``spaces/*.yaml`` (the space's own seeded sampler, one epoch on 600 images, one
-torch thread) in a temporary folder, and writes each trial's state, parameters, values and curves. With
+torch thread) in a temporary folder (its default ``studies/`` there: a space that starts from another's study, as
+colorize.yaml starts from latent's, runs after it), and writes each trial's state, parameters, values and curves. With
 ``--against`` it compares with an earlier file and exits 1 naming what differs. MNIST spaces read
 ``../shared/data/mnist`` (or ``--mnist``).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OVERRIDES = ["train.epochs=1", "data.subset=600"]
 
 
-def outputs(space: Path, folder: Path, mnist: Path) -> list[dict[str, Any]]:
+def outputs(space: Path, mnist: Path) -> list[dict[str, Any]]:
     """The trials of a two-trial study of ``space``: what the refactoring must leave unchanged."""
     import search
     from search.space import load_space
@@ -30,8 +32,10 @@ def outputs(space: Path, folder: Path, mnist: Path) -> list[dict[str, Any]]:
     overrides = list(OVERRIDES)
     if load_space(space).data.dataset == "mnist":
         overrides.append(f"data.root={mnist}")
-    storage = f"sqlite:///{folder}/{space.stem}.db"
-    study = search.optimize(space, trials=2, storage=storage, overrides=overrides, artifacts=folder / space.stem)
+    try:
+        study = search.optimize(space, trials=2, overrides=overrides)
+    except Exception as error:  # a refusal is an output too: it must stay the same
+        return [{"error": f"{type(error).__name__}: {error}"}]
     return [
         {
             "number": t.number,
@@ -56,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     found: dict[str, Any] = {}
+    spaces = sorted((path.resolve() for path in args.spaces), key=lambda path: "start:" in path.read_text())  # parents first
+    here = Path.cwd()
     with tempfile.TemporaryDirectory() as folder:
-        for space in args.spaces:
-            found[space.name] = outputs(space, Path(folder), args.mnist)
-            print(f"{space.name}: {[t['values'] for t in found[space.name]]}", flush=True)
+        os.chdir(folder)
+        for space in spaces:
+            found[space.name] = outputs(space, args.mnist.resolve())
+            print(f"{space.name}: {[t.get('values', t.get('error')) for t in found[space.name]]}", flush=True)
+        os.chdir(here)
     args.out.write_text(json.dumps(found, indent=1) + "\n")
     if args.against is None:
         return 0

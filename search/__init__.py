@@ -34,20 +34,20 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "LoadedTrial": "search.trial_model",
+    "LoadedTrial": "search.trials.trial_model",
     "Space": "search.space",
     "SpaceError": "search.space",
-    "StorageError": "search.storage",
-    "StorageWriteError": "search.storage",
+    "StorageError": "search.runtime.storage",
+    "StorageWriteError": "search.runtime.storage",
     "StudyStopped": "search.run",
     "architecture": "search.space_check",
     "draw": "search.space_check",
     "load_space": "search.space",
-    "load_trial": "search.trial_model",
+    "load_trial": "search.trials.trial_model",
     "optimize": "search.run",
     "refit": "search.refits",
     "space_from_dict": "search.space",
-    "trials_table": "search.table",
+    "trials_table": "search.trials.table",
 }
 __all__ = sorted(_HOMES)
 

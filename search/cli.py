@@ -5,7 +5,7 @@ Exit codes: 0 success; 1 a study that stopped because its trials kept failing; 2
 3 the database or the artifact folder could not be written (a full disk, a read-only mount), with one
 line saying which and where: the trial it hit is failed with that reason, every finished trial is kept,
 and the same command resumes once there is room; 130 on Ctrl-C, with the study left resumable by the same command;
-128 + the signal's number (143, 138, 140) on SIGTERM, SIGUSR1 or SIGUSR2, the running trial handed back (search.preemption).
+128 + the signal's number (143, 138, 140) on SIGTERM, SIGUSR1 or SIGUSR2, the running trial handed back (search.runtime.preemption).
 The library's errors name its parameters (``storage='…'``); their line says the command's flags instead
 (``--storage …``: :func:`search.command_line.flag_words`).
 """
@@ -33,10 +33,9 @@ from search.command_line import (
     positive_int,
 )
 from search.display import quiet_optuna
-from search.journal import JournalRepaired
-from search.preemption import HandedBack
-from search.space import Space, SpaceError, check_study_name, load_space
-from search.storage import (
+from search.runtime.journal import JournalRepaired
+from search.runtime.preemption import HandedBack
+from search.runtime.storage import (
     EXIT_STORAGE,
     GRACE_SECONDS,
     StorageError,
@@ -48,6 +47,7 @@ from search.storage import (
     study_dir,
     write_failure,
 )
+from search.space import Space, SpaceError, check_study_name, load_space
 
 EXIT_STOPPED = 1
 __all__ = [  # the shared helpers live in search.command_line; their old import path still works
@@ -234,7 +234,7 @@ def _dashboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
-    from search.slurm import submit
+    from search.runtime.slurm import submit
 
     if args.slurm is None:
         raise SpaceError("command line", "--slurm-opt", "applies to a submission: add --slurm N")
@@ -353,7 +353,7 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
         if args.command == "refit":
             return _refit(args, console)
         if args.command == "best":
-            from search.best import show_best
+            from search.trials.best import show_best
 
             return show_best(args.study, args.storage, console)
         return _dashboard(args, console)
@@ -367,7 +367,7 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
         where = f"{args.space}: " if args.command == "run" else ""
         print(f"error: {where}{flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except HandedBack as stop:  # SIGTERM or SIGUSR1 (a time limit, scancel, preemption): search.preemption
+    except HandedBack as stop:  # SIGTERM or SIGUSR1 (a time limit, scancel, preemption): search.runtime.preemption
         print(f"{stop.describe()}; run the same command again to complete the study", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:

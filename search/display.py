@@ -20,8 +20,8 @@ from rich.text import Text
 
 from cae.spec import Architecture
 from search.estimate import Estimate, estimate, from_batches
-from search.objectives import best_val_mse, is_multi_objective, pareto_trials
-from search.record import TrialRecord, read_trial
+from search.trials.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.trials.record import TrialRecord, read_trial
 
 if TYPE_CHECKING:
     from cae.training import EpochReport  # a type only: the display is imported before torch

@@ -2,7 +2,7 @@
 
 Optuna's :class:`~optuna.samplers.GridSampler` knows a point by the ``grid_id`` it wrote on the trial that drew it: trial
 ``k`` takes point ``k`` of its seeded shuffle, and later trials a point no trial with a ``grid_id`` has started. A trial
-queued again with its parameters (search.preemption's hand-back) carries no ``grid_id``, so it was given the next
+queued again with its parameters (search.runtime.preemption's hand-back) carries no ``grid_id``, so it was given the next
 point's id while it trained its own parameters: that point counted as done and was never trained, and the handed-back
 one ran twice (issue 32: ``search refit`` trained design 1 twice and design 0 never). Here a trial's point is what its
 parameters are (or its enqueued ``fixed_params``); ``grid_id`` is only where a trial that has drawn none yet stands.
@@ -22,9 +22,9 @@ import optuna
 from optuna.samplers import GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import read_trial
+from search.trials.record import read_trial
 
-# The reasons (search.record) of failures that say nothing about the point: search.preemption's hand-back and the
+# The reasons (search.trials.record) of failures that say nothing about the point: search.runtime.preemption's hand-back and the
 # Ctrl-C of earlier versions, the objective's surplus trial, a write the storage or the artifact folder refused.
 NOT_THE_POINTS_FAULT = ("stopped by", "interrupted", "surplus", "storage:", "artifact upload failed")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

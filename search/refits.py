@@ -24,13 +24,13 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from cae.spec import Architecture, ArchitectureError, at_latent_size
-from search.objectives import best_val_mse, is_multi_objective, pareto_trials
-from search.record import read_trial
 from search.run import check_count, check_epochs, check_run_arguments, optimize
+from search.runtime.storage import GRACE_SECONDS, StorageError, default_storage, load_study, mask
 from search.space import SpaceError, check_study_name
 from search.space.messages import show
-from search.start import latent_front, recorded_space
-from search.storage import GRACE_SECONDS, StorageError, default_storage, load_study, mask
+from search.trials.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.trials.record import read_trial
+from search.trials.start import latent_front, recorded_space
 
 
 def front_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -22,15 +22,10 @@ from rich.markup import escape
 from cae.options import field_specs
 from cae.settings import DataDescription, TrainConfig
 from cae.summary import summary_table
-from search.best import best_trial
 from search.display import best_table, finished
 from search.factories import check_components, make_pruner
-from search.journal import Report, warn
-from search.objectives import directions, objectives_mismatch, record_objectives
-from search.record import read_trial, record_study_data, recorded_study_data
-from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
-from search.space.messages import show
-from search.storage import (
+from search.runtime.journal import Report, warn
+from search.runtime.storage import (
     GRACE_SECONDS,
     StorageError,
     check_artifact_folder,
@@ -44,6 +39,11 @@ from search.storage import (
     study_dir,
     writing,
 )
+from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
+from search.space.messages import show
+from search.trials.best import best_trial
+from search.trials.objectives import directions, objectives_mismatch, record_objectives
+from search.trials.record import read_trial, record_study_data, recorded_study_data
 
 # Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
 # time queueing for its lock; the journal file is Optuna's store for this case.
@@ -279,10 +279,10 @@ def _run(
     if opened is not None:
         _check_objectives(_existing_study(opened, name), objectives, space, url)
     from cae.data import load_splits
+    from search.runtime.workers import Job, linear_baseline, run_workers, serve
     from search.sample import space_shape
     from search.space_check import check_batch_size, check_space, grid_search_space
-    from search.start import resolve_start
-    from search.workers import Job, linear_baseline, run_workers, serve
+    from search.trials.start import resolve_start
 
     space = resolve_start(space)
     shape = space_shape(space)  # from the dataset's name (a folder: its first image), before the images are read

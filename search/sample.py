@@ -42,7 +42,7 @@ from search.space.schema import INHERITED_KEYS
 
 Suggest = Callable[[str, Any], Any]
 # (cells per axis, rebalancing strength, temperature) → the classes: fitted on the training split in
-# a study (search.objective), the whole grid when only shapes are checked (no data is read then).
+# a study (search.trials.objective), the whole grid when only shapes are checked (no data is read then).
 BinsFor = Callable[[int, float, float], ChromaBins]
 CHECK_SAMPLES = 200
 
@@ -253,7 +253,7 @@ def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid, *, sha
         architecture = _template(model, suggest, shape)
     elif isinstance(model, StartedModel):
         if model.architecture is None:
-            raise ValueError(f"{space.path}: start: {model.ref.study} is not read yet (search.start.resolve_start)")
+            raise ValueError(f"{space.path}: start: {model.ref.study} is not read yet (search.trials.start.resolve_start)")
         _check_input(model.architecture, shape, f"the started trial's architecture ({model.origin})")
         architecture = widen(model.architecture, _draw(suggest, "width", model.width))
         for _ in range(_draw(suggest, "context", model.context)):

@@ -27,8 +27,8 @@ from cae.builder import build
 from cae.data import Splits
 from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample, describe
 from cae.training import reconstruct, to_unit
-from search.storage import StorageError
-from search.trial_model import load_trial
+from search.runtime.storage import StorageError
+from search.trials.trial_model import load_trial
 
 PNG = b"\x89PNG\r\n\x1a\n"
 REFERENCE = Architecture(

@@ -273,7 +273,7 @@ def _refit_of(result: latent_vs_error.LatentAnalysis) -> latent_vs_error.RefitFr
 
 def test_a_cifar10_study_is_set_beside_the_published_points(latent_result: latent_vs_error.LatentAnalysis) -> None:
     result = latent_result
-    assert result.data.dataset == "cifar10" and result.data.shape == (3, 32, 32)  # recorded by the study (search.record)
+    assert result.data.dataset == "cifar10" and result.data.shape == (3, 32, 32)  # recorded by the study (search.trials.record)
     report = _latent_report(result)
     assert "## Beside published results" in report
     assert "Published on CIFAR-10 at its original pixels (3 × 32 × 32), on its official test split, PSNR of the mean MSE" in report

@@ -18,9 +18,9 @@ import search
 from benchmarks.image_folders import digit_folder, photo_folder
 from cae.spec import ArchitectureError
 from search.cli import main
-from search.front import study_reference
-from search.record import read_trial, study_data
 from search.sample import random_suggest, sample
+from search.trials.front import study_reference
+from search.trials.record import read_trial, study_data
 from tests.conftest import SPACES
 
 ONE_EPOCH = ["--set", "train.epochs=1", "--set", "data.subset=null", "--set", "train.batch_size=16"]

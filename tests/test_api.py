@@ -240,7 +240,7 @@ def test_latent_vs_error_sets_a_refit_beside_its_search(parent: Path, monkeypatc
     from matplotlib.figure import Figure
 
     from analysis import latent_vs_error
-    from search.front import anytime_hypervolume, hypervolume
+    from search.trials.front import anytime_hypervolume, hypervolume
 
     monkeypatch.chdir(parent)
     if not Path("studies/api-sizes.db").exists():
@@ -294,7 +294,7 @@ def test_latent_vs_error_sets_several_refits_beside_their_search(parent: Path, m
 
 def test_refits_run_side_by_side_are_drawn_as_one(parent: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from analysis import latent_vs_error
-    from search.front import anytime_hypervolume, compute_hours, study_hypervolume
+    from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
 
     monkeypatch.chdir(parent)
     for name, sizes, epochs in (("api-sizes", [64, 128], 2), ("api-short", [64], 1)):

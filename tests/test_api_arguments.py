@@ -14,7 +14,7 @@ import search
 from cae.settings import DataError, TrainConfig
 from search.cli import main
 from search.run import WORKERS_PER_CORE, usable_cores
-from search.storage import StorageError, open_storage
+from search.runtime.storage import StorageError, open_storage
 from tests.conftest import SPACES
 
 SPACE = {

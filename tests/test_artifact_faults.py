@@ -28,9 +28,9 @@ import search
 from cae.builder import build
 from cae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cae.spec import Architecture, widen
+from search.runtime.storage import StorageError
 from search.space import SpaceError
-from search.storage import StorageError
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 from tests.test_bad_input import stored
 
 # every analysis that reads a trial's weights

@@ -10,8 +10,8 @@ import pytest
 
 from search import dashboard as search_dashboard
 from search.cli import main as search
-from search.storage import ARTIFACT_DIR
-from search.trial_model import load_trial
+from search.runtime.storage import ARTIFACT_DIR
+from search.trials.trial_model import load_trial
 from tests.conftest import SPACES
 
 QUICK = ["--set", "data.subset=300", "--set", "train.epochs=1"]

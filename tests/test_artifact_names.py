@@ -14,9 +14,9 @@ from optuna.artifacts import ArtifactMeta, get_all_artifact_meta
 from PIL import Image
 from rich.console import Console
 
-from search import artifact_names
-from search.artifact_names import name_artifact, named_path, names_folder, readable_path
-from search.best import show_best
+from search.trials import artifact_names
+from search.trials.artifact_names import name_artifact, named_path, names_folder, readable_path
+from search.trials.best import show_best
 
 
 def test_the_default_layout_names_beside_the_store_and_a_chosen_folder_per_study(tmp_path: Path) -> None:

@@ -605,7 +605,7 @@ def test_library_errors_name_parameters_not_flags() -> None:
     flag = re.compile(r"(?<![\w-])--[a-z]")
     root = SPACES.parent
     search = [p for p in sorted((root / "search").rglob("*.py")) if p.name not in COMMAND_MODULES]
-    assert root / "search" / "storage.py" in search and root / "search" / "space" / "overrides.py" in search
+    assert root / "search" / "runtime" / "storage.py" in search and root / "search" / "space" / "overrides.py" in search
     found = []
     for path in [*sorted((root / "analysis").glob("*.py")), root / "search" / "command_line.py", *search]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -621,10 +621,10 @@ def test_library_errors_name_parameters_not_flags() -> None:
 
 
 def test_the_commands_word_library_parameters_as_their_flags(tiny_study: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    import search.best
+    import search.trials.best
     from search.cli import _command_flags, _parser
     from search.command_line import flag_words
-    from search.storage import StorageError
+    from search.runtime.storage import StorageError
 
     run, refit = (_command_flags(_parser(), command) for command in ("run", "refit"))
     assert {name: run[name] for name in ("storage", "study_name", "overrides", "trials", "workers", "artifacts")} == {
@@ -643,7 +643,7 @@ def test_the_commands_word_library_parameters_as_their_flags(tiny_study: Path, m
         raise StorageError(f"study_name={study_name!r}: no completed trial yet (storage={storage!r})")
 
     monkeypatch.chdir(tiny_study)
-    monkeypatch.setattr(search.best, "show_best", refuse)  # a library error, as the library words it
+    monkeypatch.setattr(search.trials.best, "show_best", refuse)  # a library error, as the library words it
     assert main(["best", "--study", "tiny", "--storage", "sqlite:///studies/tiny.db"]) == 2
     assert capsys.readouterr().err == "error: --study tiny: no completed trial yet (--storage sqlite:///studies/tiny.db)\n"
 

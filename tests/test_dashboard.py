@@ -28,7 +28,7 @@ import pytest
 
 from search.cli import main as search
 from search.dashboard import Guard
-from search.storage import ARTIFACT_DIR
+from search.runtime.storage import ARTIFACT_DIR
 
 PICTURE = b"\x89PNG\r\n\x1a\n reconstructions of trial 0"
 

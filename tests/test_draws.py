@@ -13,9 +13,9 @@ import pytest
 from optuna.samplers import QMCSampler
 from optuna.trial import TrialState
 
-from search.draws import SeedPerTrial, trial_seeded_sampler
 from search.factories import make_sampler
-from search.storage import open_storage
+from search.runtime.draws import SeedPerTrial, trial_seeded_sampler
+from search.runtime.storage import open_storage
 from tests.conftest import SPACES
 
 TPE = {"type": "tpe", "seed": 0, "n_startup_trials": 3}

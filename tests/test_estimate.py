@@ -126,7 +126,7 @@ def test_a_library_call_prints_nothing() -> None:
 
 
 def test_the_display_over_worker_processes_times_the_first_trial_to_end() -> None:
-    """``--workers K``: the command's own display sees no epoch, only trials ending (search.workers.run_workers)."""
+    """``--workers K``: the command's own display sees no epoch, only trials ending (search.runtime.workers.run_workers)."""
     display, out, clock = _display(100)
     study = display.study
     for _ in range(2):

@@ -18,7 +18,7 @@ from torch import nn
 from analysis import evaluate as evaluate_command
 from analysis.evaluate import image_ssim, mse_and_ssim
 from cae.training import evaluate, reconstruct, to_unit
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 
 SPLITS = ["train", "validation", "test"]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from search.factories import check_components, make_pruner, make_sampler
-from search.latent_pruner import LatentPercentilePruner
+from search.pruning.latent_pruner import LatentPercentilePruner
 from search.space import SpaceError, load_space
 from search.space.schema import COMPONENTS, PRUNERS
 from tests.conftest import SPACES

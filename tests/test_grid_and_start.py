@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from cae.spec import Architecture
 from search.cli import main
-from search.start import best_start, latent_front
+from search.trials.start import best_start, latent_front
 from tests.conftest import SPACES
 
 LATENT = str(SPACES / "latent.yaml")

@@ -1,6 +1,6 @@
 """An interrupted grid study trains every point exactly once after the rerun (issue 32, items 2 and 3).
 
-A stop signal or Ctrl-C hands its trial back (search.preemption); the grid sampler knows each point by its parameters
+A stop signal or Ctrl-C hands its trial back (search.runtime.preemption); the grid sampler knows each point by its parameters
 (search.grid_points), so the handed-back trial trains its own point and the rerun the ones still owed. Before, the
 handed-back trial took the next point's ``grid_id``: one point ran twice and another never, and Ctrl-C threw its trial away.
 """
@@ -23,10 +23,10 @@ from optuna.trial import TrialState, create_trial
 
 import search
 from search.grid_points import PointGridSampler
-from search.preemption import HandedBack, stopping_on
+from search.runtime.preemption import HandedBack, stopping_on
+from search.runtime.storage import open_storage
+from search.runtime.workers import work
 from search.space_check import check_choices_kept
-from search.storage import open_storage
-from search.workers import work
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POINTS = [2, 3, 4, 5]

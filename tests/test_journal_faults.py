@@ -25,8 +25,8 @@ import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from search.cli import main
-from search.journal import JournalRepaired
-from search.storage import EXIT_STORAGE, StorageError, open_storage
+from search.runtime.journal import JournalRepaired
+from search.runtime.storage import EXIT_STORAGE, StorageError, open_storage
 from tests.conftest import SPACES, run_cli
 
 TINY = str(SPACES / "tiny.yaml")
@@ -201,7 +201,7 @@ def test_a_whole_record_stays_when_its_writer_is_interrupted_after_writing_it(
 ) -> None:
     """Ctrl-C between a record's write and its fsync: another process may have read the record already and keeps its
     offset, so the record stays (cutting it shifted every later record under that reader: seen as a JSONDecodeError)."""
-    import search.journal
+    import search.runtime.journal
 
     path = tmp_path / "tiny.journal"
     shutil.copy(journal, path)
@@ -213,7 +213,7 @@ def test_a_whole_record_stays_when_its_writer_is_interrupted_after_writing_it(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr(search.journal.os, "fsync", interrupted)
+        patched.setattr(search.runtime.journal.os, "fsync", interrupted)
         with pytest.raises(KeyboardInterrupt):
             writer.set_user_attr("a", 1)
     writer.set_user_attr("b", "a longer value than the first record's")

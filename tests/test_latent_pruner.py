@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from search.latent_pruner import Curve, LatentPercentilePruner, verdict
+from search.pruning.latent_pruner import Curve, LatentPercentilePruner, verdict
 
 DEFAULTS = {"percentile": 50.0, "latent_factor": 2.0, "n_startup_trials": 4, "n_warmup_steps": 1, "n_min_trials": 3}
 

@@ -28,7 +28,7 @@ from analysis.latent_space import (
     to_2d,
 )
 from cae.training import to_unit
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 
 
 def test_two_dimensional_latents_are_drawn_as_they_are() -> None:

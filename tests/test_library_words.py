@@ -13,7 +13,7 @@ import pytest
 import search
 from search.cli import _command_flags, _parser
 from search.command_line import flag_words
-from search.storage import record_artifact_dir
+from search.runtime.storage import record_artifact_dir
 
 SPACE = {
     "study": {"name": "words", "objectives": ["val_mse"], "sampler": {"type": "random", "seed": 1}},

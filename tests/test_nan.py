@@ -104,7 +104,7 @@ def test_a_failed_trial_is_said_to_be_retried_only_when_a_retry_is_queued() -> N
 
 
 def test_any_non_finite_objective_value_fails_the_trial_with_its_reason_before_upload(in_tmp: Path, monkeypatch) -> None:
-    import search.objective
+    import search.trials.objective
 
     calls = []
 
@@ -112,7 +112,7 @@ def test_any_non_finite_objective_value_fails_the_trial_with_its_reason_before_u
         calls.append(names)
         return math.nan if len(calls) == 1 else record.kept_val_mse
 
-    monkeypatch.setattr(search.objective, "trial_values", nan_first)
+    monkeypatch.setattr(search.trials.objective, "trial_values", nan_first)
     assert main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "train.epochs=1"]) == 0
     study = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")
     first = study.trials[0]

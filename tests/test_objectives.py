@@ -1,4 +1,4 @@
-"""The objectives declared once (search.objectives): what the parser accepts, what Optuna is told, what a
+"""The objectives declared once (search.trials.objectives): what the parser accepts, what Optuna is told, what a
 trial returns, and a resumed study refused when its objectives differ from what it was created with."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from search.objectives import (
+from search.space import SpaceError, space_from_dict
+from search.space.schema import OBJECTIVES as PARSED_OBJECTIVES
+from search.trials.objectives import (
     OBJECTIVES,
     best_val_mse,
     directions,
@@ -19,8 +21,6 @@ from search.objectives import (
     record_objectives,
     trial_values,
 )
-from search.space import SpaceError, space_from_dict
-from search.space.schema import OBJECTIVES as PARSED_OBJECTIVES
 
 SPACE = {"train": {"epochs": 1}, "model": {"depth": 1, "channels": 4, "latent_channels": 2}}
 

@@ -16,9 +16,9 @@ from rich.console import Console
 from analysis.latent_vs_error import main as latent_vs_error
 from cae.data import DataConfig, load_splits
 from cae.pca import pca_baseline
-from search.best import show_best
 from search.cli import main as search
-from search.storage import default_storage
+from search.runtime.storage import default_storage
+from search.trials.best import show_best
 from tests.conftest import SPACES
 
 TINY = (SPACES / "tiny.yaml").read_text()

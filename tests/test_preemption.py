@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.preemption import HandedBack, stopping_on
-from search.storage import open_storage
-from search.workers import work
+from search.runtime.preemption import HandedBack, stopping_on
+from search.runtime.storage import open_storage
+from search.runtime.workers import work
 from tests.conftest import SPACES
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -17,7 +17,7 @@ from analysis import probe
 from analysis.encoding import encode_images, pixels_of
 from analysis.probe import Labelled, chance, linear_probe, train_subset
 from cae.tasks import task_of
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 
 
 def _blobs(n: int, rng: np.random.Generator, dims: int = 40) -> Labelled:

@@ -1,4 +1,4 @@
-"""A trial's record: what the writers of search.record store reads back through read_trial, old studies included."""
+"""A trial's record: what the writers of search.trials.record store reads back through read_trial, old studies included."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from optuna.trial import TrialState, create_trial
 
 from cae.settings import DataDescription
 from cae.spec import Architecture, Conv, MaxPool, Upsample
-from search.objectives import trial_values
-from search.record import (
+from search.trials.objectives import trial_values
+from search.trials.record import (
     Curves,
     TrialRecord,
     parse_record,

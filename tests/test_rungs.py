@@ -17,11 +17,20 @@ from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
 from benchmarks import replay as rp
-from search.best import show_best
 from search.cli import main as search
-from search.front import REFERENCE_LATENT, REFERENCE_MSE, anytime_hypervolume, compute_hours, hypervolume, study_hypervolume
-from search.rungs import ParetoHalvingPruner, RungRecord, crowding_distances, is_rung, non_dominated_fronts, rank_order, rungs, verdict
-from search.storage import default_storage
+from search.pruning.rungs import (
+    ParetoHalvingPruner,
+    RungRecord,
+    crowding_distances,
+    is_rung,
+    non_dominated_fronts,
+    rank_order,
+    rungs,
+    verdict,
+)
+from search.runtime.storage import default_storage
+from search.trials.best import show_best
+from search.trials.front import REFERENCE_LATENT, REFERENCE_MSE, anytime_hypervolume, compute_hours, hypervolume, study_hypervolume
 from tests.conftest import SPACES
 
 RULE = {"min_epochs": 1, "eta": 3, "n_min_trials": 3}
@@ -365,8 +374,8 @@ def test_the_replay_command_writes_its_json_and_figure(tmp_path: Path) -> None:
 @pytest.mark.parametrize("space", ["pareto.yaml", "tiny.yaml"])
 def test_worker_processes_open_the_study_with_the_spaces_pruner(tmp_path: Path, space: str) -> None:
     """A ``--workers`` process loads the study itself: it must judge trials by the space's rule, not Optuna's default."""
+    from search.runtime.workers import Job, join_study
     from search.space import load_space
-    from search.workers import Job, join_study
 
     parsed = load_space(SPACES / space)
     url = f"sqlite:///{tmp_path}/w.db"

@@ -16,8 +16,8 @@ import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
-import search.objective
-import search.workers
+import search.runtime.workers
+import search.trials.objective
 from cae.checkpoint import load_checkpoint
 from cae.training import NonFiniteLoss
 from search.cli import main
@@ -39,7 +39,7 @@ def states(study: optuna.Study) -> dict[TrialState, int]:
 
 def break_training(monkeypatch: pytest.MonkeyPatch, failures: dict[int, BaseException]) -> None:
     """Make the n-th training of the run raise ``failures[n]``; the others train for real."""
-    real_train = search.objective.train
+    real_train = search.trials.objective.train
     calls = itertools.count(1)
 
     def train(*args, **kwargs):
@@ -48,7 +48,7 @@ def break_training(monkeypatch: pytest.MonkeyPatch, failures: dict[int, BaseExce
             raise failure
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(search.objective, "train", train)
+    monkeypatch.setattr(search.trials.objective, "train", train)
 
 
 def test_tiny_study_end_to_end_with_pruning(in_tmp: Path) -> None:
@@ -203,15 +203,17 @@ def test_timeout_and_study_name(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -
     # second passes it while it trains, finishes all the same, and no third one starts.
     clock = [0.0]
     started: list[float] = []  # the clock when each training began
-    real_train = search.objective.train
+    real_train = search.trials.objective.train
 
     def train(*args, **kwargs):
         started.append(clock[0])
         clock[0] += 0.3
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(search.objective, "train", train)
-    monkeypatch.setattr(search.workers, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep, strftime=time.strftime))
+    monkeypatch.setattr(search.trials.objective, "train", train)
+    monkeypatch.setattr(
+        search.runtime.workers, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep, strftime=time.strftime)
+    )
     assert main(["run", TINY, "--trials", "5", "--timeout", "0.5", "--study", "quick", *SMALL]) == 0
     study = load("quick")
     assert started == [0.0, 0.3]

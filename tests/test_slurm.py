@@ -16,7 +16,7 @@ import pytest
 import submitit
 
 from search.cli import main as search
-from search.slurm import Worker, worker_name
+from search.runtime.slurm import Worker, worker_name
 from tests.conftest import SPACES
 
 TINY = str(SPACES / "tiny.yaml")
@@ -157,7 +157,7 @@ def _wait_for(job: str, timeout: float = 600) -> None:
 def _study(name: str):
     import optuna
 
-    from search.storage import open_storage
+    from search.runtime.storage import open_storage
 
     return optuna.load_study(study_name=name, storage=open_storage(os.environ["CAE_TEST_POSTGRES"]))
 

@@ -19,7 +19,7 @@ from search.factories import check_components
 from search.sample import CHECK_SAMPLES, TrialConfig, optuna_suggest, random_suggest, sample
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel, load_space
 from search.space_check import check_space
-from search.start import resolve_start
+from search.trials.start import resolve_start
 from tests.conftest import SPACES
 
 TEMPLATE = """

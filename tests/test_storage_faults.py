@@ -23,9 +23,9 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.liveness import fail_stale_trials
-from search.storage import EXIT_STORAGE, load_study, open_storage
-from search.trial_model import load_trial
+from search.runtime.liveness import fail_stale_trials
+from search.runtime.storage import EXIT_STORAGE, load_study, open_storage
+from search.trials.trial_model import load_trial
 from tests.conftest import SPACES, run_cli
 
 TINY = str(SPACES / "tiny.yaml")
@@ -184,7 +184,7 @@ def test_load_trial_reads_the_weights_from_the_study_s_record_from_any_folder_an
 def test_load_trial_says_where_it_looked_when_the_artifact_folder_is_gone(
     tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search.storage import StorageError
+    from search.runtime.storage import StorageError
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_study / "studies", copy / "studies", ignore=shutil.ignore_patterns("artifacts"))
@@ -216,7 +216,7 @@ def test_a_trial_failed_for_its_worker_s_silence_says_so(kind: str, tmp_path: Pa
 KILLED_WRITER = """
 import os, sys
 import optuna
-from search.storage import open_storage
+from search.runtime.storage import open_storage
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 study = optuna.create_study(study_name="w", storage=open_storage(sys.argv[1]))
 for value in range(5):

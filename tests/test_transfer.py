@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from analysis import probe, transfer
 from analysis.probe import Labelled
 from cae.data import DataError, Splits
-from search.trial_model import load_trial
+from search.trials.trial_model import load_trial
 
 # The exact PCA of 3,072 pixels costs seconds per fit; the randomized one above MAX_FEATURES, hundredths (as in test_probe).
 RANDOMIZED = 10

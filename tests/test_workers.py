@@ -21,9 +21,9 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.cli import main
-from search.liveness import BEAT, Heartbeat, fail_stale_trials
-from search.objective import Objective, TrialFailed
-from search.storage import open_storage
+from search.runtime.liveness import BEAT, Heartbeat, fail_stale_trials
+from search.runtime.storage import open_storage
+from search.trials.objective import Objective, TrialFailed
 from tests.conftest import SPACES
 
 TINY = str(SPACES / "tiny.yaml")
@@ -251,7 +251,7 @@ RACE_QUICK = ["--set", "data.subset=100", "--set", "train.epochs=1", "--set", "t
 OPEN_AT = """
 import sys, time
 import optuna
-from search.storage import open_storage
+from search.runtime.storage import open_storage
 url, at = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, at - time.time()))  # not a busy wait: spinning processes would starve the others' imports on 2 cores
 optuna.create_study(study_name="race", storage=open_storage(url), load_if_exists=True)

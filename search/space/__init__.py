@@ -17,7 +17,7 @@ One module per concept: :mod:`~search.space.messages` (errors and "did you mean"
 :mod:`~search.space.values` (the parsed space), :mod:`~search.space.sections` and
 :mod:`~search.space.models` (parsing), :mod:`~search.space.overrides` (``--set``) and
 :mod:`~search.space.load` (reading a file). Parsing is pure: it reads the space file and nothing
-else (a ``start:`` is a reference that :func:`search.start.resolve_start` opens when a run begins),
+else (a ``start:`` is a reference that :func:`search.trials.start.resolve_start` opens when a run begins),
 and it imports no torch, so a bad space is refused in a fraction of a second.
 """
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
-import search.objectives
+import search.trials.objectives
 from cae.chroma_bins import PAPER_REBALANCE, PAPER_TEMPERATURE
 from cae.options import field_specs
 from cae.settings import TASK_NAMES, TrainConfig
@@ -90,7 +90,7 @@ STUDY_KEYS = ("name", "objectives", "sampler", "pruner")
 
 # What a study may minimise: the error always, and with it the code's size or the model's.
 # A colorizer may instead maximise its colourfulness (validation images, as a share of the truth's).
-OBJECTIVES = tuple(search.objectives.OBJECTIVES)
+OBJECTIVES = tuple(search.trials.objectives.OBJECTIVES)
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,15 @@ PRUNERS: dict[str, Component] = {
     ),
     # the project's own: it reads the trials' recorded curves, so it prunes multi-objective studies too
     "latent_percentile": Component(
-        "search.latent_pruner.LatentPercentilePruner",
+        "search.pruning.latent_pruner.LatentPercentilePruner",
         {"percentile": 50.0, "latent_factor": 2.0, "n_startup_trials": 4, "n_warmup_steps": 1, "n_min_trials": 3},
         multi_objective=True,
     ),
     "none": Component("optuna.pruners.NopPruner", multi_objective=True),
-    # asynchronous successive halving over the study's objectives (search/rungs.py)
-    "pareto_halving": Component("search.rungs.ParetoHalvingPruner", {"min_epochs": 1, "eta": 3, "n_min_trials": 3}, multi_objective=True),
+    # asynchronous successive halving over the study's objectives (search/pruning/rungs.py)
+    "pareto_halving": Component(
+        "search.pruning.rungs.ParetoHalvingPruner", {"min_epochs": 1, "eta": 3, "n_min_trials": 3}, multi_objective=True
+    ),
 }
 COMPONENTS: dict[str, dict[str, Component]] = {"sampler": SAMPLERS, "pruner": PRUNERS}
 

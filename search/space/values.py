@@ -52,7 +52,7 @@ class ExplicitModel:
 @dataclass(frozen=True)
 class StartRef:
     """``start:`` as written: the study (and trial) to start from. Parsing never opens it:
-    :func:`search.start.resolve_start` does, when a run begins."""
+    :func:`search.trials.start.resolve_start` does, when a run begins."""
 
     study: str
     storage: str | None = None
@@ -69,7 +69,7 @@ class StartedModel:
     context: Any = 0  # extra down-sampling stages (cae.spec.deepen): more context for a colorizer
     architecture: Architecture | None = None  # the started trial's, once resolved
     origin: str = ""  # "study recon, trial 32 (latent 1,024)", once resolved
-    record: dict[str, Any] | None = None  # the started trial, as the child study records it (search.start.Start.record)
+    record: dict[str, Any] | None = None  # the started trial, as the child study records it (search.trials.start.Start.record)
 
 
 @dataclass(frozen=True)

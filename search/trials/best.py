@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cae.summary import summary_table
-from search.artifact_names import readable_path
 from search.display import best_table, state_counts
-from search.front import REFERENCE_MSE, compute_hours, study_hypervolume, study_reference
-from search.objectives import best_val_mse, is_multi_objective
-from search.record import read_trial
-from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
+from search.runtime.storage import StorageError, default_storage, load_study, recorded_artifact_dir
+from search.trials.artifact_names import readable_path
+from search.trials.front import REFERENCE_MSE, compute_hours, study_hypervolume, study_reference
+from search.trials.objectives import best_val_mse, is_multi_objective
+from search.trials.record import read_trial
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -52,7 +52,7 @@ def compute_line(study: optuna.Study) -> str:
     if "latent size" in (study.metric_names or []):
         line += (
             f" · front hypervolume {study_hypervolume(study):.2f} dB × octaves (log2 latent size and validation MSE in dB, "
-            f"from {study_reference(study):,} values at {-10 * math.log10(REFERENCE_MSE):.0f} dB: search.front)"
+            f"from {study_reference(study):,} values at {-10 * math.log10(REFERENCE_MSE):.0f} dB: search.trials.front)"
         )
     return line
 

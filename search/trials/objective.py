@@ -1,11 +1,11 @@
 """One Optuna trial: sample a configuration, train it, report every epoch, record everything.
 
-What a trial records is written through :mod:`search.record` (which holds the attribute names and reads
-them back as a :class:`~search.record.TrialRecord`). Every trial records the user attributes ``worker``
+What a trial records is written through :mod:`search.trials.record` (which holds the attribute names and reads
+them back as a :class:`~search.trials.record.TrialRecord`). Every trial records the user attributes ``worker``
 (host:pid), ``latent_size``, ``n_params``, ``architecture``, ``train``, ``data`` and ``image_shape`` (what its
 images were: :class:`~cae.settings.DataDescription`), ``train_mse``, ``val_mse`` and ``epoch_seconds`` (lists, one
 entry per epoch, written as the epochs finish so that pruned trials keep their curves), ``train_seconds`` (the training's wall time so far,
-with the test pass once finished: :func:`search.front.compute_hours`), and ``pca_mse``: the test MSE of PCA fitted on
+with the test pass once finished: :func:`search.trials.front.compute_hours`), and ``pca_mse``: the test MSE of PCA fitted on
 the same training split at the trial's latent size (the optimal linear code; ``pca_reason`` instead when
 there is none: an over-complete latent, or a colorizer). Finished trials also record ``best_epoch``,
 ``test_mse``, ``test_psnr`` (of the weights from the best validation epoch, which are also the
@@ -18,8 +18,8 @@ as a share of the truth's (the PSNR alone rewards timid, grayish colours).
 The objective is the best validation MSE, or, in a study of several objectives, that and the
 latent size, parameter count and/or validation colourfulness (``study.objectives``; the last is
 maximised, up to the truth's: ``min(val_colourfulness_ratio, 1)``). Pruning asks the study's pruner: Optuna's
-pruners through ``trial.report`` (single objective), or :class:`~search.latent_pruner.LatentPercentilePruner`
-and :class:`~search.rungs.ParetoHalvingPruner`, which read the recorded curves and so work with several objectives too.
+pruners through ``trial.report`` (single objective), or :class:`~search.pruning.latent_pruner.LatentPercentilePruner`
+and :class:`~search.pruning.rungs.ParetoHalvingPruner`, which read the recorded curves and so work with several objectives too.
 """
 
 from __future__ import annotations
@@ -50,12 +50,16 @@ from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
-from search.artifact_names import name_artifact
-from search.curve_pruner import CurvePruner
 from search.display import FINISHED, Display
-from search.liveness import Heartbeat
-from search.objectives import is_multi_objective, trial_values
-from search.record import (
+from search.pruning.curve_pruner import CurvePruner
+from search.runtime.liveness import Heartbeat
+from search.runtime.slurm import worker_name
+from search.runtime.storage import StorageWriteError
+from search.sample import optuna_suggest, sample
+from search.space import Space
+from search.trials.artifact_names import name_artifact
+from search.trials.objectives import is_multi_objective, trial_values
+from search.trials.record import (
     Curves,
     read_trial,
     write_artifact_error,
@@ -66,10 +70,6 @@ from search.record import (
     write_result,
     write_worker,
 )
-from search.sample import optuna_suggest, sample
-from search.slurm import worker_name
-from search.space import Space
-from search.storage import StorageWriteError
 
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
@@ -117,7 +117,7 @@ class Objective:
         self._check_needed(trial)
         write_worker(trial, worker_name())  # which machine and process ran it (and SLURM job and array task)
         with Heartbeat(trial, self.heartbeat):
-            # Ctrl-C and stop signals go through: the worker hands the trial back with their reason (search.workers)
+            # Ctrl-C and stop signals go through: the worker hands the trial back with their reason (search.runtime.workers)
             return self._run(trial)
 
     def _check_needed(self, trial: optuna.Trial) -> None:
@@ -224,7 +224,7 @@ class Objective:
             self._fail(trial, str(error))
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
-        seconds = time.perf_counter() - started  # with the test pass (search.front.compute_hours)
+        seconds = time.perf_counter() - started  # with the test pass (search.trials.front.compute_hours)
         colorizer = task_of_architecture(arch).name != "reconstruction"
         write_result(
             trial,
@@ -237,7 +237,7 @@ class Objective:
             val_colourfulness_ratio=self.colourfulness(model, "val") if colorizer else None,
             colourfulness_ratio=self.colourfulness(model, "test") if colorizer else None,
         )
-        # from what the trial recorded, read back as every later reader will (search.objectives)
+        # from what the trial recorded, read back as every later reader will (search.trials.objectives)
         objectives = self.space.study.objectives
         values = trial_values(objectives, read_trial(trial))
         non_finite = [f"{name} {value}" for name, value in zip(objectives, _as_tuple(values), strict=True) if not math.isfinite(value)]
@@ -258,7 +258,7 @@ class Objective:
 
     def _upload(self, trial: optuna.Trial, model: CAE) -> None:
         """The reconstruction grid (8 validation images over their reconstructions) and the weights, stored by id for
-        the dashboard and named for a person (``studies/<study>/trials/0007/reconstructions.png``: search.artifact_names)."""
+        the dashboard and named for a person (``studies/<study>/trials/0007/reconstructions.png``: search.trials.artifact_names)."""
         folder = getattr(self.artifacts, "_base_path", None)  # a FileSystemArtifactStore's; another store has no folder to name in
         try:
             with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ so every task is an ordinary worker on one shared study (design §1.5) and recor
 task in its trials' ``worker`` attribute (:func:`worker_name`). The storage must be a database server
 that every node reaches (PostgreSQL, MySQL): SQLite's and a journal file's locks do not hold across the
 nodes' network file system, so they are refused. When a task is warned or stopped (the time limit's
-signal, ``scancel``, preemption) its worker hands its trial back (:mod:`search.preemption`); at the time
+signal, ``scancel``, preemption) its worker hands its trial back (:mod:`search.runtime.preemption`); at the time
 limit, the task requeues itself and its worker rejoins the study.
 """
 
@@ -89,7 +89,7 @@ def slurm_options(pairs: list[str]) -> dict[str, Any]:
 
 def check_shared(url: str) -> None:
     """:class:`SpaceError` unless ``url`` is a database server: the one storage that the cluster's nodes can share."""
-    from search.storage import is_journal, is_sqlite, mask
+    from search.runtime.storage import is_journal, is_sqlite, mask
 
     kind = "a journal file" if is_journal(url) else "a SQLite file" if is_sqlite(url) else None
     if kind:
@@ -127,7 +127,7 @@ class Worker:
     """One array task: the worker command in a child process, its stop signals passed on to it.
 
     submitit answers SIGTERM by ignoring it and SLURM's time-limit warning (SIGUSR2) by calling :meth:`checkpoint`
-    and requeueing the task; the child hands its trial back on either (search.preemption), and a requeued task runs
+    and requeueing the task; the child hands its trial back on either (search.runtime.preemption), and a requeued task runs
     the same command again, which rejoins the study.
     """
 

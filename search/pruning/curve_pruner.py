@@ -3,8 +3,8 @@
 Optuna's pruners answer ``prune() -> bool`` from values given to ``Trial.report``, which Optuna 5.0 still
 refuses in multi-objective studies (optuna #3450). These read the curve each trial records instead
 (``val_mse`` and its sizes), so they work with several objectives, and they give the reason a trial
-stopped, which the objective records. :class:`search.latent_pruner.LatentPercentilePruner` and
-:class:`search.rungs.ParetoHalvingPruner` are the two.
+stopped, which the objective records. :class:`search.pruning.latent_pruner.LatentPercentilePruner` and
+:class:`search.pruning.rungs.ParetoHalvingPruner` are the two.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Every ``python -m analysis.<view> --study NAME [--trial N]`` starts here, so the
 same things the same way: no such study, no such trial, a trial without weights (pruned or
 failed trials upload none), weights that cannot be read (a ``model.pt`` cut, damaged, or replaced by
 another network's: :func:`cae.checkpoint.load_checkpoint`). The weights are read from the folder the
-study recorded when its trials were written (:func:`search.storage.recorded_artifact_dir`), whatever the
+study recorded when its trials were written (:func:`search.runtime.storage.recorded_artifact_dir`), whatever the
 current folder, and nothing is created. Messages are in plain words; a command line adds its flags if it wants.
 """
 
@@ -31,12 +31,12 @@ from cae.builder import CAE
 from cae.checkpoint import CheckpointError, load_checkpoint
 from cae.data import DataConfig, Splits, load_splits
 from cae.spec import Architecture
-from search.best import load_best
 from search.display import state_counts
-from search.record import TrialRecord, read_trial
+from search.runtime.storage import StorageError, default_storage, load_study, recorded_artifact_dir
 from search.space import check_study_name
-from search.start import recorded_data
-from search.storage import StorageError, default_storage, load_study, recorded_artifact_dir
+from search.trials.best import load_best
+from search.trials.record import TrialRecord, read_trial
+from search.trials.start import recorded_data
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class LoadedTrial:
 
     @cached_property
     def record(self) -> TrialRecord:
-        """What the trial recorded (:func:`search.record.read_trial`): its curves, errors, architecture, data."""
+        """What the trial recorded (:func:`search.trials.record.read_trial`): its curves, errors, architecture, data."""
         return read_trial(self.trial)
 
     def data(self) -> Splits:

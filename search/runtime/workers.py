@@ -31,19 +31,13 @@ from cae.data import Splits, load_splits
 from cae.pca import PcaBaseline, pca_baseline
 from search.command_line import EXIT_INTERRUPTED
 from search.display import FINISHED, Display, finished, quiet_optuna
-from search.draws import trial_seeded_sampler
 from search.factories import make_pruner
 from search.grid_points import PointGridSampler
-from search.liveness import fail_stale_trials
-from search.objective import Objective, TrialFailed
-from search.preemption import HandedBack, hand_back, handing_back, holding, pending, released, stopping_on
-from search.record import read_trial, write_reason, write_stored_reason
-from search.sample import CHECK_SAMPLES
-from search.slurm import worker_name
-from search.space import Space, load_space
-from search.space_check import check_choices_kept
-from search.start import resolve_start
-from search.storage import (
+from search.runtime.draws import trial_seeded_sampler
+from search.runtime.liveness import fail_stale_trials
+from search.runtime.preemption import HandedBack, hand_back, handing_back, holding, pending, released, stopping_on
+from search.runtime.slurm import worker_name
+from search.runtime.storage import (
     EXIT_STORAGE,
     StorageWriteError,
     artifact_store,
@@ -55,6 +49,12 @@ from search.storage import (
     write_failure,
     writing,
 )
+from search.sample import CHECK_SAMPLES
+from search.space import Space, load_space
+from search.space_check import check_choices_kept
+from search.trials.objective import Objective, TrialFailed
+from search.trials.record import read_trial, write_reason, write_stored_reason
+from search.trials.start import resolve_start
 
 MAX_FAILURES_IN_A_ROW = 10  # training crashes: something is wrong beyond one configuration
 POLL_SECONDS = 2.0
@@ -124,7 +124,7 @@ def work(
     deadline = None if timeout is None else time.monotonic() + timeout
     waiting_said = False
     while deadline is None or time.monotonic() < deadline:
-        if stop := pending():  # a stop signal whose exception was lost (search.preemption.stopping_on)
+        if stop := pending():  # a stop signal whose exception was lost (search.runtime.preemption.stopping_on)
             handing_back()
             raise stop
         fail_stale_trials(study, grace)
@@ -149,7 +149,7 @@ def work(
                 continue
         started: list[optuna.Trial] = []  # this call's trial, for a stop that finds it outside the objective
         try:
-            with writing(f"the database {where}"), holding():  # a stop waits out Optuna's ask and tell (search.preemption)
+            with writing(f"the database {where}"), holding():  # a stop waits out Optuna's ask and tell (search.runtime.preemption)
                 study.optimize(
                     _stopping_on_refused_writes(objective, where, started),
                     n_trials=1,
@@ -267,7 +267,7 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
     :class:`~search.space.SpaceError` before any trial where the space would resume the study with other choices
     for a parameter (:func:`~search.space_check.check_choices_kept`)."""
     check_choices_kept(space, study, data.shape)
-    # seeded by each trial's number (search.draws): workers that start together, here or on other machines, draw apart;
+    # seeded by each trial's number (search.runtime.draws): workers that start together, here or on other machines, draw apart;
     # a grid's points known by their parameters, so that a hand-back trains its own point again (search.grid_points)
     cfg = space.study.sampler
     study.sampler = PointGridSampler(job.grid, seed=cfg.get("seed")) if job.grid is not None else trial_seeded_sampler(cfg)
@@ -308,7 +308,7 @@ def worker_log(study: str, index: int) -> Path:
 
 
 def watch_parent(parent: int, console: Console, interval: float = 1.0) -> None:
-    """Once the command that started this worker is gone, stop as a scheduler's SIGTERM stops it (search.preemption).
+    """Once the command that started this worker is gone, stop as a scheduler's SIGTERM stops it (search.runtime.preemption).
 
     multiprocessing ends its children only when the parent exits cleanly: a parent killed by SIGKILL, or by a
     SIGTERM in a library call that installed no handler, leaves its workers training into a study nobody watches,

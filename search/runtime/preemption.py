@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 # SIGTERM: a time limit, scancel, preemption; SIGUSR1: the warning that sbatch --signal=USR1@SECONDS asks for;
-# SIGUSR2: the one that submitit asks for (search.slurm), whose default action would kill the worker outright.
+# SIGUSR2: the one that submitit asks for (search.runtime.slurm), whose default action would kill the worker outright.
 # SIGINT: Ctrl-C, and what run_workers sends its workers when it is interrupted.
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 # What identifies a queued trial's point besides its parameters: kept on its retry, as RetryHeartbeatStaleTrialCallback keeps them.

@@ -19,7 +19,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import read_trial, write_stored_reason
+from search.trials.record import read_trial, write_stored_reason
 
 BEAT = "cae:heartbeat"
 

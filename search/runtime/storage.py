@@ -35,8 +35,8 @@ import sqlalchemy.exc
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage, RDBStorage
 
-from search.journal import JournalDamaged, Report, open_journal, warn
-from search.liveness import stale_trial_retry
+from search.runtime.journal import JournalDamaged, Report, open_journal, warn
+from search.runtime.liveness import stale_trial_retry
 from search.space.messages import excerpt
 
 STUDIES = Path("studies")
@@ -233,10 +233,10 @@ def open_storage(url: str, *, create: bool = True, grace: int = GRACE_SECONDS, r
     """The storage behind ``url``; ``create=False`` refuses a local file that is not there.
 
     RDB storages beat with Optuna's own heartbeat; a journal file (which has none in Optuna) beats
-    through :mod:`search.liveness`. Either way a dead worker's trial is failed after ``grace``
+    through :mod:`search.runtime.liveness`. Either way a dead worker's trial is failed after ``grace``
     seconds and retried once with the same parameters. A journal file is repaired on opening
-    (:mod:`search.journal`): ``report`` gets the one line saying what was cut (by default a
-    :class:`~search.journal.JournalRepaired` warning).
+    (:mod:`search.runtime.journal`): ``report`` gets the one line saying what was cut (by default a
+    :class:`~search.runtime.journal.JournalRepaired` warning).
     """
     check_storage(url, create=create)
     path = local_file(url)

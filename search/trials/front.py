@@ -1,6 +1,6 @@
 """The size–error front: the trials no other beats on both latent size and error (smaller is better).
 
-One rule for every place that asks (``start: {latent: N}`` in :mod:`search.start`, the front of
+One rule for every place that asks (``start: {latent: N}`` in :mod:`search.trials.start`, the front of
 :mod:`analysis.latent_vs_error`), so that a study's front is the same wherever it is shown.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.record import read_trial, study_data
+from search.trials.record import read_trial, study_data
 
 
 def size_error_front(sizes: Sequence[float], errors: Sequence[float]) -> list[int]:
@@ -64,7 +64,7 @@ def hypervolume(sizes: Sequence[float], errors: Sequence[float], reference: int 
 
 
 def train_seconds(trial: FrozenTrial) -> float:
-    """The seconds ``trial`` spent training (:attr:`~search.record.TrialRecord.compute_seconds`)."""
+    """The seconds ``trial`` spent training (:attr:`~search.trials.record.TrialRecord.compute_seconds`)."""
     return read_trial(trial).compute_seconds
 
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from cae.metrics import psnr
 from search.display import state_counts
-from search.record import read_trial
-from search.storage import StorageError
+from search.runtime.storage import StorageError
+from search.trials.record import read_trial
 
 BASE_COLUMNS = [
     *("number", "state", "latent_size", "n_params", "val_mse", "test_mse", "test_psnr"),
@@ -34,7 +34,7 @@ BASE_COLUMNS = [
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """Every trial of ``study``: Optuna's ``trials_dataframe`` for the number, state, duration and parameters, and
-    what each trial recorded (:func:`search.record.read_trial`) for the rest; NaN where it recorded nothing."""
+    what each trial recorded (:func:`search.trials.record.read_trial`) for the rest; NaN where it recorded nothing."""
     raw = study.trials_dataframe(attrs=("number", "state", "params", "duration"), multi_index=False)
     if raw.empty:
         return pd.DataFrame(columns=BASE_COLUMNS)

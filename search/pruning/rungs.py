@@ -43,9 +43,9 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.curve_pruner import CurvePruner
-from search.objectives import OBJECTIVES
-from search.record import TrialRecord, read_trial
+from search.pruning.curve_pruner import CurvePruner
+from search.trials.objectives import OBJECTIVES
+from search.trials.record import TrialRecord, read_trial
 
 # Running trials count with what they recorded at a rung: the rule is asynchronous.
 RECORDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -214,7 +214,7 @@ class ParetoHalvingPruner(CurvePruner):
     """Asynchronous successive halving over several objectives, from the trials' recorded curves (:func:`verdict`).
 
     Optuna's own pruners refuse multi-objective studies (``Trial.report`` raises there, optuna #3450);
-    this one reads the user attributes that :mod:`search.objective` records every epoch.
+    this one reads the user attributes that :mod:`search.trials.objective` records every epoch.
 
         >>> pruner = ParetoHalvingPruner(min_epochs=1, eta=3)
         >>> study = optuna.create_study(directions=["minimize", "minimize"])

@@ -16,8 +16,8 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.curve_pruner import CurvePruner
-from search.record import read_trial
+from search.pruning.curve_pruner import CurvePruner
+from search.trials.record import read_trial
 
 # Pruned trials keep their curves up to the epoch they stopped at: they are peers for the epochs they reached.
 PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED)

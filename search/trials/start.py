@@ -21,12 +21,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cae.data import DataConfig
 from cae.spec import Architecture
-from search.best import load_best
-from search.front import size_error_front
-from search.objectives import best_val_mse, is_multi_objective, pareto_trials
-from search.record import read_trial
+from search.runtime.storage import StorageError
 from search.space import Space, SpaceError, StartedModel, parse_space
-from search.storage import StorageError
+from search.trials.best import load_best
+from search.trials.front import size_error_front
+from search.trials.objectives import best_val_mse, is_multi_objective, pareto_trials
+from search.trials.record import read_trial
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def resolve_start(space: Space) -> Space:
 def best_start(study_name: str, storage: str | None = None, *, trial: int | None = None, latent: int | None = None) -> Start:
     """The best trial of ``study_name``, trial number ``trial``, or the front's trial nearest ``latent`` values.
 
-    Raises :class:`~search.storage.StorageError` when there is no such (completed) trial.
+    Raises :class:`~search.runtime.storage.StorageError` when there is no such (completed) trial.
     """
     study, chosen, _ = load_best(study_name, storage)
     if trial is not None:

@@ -1,7 +1,7 @@
 """What a study may optimise, declared once: each objective's name in a space (``study.objectives``), its
 label among Optuna's metric names, its direction, and how its value comes from a trial's recorded result.
 
-The parser (search.space), the runner (search.run) and the trial's objective (search.objective) read
+The parser (search.space), the runner (search.run) and the trial's objective (search.trials.objective) read
 :data:`OBJECTIVES`; so do the rules that depend on how many objectives a study has (its best trial
 is the lowest error, or its Pareto front). Imports neither Optuna nor torch: the parser reads it.
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from search.record import TrialRecord, parse_record, read_trial
+from search.trials.record import TrialRecord, parse_record, read_trial
 
 if TYPE_CHECKING:
     import optuna

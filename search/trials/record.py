@@ -1,6 +1,6 @@
 """What a trial stores, typed: the one writer and the one reader of a trial's user attributes.
 
-The objective (:mod:`search.objective`) writes a trial through the ``write_*`` functions here, and
+The objective (:mod:`search.trials.objective`) writes a trial through the ``write_*`` functions here, and
 everything that reads a trial back (pruners, refits, fronts, tables, benchmarks, analyses) reads it
 through :func:`read_trial` as a :class:`TrialRecord`; the attribute names live in this file alone.
 
@@ -25,7 +25,7 @@ Reading is lenient where writing is not: a field a study recorded before it exis
 (``data`` as CIFAR-10 at 3 × 32 × 32, what every study was before the dataset could be chosen), and so
 does a value of the wrong type, because the pruners read every trial of a study each epoch and one odd
 record must not stop a run. Imports neither Optuna nor torch: the space parser reads
-:mod:`search.objectives`, which reads this.
+:mod:`search.trials.objectives`, which reads this.
 """
 
 from __future__ import annotations
