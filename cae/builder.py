@@ -17,7 +17,8 @@ import math
 import torch
 from torch import nn
 
-from cae.spec import GROUPS, Architecture, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Residual, Shape, Upsample, out_shape
+from cae.layers import GROUPS, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Residual, Shape, Upsample, out_shape
+from cae.spec import Architecture
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -44,7 +45,7 @@ def normalisation(name: str, channels: int) -> list[nn.Module]:
 
 
 class ResidualBlock(nn.Module):
-    """``act(x + norm(conv(act(norm(conv(x))))))``: see :class:`cae.spec.Residual`."""
+    """``act(x + norm(conv(act(norm(conv(x))))))``: see :class:`cae.layers.Residual`."""
 
     def __init__(self, channels: int, kernel: int, act: str, norm: str) -> None:
         super().__init__()

@@ -7,7 +7,8 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from cae.spec import Architecture, describe
+from cae.layers import describe
+from cae.spec import Architecture
 
 
 def _shape(shape: tuple[int, int, int]) -> str:

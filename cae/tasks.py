@@ -27,8 +27,9 @@ from torch import nn
 from cae.chroma_bins import ChromaBins
 from cae.chroma_classes import annealed_mean, class_loss
 from cae.color import chroma, luma, ycbcr_to_rgb
+from cae.layers import ArchitectureError, Conv, ConvTranspose, Layer
 from cae.settings import TaskName
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Layer
+from cae.spec import Architecture
 
 Images = Callable[[torch.Tensor], torch.Tensor]
 
