@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -32,7 +33,7 @@ from cae.data import Splits
 from cae.metrics import psnr
 from cae.schedule import LearningRate
 from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
-from cae.spec import Architecture
+from cae.spec import Architecture, ArchitectureError
 from cae.tasks import Task, task_of
 
 # Evaluation batches: 256 CIFAR-10 images measured 1.4× faster than 1,000 on CPU (the activations stay
@@ -164,6 +165,28 @@ def evaluate(model: nn.Module, images: torch.Tensor) -> float:
     return torch.stack(sums).sum().item() / images.numel()  # one device sync, not one per batch
 
 
+def check_loss(loss: str, architecture: Architecture) -> None:
+    """Refuse (:class:`~cae.spec.ArchitectureError`) a loss that ``architecture``'s outputs cannot be trained by.
+
+    Binary cross-entropy reads its inputs as probabilities, so it needs outputs in [0, 1]: a sigmoid output.
+    The sampler asks before a trial trains, :func:`fit` before it trains a model it is given.
+    """
+    if loss == "bce" and architecture.output != "sigmoid":
+        raise ArchitectureError("train.loss: bce needs outputs in [0, 1], so model.output must be sigmoid")
+
+
+@contextmanager
+def cudnn_benchmark(on: bool) -> Iterator[None]:
+    """cuDNN's benchmark mode (it times its convolution algorithms once per input shape and keeps the fastest) while
+    the block runs, if ``on``; the process's setting is as it was afterwards, as a library call leaves global state."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = model.parameters()
     if cfg.optimizer == "adam":
@@ -200,72 +223,72 @@ def fit(
     """
     if cfg.loss not in LOSSES:
         raise ValueError(f"train.loss: expected one of {', '.join(LOSSES)}, got {cfg.loss!r}")
-    if cfg.loss == "bce" and getattr(model, "arch", None) is not None and model.arch.output != "sigmoid":
-        raise ValueError("train.loss: bce needs outputs in [0, 1], so model.output must be sigmoid")
+    if getattr(model, "arch", None) is not None:
+        check_loss(cfg.loss, model.arch)
     task = task_of(model)
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
     model.to(device, memory_format=torch.channels_last)
     data = data.to(device)  # once: no per-batch copies to a GPU (the same tensors on CPU)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one batch shape all epoch: let cuDNN pick its fastest convolutions
-    forward = torch.compile(model) if cfg.compile else model  # the same parameters; evaluation stays eager
-    optimizer = make_optimizer(model, cfg)
-    criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
-    # The training error is on the image (RGB for a colorizer), like validation; for plain MSE
-    # reconstruction that is the loss itself, and no second error is computed.
-    loss_is_rgb_mse = cfg.loss == "mse" and task.name == "reconstruction"
-    shuffle = torch.Generator().manual_seed(cfg.seed)
-    train = data.train.images
-    n, batch = len(train), cfg.batch_size
-    n_batches = math.ceil(n / batch)
-    rate = LearningRate(optimizer, cfg.schedule, epochs=cfg.epochs, steps_per_epoch=n_batches, warmup=cfg.warmup)
-    result = TrainResult(precision="fp32" if amp is None else "bf16", keep_last=task.loss is not None)
-    best_state: dict[str, torch.Tensor] = {}
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        squared = torch.zeros((), dtype=torch.float64, device=device)
-        order = torch.randperm(n, generator=shuffle).to(device)
-        for step, first in enumerate(range(0, n, batch), start=1):
-            x = to_unit(train[order[first : first + batch]])
-            inputs = task.inputs(x).contiguous(memory_format=torch.channels_last)  # a no-op for reconstruction
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                out = forward(inputs)
-            out = out.float()  # loss and errors in float32 (a no-op without autocast)
-            loss = task.loss(out, x) if task.loss is not None else criterion(out, task.targets(x))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            rate.after_batch()
-            with torch.no_grad():
-                rgb = None if loss_is_rgb_mse else task.to_rgb(inputs, out)
-                squared += (loss.detach() * x.numel() if rgb is None else F.mse_loss(rgb, x, reduction="sum")).double()
-            if on_batch is not None:
-                on_batch(step, n_batches)
-        train_mse = squared.item() / train.numel()
-        seconds = time.perf_counter() - start
-        if not math.isfinite(train_mse):
-            raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
-        val_mse = evaluate(model, data.val.images)
-        if not math.isfinite(val_mse):
-            # A finite training loss is measured before each step: the last step can still throw the weights to
-            # infinity. Raised before the epoch is reported, so that no NaN reaches the curves or a pruner.
-            raise NonFiniteLoss(f"non-finite validation error at epoch {epoch} (train MSE {train_mse:.5g}): the weights diverged")
-        rate.after_epoch(val_mse)
-        result.train_mse.append(train_mse)
-        result.val_mse.append(val_mse)
-        result.epoch_seconds.append(seconds)
-        if result.best_epoch == epoch:
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if on_epoch is not None:
-            on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
-    model.load_state_dict(best_state)
-    result.test_mse = evaluate(model, data.test.images)
-    if not math.isfinite(result.test_mse):
-        raise NonFiniteLoss(f"non-finite test error of the weights kept (epoch {result.best_epoch}, val MSE {result.best_val_mse:.5g})")
-    result.test_psnr = psnr(result.test_mse)
-    return result
+    # one batch shape all epoch: cuDNN may pick its fastest convolutions for it, for this fit only
+    with cudnn_benchmark(device.type == "cuda"):
+        forward = torch.compile(model) if cfg.compile else model  # the same parameters; evaluation stays eager
+        optimizer = make_optimizer(model, cfg)
+        criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
+        # The training error is on the image (RGB for a colorizer), like validation; for plain MSE
+        # reconstruction that is the loss itself, and no second error is computed.
+        loss_is_rgb_mse = cfg.loss == "mse" and task.name == "reconstruction"
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        train = data.train.images
+        n, batch = len(train), cfg.batch_size
+        n_batches = math.ceil(n / batch)
+        rate = LearningRate(optimizer, cfg.schedule, epochs=cfg.epochs, steps_per_epoch=n_batches, warmup=cfg.warmup)
+        result = TrainResult(precision="fp32" if amp is None else "bf16", keep_last=task.loss is not None)
+        best_state: dict[str, torch.Tensor] = {}
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            start = time.perf_counter()
+            squared = torch.zeros((), dtype=torch.float64, device=device)
+            order = torch.randperm(n, generator=shuffle).to(device)
+            for step, first in enumerate(range(0, n, batch), start=1):
+                x = to_unit(train[order[first : first + batch]])
+                inputs = task.inputs(x).contiguous(memory_format=torch.channels_last)  # a no-op for reconstruction
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    out = forward(inputs)
+                out = out.float()  # loss and errors in float32 (a no-op without autocast)
+                loss = task.loss(out, x) if task.loss is not None else criterion(out, task.targets(x))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                rate.after_batch()
+                with torch.no_grad():
+                    rgb = None if loss_is_rgb_mse else task.to_rgb(inputs, out)
+                    squared += (loss.detach() * x.numel() if rgb is None else F.mse_loss(rgb, x, reduction="sum")).double()
+                if on_batch is not None:
+                    on_batch(step, n_batches)
+            train_mse = squared.item() / train.numel()
+            seconds = time.perf_counter() - start
+            if not math.isfinite(train_mse):
+                raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
+            val_mse = evaluate(model, data.val.images)
+            if not math.isfinite(val_mse):
+                # A finite training loss is measured before each step: the last step can still throw the weights to
+                # infinity. Raised before the epoch is reported, so that no NaN reaches the curves or a pruner.
+                raise NonFiniteLoss(f"non-finite validation error at epoch {epoch} (train MSE {train_mse:.5g}): the weights diverged")
+            rate.after_epoch(val_mse)
+            result.train_mse.append(train_mse)
+            result.val_mse.append(val_mse)
+            result.epoch_seconds.append(seconds)
+            if result.best_epoch == epoch:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if on_epoch is not None:
+                on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
+        model.load_state_dict(best_state)
+        result.test_mse = evaluate(model, data.test.images)
+        if not math.isfinite(result.test_mse):
+            raise NonFiniteLoss(f"non-finite test error of the weights kept (epoch {result.best_epoch}, val MSE {result.best_val_mse:.5g})")
+        result.test_psnr = psnr(result.test_mse)
+        return result
 
 
 def train(

@@ -36,7 +36,7 @@ from cae.spec import (
     widen,
 )
 from cae.tasks import CLASSES, adapt, check_channels, get_task, task_of_architecture, with_classes
-from cae.training import TrainConfig
+from cae.training import TrainConfig, check_loss
 from search.space import Choice, DesignsModel, ExplicitModel, FloatRange, IntRange, Space, StartedModel, TemplateModel, is_distribution
 from search.space.schema import INHERITED_KEYS
 
@@ -270,8 +270,7 @@ def sample(space: Space, suggest: Suggest, bins_for: BinsFor = full_grid, *, sha
         architecture = adapt(architecture, get_task(task, shape[0]))
     check_bounds(architecture, model)
     train = TrainConfig(**{k: _draw(suggest, k, v) for k, v in train_values.items()})
-    if train.loss == "bce" and architecture.output != "sigmoid":
-        raise ArchitectureError("train.loss bce needs outputs in [0, 1]: model.output must be sigmoid")
+    check_loss(train.loss, architecture)
     return TrialConfig(architecture, train, lineage)
 
 

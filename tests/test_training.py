@@ -10,8 +10,8 @@ from torch import nn
 
 from cae.builder import build
 from cae.checkpoint import load_checkpoint, save_checkpoint
-from cae.spec import Architecture, Conv, ConvTranspose, MaxPool, Upsample
-from cae.training import NonFiniteLoss, TrainConfig, evaluate, fit, psnr, train
+from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, MaxPool, Upsample
+from cae.training import NonFiniteLoss, TrainConfig, check_loss, cudnn_benchmark, evaluate, fit, psnr, train
 
 REFERENCE = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
@@ -106,6 +106,32 @@ def test_bce_needs_a_sigmoid_output(tiny_splits) -> None:
     arch = Architecture((Conv(4),), (Conv(3, activation="none"),), output="none")
     with pytest.raises(ValueError, match=r"model\.output must be sigmoid"):
         train(arch, tiny_splits, TrainConfig(epochs=1, loss="bce", device="cpu"))
+
+
+def test_the_sampler_and_the_loop_refuse_bce_by_one_rule() -> None:
+    linear = Architecture((Conv(4),), (Conv(3, activation="none"),), output="none")
+    with pytest.raises(ArchitectureError, match=r"^train\.loss: bce needs outputs in \[0, 1\], so model\.output must be sigmoid$"):
+        check_loss("bce", linear)
+    check_loss("mse", linear)  # any other loss takes any output
+    check_loss("bce", REFERENCE)  # sigmoid
+
+
+def test_a_fit_leaves_cudnns_benchmark_mode_as_it_found_it(tiny_splits) -> None:
+    before = torch.backends.cudnn.benchmark
+    try:
+        for setting in (False, True):
+            torch.backends.cudnn.benchmark = setting
+            with cudnn_benchmark(True):
+                assert torch.backends.cudnn.benchmark
+            assert torch.backends.cudnn.benchmark is setting
+            with cudnn_benchmark(False):
+                assert torch.backends.cudnn.benchmark is setting  # off asks nothing: a caller's own choice stands
+        torch.backends.cudnn.benchmark = False
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # on a GPU the fit turns it on, and back off after
+        train(REFERENCE, tiny_splits, TrainConfig(epochs=1, batch_size=64, device=device))
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def test_errors_are_on_the_pixel_scale_with_outputs_clamped(tiny_splits) -> None:
