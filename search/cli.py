@@ -13,6 +13,7 @@ The library's errors name its parameters (``storage='…'``); their line says th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import warnings
@@ -47,6 +48,7 @@ from search.runtime.storage import (
     study_dir,
     write_failure,
 )
+from search.selection import DesignError, Selection, child_name
 from search.space import Space, SpaceError, check_study_name, load_space
 
 EXIT_STOPPED = 1
@@ -253,29 +255,18 @@ def _slurm(args: argparse.Namespace, space: Space, console: Console) -> int:
 
 
 def _refit(args: argparse.Namespace, console: Console) -> int:
-    if args.best and (args.front or args.trials):
-        raise SpaceError("command line", "--best", "expected --best alone or with --latent D..., not with --front or --trial")
-    if args.within and not args.best:
-        raise SpaceError("command line", "--within", "applies to --best: add --best or drop --within")
-    if not args.best and args.front == bool(args.trials or args.latent):  # --front alone, or --trial and --latent (either or both)
-        raise SpaceError(
-            "command line", "--front", "expected one of --front, --trial N..., --latent D..., --best, or --trial or --best with --latent"
-        )
-    if args.into is not None:
-        check_study_name(args.into, "command line", "--into")
-        if args.into == args.study:
-            raise SpaceError("command line", "--into", f"expected a study other than its parent {args.study} (a refit is a child study)")
+    # the library's own checks, run here before the refit imports torch (seconds); their words become flags in _command
+    selection = Selection.of(
+        front=args.front, trials=args.trials or (), latent=args.latent or (), best=args.best, within=args.within, call="command line"
+    )
+    child_name(args.study, args.into, "command line")
     from search.refits import refit
 
     return _exit_code(
         lambda: refit(
             args.study,
             epochs=args.epochs,
-            front=args.front,
-            trials=args.trials or (),
-            latent=args.latent or (),
-            best=args.best,
-            within=args.within,
+            **dataclasses.asdict(selection),
             storage=args.storage,
             into=args.into,
             overrides=args.overrides,
@@ -360,7 +351,7 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
     except StorageWriteError as error:
         print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_STORAGE
-    except (SpaceError, StorageError) as error:
+    except (SpaceError, StorageError, DesignError) as error:
         print(f"error: {flag_words(str(error), flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DataError as error:

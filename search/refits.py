@@ -1,10 +1,10 @@
 """Search short, then train long: chosen designs of a finished study trained again, into a child study.
 
 A search gives every trial a short budget; the designs it finds are worth more epochs than it could
-spend on each. :func:`refit` takes the study's front (``front=True``), trials by number, or the front's
-nearest design at exact latent sizes (``latent=[64, 128, 256]``: the sizes published results are quoted
-at, built at exactly that size), and trains each with ``epochs`` into a child study, one trial per
-design. The child is an ordinary study (the same objectives, PCA on every trial, resumable, any storage,
+spend on each. :func:`refit` takes the designs a :class:`~search.selection.Selection` picks (the study's
+front, trials by number, the front's nearest design at exact latent sizes such as ``latent=[64, 128, 256]``,
+the sizes published results are quoted at, or the design best against PCA), and trains each with ``epochs``
+into a child study, one trial per design. The child is an ordinary study (the same objectives, PCA on every trial, resumable, any storage,
 ``--workers``): its space is written out with the designs as data (``model: {designs: [...]}``), so
 it never needs the parent again, and each trial records its ``lineage`` (parent study, trial, parameters).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -24,10 +23,10 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from cae.spec import Architecture, ArchitectureError, at_latent_size
-from search.run import check_count, check_epochs, check_run_arguments, optimize
+from search.run import check_epochs, check_run_arguments, optimize
 from search.runtime.storage import GRACE_SECONDS, StorageError, default_storage, load_study, mask
-from search.space import SpaceError, check_study_name
-from search.space.messages import show
+from search.selection import DesignError, Selection, child_name
+from search.space import check_study_name
 from search.trials.objectives import best_val_mse, is_multi_objective, pareto_trials
 from search.trials.record import read_trial
 from search.trials.start import latent_front, recorded_space
@@ -56,10 +55,10 @@ def _lineage(study: optuna.Study, trial: FrozenTrial, arch: Architecture, asked:
 
 
 def _recorded_design(study: optuna.Study, trial: FrozenTrial) -> tuple[Architecture, dict[str, Any]]:
-    """``trial``'s architecture and training settings (:class:`StorageError` where it recorded none)."""
+    """``trial``'s architecture and training settings (:class:`DesignError` where it recorded none)."""
     record = read_trial(trial)
     if record.architecture is None or record.train is None:
-        raise StorageError(f"trial {trial.number} of study {study.study_name}: expected its architecture and training settings")
+        raise DesignError(f"trial {trial.number} of study {study.study_name}: expected its architecture and training settings")
     return record.architecture, record.train
 
 
@@ -89,14 +88,14 @@ def _at_size(study: optuna.Study, front: list[FrozenTrial], size: int) -> dict[s
             return _built_at(study, trial, size)
         except ArchitectureError as error:
             reasons.append(f"trial {trial.number}: {error}")
-    raise StorageError(f"latent {size}: no design on the front of study {study.study_name} can be built at that size ({reasons[0]})")
+    raise DesignError(f"latent {size}: no design on the front of study {study.study_name} can be built at that size ({reasons[0]})")
 
 
 def _trial_at_size(study: optuna.Study, trial: FrozenTrial, size: int) -> dict[str, Any]:
     try:
         return _built_at(study, trial, size)
     except ArchitectureError as error:
-        raise StorageError(
+        raise DesignError(
             f"latent {size}: trial {trial.number} of study {study.study_name} cannot be built at that size ({error})"
         ) from None
 
@@ -110,8 +109,7 @@ def best_against_pca(study: optuna.Study, within: float = 0.0) -> FrozenTrial:
 
     With ``within`` > 0, of the trials whose score is at most ``(1 + within)`` times the best, the one
     cheapest per epoch (median seconds): a refit's compute is fixed, so the cheaper of two designs the
-    short search cannot tell apart gets more epochs in it (the fifth flagship run: two scores 0.01%
-    apart, one 1.7 times the other's seconds an epoch).
+    short search cannot tell apart gets more epochs in it.
     """
     if not (within >= 0 and math.isfinite(within)):
         raise ValueError(f"within must be a finite fraction ≥ 0, got {within}")
@@ -123,12 +121,36 @@ def best_against_pca(study: optuna.Study, within: float = 0.0) -> FrozenTrial:
         if (r := read_trial(t)).pca_score is not None and r.architecture_dict is not None
     ]
     if not scored:
-        raise StorageError(f"study {study.study_name} has no completed trial with PCA's error recorded, so none can be judged against it")
+        raise DesignError(f"study {study.study_name} has no completed trial with PCA's error recorded, so none can be judged against it")
     best = min(scored, key=lambda s: s[1])
     if within == 0:
         return best[0]
     near = [s for s in scored if s[1] <= best[1] * (1 + within)]
     return min(near, key=lambda s: (s[2], s[1]))[0]
+
+
+def selected_designs(study: optuna.Study, selection: Selection) -> list[dict[str, Any]]:
+    """The designs ``selection`` picks from ``study``, as ``model.designs`` entries (:class:`DesignError` where it cannot
+    give one): the front's by latent size; trials (``best``'s one) as asked, each built at each ``latent`` size when
+    there are any; else the front's nearest design at each size."""
+    by_pca = [best_against_pca(study, selection.within)] if selection.best else []
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    if not complete:
+        raise DesignError(f"study {study.study_name} has no completed trial to refit")
+    missing = [n for n in selection.trials if n not in complete]
+    if missing:
+        raise DesignError(f"trial {missing[0]} of study {study.study_name} is not a completed trial (only those keep a design)")
+    chosen = by_pca or [complete[n] for n in selection.trials]
+    if chosen and selection.latent:
+        # One design at several sizes: a design cheap per epoch can be given more of them
+        # than the front's nearest one at each size, within the same compute.
+        return [_trial_at_size(study, t, size) for t in chosen for size in selection.latent]
+    if chosen:
+        return [_design(study, t) for t in chosen]
+    front = front_trials(study)
+    if selection.front:
+        return [_design(study, t) for t in sorted(front, key=lambda t: read_trial(t).latent_size or 0)]
+    return [_at_size(study, front, size) for size in selection.latent]
 
 
 def choose_designs(
@@ -140,35 +162,10 @@ def choose_designs(
     best: bool = False,
     within: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """The designs to train again, as ``model.designs`` entries: ``front``, ``trials`` or ``latent`` alone, or ``trials`` and
-    ``latent`` together (each of those trials' designs built at each of those sizes); ``best`` stands for the one trial
-    :func:`best_against_pca` picks (with ``within``), alone or with ``latent``."""
-    if within and not best:
-        raise ValueError("within applies to best")
-    if best:
-        if front or trials:
-            raise ValueError("choose best alone or with latent, not with front or trials")
-        trials = [best_against_pca(study, within).number]
-    if bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
-        raise ValueError("choose front, trials or latent, or trials with latent")
-    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    if not complete:
-        raise StorageError(f"study {study.study_name} has no completed trial to refit")
-    if trials:
-        missing = [n for n in trials if n not in complete]
-        if missing:
-            raise StorageError(f"trial {missing[0]} of study {study.study_name} is not a completed trial (only those keep a design)")
-        chosen = [complete[n] for n in dict.fromkeys(trials)]
-        if latent:
-            # One design at several sizes: a design cheap per epoch can be given more of them
-            # than the front's nearest one at each size, within the same compute.
-            return [_trial_at_size(study, t, size) for t in chosen for size in dict.fromkeys(latent)]
-        return [_design(study, t) for t in chosen]
-    best = front_trials(study)
-    if front:
-        best = sorted(best, key=lambda t: read_trial(t).latent_size or 0)
-        return [_design(study, t) for t in best]
-    return [_at_size(study, best, size) for size in dict.fromkeys(latent)]
+    """The designs to train again, as ``model.designs`` entries: :func:`selected_designs` of the :class:`Selection`
+    these arguments make (``front``, ``trials`` or ``latent`` alone, or ``trials`` and ``latent`` together; ``best``,
+    with ``within``, alone or with ``latent``)."""
+    return selected_designs(study, Selection.of(front=front, trials=trials, latent=latent, best=best, within=within, call="choose_designs"))
 
 
 def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int, name: str) -> dict[str, Any]:
@@ -179,7 +176,7 @@ def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int,
     """
     parent = recorded_space(study.user_attrs)
     if parent is None:
-        raise StorageError(f"study {study.study_name} recorded no space, so its data and objectives are unknown")
+        raise DesignError(f"study {study.study_name} recorded no space, so its data and objectives are unknown")
     # the parent's data as it was, resizing and conversion included: its designs were built for that shape
     data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(parent.data).items() if v is not None}
     return {
@@ -296,7 +293,7 @@ def refit(
 ) -> optuna.Study:
     """Train chosen designs of ``study_name`` for ``epochs`` each, into the child study ``into`` (default ``NAME-refit``).
 
-    Example: the flagship's front at the published sizes, trained ten times longer::
+    Example: the front's designs at the sizes published results are quoted at, trained ten times longer::
 
         child = search.refit("pareto", latent=[64, 128, 256], epochs=40)
         search.trials_table(child)[["latent_size", "test_psnr", "pca_psnr", "gain_db"]]
@@ -323,21 +320,17 @@ def refit(
     check_study_name(study_name, "refit", "study_name=")
     check_epochs("refit", epochs)
     check_run_arguments("refit", timeout=timeout, workers=workers, grace=grace)
-    for size in latent:
-        check_count("refit", "latent", size, 1)
-    for number in trials:
-        check_count("refit", "trials", number, 0)
-    if isinstance(within, bool) or not isinstance(within, numbers.Real) or not 0 <= within <= 1:
-        raise SpaceError("refit", "within=", f"expected a fraction from 0 to 1, got {show(within)}")
-    name = check_study_name(into or f"{study_name}-refit", "refit", "into")
-    if name == study_name:
-        raise ValueError(f"into: expected a study other than its parent {study_name} (a refit is a child study)")
+    selection = Selection.of(front=front, trials=trials, latent=latent, best=best, within=within)
+    name = child_name(study_name, into)
     parent, _ = load_study(study_name, storage or default_storage(study_name))
-    designs = choose_designs(parent, front=front, trials=trials, latent=latent, best=best, within=within)
+    designs = selected_designs(parent, selection)
     url = storage or default_storage(name)
     resumed = _existing(name, url)
     if resumed is not None:
         designs = _in_recorded_order(resumed, designs)
+    # The child's space stays a mapping that optimize parses like any space, not a Space built here: the study records
+    # its YAML text, which worker processes and every resume parse again, and ``overrides`` edit that mapping before it
+    # is parsed. A Space built beside the text would be a second rendering of the designs that nothing checks against it.
     space = refit_space(parent, designs, epochs, name)
     record = {"study": study_name, "trials": [d["lineage"]["trial"] for d in designs], "epochs": epochs}
     if resumed is not None:

@@ -1,0 +1,89 @@
+"""What a refit is asked for, checked before any study is read: which designs (:class:`Selection`) and the child's name.
+
+A refit trains the study's front, trials by number, the front's nearest design at exact latent sizes, or the one
+design best against PCA; ``trials`` and ``best`` also combine with ``latent`` (each design built at each size).
+:meth:`Selection.of` is the one check of that choice, and ``search.refit(...)`` and ``python -m search refit`` both go
+through it. Its errors name the library's parameters (``best=``); the command line words them as its flags
+(:func:`search.command_line.flag_words`), so one message serves a notebook and a terminal. Nothing here imports torch
+or Optuna: the command refuses a bad choice before it loads either.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from search.space import SpaceError, check_study_name
+from search.space.messages import show
+
+
+class DesignError(ValueError):
+    """A design the parent study cannot give: no completed trial, no such trial, none that builds at a latent size,
+    or no recorded space to train it in."""
+
+
+def _check_whole(call: str, name: str, value: Any, minimum: int) -> None:
+    # worded as search.run.check_count, which imports torch with the study runner
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not value >= minimum:
+        raise SpaceError(call, f"{name}=", f"expected an integer ≥ {minimum}, got {show(value)}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which designs of a finished study a refit trains; made by :meth:`of`, which checks them.
+
+    ``front`` alone; ``trials`` or ``latent`` alone, or both (each of those trials built at each of those sizes);
+    or ``best`` (:func:`search.refits.best_against_pca`, the cheapest per epoch within ``within`` of its score),
+    alone or with ``latent``. ``trials`` and ``latent`` hold each number once, in the order first asked.
+    """
+
+    front: bool = False
+    trials: tuple[int, ...] = ()
+    latent: tuple[int, ...] = ()
+    best: bool = False
+    within: float = 0.0
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        front: bool = False,
+        trials: Sequence[int] = (),
+        latent: Sequence[int] = (),
+        best: bool = False,
+        within: float = 0.0,
+        call: str = "refit",
+    ) -> Selection:
+        """The selection these arguments of ``call`` ask for; :class:`SpaceError` (a ``ValueError``) naming the
+        parameter where a value or the combination is not one a refit takes.
+
+        >>> Selection.of(trials=[3, 7, 3], latent=[64])
+        Selection(front=False, trials=(3, 7), latent=(64,), best=False, within=0.0)
+        >>> Selection.of(front=True, within=0.01)
+        Traceback (most recent call last):
+        search.space.messages.SpaceError: refit: within=: applies to best=: add best= or drop within=
+        """
+        for size in latent:
+            _check_whole(call, "latent", size, 1)
+        for number in trials:
+            _check_whole(call, "trials", number, 0)
+        if isinstance(within, bool) or not isinstance(within, numbers.Real) or not 0 <= within <= 1:
+            raise SpaceError(call, "within=", f"expected a fraction from 0 to 1, got {show(within)}")
+        if within and not best:
+            raise SpaceError(call, "within=", "applies to best=: add best= or drop within=")
+        if best and (front or trials):
+            raise SpaceError(call, "best=", "expected best= alone or with latent=D..., not with front= or trials=")
+        if not best and bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
+            raise SpaceError(call, "front=", "expected one of front=, trials=N..., latent=D..., best=, or trials= or best= with latent=")
+        return cls(bool(front), tuple(dict.fromkeys(trials)), tuple(dict.fromkeys(latent)), bool(best), float(within))
+
+
+def child_name(study_name: str, into: str | None, call: str = "refit") -> str:
+    """The child study's name: ``into``, default ``NAME-refit``; :class:`SpaceError` for a name that cannot be a file's
+    or that is the parent's own (a refit is a child study)."""
+    name = check_study_name(into or f"{study_name}-refit", call, "into=")
+    if name == study_name:
+        raise SpaceError(call, "into=", f"expected a study other than its parent {study_name} (a refit is a child study)")
+    return name
