@@ -48,7 +48,7 @@ class Fingerprint:
     """An incremental hash for a cache key: text, raw bytes, and arrays (their type and shape, then their bytes).
 
     ``algorithm`` (16-byte BLAKE2b, or a :func:`hashlib.new` name) is fixed by each cache's existing keys: a changed key orphans the entries
-    already on disk (a minute of PCA, tens of seconds of decoding each).
+    already on disk (each a PCA fit or a dataset's decoding to do again).
     """
 
     def __init__(self, *parts: Any, algorithm: str = "blake2b") -> None:

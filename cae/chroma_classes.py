@@ -105,8 +105,8 @@ def dequantise(classes: torch.Tensor, bins: ChromaBins) -> torch.Tensor:
     return centres(bins, classes)[classes].permute(0, 3, 1, 2)
 
 
-# Soft targets from a table rather than a nearest-neighbour search per pixel: measured 0.10 s per
-# batch of 128 images for the search here, most of a training step. Chroma from 8-bit RGB moves in
+# Soft targets from a table rather than a nearest-neighbour search per pixel, which took most of a
+# training step (docs/results.md has the figure). Chroma from 8-bit RGB moves in
 # steps of about 1/255, so a 512 × 512 table of the plane (cells of 0.002, a thirtieth of a bin at
 # 16 per axis) gives the same neighbours and weights to within that.
 _TABLE = 512

@@ -282,7 +282,7 @@ def pca_baseline(train: torch.Tensor, test: torch.Tensor, on_progress: Callable[
     The cache holds only the curve (D + 1 floats) under ``cache_dir()/pca/<key>.npz``, the key a
     hash of both image arrays: any dataset or subset gets its own entry, and a changed split can
     never reuse a stale one. ``on_progress`` hears one line before a cache miss starts the fit
-    (about a minute for 48,000 CIFAR-10 images on 2 cores); nothing is printed.
+    (docs/results.md: how long); nothing is printed.
     """
     if train.ndim != 4 or test.ndim != 4 or train.shape[1:] != test.shape[1:]:
         raise ValueError(f"expected train and test images of the same N×C×H×W shape, got {tuple(train.shape)} and {tuple(test.shape)}")
@@ -297,8 +297,8 @@ def pca_baseline(train: torch.Tensor, test: torch.Tensor, on_progress: Callable[
 
 
 def linear_code(train: torch.Tensor, on_progress: Callable[[str], None] | None = None) -> LinearCode:
-    """:func:`fit_pca` of ``train``, cached by the images' hash (75 MB for CIFAR-10): a fit costs a minute,
-    and every trial that starts from the linear code (``model.linear_skip``) needs it."""
+    """:func:`fit_pca` of ``train``, cached by the images' hash (75 MB for CIFAR-10): a fit is the slowest step of
+    a run's start, and every trial that starts from the linear code (``model.linear_skip``) needs it."""
     path = cache_dir() / "pca" / f"code-{Fingerprint(CACHE_VERSION, train).hexdigest()}.npz"
     stored = load_npz(path, "mean", "components", "eigenvalues")
     if stored is not None:  # else missing or damaged: fitted again below
@@ -323,9 +323,9 @@ def start_from_linear_code(model: torch.nn.Module, code: LinearCode) -> None:
     The model's images, C·H·W in and out, must be the code's D values: PCA of the same images.
 
     The linear path is frozen (``requires_grad=False``): trained with the convolutions' learning rate,
-    Adam moves every weight by about the rate each step, which shook the components (entries of about
-    1/√D, 0.018 for CIFAR-10's 3,072 values): on CIFAR-10 at latent 256, 2 epochs at 2e-3 ended 0.39 dB
-    *under* PCA with a trained path and above it with a frozen one.
+    Adam moves every weight by about the rate each step, which shakes the components (entries of about
+    1/√D, 0.018 for CIFAR-10's 3,072 values) and can leave the network under PCA, where it started
+    (docs/results.md has the run).
     """
     arch = model.arch
     d = arch.latent_size

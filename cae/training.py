@@ -1,13 +1,13 @@
 """The training loop: seeded, in-memory, errors always on the [0, 1] pixel scale.
 
 Images stay one uint8 tensor; each batch is gathered and converted to float on the fly, so there
-is no per-image Python work. Models and batches use ``channels_last``, which measured 2.1× faster
-than NCHW for the reference network on this project's 2-core CPU machine. The forward pass runs
-under bfloat16 autocast where the hardware computes in bfloat16 natively (``precision: auto``: a
-GPU that supports it, a CPU with AVX512-BF16 or AMX), 1.4× faster on that machine; weights,
-optimizer, loss and every reported error stay float32. On a GPU the three image sets are moved
-there once per run, and cuDNN picks its fastest convolutions for the fixed batch shape.
-Measurements: ``benchmarks/README.md``.
+is no per-image Python work. Models and batches use ``channels_last``, which CPU convolutions run
+faster than NCHW. The forward pass runs under bfloat16 autocast only where the hardware computes in
+bfloat16 natively (``precision: auto``: a GPU that supports it, a CPU with AVX512-BF16 or AMX), since
+emulated bfloat16 is slower than float32; weights, optimizer, loss and every reported error stay
+float32. On a GPU the three image sets are moved there once per run, and during a fit cuDNN picks
+its fastest convolutions for the fixed batch shape. What each choice gained, measured:
+``docs/results.md`` (the code's choices) and ``benchmarks/README.md``.
 
 A per-epoch callback sees every epoch's train and validation MSE; it may raise any exception to
 stop training (the search raises Optuna's ``TrialPruned`` through it), which propagates unchanged::
@@ -36,9 +36,9 @@ from cae.settings import LOSSES, OPTIMIZERS, PRECISIONS, TrainConfig
 from cae.spec import Architecture, ArchitectureError
 from cae.tasks import Task, task_of
 
-# Evaluation batches: 256 CIFAR-10 images measured 1.4× faster than 1,000 on CPU (the activations stay
-# in cache) and hold a quarter of the memory (a 64-channel 32×32 layer of 1,000 images is 262 MB; at
-# 96×96, nine times that); a GPU wants large ones.
+# Evaluation batches: on CPU small enough that the activations stay in cache (faster than 1,000 images;
+# docs/results.md) and hold a quarter of the memory (a 64-channel 32×32 layer of 1,000 images is 262 MB;
+# at 96×96, nine times that); a GPU wants large ones.
 EVAL_BATCH = 256
 EVAL_BATCH_CUDA = 4096
 
