@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from cae.layers import GROUPS, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Residual, Shape, Upsample, out_shape
+from cae.layers import GROUPS, AvgPool, Conv, ConvTranspose, Dense, Layer, MaxPool, Reshape, Residual, Shape, Upsample, out_shape
 from cae.spec import Architecture
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -106,6 +106,8 @@ def make_layers(layers: tuple[Layer, ...], in_shape: Shape) -> LayerStack:
                 modules.append(ResidualBlock(c, k, act, norm))
             case MaxPool(k, s):
                 modules.append(nn.MaxPool2d(k, stride=s))
+            case AvgPool(k, s):
+                modules.append(nn.AvgPool2d(k, stride=s))
             case Upsample(scale, mode):
                 align = False if mode == "bilinear" else None
                 modules.append(nn.Upsample(scale_factor=scale, mode=mode, align_corners=align))

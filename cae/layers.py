@@ -144,8 +144,8 @@ class Residual:
 
 
 @dataclass(frozen=True)
-class MaxPool:
-    """Max-pooling; ``stride=None`` means the kernel size (2×2 pooling halves the image)."""
+class _Pool:
+    """A fixed pooling window; ``stride=None`` means the kernel size (2×2 pooling halves the image)."""
 
     kernel: int = option(2, minimum=1)
     stride: int | None = option(None, minimum=1)
@@ -156,7 +156,7 @@ class MaxPool:
         check_fields(self, ArchitectureError)
 
     def describe(self) -> str:
-        return f"maxpool {self.kernel}×{self.kernel}/{self.stride}"
+        return f"{KIND_OF[type(self)]} {self.kernel}×{self.kernel}/{self.stride}"
 
     def walk(self, shape: Shape, name: str) -> tuple[Shape, int]:
         c, h, _ = shape
@@ -165,6 +165,20 @@ class MaxPool:
 
     def see(self, field: int, jump: int, image_size: int) -> tuple[int, int]:
         return field + (self.kernel - 1) * jump, jump * self.stride
+
+
+@dataclass(frozen=True)
+class MaxPool(_Pool):
+    """Max-pooling: each output is its window's largest value; ``stride=None`` means the kernel size."""
+
+
+@dataclass(frozen=True)
+class AvgPool(_Pool):
+    """Average pooling: each output is its window's mean; ``stride=None`` means the kernel size.
+
+    Every input pixel counts towards the output and receives gradient, where a max-pool passes on
+    only the largest value of each window: a smooth, anti-aliased down-sampling.
+    """
 
 
 @dataclass(frozen=True)
@@ -238,7 +252,7 @@ class Reshape:
         return field, jump
 
 
-Layer = Conv | ConvTranspose | Residual | MaxPool | Upsample | Dense | Reshape
+Layer = Conv | ConvTranspose | Residual | MaxPool | AvgPool | Upsample | Dense | Reshape
 # A layer kind is one class above (its fields, checks, shape walk, description and receptive field)
 # and one branch in cae.builder.make_layers; a space's keys for it are derived from the class
 # (search.space.schema.LAYER_KEYS: the kind's name holds the first field, e.g. {conv: 8, kernel: 3}).
@@ -247,6 +261,7 @@ LAYER_KINDS: dict[str, type] = {
     "transpose": ConvTranspose,
     "residual": Residual,
     "maxpool": MaxPool,
+    "avgpool": AvgPool,
     "upsample": Upsample,
     "dense": Dense,
     "reshape": Reshape,
@@ -286,7 +301,7 @@ def _window_size(name: str, size: int, k: int, s: int, p: int) -> int:
 
 def halving_steps(layer: Layer) -> int:
     """How many 2× down-samplings a layer makes (a stride of 4 is two; strides that are no power of 2 count none)."""
-    stride = layer.stride if isinstance(layer, Conv | MaxPool) else 1
+    stride = layer.stride if isinstance(layer, Conv | _Pool) else 1
     return stride.bit_length() - 1 if stride & (stride - 1) == 0 else 0
 
 

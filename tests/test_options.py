@@ -21,7 +21,7 @@ from search.space.params import Bool, Enum, Float, Int, OrWord
 from search.space.schema import INHERITED_KEYS, LAYER_KEYS, TRAIN_KEYS, declared_keys
 
 # A valid instance of each layer kind, to change one field of at a time.
-VALID = {"conv": (8,), "transpose": (8,), "residual": (8,), "maxpool": (), "upsample": (), "dense": (8,), "reshape": (2, 2)}
+VALID = {"conv": (8,), "transpose": (8,), "residual": (8,), "maxpool": (), "avgpool": (), "upsample": (), "dense": (8,), "reshape": (2, 2)}
 
 
 def _bad_value(spec) -> object:

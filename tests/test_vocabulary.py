@@ -18,7 +18,7 @@ from analysis.activations import layer_outputs
 from cae.builder import LayerStack, build
 from cae.pca import fit_pca, pca_reconstruct, start_from_linear_code
 from cae.schedule import LearningRate
-from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, Dense, MaxPool, Reshape, Residual, Upsample
+from cae.spec import Architecture, ArchitectureError, AvgPool, Conv, ConvTranspose, Dense, MaxPool, Reshape, Residual, Upsample
 from search.sample import random_suggest, sample
 from search.space import SpaceError, load_space
 from search.space_check import check_space
@@ -37,6 +37,7 @@ ARCHITECTURES = {
         (Conv(8, 3, 2), Residual(8, 3, "gelu", "batch"), Residual(8, 5), Conv(2)),
         (Upsample(2, "bilinear"), Conv(8), Residual(8, norm="group"), Conv(3, activation="none")),
     ),
+    "avg-pool": Architecture((Conv(8), AvgPool(), Conv(8), AvgPool(4), Conv(4)), (Upsample(8), Conv(3, activation="none"))),
     "tanh": Architecture((Conv(8, 3, 2), Conv(4)), (Upsample(), Conv(3, activation="none")), output="tanh"),
     # the decoder of a linear_skip network refines the linear path's image: image shape in, image shape out
     "linear-skip-conv-latent": Architecture(
@@ -174,6 +175,28 @@ def test_template_blocks_residual_norm_and_linear_bottleneck(tmp_path: Path) -> 
     assert arch.latent_shape == (4, 8, 8)
     model_ = build(arch)
     assert sum(p.numel() for p in model_.parameters()) == arch.n_params
+
+
+def test_average_pooling_is_a_layer_a_space_writes_and_a_mean_of_its_window(tmp_path: Path) -> None:
+    model = """  encoder:
+    - {conv: 8}
+    - {avgpool: 2}
+    - {conv: 4, kernel: 3}
+    - {avgpool: 4}
+  decoder:
+    - {upsample: 8}
+    - {conv: 3}
+"""
+    arch = check_space(load_space(_space(tmp_path, model))).architecture
+    assert arch.encoder[1] == AvgPool(2, 2) and arch.encoder[3] == AvgPool(4, 4) and arch.encoder[1] != MaxPool(2, 2)
+    assert [row.out_shape for row in arch.shapes[:4]] == [(8, 32, 32), (8, 16, 16), (4, 16, 16), (4, 4, 4)]
+    assert arch.depth == 3 and arch.receptive_field == 3 + 1 + 2 * 2 + 3 * 2  # conv 3, pool 2, conv 3 at ×2, pool 4 at ×2
+    assert arch.encoder[1].describe() == "avgpool 2×2/2"
+    pool = build(Architecture((Conv(3), AvgPool()), (Upsample(), Conv(3)))).encoder.layer_modules()[1]
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert pool(x).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]  # each output is its 2×2 window's mean
+    with pytest.raises(ArchitectureError, match=r"avgpool 2×2/2\): \(5 − 2 \+ 2·0\)/2 \+ 1 = 2\.5"):
+        Architecture((Conv(4), AvgPool()), (Upsample(), Conv(3)), image_size=5)
 
 
 def test_template_with_one_block_is_unchanged(tmp_path: Path) -> None:
