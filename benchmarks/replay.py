@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS, machine, write_result
+from benchmarks.front_shortfall import MEASURES, SIZES, summarise
+from benchmarks.front_shortfall import figure as shortfall_figure
 from search.pruning.latent_pruner import Curve
 from search.pruning.latent_pruner import verdict as latent_verdict
 from search.pruning.rungs import RungRecord, non_dominated_fronts
@@ -180,6 +182,14 @@ class Replay:
     # (the configurations a refit would train longer), MOASHA's way of counting
     hypervolume_all: float = math.nan
     anytime_all: tuple[tuple[int, float], ...] = ()
+    # every trial as it ended: (epochs spent by then, latent size, best error, whether it finished its budget, and
+    # the best error its configuration reached in the full recording: what a refit of that design would find)
+    ended: tuple[tuple[int, int, float, bool, float], ...] = ()
+
+    def points(self, epochs: float = math.inf, *, stopped: bool = False) -> list[tuple[int, float, float]]:
+        """(latent size, best error, full-budget error) of the trials ended once ``epochs`` were spent: those that
+        finished their budget, or every one (``stopped``, MOASHA's way of counting)."""
+        return [(latent, error, full) for spent, latent, error, finished, full in self.ended if spent <= epochs and (finished or stopped)]
 
 
 def replay(configs: Sequence[Config], rule: Rule, order: Sequence[int], workers: int = 1) -> Replay:
@@ -194,6 +204,7 @@ def replay(configs: Sequence[Config], rule: Rule, order: Sequence[int], workers:
     all_sizes: list[int] = []
     all_errors: list[float] = []
     anytime_all: list[tuple[int, float]] = []
+    ended: list[tuple[int, int, float, bool, float]] = []
 
     def start(now: float) -> None:
         config = configs[pending.pop(0)]
@@ -222,11 +233,20 @@ def replay(configs: Sequence[Config], rule: Rule, order: Sequence[int], workers:
             errors.append(best)
         all_sizes.append(trial.config.latent_size)
         all_errors.append(best)
+        ended.append((spent, trial.config.latent_size, best, not stop, min(trial.config.val_mse)))
         anytime.append((spent, hypervolume(sizes, errors)))
         anytime_all.append((spent, hypervolume(all_sizes, all_errors)))
         if pending:
             start(clock)
-    return Replay(spent, hypervolume(sizes, errors), tuple(anytime), len(sizes), hypervolume(all_sizes, all_errors), tuple(anytime_all))
+    return Replay(
+        spent,
+        hypervolume(sizes, errors),
+        tuple(anytime),
+        len(sizes),
+        hypervolume(all_sizes, all_errors),
+        tuple(anytime_all),
+        tuple(ended),
+    )
 
 
 def at_epochs(anytime: Sequence[tuple[int, float]], epochs: float) -> float:
@@ -270,6 +290,7 @@ def benchmark(configs: Sequence[Config], *, orderings: int, workers: Sequence[in
                 results.append(replay(configs, rule, order, w))
             runs[f"{name}/w{w}"] = {"rule": name, "workers": w, "runs": results}
     summary = {}
+    budgets = sorted({len(configs) * b for b in short if b < full})  # what each fixed-B spends: every rule is read there too
     halving_epochs = {w: float(np.mean([r.epochs for r in runs[f"pareto_halving/w{w}"]["runs"]])) for w in workers}
     for key, entry in runs.items():
         results = entry["runs"]
@@ -292,6 +313,7 @@ def benchmark(configs: Sequence[Config], *, orderings: int, workers: Sequence[in
                 "share_at_halving_epochs_mean": float(equal.mean()),
                 "share_at_halving_epochs_std": float(equal.std()),
                 "anytime": [list(map(list, getattr(r, anytime))) for r in results],
+                "shortfall": summarise(results, reference.points(), budgets, range(reference.epochs + 1), stopped=count == "all"),
             }
     return {
         "configs": len(configs),
@@ -360,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curves", type=Path, default=CURVES)
     parser.add_argument("--orderings", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--short", type=int, nargs="*", default=[3], help="budgets of the fixed-budget rule")
+    parser.add_argument("--short", type=int, nargs="*", default=[1, 2, 3, 4], help="budgets of the fixed-budget rule")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     configs = load_curves(args.curves)
@@ -370,12 +392,15 @@ def main(argv: list[str] | None = None) -> int:
     result = benchmark(configs, orderings=args.orderings, workers=args.workers, short=args.short)
     args.out.mkdir(parents=True, exist_ok=True)
     figure(result).savefig(args.out / "replay.png", dpi=120)
+    shortfall_figure(result).savefig(args.out / "replay-shortfall.png", dpi=120)
     # every run's anytime curve is drawn, but kept as data only as its mean over orderings, every epoch: small enough to commit
     grid = range(result["reference"]["epochs"] + 1)
     for s in result["summary"].values():
         for count in COUNTS:
             runs = s[count].pop("anytime")
             s[count]["anytime_mean"] = [round(float(np.mean([at_epochs(r, e) for r in runs])), 4) for e in grid]
+            for measure in s[count]["shortfall"].values():
+                measure.pop("anytime_mean_db")  # drawn in replay-shortfall.png; its readings at the fixed budgets are kept
     path = write_result("replay", {"machine": machine(), "curves": str(args.curves), **result}, folder=args.out)
     for key, s in result["summary"].items():
         c, a = s["complete"], s["all"]
@@ -386,8 +411,29 @@ def main(argv: list[str] | None = None) -> int:
             f"{c['share_at_halving_epochs_mean']:6.2%}  |  all trials: {a['share_mean']:6.2%} ± {a['share_std']:5.2%}, "
             f"at halving's epochs {a['share_at_halving_epochs_mean']:6.2%}"
         )
-    print(f"wrote {path} and {args.out / 'replay.png'}")
+    _print_shortfalls(result)
+    print(f"wrote {path}, {args.out / 'replay.png'} and {args.out / 'replay-shortfall.png'}")
     return 0
+
+
+def _print_shortfalls(result: dict[str, Any]) -> None:
+    """The shortfall (dB over the full budget's front; — where a size was not reached in every ordering) per rule and
+    measure: at its end per size, and its mean over the sizes at each fixed budget's epochs."""
+
+    def db(value: float | None, reached: float) -> str:
+        return "    —" if value is None or reached < 1 else f"{value:+5.2f}"
+
+    first = next(iter(result["summary"].values()))["complete"]["shortfall"]["front"]
+    budgets = list(first["at_epochs_db"])
+    for measure, meaning in MEASURES.items():
+        sizes, at = " / ".join(map(str, SIZES)), ", ".join(budgets)
+        print(f"shortfall of {meaning} (dB), at its end at {sizes} values, then its mean at epochs {at}:")
+        for key, s in result["summary"].items():
+            for count in COUNTS:
+                f = s[count]["shortfall"][measure]
+                ends = " ".join(db(f["final_db"][str(size)], f["final_reached"][str(size)]) for size in SIZES)
+                at = " ".join(db(f["at_epochs_db"][b], f["at_epochs_reached"][b]) for b in budgets)
+                print(f"  {key:24} {count:8} {s['epochs_mean']:6.1f} epochs  {ends}  |  {at}")
 
 
 if __name__ == "__main__":
