@@ -4,6 +4,11 @@ Every run sees the same split: the dataset's parts (train and test) are joined (
 CIFAR-10), permuted with a fixed seed and cut 80/10/10 into 48,000 / 6,000 / 6,000. A ``subset``
 keeps the first N images of that same permutation before cutting, for tiny runs.
 
+``split: official`` keeps the dataset's own parts instead (:func:`official_indices`): its test part is
+the test split, and validation is carved from its training part (``val``: 10%, or a count), so
+CIFAR-10 splits 45,000 / 5,000 / 10,000 as published results do. A ``subset`` of N images then takes
+each part's share of N (600 of CIFAR-10: 500 of the training part, 100 of the test part).
+
 What is read, under the root (``root`` argument, else ``$CAE_DATA_DIR``, else ``./data``):
 
 - a dataset of :data:`cae.datasets.REGISTRY` (``cifar10``, ``mnist``, ``svhn``, ...): its files where
@@ -20,6 +25,7 @@ when the run asks (:func:`fit_images`), and :meth:`Splits.describe` says what th
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +37,7 @@ from torchvision.transforms.v2 import functional as tvf
 
 from cae.datasets import DATASETS, REGISTRY, known_shape, title
 from cae.folders import FolderSource
-from cae.settings import DataConfig, DataDescription, DataError
+from cae.settings import DEFAULT_VAL, OFFICIAL, DataConfig, DataDescription, DataError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -60,9 +66,11 @@ class Splits:
     val: ImageSet
     test: ImageSet
     classes: tuple[str, ...]  # () for a folder of images without class folders
-    source: str  # what was read, for reports: "CIFAR-10 (JPEG export) at ../shared/data/cifar10"
+    source: str  # what was read, for reports: "CIFAR-10 (JPEG export) at ../shared/data/cifar10[, official split]"
     dataset: str = "cifar10"
     root: str | None = None  # the folder read, resolved
+    split: str = "random"  # or "official": the test split is the dataset's own test part
+    pixels: str = "original"  # or "JPEG export": what the files hold of the dataset's pixels
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,7 +80,7 @@ class Splits:
 
     def describe(self) -> DataDescription:
         """The dataset, shape, classes and source, as studies and trials record them."""
-        return DataDescription(self.dataset, self.shape, self.classes, self.source, self.root)
+        return DataDescription(self.dataset, self.shape, self.classes, self.source, self.root, self.split, self.pixels)
 
     def to(self, device: torch.device | str) -> Splits:
         """The three sets on ``device``, moved once: on a GPU, training and evaluation then copy nothing per batch."""
@@ -102,12 +110,49 @@ def split_indices(
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 
+def official_indices(
+    part_sizes: dict[str, int], val: float | int | None, seed: int, subset: int | None = None, *, test: str = "test"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices of the train, validation and test images of parts joined in the order of ``part_sizes``, the same for
+    every call: the test split is the ``test`` part (in its own order), validation ``val`` of the other parts (a
+    fraction, or a count; default :data:`cae.settings.DEFAULT_VAL`) drawn with ``seed``, and training the rest.
+
+    ``subset`` keeps N images, each part its share of N (rounded), drawn with the same seed.
+    """
+    starts = dict(zip(part_sizes, itertools.accumulate(part_sizes.values(), initial=0), strict=False))
+    test_part = torch.arange(starts[test], starts[test] + part_sizes[test])
+    training_part = torch.cat([torch.arange(starts[p], starts[p] + n) for p, n in part_sizes.items() if p != test])
+    generator = torch.Generator().manual_seed(seed)
+    training_part = training_part[torch.randperm(len(training_part), generator=generator)]
+    n = len(test_part) + len(training_part)
+    if subset is not None:
+        if not 1 <= subset <= n:
+            raise DataError("data.subset", f"expected between 1 and {n} images (the source holds {n}), got {subset}")
+        kept = round(subset * len(training_part) / n)
+        training_part = training_part[:kept]
+        test_part = test_part[torch.randperm(len(test_part), generator=generator)[: subset - kept]].sort().values
+    val = DEFAULT_VAL if val is None else val
+    n_val = val if isinstance(val, int) else round(val * len(training_part))
+    if not 1 <= n_val < len(training_part):
+        held = f"{len(training_part):,} images" + (f" (its share of data.subset's {subset:,})" if subset is not None else "")
+        raise DataError(
+            "data.val", f"expected 1 to {len(training_part) - 1:,} validation images of the training part's {held}, got {n_val:,}"
+        )
+    return training_part[n_val:], training_part[:n_val], test_part
+
+
 class Source(Protocol):
-    """A readable collection of images: how many, their classes, and the images at given indices (N×C×H×W uint8)."""
+    """A readable collection of images: how many, their classes, and the images at given indices (N×C×H×W uint8).
+
+    ``part_sizes`` are the images of each part read (``train``, ``test``), in the order they are joined;
+    ``pixels`` says whether they are the dataset's own (``original``) or lossy copies (``JPEG export``).
+    """
 
     n: int
     classes: tuple[str, ...]
     description: str
+    part_sizes: dict[str, int]
+    pixels: str
 
     def read(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -119,19 +164,38 @@ def open_source(cfg: DataConfig) -> Source:
         raise DataError("data.dataset", f"expected one of {', '.join(DATASETS)}, got {cfg.dataset!r}")
     entry = REGISTRY.get(cfg.dataset)
     parts = cfg.parts or (entry.joined if entry else ())
+    if cfg.official and "test" not in (parts or ("test",)):
+        raise DataError("data.parts", f"expected the test part among them with data.split: {OFFICIAL}, got {', '.join(parts)}")
     folders = [root / part for part in (parts or ("train", "test"))]
     exported = all(part.is_dir() for part in folders)
     if entry is not None and not exported:
         from cae.torchvision_source import TorchvisionSource  # torchvision's dataset classes, only for those who read one
 
-        return TorchvisionSource(entry, root, parts)
-    if not exported and cfg.parts:
-        raise DataError("data.parts", f"{root}: no {' or '.join(str(p) for p in folders if not p.is_dir())} folder")
+        return _with_parts(TorchvisionSource(entry, root, parts), cfg, root, parts)
+    if not exported and (cfg.parts or cfg.official):
+        key = "data.parts" if cfg.parts else "data.split"
+        missing = " or ".join(f"{p.name}/" for p in folders if not p.is_dir())
+        whose = f"{title(cfg.dataset)}'s" if cfg.dataset in REGISTRY else "the folder's"
+        needs = f" (data.split: {OFFICIAL} reads {whose} own train/ and test/ parts)" if cfg.official else ""
+        raise DataError(key, f"{root}: no {missing} folder{needs}")
     if not exported:
         if not root.is_dir():
             raise DataError("data.root", f"{root}: no such folder")
         folders = [root]
     return FolderSource(root, folders, title(cfg.dataset), image_size=cfg.image_size, channels=cfg.channels)
+
+
+def _with_parts(source: Source, cfg: DataConfig, root: Path, parts: tuple[str, ...]) -> Source:
+    """``source``, refused where the official split needs a part it lacks (the MNIST test files alone, say)."""
+    missing = [p for p in parts if p not in source.part_sizes]
+    if cfg.official and (missing or len(source.part_sizes) < 2):
+        having = " and ".join(source.part_sizes)
+        raise DataError(
+            "data.split",
+            f"{OFFICIAL} needs {title(cfg.dataset)}'s {' and '.join(parts)} parts; {root} holds only its {having} files: "
+            "use fractions (data.split: [0.8, 0.1, 0.1])",
+        )
+    return source
 
 
 def fit_images(images: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
@@ -178,7 +242,10 @@ def load_images(cfg: DataConfig, indices: torch.Tensor) -> ImageSet:
 def load_splits(cfg: DataConfig) -> Splits:
     """The train/validation/test split of ``cfg``'s images, identical on every call."""
     source = open_source(cfg)
-    parts = split_indices(source.n, cfg.split, cfg.seed, cfg.subset)
+    if cfg.official:
+        parts = official_indices(source.part_sizes, cfg.val, cfg.seed, cfg.subset)
+    else:
+        parts = split_indices(source.n, cfg.split, cfg.seed, cfg.subset)
     images, labels = source.read(torch.cat(parts))
     images = fit_images(images, cfg.image_size, cfg.channels)
     sets, start = [], 0
@@ -186,4 +253,6 @@ def load_splits(cfg: DataConfig) -> Splits:
         sets.append(ImageSet(images[start : start + len(part)], labels[start : start + len(part)]))
         start += len(part)
     root = str(resolve_root(cfg.root).resolve())
-    return Splits(*sets, classes=source.classes, source=source.description, dataset=cfg.dataset, root=root)
+    split = OFFICIAL if cfg.official else "random"
+    description = f"{source.description}, {OFFICIAL} split" if cfg.official else source.description  # the run's first line says so
+    return Splits(*sets, classes=source.classes, source=description, dataset=cfg.dataset, root=root, split=split, pixels=source.pixels)

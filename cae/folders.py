@@ -31,19 +31,21 @@ from rich.progress import track
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from cae.cache import Fingerprint, cache_dir, checked_npy, load_npy, load_npz, save_npy
-from cae.settings import DataError
+from cae.settings import JPEG_EXPORT, DataError
 
 # PIL modes of one channel (bilevel, 8-bit, 16- and 32-bit integer, float, and gray with alpha)
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "La"})
 
 
-def _samples(root: Path, parts: list[Path]) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
-    """The image files of ``parts`` with their class indices (torchvision's order), and the class names.
+def _samples(root: Path, parts: list[Path]) -> tuple[list[tuple[str, int]], tuple[str, ...], dict[str, int]]:
+    """The image files of ``parts`` with their class indices (torchvision's order), the class names, and how many
+    images each part holds (by the part's folder name, in order).
 
     A part without class folders but with images of its own is one classless set (its labels are 0).
     """
     classes: list[str] | None = None
     samples: list[tuple[str, int]] = []
+    sizes: dict[str, int] = {}
     for part in parts:
         try:
             part_classes, class_to_idx = find_classes(str(part)) if part.is_dir() else ([], {})
@@ -56,12 +58,13 @@ def _samples(root: Path, parts: list[Path]) -> tuple[list[tuple[str, int]], tupl
             samples += make_dataset(str(part), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
         elif part.is_dir():
             samples += [(str(p), 0) for p in sorted(part.iterdir()) if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS]
+        sizes[part.name] = len(samples) - sum(sizes.values())
     if not samples:
         raise DataError(
             "data.root",
             f"{root}: no images found (expected {root}/<class>/*.png, {root}/train/<class>/*.png or {root}/*.png)",
         )
-    return samples, tuple(classes or ())
+    return samples, tuple(classes or ()), sizes
 
 
 class FolderSource:
@@ -69,7 +72,7 @@ class FolderSource:
 
     def __init__(self, root: Path, parts: list[Path], name: str, *, image_size: int | None = None, channels: int | None = None) -> None:
         self.root = root
-        self.samples, self.classes = _samples(root, parts)
+        self.samples, self.classes, self.part_sizes = _samples(root, parts)
         self.n = len(self.samples)
         self.image_size = image_size
         self.channels = channels
@@ -86,6 +89,8 @@ class FolderSource:
             )
         kind = Path(first).suffix.lstrip(".").upper().replace("JPG", "JPEG")
         self.description = f"{name} ({kind} export) at {root}" if name != "images" else f"{kind} images at {root}"
+        # lossy files are copies of a dataset's pixels, not the pixels themselves (published figures are on those)
+        self.pixels = JPEG_EXPORT if kind == "JPEG" else "original"
         self._key = self._fingerprint()
 
     def _fingerprint(self) -> str:

@@ -20,6 +20,8 @@ Optimizer = Literal["adam", "adamw", "sgd"]
 Loss = Literal["mse", "l1", "bce"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
+OFFICIAL = "official"  # data.split: the dataset's own test part is the test split
+DEFAULT_VAL = 0.1  # with the official split: the share of the training part kept for validation (CIFAR-10's 5,000 of 50,000)
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 LOSSES: tuple[str, ...] = get_args(Loss)
 DEVICES: tuple[str, ...] = get_args(Device)
@@ -39,6 +41,10 @@ class DataError(ValueError):
 class DataConfig:
     """Where the images come from, how they are split, and what the model sees of them.
 
+    ``split`` is three fractions of all images joined (train, validation, test), or ``"official"``: the
+    dataset's own test part is the test split and ``val`` (a fraction of its training part, or a count
+    of images; default :data:`DEFAULT_VAL`) is carved from the training part for validation.
+
     ``image_size`` and ``channels`` change the images only when set: ``None`` keeps their own size
     (height and width) and channels; a size crops the centre square and resizes it, 1 channel
     converts to gray (BT.601 luma), 3 repeats a gray channel.
@@ -46,7 +52,8 @@ class DataConfig:
 
     dataset: str = "cifar10"  # a name of cae.datasets.DATASETS
     root: str | None = None
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split: tuple[float, float, float] | str = (0.8, 0.1, 0.1)  # or OFFICIAL
+    val: float | int | None = None  # with the official split only: a fraction of the training part, or a count
     subset: int | None = None
     seed: int = 0
     image_size: int | None = None
@@ -54,6 +61,13 @@ class DataConfig:
     parts: tuple[str, ...] | None = None  # the dataset's parts to join (None: its usual ones, cae.datasets)
 
     def __post_init__(self) -> None:
+        if isinstance(self.split, str) and self.split != OFFICIAL:
+            raise DataError("data.split", f"expected three fractions (train, val, test) or {OFFICIAL!r}, got {self.split!r}")
+        if self.val is not None:
+            if self.split != OFFICIAL:
+                raise DataError("data.val", f"expected only with data.split: {OFFICIAL} (fractions set their own), got {self.val!r}")
+            if not valid_val(self.val):
+                raise DataError("data.val", f"{VAL_EXPECTED}, got {self.val!r}")
         if self.channels is not None and (isinstance(self.channels, bool) or self.channels not in (1, 3)):
             raise DataError("data.channels", f"expected 1 (gray), 3 (RGB) or None (the images' own), got {self.channels!r}")
         if self.image_size is not None and (
@@ -61,8 +75,24 @@ class DataConfig:
         ):
             raise DataError("data.image_size", f"expected an integer ≥ 1 or None (the images' own size), got {self.image_size!r}")
 
+    @property
+    def official(self) -> bool:
+        """Whether the test split is the dataset's own test part."""
+        return self.split == OFFICIAL
+
+
+VAL_EXPECTED = "expected a fraction in (0, 1) of the training part or a count of images ≥ 1"
+
+
+def valid_val(val: object) -> bool:
+    """Whether ``val`` can size an official split's validation set: a fraction in (0, 1) or an integer count ≥ 1."""
+    if isinstance(val, bool) or not isinstance(val, int | float):
+        return False
+    return val >= 1 if isinstance(val, int) else 0 < val < 1
+
 
 Shape = tuple[int, int, int]  # channels, height, width
+JPEG_EXPORT = "JPEG export"  # the pixels of lossy copies (cae.folders names a JPEG folder so)
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,8 @@ class DataDescription:
     classes: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     source: str = "CIFAR-10"
     root: str | None = None  # the folder read, resolved
+    split: str = "random"  # "random": fractions of all images; "official": the test split is the dataset's test part
+    pixels: str = "original"  # "original", or "JPEG export" where the files were lossy copies of the dataset's images
 
     @property
     def shape_text(self) -> str:
@@ -91,13 +123,17 @@ class DataDescription:
         return c * h * w
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "shape": list(self.shape), "classes": list(self.classes), "source": self.source, "root": self.root}
+        known = {"dataset": self.dataset, "shape": list(self.shape), "classes": list(self.classes), "source": self.source}
+        return known | {"root": self.root, "split": self.split, "pixels": self.pixels}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DataDescription:
-        """The description recorded as :meth:`to_dict` (missing keys take the defaults: an old study's CIFAR-10)."""
+        """The description recorded as :meth:`to_dict` (missing keys take the defaults: an old study's CIFAR-10, split at
+        random; its pixels were a JPEG export where its source says so)."""
         data = data or {}
-        known = {f: data[f] for f in ("dataset", "source", "root") if f in data}
+        known = {f: data[f] for f in ("dataset", "source", "root", "split", "pixels") if f in data}
+        if "pixels" not in data and JPEG_EXPORT in str(data.get("source", "")):
+            known["pixels"] = JPEG_EXPORT
         if "shape" in data:
             known["shape"] = tuple(int(v) for v in data["shape"])
         if "classes" in data:

@@ -77,6 +77,8 @@ class TorchvisionSource:
             xs.append(x)
             ys.append(y)
             classes = classes or getattr(dataset, "classes", None)
+        self.part_sizes = {part: len(y) for part, y in zip(present, ys, strict=True)}
+        self.pixels = "original"
         self._x = np.concatenate(xs)
         self._y = torch.from_numpy(np.concatenate(ys))
         self.n = len(self._y)

@@ -176,4 +176,4 @@ TASK_KEY = Key(Enum(TASK_NAMES), "reconstruction")
 WIDTH_KEY = Key(Float(0.0), 1.0)
 
 
-DATA_KEYS = ("dataset", "root", "split", "subset", "seed", "parts", "image_size", "channels")
+DATA_KEYS = ("dataset", "root", "split", "val", "subset", "seed", "parts", "image_size", "channels")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cae.datasets import DATASETS, REGISTRY
-from cae.settings import DataConfig
+from cae.settings import OFFICIAL, VAL_EXPECTED, DataConfig, valid_val
 from search.space.messages import SpaceError, check_keys, did_you_mean, mapping, show
 from search.space.params import Enum, Int, coerce, parse_param
 from search.space.schema import (
@@ -90,10 +90,18 @@ def _parse_data(file: Path, raw: dict[str, Any]) -> DataConfig:
     if root is not None and not isinstance(root, str):
         raise SpaceError(file, "data.root", f"expected a folder path or null, got {show(root)}")
     split = raw.get("split", [0.8, 0.1, 0.1])
-    ok = isinstance(split, list) and len(split) == 3
-    ok = ok and all(not isinstance(f, bool) and isinstance(f, int | float) and 0 < f < 1 for f in split)
-    if not ok or abs(sum(split) - 1) > 1e-6:
-        raise SpaceError(file, "data.split", f"expected three fractions in (0, 1) summing to 1 (train, val, test), got {show(split)}")
+    if split != OFFICIAL:
+        ok = isinstance(split, list) and len(split) == 3
+        ok = ok and all(not isinstance(f, bool) and isinstance(f, int | float) and 0 < f < 1 for f in split)
+        if not ok or abs(sum(split) - 1) > 1e-6:
+            expected = f"three fractions in (0, 1) summing to 1 (train, val, test) or {OFFICIAL} (the dataset's own test part)"
+            raise SpaceError(file, "data.split", f"expected {expected}, got {show(split)}")
+        split = tuple(split)
+    val = raw.get("val")
+    if val is not None and split != OFFICIAL:
+        raise SpaceError(file, "data.val", f"expected only with data.split: {OFFICIAL} (fractions set their own), got {show(val)}")
+    if val is not None and not valid_val(val):
+        raise SpaceError(file, "data.val", f"{VAL_EXPECTED}, got {show(val)}")
     subset = raw.get("subset")
     if subset is not None:
         subset = coerce(file, "data.subset", Int(10), subset, " or null (all images)")
@@ -113,7 +121,7 @@ def _parse_data(file: Path, raw: dict[str, Any]) -> DataConfig:
     if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
         raise SpaceError(file, "data.channels", f"expected 1 (gray), 3 (RGB) or null (the images' own channels), got {show(channels)}")
     return DataConfig(
-        dataset=dataset, root=root, split=tuple(split), subset=subset, seed=seed, parts=parts, image_size=image_size, channels=channels
+        dataset=dataset, root=root, split=split, val=val, subset=subset, seed=seed, parts=parts, image_size=image_size, channels=channels
     )
 
 
