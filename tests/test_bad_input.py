@@ -607,7 +607,7 @@ def test_library_errors_name_parameters_not_flags() -> None:
     search = [p for p in sorted((root / "search").rglob("*.py")) if p.name not in COMMAND_MODULES]
     assert root / "search" / "runtime" / "storage.py" in search and root / "search" / "space" / "overrides.py" in search
     found = []
-    for path in [*sorted((root / "analysis").glob("*.py")), root / "search" / "command_line.py", *search]:
+    for path in [*sorted((root / "analysis").rglob("*.py")), root / "search" / "command_line.py", *search]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Raise) and node.exc is not None:
                 words = node.exc
