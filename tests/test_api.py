@@ -180,7 +180,7 @@ def test_refit_best_builds_the_design_best_against_pca_at_each_size(parent: Path
     designs = choose_designs(study, best=True, latent=[64, 128])
     assert [(d["lineage"]["trial"], d["lineage"]["latent"]) for d in designs] == [(chosen.number, 64), (chosen.number, 128)]
     assert [d["lineage"]["trial"] for d in choose_designs(study, best=True)] == [chosen.number]  # at its own size
-    with pytest.raises(ValueError, match="best alone or with latent"):
+    with pytest.raises(ValueError, match="best= alone or with latent="):
         choose_designs(study, best=True, front=True)
 
 
@@ -197,7 +197,7 @@ def test_best_within_a_margin_takes_the_cheapest_design_per_epoch() -> None:
     for bad in (-0.1, math.nan, math.inf):
         with pytest.raises(ValueError, match="within must be a finite fraction"):
             best_against_pca(study, bad)
-    with pytest.raises(ValueError, match="within applies to best"):
+    with pytest.raises(ValueError, match="within=: applies to best="):
         choose_designs(study, front=True, within=0.01)
 
 

@@ -1,8 +1,6 @@
-"""``search refit --into`` a study that exists: the same refit resumes its missing designs, anything else is refused (issue 32, item 4).
-
-Before, a refit into an unrelated study, or the same refit rerun with other ``--epochs``, exited 0 having trained
-nothing, said "ask for more with --trials" (a flag refit does not have), and wrote a ``refit_of`` naming epochs never
-trained; and an interrupted refit, resumed, trained one design twice and another never (item 2).
+"""``search refit --into`` a study that exists: the same refit trains only the designs it lacks (each exactly once, an
+interrupted refit resumed included) and says "nothing to do" when it holds them all; anything else (an unrelated study,
+other designs, epochs or overrides) is refused in one line with nothing written, and ``refit_of`` names only epochs trained.
 """
 
 from __future__ import annotations
@@ -161,7 +159,7 @@ def test_a_refit_resumed_trains_only_the_designs_it_lacks(parent: Path) -> None:
 def test_a_refit_left_by_an_earlier_version_with_a_design_twice_is_refused(parent: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = optuna.load_study(study_name="base", storage="sqlite:///studies/base.db")
     child = search.optimize(refit_space(base, choose_designs(base, trials=[0, 1]), 1, "X"), trials=1, study_name="X")
-    done = child.trials[0]  # what issue 32 found: the handed-back design trained again under the other one's grid id
+    done = child.trials[0]  # a handed-back design trained again under the other one's grid id: the other one never
     child.add_trial(create_trial(values=done.values, params=done.params, distributions=done.distributions, user_attrs=done.user_attrs))
     before = _rows(parent)
     assert _code([*REFIT, "--epochs", "1"]) == 2
