@@ -155,7 +155,7 @@ def _template(model: TemplateModel, suggest: Suggest, shape: Shape) -> Architect
         # refine_depth R < depth its first depth − R stages keep the full resolution and only R
         # stages halve (and come back up): a shallower hourglass keeps the detail PCA's image still
         # holds, which is where the correction's gain at 128 and 256 values was measured to come from
-        # (docs/results.md). Stage 0 is the cheap one to keep at 32 × 32: three input channels.
+        # (docs/history.md, issue 18's fourth run). Stage 0 is the cheap one to keep at 32 × 32: three input channels.
         decoder += stages(range(depth - refine, depth))
     # The decoder mirrors the encoder the way the assignment's network does
     # (3 → 8 → 12 → latent 16 → 12 → 3): stage i > 0 returns to channels.i, stage 0 to the image.
