@@ -13,23 +13,23 @@ whole split as it is), six methods, every one fitted on the same labelled images
 - ``linear``: the frozen encoder's code, a linear classifier (:func:`analysis.probe.linear_probe`:
   standardised, not whitened, logistic regression with its C chosen on validation; whitened from a
   few hundred labelled images, every direction of the noise weighs as much as the signal's);
-- ``mlp``: the frozen code, a small MLP head (:data:`HIDDEN` ReLU units, dropout);
+- ``mlp``: the frozen code, a small MLP head (:func:`cae.classifier.head`: :data:`~cae.classifier.HIDDEN` ReLU units, dropout);
 - ``finetune``: the pretrained encoder and that head, trained end to end;
 - ``scratch``: the same encoder architecture from PyTorch's default initialisation (seeded), end to end;
 - ``pca``: no encoder: PCA's code of the trial's latent size (fitted on every train image, as the
   autoencoder was, without labels), a linear classifier;
 - ``pixels``: no encoder: the raw pixels, a linear classifier.
 
-One rule for every network (the MLP head on frozen codes, fine-tuning and scratch): AdamW at
-:data:`LR` with weight decay :data:`WEIGHT_DECAY`, batches of :data:`BATCH`, cross-entropy, no
-augmentation, ``ceil(3 / √fraction)`` epochs (30 at 1%, 10 at 10%, 3 at 100%: a budget 100× smaller
-gets 10× the epochs), the validation accuracy measured about :data:`EVALUATIONS` times, and the
-weights of the best of those kept. Every choice (the probes' C, the networks' epoch) is made on the
-same seeded :data:`VAL_IMAGES` validation images; the test split is scored once, at the end. A seed
-draws both the labelled subset and the network's initialisation; at 100% the subset is the split
-itself, so one seed runs there. The same command gives the same numbers.
+One rule for every network (the MLP head on frozen codes, fine-tuning and scratch), :mod:`cae.classifier`'s:
+AdamW at :data:`~cae.classifier.LR` with weight decay :data:`~cae.classifier.WEIGHT_DECAY`, batches of
+:data:`~cae.classifier.BATCH`, cross-entropy, no augmentation, ``ceil(3 / √fraction)`` epochs (30 at 1%, 10 at 10%,
+3 at 100%: a budget 100× smaller gets 10× the epochs), the validation accuracy measured about
+:data:`~cae.classifier.EVALUATIONS` times, and the weights of the best of those kept. Every choice (the probes' C, the
+networks' epoch) is made on the same seeded :data:`~analysis.transfer.data.VAL_IMAGES` validation images; the test
+split is scored once, at the end. A seed draws both the labelled subset and the network's initialisation; at 100% the
+subset is the split itself, so one seed runs there. The same command gives the same numbers.
 
-The reading calls a gap real only beyond :data:`NOISE` standard errors: a method's mean accuracy has
+The reading calls a gap real only beyond :data:`~analysis.transfer.estimates.NOISE` standard errors: a method's mean accuracy has
 the standard error ``√(s² / k + a(1 − a) / n)`` (``s`` the spread of its ``k`` seeds, the second term
 the binomial error of ``n`` test images), and two methods' errors add in quadrature.
 
@@ -57,12 +57,12 @@ from analysis.transfer.estimates import Estimate, pays
 from analysis.transfer.figures import plot, plot_front
 from analysis.transfer.front import FrontResult, compute_front
 from analysis.transfer.front_report import front_reading, render_front
-from analysis.transfer.networks import Classifier, encoder_of, fit_classifier, scratch_encoder, seeded_classifier
 from analysis.transfer.pretraining import TransferResult, compute
 from analysis.transfer.reading import reading
 from analysis.transfer.report import render
 from analysis.transfer.runs import METHODS, Run, TrialInfo, epochs_for, trial_runs
 from analysis.transfer.tables import accuracy_table
+from cae.classifier import Classifier, encoder_of, fit_classifier, scratch_encoder, seeded_classifier
 
 __all__ = [
     "LABELS",

@@ -16,7 +16,7 @@ NOISE = probe.NOISE  # a gap is real beyond this many standard errors
 
 @dataclass(frozen=True)
 class Estimate:
-    """A method's mean test accuracy at one budget, its seeds' spread and its standard error (module docstring)."""
+    """A method's mean test accuracy at one budget, its seeds' spread and its standard error (:mod:`analysis.transfer`)."""
 
     mean: float
     std: float  # over seeds (nan for one)

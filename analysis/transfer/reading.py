@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from analysis import probe
 from analysis.transfer.estimates import NOISE, _compared, _percent, _still_improving, budget, estimate, pays
-from analysis.transfer.networks import BATCH, DROPOUT, EVALUATIONS, HIDDEN, LR, WEIGHT_DECAY
 from analysis.transfer.pretraining import TransferResult
 from analysis.transfer.runs import METHODS, TrialInfo, epochs_for
+from cae.classifier import BATCH, DROPOUT, EVALUATIONS, HIDDEN, LR, WEIGHT_DECAY
 
 
 def _listed(items: list[str]) -> str:

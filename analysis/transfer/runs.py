@@ -13,7 +13,7 @@ from rich.progress import Progress
 from analysis.encoding import pixels_of
 from analysis.probe import Labelled, linear_probe
 from analysis.transfer.data import Parts, fingerprint
-from analysis.transfer.networks import Classifier, encoder_of, fit_classifier, scratch_encoder, seeded_classifier
+from cae.classifier import Classifier, encoder_of, fit_classifier, scratch_encoder, seeded_classifier
 from cae.pca import linear_code, pca_codes
 from search.trials.record import read_trial
 from search.trials.trial_model import LoadedTrial

@@ -10,9 +10,9 @@ import pandas as pd
 
 from analysis import probe
 from analysis.transfer.estimates import NOISE, Estimate, budget
-from analysis.transfer.networks import BATCH, DROPOUT, EVALUATIONS, HIDDEN, LR, WEIGHT_DECAY
 from analysis.transfer.pretraining import TransferResult
 from analysis.transfer.runs import METHODS, Run, TrialInfo, epochs_for
+from cae.classifier import BATCH, DROPOUT, EVALUATIONS, HIDDEN, LR, WEIGHT_DECAY
 
 
 def _cells(result: TransferResult, info: TrialInfo, value: Callable[[list[Run]], str]) -> pd.DataFrame:

@@ -1,4 +1,16 @@
-"""The classifier heads and their one training rule: the MLP head on a code, an encoder to fine-tune or train from scratch."""
+"""Classifiers on an autoencoder's encoder, and their training loop: one rule for every classifier network.
+
+A :class:`Classifier` is the MLP :func:`head` on a code: an encoder's code of uint8 images (the pretrained encoder
+fine-tuned, :func:`encoder_of`, or the same architecture from scratch, :func:`scratch_encoder`), or codes computed
+beforehand (a frozen encoder). :func:`fit_classifier` trains any of them by the same rule: AdamW (the training loop's
+optimizer, :func:`cae.training.make_optimizer`, at :data:`RULE`), batches of :data:`BATCH`, cross-entropy, no
+augmentation; the validation accuracy measured about :data:`EVALUATIONS` times a run and the weights of the best of
+those kept. A seed draws the batches' order, dropout's masks and (:func:`seeded_classifier`) the initialisation; the
+caller's random state is left as it was::
+
+    classifier = seeded_classifier(lambda: encoder_of(model), model.arch.latent_size, 10, seed=0)
+    fit_classifier(classifier, train, val, test, epochs=10, seed=0).test_accuracy
+"""
 
 from __future__ import annotations
 
@@ -6,23 +18,36 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from analysis.probe import Labelled
 from cae.builder import CAE, build
+from cae.settings import TrainConfig
 from cae.spec import Architecture
-from cae.training import EVAL_BATCH, to_unit
+from cae.training import EVAL_BATCH, make_optimizer, to_unit
 
-# The networks' one rule (see the module's docstring): AdamW at a fixed rate, PyTorch's default decay.
+# AdamW at a fixed rate, PyTorch's default decay.
 LR = 1e-3
 WEIGHT_DECAY = 1e-2
 BATCH = 32  # small, so that 1% of the labels (190 to 480 images) still makes several steps an epoch
+RULE = TrainConfig(optimizer="adamw", lr=LR, weight_decay=WEIGHT_DECAY, batch_size=BATCH)
 EVALUATIONS = 10  # validation passes per run, about: every max(1, epochs // 10) epochs and the last
 HIDDEN = 256
 DROPOUT = 0.5
+
+
+class Examples(Protocol):
+    """Inputs (one row per image: uint8 images, or their codes) and the images' class labels."""
+
+    @property
+    def x(self) -> np.ndarray: ...
+
+    @property
+    def y(self) -> np.ndarray: ...
 
 
 def encoder_of(model: CAE) -> CAE:
@@ -60,6 +85,13 @@ class Classifier(nn.Module):
         return self.head(x.flatten(1))
 
 
+def seeded_classifier(encoder: Callable[[], CAE | None], features: int, classes: int, seed: int) -> Classifier:
+    """A :class:`Classifier` whose head (and encoder, if ``encoder`` builds one) is initialised under ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Classifier(encoder(), features, classes)
+
+
 @dataclass(frozen=True)
 class Fit:
     val_accuracy: float
@@ -70,7 +102,7 @@ class Fit:
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, part: Labelled) -> float:
+def accuracy(model: nn.Module, part: Examples) -> float:
     """The share of ``part`` that ``model`` (in eval mode) classifies right."""
     model.eval()
     x, y = torch.from_numpy(part.x), torch.from_numpy(part.y)
@@ -78,12 +110,11 @@ def accuracy(model: nn.Module, part: Labelled) -> float:
     return right / len(y)
 
 
-def fit_classifier(classifier: nn.Module, train: Labelled, val: Labelled, test: Labelled, *, epochs: int, seed: int) -> Fit:
+def fit_classifier(classifier: nn.Module, train: Examples, val: Examples, test: Examples, *, epochs: int, seed: int) -> Fit:
     """Train ``classifier`` by the one rule (module docstring), keep its best validation epoch's weights, score ``test``."""
     start = time.perf_counter()
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.y).long()
-    parameters = [p for p in classifier.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=LR, weight_decay=WEIGHT_DECAY)
+    optimizer = make_optimizer(classifier, RULE)  # the training loop's AdamW: a weight that gets no gradient is skipped, decay included
     order = torch.Generator().manual_seed(seed)
     every = max(1, epochs // EVALUATIONS)
     n = len(y)
@@ -107,10 +138,3 @@ def fit_classifier(classifier: nn.Module, train: Labelled, val: Labelled, test: 
                     best = (score, epoch, {k: v.detach().clone() for k, v in classifier.state_dict().items()})
     classifier.load_state_dict(best[2])
     return Fit(best[0], accuracy(classifier, test), epochs, best[1], time.perf_counter() - start)
-
-
-def seeded_classifier(encoder: Callable[[], CAE | None], features: int, classes: int, seed: int) -> Classifier:
-    """A :class:`Classifier` whose head (and encoder, if ``encoder`` builds one) is initialised under ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Classifier(encoder(), features, classes)
