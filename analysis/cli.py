@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cae.data import DataError
 from cae.spec import ArchitectureError
 from search.command_line import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, flag_words, number_flag, parser_flags
+from search.display import quiet_optuna
 from search.runtime.storage import EXIT_STORAGE, StorageError, StorageWriteError, study_dir
 from search.space import SpaceError, check_study_name
 
@@ -134,11 +132,8 @@ def run(
     """
     args = parser.parse_args(argv)
     flags = parser_flags(parser, **aliases)
-    verbosity = optuna.logging.get_verbosity()
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            optuna.logging.set_verbosity(logging.ERROR)
+        with quiet_optuna():
             check_study_name(args.study, "command line", "--study")
             check_output_dir(args.out, args.study)
             return command(args, console())
@@ -162,5 +157,3 @@ def run(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        optuna.logging.set_verbosity(verbosity)

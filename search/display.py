@@ -34,10 +34,28 @@ PARAMETERS_WIDTH = 40
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
 
 
-def quiet_optuna() -> None:
-    # Our display prints one line per trial; Optuna's own log would repeat each, with tracebacks.
-    optuna.logging.set_verbosity(logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+class quiet_optuna:  # named as a function, like warnings.catch_warnings: it is called, or entered
+    """Optuna's log quieted to errors and its experimental warnings hidden, from the call on: the display prints one
+    line per trial, and Optuna's own log would repeat each, with tracebacks.
+
+    Used as ``with quiet_optuna():`` (a library call, a command's ``main`` run in-process), the verbosity and the
+    warning filters are put back as they were on leaving: a library call leaves its caller's settings alone. Called
+    alone (a process's entry point: a spawned worker, a benchmark), they stay so for the rest of the process.
+    """
+
+    def __init__(self) -> None:
+        self._verbosity = optuna.logging.get_verbosity()
+        self._filters = warnings.catch_warnings()
+        self._filters.__enter__()  # the filters as they were, put back by __exit__
+        optuna.logging.set_verbosity(logging.ERROR)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+    def __enter__(self) -> quiet_optuna:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        optuna.logging.set_verbosity(self._verbosity)
+        self._filters.__exit__(None, None, None)
 
 
 def finished(study: optuna.Study) -> int:

@@ -1,53 +1,33 @@
 """Run a study: a space (a file, a dict or a parsed :class:`~search.space.Space`) in, an ``optuna.Study``
 of N finished trials out, resumable at any point. ``python -m search run`` is a thin layer over :func:`optimize`.
+
+A run is a plan, then its execution: :func:`search.plan.plan` checks the space and the arguments once and makes the
+study, the run prints what it will do (:meth:`~search.plan.Plan.describe`), and :func:`execute` runs its trials.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import numbers
 import os
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from cae.options import field_specs
-from cae.settings import DataDescription, TrainConfig
-from cae.summary import summary_table
-from search.display import best_table, finished
-from search.factories import check_components, make_pruner
-from search.runtime.journal import Report, warn
-from search.runtime.storage import (
-    GRACE_SECONDS,
-    StorageError,
-    check_artifact_folder,
-    check_storage,
-    default_storage,
-    is_sqlite,
-    local_file,
-    mask,
-    open_storage,
-    record_artifact_dir,
-    study_dir,
-    writing,
-)
-from search.space import Space, SpaceError, StartedModel, check_study_name, load_space, space_from_dict
+from cae.settings import TrainConfig
+from search.display import best_table, finished, quiet_optuna
+from search.plan import Plan, plan
+from search.runtime.storage import GRACE_SECONDS, mask, study_dir
+from search.space import Space, SpaceError, load_space, space_from_dict
 from search.space.messages import show
 from search.trials.best import best_trial
-from search.trials.objectives import directions, objectives_mismatch, record_objectives
-from search.trials.record import read_trial, record_study_data, recorded_study_data
+from search.trials.record import read_trial
 
-# Measured in tests/test_workers.py: 4 workers on one SQLite file still finish, but spend their
-# time queueing for its lock; the journal file is Optuna's store for this case.
-MAX_SQLITE_WORKERS = 4
 # Workers share the machine's cores (and each holds its own copy of the images): past a few a core they only
 # queue, and thousands of them (a typo) would spawn until the machine runs out of memory.
 WORKERS_PER_CORE = 4
@@ -86,44 +66,6 @@ def check_epochs(call: str, epochs: Any) -> None:
     check_count(call, "epochs", epochs, int(rule.minimum or 1), rule.maximum if rule.maximum is not None else math.inf)
 
 
-def _record_space(study: optuna.Study, space: Space, console: Console) -> None:
-    """Keep the space (file text and overrides) with the study; warn when a resume uses another."""
-    record = {"space_file": str(space.path), "space": space.text, "overrides": list(space.overrides)}
-    stored = {k: study.user_attrs.get(k) for k in record}
-    if stored["space"] is None:
-        for key, value in record.items():
-            study.set_user_attr(key, value)
-    elif (stored["space"], stored["overrides"]) != (record["space"], record["overrides"]):
-        # words for a notebook and a terminal alike: overrides are given as a parameter or as --set
-        overrides = f"overrides {', '.join(stored['overrides'])}" if stored["overrides"] else "no overrides"
-        console.print(
-            f"[yellow]warning:[/] study {study.study_name} was started from {escape(str(stored['space_file']))} with "
-            f"{escape(overrides)}; this run's space differs, and the study will hold trials of both",
-            soft_wrap=True,
-        )
-
-
-def _record_data(study: optuna.Study, data: DataDescription, url: str) -> None:
-    """Keep what the study's images are; refuse a resume on other images (its trials would mix two datasets)."""
-    recorded = recorded_study_data(study)  # the study's attributes read once
-    stored = recorded or DataDescription()  # a study older than the record holds CIFAR-10 at 3 × 32 × 32
-    if recorded is None and not study.trials:
-        record_study_data(study, data)
-        return
-    same = (stored.dataset, stored.shape) == (data.dataset, data.shape) and (recorded is None or stored.root == data.root)
-    if not same:
-        raise StorageError(
-            f"study {study.study_name} in {mask(url)} holds trials of {_data_words(stored)}; this run's data is {_data_words(data)}: "
-            "give this search another study name, or point it at the study's own images"
-        )
-    if recorded is None:
-        record_study_data(study, data)
-
-
-def _data_words(data: DataDescription) -> str:
-    return f"{data.dataset} at {data.shape_text}" + (f" from {data.root}" if data.root else "")
-
-
 def write_curves(study: optuna.Study) -> Path | None:
     """``studies/<study>/curves.png``: train and validation error against epochs of the best trial."""
     from cae.figures import save_curves  # matplotlib: imported by the runs that draw
@@ -143,23 +85,6 @@ class StudyStopped(RuntimeError):
 
     The finished trials are kept: fix the cause and call :func:`optimize` again to complete the study.
     """
-
-
-@contextlib.contextmanager
-def _optuna_quiet() -> Iterator[None]:
-    """Optuna's INFO lines and ExperimentalWarnings silenced for one call, and put back as they were.
-
-    The display prints one line per trial; Optuna's log would repeat each. Restored afterwards, because a
-    library call must leave the caller's logging and warning filters as it found them.
-    """
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            yield
-    finally:
-        optuna.logging.set_verbosity(verbosity)
 
 
 def as_space(space: str | Path | Mapping[str, Any] | Space, overrides: list[str] | tuple[str, ...] = ()) -> Space:
@@ -217,129 +142,51 @@ def optimize(
     """
     check_run_arguments("optimize", trials=trials, timeout=timeout, workers=workers, grace=grace)
     console = console or Console(quiet=not progress)
-    with _optuna_quiet():
-        study, code = _run(as_space(space, overrides), trials, timeout, study_name, storage, workers, grace, console, artifacts)
+    with quiet_optuna():
+        planned = plan(
+            as_space(space, overrides),
+            trials=trials,
+            timeout=timeout,
+            study_name=study_name,
+            storage=storage,
+            workers=workers,
+            grace=grace,
+            artifacts=artifacts,
+            console=console,
+        )
+        for part in planned.describe():
+            console.print(part, soft_wrap=isinstance(part, Text))  # a line as long as it is; the table as wide as it fits
+        code = execute(planned, console)
+    study = planned.study
     if code:
         raise StudyStopped(f"study {study.study_name} stopped with {finished(study)} of {trials} finished trials: its trials kept failing")
     return study
 
 
-def _warning_line(console: Console) -> Report:
-    return lambda message: console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
-
-
-def _open_existing(url: str, grace: int, report: Report) -> BaseStorage | None:
-    """The storage at ``url`` opened, unless it is a local file not made yet (only checked that it can be made)."""
-    path = local_file(url)
-    if path is not None and not path.exists():
-        check_storage(url)
-        return None
-    return open_storage(url, grace=grace, report=report)
-
-
-def _existing_study(storage: BaseStorage, name: str) -> optuna.Study | None:
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
-
-
-def _check_objectives(study: optuna.Study | None, objectives: tuple[str, ...], space: Space, url: str) -> None:
-    if study is not None and (mismatch := objectives_mismatch(study, objectives, str(space.path))):
-        raise StorageError(f"study {study.study_name} in {mask(url)} {mismatch}; give this search another name with study_name=")
-
-
-def _run(
-    space: Space,
-    trials: int,
-    timeout: float | None,
-    study_name: str | None,
-    storage: str | None,
-    workers: int,
-    grace: int,
-    console: Console,
-    artifacts: str | Path | None = None,
-) -> tuple[optuna.Study, int]:
-    """The study and 0, or 1 when its trials kept failing (or every worker died)."""
-    name = check_study_name(study_name, "optimize", "study_name=") if study_name else space.study.name
-    url = storage or default_storage(name)
-    if workers > MAX_SQLITE_WORKERS and is_sqlite(url):
-        journal = f"{study_dir(name)}.journal"
-        raise StorageError(
-            f"workers={workers}: SQLite serialises every write behind one file lock, and more than {MAX_SQLITE_WORKERS} "
-            f"workers wait on it; use a journal file: storage={journal!r}"
-        )
-    check_artifact_folder(Path(artifacts) if artifacts is not None else study_dir(name) / "artifacts")
-    objectives = space.study.objectives
-    # The storage is opened (a server reached, a journal repaired) and a study there checked before torch is imported
-    # and the images are read (seconds: a bad storage was refused after 13 s, where `best` takes 1); a file that is not
-    # there yet is made only after them, so that data refused leaves nothing behind.
-    report = warn if console.quiet else _warning_line(console)
-    opened = _open_existing(url, grace, report)
-    if opened is not None:
-        _check_objectives(_existing_study(opened, name), objectives, space, url)
-    from cae.data import load_splits
-    from search.runtime.workers import Job, linear_baseline, run_workers, serve
-    from search.sample import space_shape
-    from search.space_check import check_batch_size, check_space, grid_search_space
-    from search.trials.start import resolve_start
-
-    space = resolve_start(space)
-    shape = space_shape(space)  # from the dataset's name (a folder: its first image), before the images are read
-    fixed = check_space(space, shape)
-    grid = grid_search_space(space, shape) if space.study.sampler["type"] == "grid" else None
-    check_components(space.study, space.path, grid)  # Optuna judges the settings' values before any study is made
-    data = load_splits(space.data)
-    if data.shape != shape:  # a folder whose first image is gray among colour ones: its models see RGB
-        fixed = check_space(space, data.shape)
-        grid = grid_search_space(space, data.shape) if grid is not None else None
-    check_batch_size(space, len(data.train))
-    study = optuna.create_study(
-        storage=opened or open_storage(url, grace=grace, report=report),
-        study_name=name,
-        directions=directions(objectives),
-        load_if_exists=True,
-        pruner=make_pruner(space.study.pruner),
-    )
-    _check_objectives(study, objectives, space, url)
-    record_objectives(study, objectives)
-    _record_data(study, data.describe(), url)
-    _record_space(study, space, console)
-    with writing(f"the database {mask(url)}"):
-        folder = record_artifact_dir(study, artifacts)  # before any worker starts: a folder other than the record is refused
-    if isinstance(space.model, StartedModel):  # the child keeps what it started from: analysis never needs the parent
-        study.set_user_attr("start", space.model.record)
-    done = finished(study)
-    console.print(
-        f"study [bold]{name}[/] in {mask(url)}: {done} of {trials} finished trials · "
-        f"{data.source}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images · "
-        f"the model sees {data.describe().shape_text}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    if fixed is not None:
-        console.print(summary_table(fixed.architecture, title=f"architecture of {space.path}"))
-    if grid is not None and trials > (points := math.prod(map(len, grid.values()))):
-        # the grid sampler stops the study once every point is finished; more trials would repeat points
-        console.print(f"the grid has {points} points: the study ends at {points} finished trials", highlight=False)
-        trials = points
-    if done >= trials:
-        console.print(f"nothing to do: the study already holds {done} finished trials (ask for more with --trials)")
+def execute(planned: Plan, console: Console) -> int:
+    """Run ``planned``'s trials (in this process, or in its worker processes) and show the best; 0, or 1 when its trials
+    kept failing (or every worker died)."""
+    study, name = planned.study, planned.study.study_name
+    if not planned.work_left:
+        console.print(f"nothing to do: the study already holds {planned.done} finished trials (ask for more with --trials)")
         console.print(best_table(study))
-        return study, 0
-    space_file = space.path
-    if workers > 1 and not space_file.is_file():  # a mapping's space: the spawned workers read it from the study's folder
+        return 0
+    from search.runtime.workers import Job, linear_baseline, run_workers, serve
+
+    space_file = planned.space.path
+    if planned.workers > 1 and not space_file.is_file():  # a mapping's space: the spawned workers read it from the study's folder
         space_file = study_dir(name) / "space.yaml"
         space_file.parent.mkdir(parents=True, exist_ok=True)
-        space_file.write_text(space.text)
-    job = Job(str(space_file), tuple(space.overrides), name, url, trials, timeout, grace, grid)
+        space_file.write_text(planned.space.text)
+    job = Job(
+        str(space_file), tuple(planned.space.overrides), name, planned.url, planned.target, planned.timeout, planned.grace, planned.grid
+    )
     try:
-        if workers == 1:
-            code = serve(job, space, data, study, console)
+        if planned.workers == 1:
+            code = serve(job, planned.space, planned.data, study, console)
         else:
-            linear_baseline(data, console)  # fitted once here and cached, so that the workers only read it
-            del data  # each worker loads its own
-            code = run_workers(job, workers, study, console)
+            linear_baseline(planned.data, console)  # fitted once here and cached, so that the workers only read it
+            code = run_workers(job, planned.workers, study, console)
     finally:
         console.print(best_table(study))
         try:
@@ -352,9 +199,9 @@ def _run(
         if curves:
             console.print(f"curves of the best trial: {curves}", highlight=False)
     console.print(
-        f"browse it: optuna-dashboard {mask(url)} --artifact-dir {folder}"
-        f"   (or: python -m search dashboard --study {name}{'' if storage is None else ' --storage ' + mask(url)})",
+        f"browse it: optuna-dashboard {mask(planned.url)} --artifact-dir {planned.artifacts}"
+        f"   (or: python -m search dashboard --study {name}{' --storage ' + mask(planned.url) if planned.storage_named else ''})",
         soft_wrap=True,
         highlight=False,
     )
-    return study, code
+    return code

@@ -1,12 +1,14 @@
-"""What a space can build, learnt from seeded random draws before a study starts: whether any
-architecture of it works (:func:`check_space`), the grid sampler's grid (:func:`grid_search_space`),
-and whether it can resume a study without changing a parameter's choices (:func:`check_choices_kept`).
+"""What a space can build, learnt from seeded random draws before a study starts, all at once (:func:`checked`, what a
+run's plan asks): whether any architecture of it works (:func:`check_space`), the grid sampler's grid
+(:func:`grid_search_space`); and whether it can resume a study without changing a parameter's choices
+(:func:`check_choices_kept`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -21,6 +23,7 @@ from optuna.distributions import (
 from cae.halving import halving_chain, halvings
 from cae.spec import Architecture, ArchitectureError, Shape
 from cae.tasks import TaskError
+from search.factories import check_components
 from search.sample import CHECK_SAMPLES, Suggest, TrialConfig, random_suggest, sample, space_shape
 from search.space import Choice, FloatRange, IntRange, Space, SpaceError, TemplateModel
 
@@ -47,18 +50,42 @@ def check_depth(space: Space, shape: Shape) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What a space builds for images of one shape, learnt once before a study starts (:func:`checked`)."""
+
+    shape: Shape
+    fixed: TrialConfig | None  # a fixed space's one configuration; None where trials draw
+    grid: dict[str, list[Any]] | None  # the grid sampler's points (parameter name → values); None for other samplers
+
+
+def checked(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> Checked:
+    """``space`` checked for images of ``shape`` (default: what its data gives, :func:`~search.sample.space_shape`)
+    before any study starts: its depth, its grid (built once, where the sampler is a grid), an architecture that can
+    be built (:func:`check_space`), and the sampler's and pruner's settings as Optuna judges them. :class:`SpaceError`
+    for the first that fails."""
+    shape = shape or space_shape(space)
+    check_depth(space, shape)
+    # built where the sampler is a grid, which refuses keys it cannot enumerate
+    grid = grid_search_space(space, shape, tries) if space.study.sampler["type"] == "grid" else None
+    fixed = _buildable(space, shape, tries)
+    check_components(space.study, space.path, grid)
+    return Checked(shape, fixed, grid)
+
+
 def check_space(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
     """Refuse a space in which no architecture can be built for images of ``shape`` (default: what its data gives,
-    :func:`~search.sample.space_shape`), before any study starts.
+    :func:`~search.sample.space_shape`), before any study starts (:func:`checked`, whose configuration it returns).
 
     A fixed space is built once and its configuration returned; a space with distributions is
     sampled ``tries`` times at random and accepted (``None``) when any draw works: the others are
     refused trial by trial, with their reason.
     """
-    shape = shape or space_shape(space)
-    check_depth(space, shape)
-    if space.study.sampler["type"] == "grid":
-        grid_search_space(space, shape, tries)  # refuses keys a grid cannot enumerate
+    return checked(space, shape, tries).fixed
+
+
+def _buildable(space: Space, shape: Shape, tries: int) -> TrialConfig | None:
+    """A fixed space's configuration, or ``None`` for a space of which some of ``tries`` random draws can be built."""
     reason = ""
     for seed in range(tries):
         drawn: dict[str, Any] = {}

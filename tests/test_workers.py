@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.cli import main
+from search.pruning.policy import Reports
 from search.runtime.liveness import BEAT, Heartbeat, fail_stale_trials
 from search.runtime.storage import open_storage
 from search.trials.objective import Objective, TrialFailed
@@ -155,7 +156,7 @@ def test_a_trial_started_after_the_last_needed_one_is_surplus(tmp_path: Path) ->
     study = optuna.create_study(storage=open_storage(str(tmp_path / "s.journal")), study_name="s")
     study.add_trial(optuna.create_trial(value=1.0))
     first, second = study.ask(), study.ask()  # two workers reaching for the last trial at once
-    objective = Objective(None, None, None, tmp_path, trials=2)  # type: ignore[arg-type]
+    objective = Objective(None, None, tmp_path / "artifacts", tmp_path, pruning=Reports(), trials=2)  # type: ignore[arg-type]
     objective._check_needed(first)
     with pytest.raises(TrialFailed, match="surplus"):
         objective._check_needed(second)

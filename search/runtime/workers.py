@@ -33,6 +33,7 @@ from search.command_line import EXIT_INTERRUPTED
 from search.display import FINISHED, Display, finished, quiet_optuna
 from search.factories import make_pruner
 from search.grid_points import PointGridSampler
+from search.pruning.policy import epoch_policy
 from search.runtime.draws import trial_seeded_sampler
 from search.runtime.liveness import fail_stale_trials
 from search.runtime.preemption import HandedBack, hand_back, handing_back, holding, pending, released, stopping_on
@@ -40,7 +41,6 @@ from search.runtime.slurm import worker_name
 from search.runtime.storage import (
     EXIT_STORAGE,
     StorageWriteError,
-    artifact_store,
     heartbeat_seconds,
     mask,
     open_storage,
@@ -51,7 +51,6 @@ from search.runtime.storage import (
 )
 from search.sample import CHECK_SAMPLES
 from search.space import Space, load_space
-from search.space_check import check_choices_kept
 from search.trials.objective import Objective, TrialFailed
 from search.trials.record import read_trial, write_reason, write_stored_reason
 from search.trials.start import resolve_start
@@ -264,9 +263,7 @@ def join_study(job: Job, space: Space) -> optuna.Study:
 def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Console, *, index: int = 0) -> int:
     """One worker: trials of ``job`` until the study is complete; 1 when its trials kept failing.
 
-    :class:`~search.space.SpaceError` before any trial where the space would resume the study with other choices
-    for a parameter (:func:`~search.space_check.check_choices_kept`)."""
-    check_choices_kept(space, study, data.shape)
+    The space was checked by the run's plan (:func:`search.plan.plan`) before any worker started."""
     # seeded by each trial's number (search.runtime.draws): workers that start together, here or on other machines, draw apart;
     # a grid's points known by their parameters, so that a hand-back trains its own point again (search.grid_points)
     cfg = space.study.sampler
@@ -278,9 +275,10 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
     objective = Objective(
         space,
         data,
-        artifact_store(artifacts),
+        artifacts,
         study_dir(job.study),
         display,
+        pruning=epoch_policy(study),
         trials=job.trials,
         heartbeat=heartbeat_seconds(job.grace),
         baseline=linear_baseline(data, console),
@@ -357,10 +355,7 @@ def _describe_exit(code: int) -> str:
 
 
 def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -> int:
-    """Start ``workers`` processes on the study and show its progress until they are done; the exit code.
-
-    :class:`~search.space.SpaceError` before any starts, as :func:`serve`, for a space that changes the study's choices."""
-    check_choices_kept(resolve_start(load_space(job.space_file, list(job.overrides))), study)
+    """Start ``workers`` processes on the study and show its progress until they are done; the exit code."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // workers)
     for index in range(workers):

@@ -17,9 +17,10 @@ as a share of the truth's (the PSNR alone rewards timid, grayish colours).
 
 The objective is the best validation MSE, or, in a study of several objectives, that and the
 latent size, parameter count and/or validation colourfulness (``study.objectives``; the last is
-maximised, up to the truth's: ``min(val_colourfulness_ratio, 1)``). Pruning asks the study's pruner: Optuna's
-pruners through ``trial.report`` (single objective), or :class:`~search.pruning.latent_pruner.LatentPercentilePruner`
-and :class:`~search.pruning.rungs.ParetoHalvingPruner`, which read the recorded curves and so work with several objectives too.
+maximised, up to the truth's: ``min(val_colourfulness_ratio, 1)``). Pruning asks the study's pruner after each epoch,
+by the policy chosen for the study once (:mod:`search.pruning.policy`): Optuna's pruners through ``trial.report``
+(single objective), or :class:`~search.pruning.latent_pruner.LatentPercentilePruner` and
+:class:`~search.pruning.rungs.ParetoHalvingPruner`, which read the recorded curves and so work with several objectives too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import math
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -51,14 +53,14 @@ from cae.summary import summary_text
 from cae.tasks import task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
 from search.display import FINISHED, Display
-from search.pruning.curve_pruner import CurvePruner
+from search.pruning.policy import EpochPolicy
 from search.runtime.liveness import Heartbeat
 from search.runtime.slurm import worker_name
-from search.runtime.storage import StorageWriteError
+from search.runtime.storage import StorageWriteError, artifact_store
 from search.sample import optuna_suggest, sample
 from search.space import Space
 from search.trials.artifact_names import name_artifact
-from search.trials.objectives import is_multi_objective, trial_values
+from search.trials.objectives import trial_values
 from search.trials.record import (
     Curves,
     read_trial,
@@ -72,8 +74,6 @@ from search.trials.record import (
 )
 
 if TYPE_CHECKING:
-    from optuna.artifacts._protocol import ArtifactStore
-
     from cae.builder import CAE
     from cae.spec import Architecture
 
@@ -88,6 +88,21 @@ class TrialFailed(Exception):
     """A trial ended without a result (refused or crashed); its reason is recorded on the trial."""
 
 
+@dataclass(frozen=True)
+class TaskRole:
+    """What a trial's task changes in how it is trained and judged, read once per trial from its :class:`~cae.tasks.Task`."""
+
+    name: str
+    # The model's target is its input (the image from itself): PCA of the images is its baseline, and a linear skip path
+    # starts from PCA. Otherwise it colorizes, and its colourfulness is measured.
+    reconstructs: bool
+
+    @classmethod
+    def of(cls, arch: Architecture) -> TaskRole:
+        task = task_of_architecture(arch)
+        return cls(task.name, reconstructs=task.targets is task.inputs)
+
+
 class Objective:
     """The function Optuna calls once per trial."""
 
@@ -95,17 +110,23 @@ class Objective:
         self,
         space: Space,
         data: Splits,
-        artifacts: ArtifactStore,
+        artifacts: Path,
         study_dir: Path,
         display: Display | None = None,
         *,
+        pruning: EpochPolicy,
         trials: int | None = None,
         heartbeat: float = 60,
         baseline: PcaBaseline | None = None,
     ) -> None:
+        """``artifacts``: the folder the study records for its artifacts (the store writes there, and each trial's files
+        are named there for a person); ``pruning``: how a trial asks to stop after each epoch (the study's policy,
+        :func:`search.pruning.policy.epoch_policy`)."""
         self.space = space
         self.data = data
-        self.artifacts = artifacts
+        self.folder = artifacts
+        self.artifacts = artifact_store(artifacts)
+        self.pruning = pruning
         self.study_dir = study_dir
         self.display = display
         self.trials = trials
@@ -153,11 +174,10 @@ class Objective:
         """PCA of the training split, read once per process (fitted and cached with the baseline) rather than per trial."""
         return linear_code(self.data.train.images)
 
-    def _linear_baseline(self, trial: optuna.Trial, arch: Architecture) -> float | None:
+    def _linear_baseline(self, trial: optuna.Trial, arch: Architecture, role: TaskRole) -> float | None:
         """Record PCA's test MSE at the trial's latent size (or why there is none); return it."""
-        task = task_of_architecture(arch)
-        if task.name != "reconstruction":
-            reason = f"{task.name}: the model does not reconstruct its input, so PCA of the images is no baseline for it"
+        if not role.reconstructs:
+            reason = f"{role.name}: the model does not reconstruct its input, so PCA of the images is no baseline for it"
         elif self.baseline is None:
             reason = "no PCA baseline was computed for this run"
         else:
@@ -178,37 +198,25 @@ class Objective:
         arch = config.architecture
         # a refit's trial names (lineage) the parent trial it trains again
         write_design(trial, arch, dataclasses.asdict(config.train), self.data.describe(), config.lineage)
-        pca = self._linear_baseline(trial, arch)
+        role = TaskRole.of(arch)
+        pca = self._linear_baseline(trial, arch, role)
         save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
             self.display.trial_started(trial.number, config.train.epochs, arch)
         curves = Curves()
-        pruner = trial.study.pruner
 
         def on_epoch(report: EpochReport) -> None:
             curves.add(report.train_mse, report.val_mse, report.seconds)
             write_epoch(trial, curves, time.perf_counter() - started)  # seconds so far: a pruned trial's compute counts too
             if self.display:
                 self.display.epoch(report)
-            if isinstance(pruner, CurvePruner):
-                # after the last epoch there is nothing left to save: the finished trial joins the front's comparison
-                last = report.epoch == report.epochs
-                reason = (
-                    None if last else pruner.reason_for(trial.study, arch.latent_size, curves.val_mse, number=trial.number, baseline=pca)
-                )
-            elif is_multi_objective(trial.study):
-                reason = None  # no pruner (none): Trial.report itself refuses several objectives (optuna #3450)
-            else:
-                trial.report(report.val_mse, report.epoch)
-                # after the last epoch there is nothing left to save: the trial completes, as with the curve-reading pruners
-                pruned = report.epoch < report.epochs and trial.should_prune()
-                reason = f"pruned at epoch {report.epoch}/{report.epochs} (val MSE {report.val_mse:.5f})" if pruned else None
+            reason = self.pruning.reason(trial, report, arch.latent_size, curves.val_mse, pca)
             if reason:
                 write_reason(trial, reason)
                 raise optuna.TrialPruned(reason)
 
         init = None
-        if arch.linear_skip and task_of_architecture(arch).name == "reconstruction":
+        if arch.linear_skip and role.reconstructs:
 
             def init(model: CAE) -> None:
                 start_from_linear_code(model, self.linear_code)
@@ -225,7 +233,7 @@ class Objective:
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
         seconds = time.perf_counter() - started  # with the test pass (search.trials.front.compute_hours)
-        colorizer = task_of_architecture(arch).name != "reconstruction"
+        colorizer = not role.reconstructs
         write_result(
             trial,
             train_seconds=seconds,
@@ -259,7 +267,6 @@ class Objective:
     def _upload(self, trial: optuna.Trial, model: CAE) -> None:
         """The reconstruction grid (8 validation images over their reconstructions) and the weights, stored by id for
         the dashboard and named for a person (``studies/<study>/trials/0007/reconstructions.png``: search.trials.artifact_names)."""
-        folder = getattr(self.artifacts, "_base_path", None)  # a FileSystemArtifactStore's; another store has no folder to name in
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 title = f"study {trial.study.study_name}, trial {trial.number}: the first {GRID_IMAGES} validation images"
@@ -267,12 +274,11 @@ class Objective:
                 weights = save_checkpoint(model, Path(tmp) / "model.pt")
                 for path, mimetype in ((grid, "image/png"), (weights, "application/octet-stream")):
                     stored = upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial, mimetype=mimetype)
-                    if folder is not None:
-                        name_artifact(folder, trial.study.study_name, trial.number, stored, path.name)
+                    name_artifact(self.folder, trial.study.study_name, trial.number, stored, path.name)
         except OSError as error:
             # A full or read-only artifact folder loses the weights of every later trial too: this trial fails with
             # the reason and the run stops, saying where, instead of training on without a word.
             problem = f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
             write_artifact_error(trial, f"{type(error).__name__}: {error}")
             write_reason(trial, f"artifact upload failed ({problem}); the run stopped")
-            raise StorageWriteError(f"artifact folder {folder or 'the artifact folder'}: cannot be written ({problem})") from None
+            raise StorageWriteError(f"artifact folder {self.folder}: cannot be written ({problem})") from None
