@@ -1,6 +1,6 @@
 """How good is one trained network: its errors on every split, its pictures and its learning curves.
 
-    python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR]
+    python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR] [--on ROOT|DATASET]
 
 or from Python::
 
@@ -28,6 +28,10 @@ window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` write
 - ``evaluate.md``: the table, what it says (over-fitting, agreement with the error the trial
   recorded, whether the validation curve was still falling: each worded from this run's numbers)
   and the pictures.
+
+``--on ROOT|DATASET`` measures the trial on other images instead (:func:`search.evaluate`: a folder, or a
+dataset's test part): the network and PCA of its latent size on every one of them, MSE and PSNR in both
+conventions, each named, written to ``evaluate-on-NAME.csv`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,11 +51,14 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
+from cae.data import DataError
 from cae.figures import DPI, curves_figure, reconstruction_figure, reconstruction_rows
 from cae.metrics import psnr
 from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
+from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, evaluate
+from search.space import SpaceError
 from search.trials.record import read_trial
 from search.trials.trial_model import load_trial
 
@@ -335,10 +343,63 @@ def render(result: EvaluateResult, out: Path) -> dict[str, Path]:
     return files
 
 
+# ---------------------------------------------------------------- on other images
+
+
+def on_table(result: Evaluation) -> pd.DataFrame:
+    """The network and PCA of its latent size on the same images: MSE and PSNR in both conventions, each named."""
+    rows = [("network", result.network)] + ([(f"PCA, {result.latent_size:,} components", result.pca)] if result.pca else [])
+    return pd.DataFrame(
+        [
+            {"model": name, "images": s.images, "MSE": s.mse, f"{MEAN_MSE} dB": s.psnr_of_mean_mse, f"{MEAN_PSNR} dB": s.mean_of_psnrs}
+            for name, s in rows
+        ]
+    )
+
+
+def on_words(result: Evaluation) -> list[str]:
+    """What the table is of, and the network against PCA in each convention."""
+    said = [
+        f"{result.trial} (latent {result.latent_size:,}) on {result.images} ({result.pixels} pixels); "
+        f"PCA fitted on the trial's {result.trained_on}",
+    ]
+    gains = result.gains_db
+    if gains is None:
+        return [*said, f"no PCA: {result.pca_problem}"]
+    return [*said, f"network over PCA: {gains[0]:+.2f} dB ({MEAN_MSE}), {gains[1]:+.2f} dB ({MEAN_PSNR})"]
+
+
+def render_on(result: Evaluation, out: Path, name: str) -> dict[str, Path]:
+    """Write the table (CSV) and the numbers with what they are of (JSON) into ``out``, as ``evaluate-on-NAME``."""
+    files = {"csv": out / f"evaluate-on-{name}.csv", "json": out / f"evaluate-on-{name}.json"}
+    on_table(result).to_csv(files["csv"], index=False)
+    files["json"].write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return files
+
+
+def _on_name(on: str) -> str:
+    """``cifar10-original-sample-test`` of ``../shared/data/cifar10-original-sample/test``: a file name for what ``--on`` names."""
+    return re.sub(r"[^\w.-]+", "-", "-".join(Path(on).resolve().parts[-2:]) if Path(on).is_dir() else on).strip("-.")
+
+
+def command_on(args: argparse.Namespace, console: Console) -> int:
+    try:
+        result = evaluate((args.study, args.trial), data=args.on, storage=args.storage)
+    except DataError as error:  # about the images --on names (the trial's own data was read when it trained)
+        raise SpaceError("command line", "--on", error.message) from None
+    table = on_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}")
+    for line in (on_words(result)[0], table, *on_words(result)[1:]):
+        console.print(line, highlight=False, soft_wrap=True)
+    print_written(console, render_on(result, output_dir(args), _on_name(args.on)))
+    return 0
+
+
 # ---------------------------------------------------------------- command
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
+    if args.on is not None:
+        return command_on(args, console)
     result = compute(args.study, storage=args.storage, trial=args.trial, console=console)
     files = render(result, output_dir(args))
     console.print(scores_table(result.scores).to_string(index=False), highlight=False)
@@ -350,6 +411,12 @@ def command(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = trial_parser("python -m analysis.evaluate", "Errors (MSE, PSNR, SSIM), pictures and curves of one trial's network.")
+    parser.add_argument(
+        "--on",
+        metavar="ROOT|DATASET",
+        help="measure the trial on other images instead: a folder (of a train/ and test/ export, its test/), or a dataset's test part; "
+        "both PSNR conventions, beside PCA of the trial's latent size",
+    )
     return run(command, parser, argv)
 
 

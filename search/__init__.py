@@ -22,6 +22,7 @@ Then, with CIFAR-10 at hand (seconds per trial for this space on a laptop CPU)::
     search.trials_table(study)                          # a pandas.DataFrame: latent, PSNR, PCA's PSNR, gain, state
     loaded = search.load_trial("toy")                   # the best trial's trained nn.Module and its data split
     search.refit("toy", latent=[64, 128], epochs=30)    # the front's designs at exact sizes, trained longer
+    search.evaluate(("toy", 0), data="cifar10")         # trial 0 on other images, both PSNR conventions, beside PCA
 
 Importing :mod:`search` imports neither torch nor Optuna (names load on first use, PEP 562), so a bad
 space is refused in a fraction of a second; no function here prints unless asked (``progress=True``)
@@ -42,6 +43,7 @@ _HOMES = {
     "StudyStopped": "search.run",
     "architecture": "search.space_check",
     "draw": "search.space_check",
+    "evaluate": "search.evaluation",
     "load_space": "search.space",
     "load_trial": "search.trials.trial_model",
     "optimize": "search.run",
