@@ -15,7 +15,7 @@ from rich.console import Console
 from analysis import probe, transfer
 from analysis.cli import progress_bars
 from analysis.probe import Labelled
-from analysis.transfer.runs import _Reporter
+from analysis.transfer.runs import Reporter
 from cae.data import DataError, Splits
 from search.trials.trial_model import load_trial
 
@@ -61,7 +61,7 @@ def test_the_frozen_encoder_stays_the_fine_tuned_one_moves_and_scratch_starts_el
     assert encoder_keys and all(not torch.equal(tuned.encoder.state_dict()[k], before[k]) for k in encoder_keys)
     # The whole of a trial's runs, frozen ones and fine-tuning included, leaves the trial's own model as it was.
     with progress_bars(Console(quiet=True), quiet=True) as progress:
-        transfer.trial_runs(loaded, parts, _Reporter(progress, 12), methods=("linear", "mlp", "finetune"))
+        transfer.trial_runs(loaded, parts, Reporter(progress, 12), methods=("linear", "mlp", "finetune"))
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     frozen = transfer.Classifier(None, latent, 10)
     assert frozen.encoder is None and sum(p.numel() for p in frozen.parameters()) == sum(p.numel() for p in frozen.head.parameters())

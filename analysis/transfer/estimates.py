@@ -38,7 +38,8 @@ def estimate(result: TransferResult, trial: int, method: str, fraction: float) -
     return Estimate.of(accuracies, result.test_images)
 
 
-def _percent(e: Estimate) -> str:
+def percent(e: Estimate) -> str:
+    """``40.0% ± 1.0`` (the spread over seeds), or ``40.0%`` for one seed."""
     return f"{100 * e.mean:.1f}%" + (f" ± {100 * e.std:.1f}" if e.seeds > 1 else "")
 
 
@@ -48,7 +49,7 @@ def gap(a: Estimate, b: Estimate) -> tuple[float, float, bool]:
     return points, se, abs(points) > NOISE * se
 
 
-def _compared(a: Estimate, b: Estimate) -> str:
+def compared(a: Estimate, b: Estimate) -> str:
     """``a`` against ``b`` in words: ``5.1 ± 1.5 points above, beyond the noise of 3.0`` or ``level within noise (…)``."""
     points, se, real = gap(a, b)
     if real:
@@ -56,10 +57,19 @@ def _compared(a: Estimate, b: Estimate) -> str:
     return f"level within noise ({points:+.1f} ± {se:.1f} points; the noise is {NOISE * se:.1f})"
 
 
+def labels_at(result: TransferResult, fraction: float) -> int:
+    """The labelled train images of ``fraction``'s subsets."""
+    return next(r.labels for r in result.runs if r.fraction == fraction)
+
+
+def label_counts(result: TransferResult) -> list[int]:
+    """:func:`labels_at` every fraction of ``result``, in its order."""
+    return [labels_at(result, f) for f in result.fractions]
+
+
 def budget(result: TransferResult, fraction: float) -> str:
     """``1% (190 labels)``."""
-    labels = next(r.labels for r in result.runs if r.fraction == fraction)
-    return f"{100 * fraction:g}% ({labels:,} labels)"
+    return f"{100 * fraction:g}% ({labels_at(result, fraction):,} labels)"
 
 
 def pays(result: TransferResult, trial: int) -> dict[str, list[str]]:
@@ -71,6 +81,7 @@ def pays(result: TransferResult, trial: int) -> dict[str, list[str]]:
     return verdicts
 
 
-def _still_improving(result: TransferResult, trial: int, method: str, fraction: float) -> bool:
+def still_improving(result: TransferResult, trial: int, method: str, fraction: float) -> bool:
+    """Whether every seed of ``method`` kept its last epoch: still improving when the rule stopped it."""
     runs = [r for r in result.runs if r.trial == trial and r.method == method and r.fraction == fraction]
     return bool(runs) and all(r.best_epoch == r.epochs for r in runs)

@@ -14,7 +14,7 @@ from analysis.power_law import RankCorrelation, small_rank_correlation
 from analysis.probe import chance
 from analysis.transfer.data import LABELS, SEEDS, check_fractions, checked_trial, load_parts
 from analysis.transfer.estimates import Estimate
-from analysis.transfer.runs import Run, TrialInfo, _Reporter, trial_runs
+from analysis.transfer.runs import Reporter, Run, TrialInfo, trial_runs
 from cae.spec import ArchitectureError
 from search.runtime.storage import StorageError
 from search.trials.trial_model import find_trial
@@ -97,7 +97,7 @@ def compute_front(
     parts, source, _ = load_parts(loaded[0], chosen, seeds)
     infos, runs = [], []
     with progress_bars(console, quiet=quiet) as progress:
-        report = _Reporter(progress, len(parts.subsets) * len(loaded))
+        report = Reporter(progress, len(parts.subsets) * len(loaded))
         for trial in loaded:
             info, trial_run = trial_runs(trial, parts, report, methods=("linear",))
             infos.append(info)
@@ -126,5 +126,6 @@ def compute_front(
     return result
 
 
-def _rho(c: RankCorrelation) -> str:
+def rho_words(c: RankCorrelation) -> str:
+    """``ρ = +0.80 (p = 0.33, n = 3)``."""
     return f"ρ = {c.rho:+.2f} (p = {c.p:.2g}, n = {c.n})"

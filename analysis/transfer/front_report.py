@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.power_law import EXACT_UP_TO, strength
 from analysis.transfer.figures import plot_front
-from analysis.transfer.front import FRONT_AXES, FrontResult, _rho
+from analysis.transfer.front import FRONT_AXES, FrontResult, rho_words
 from cae.figures import DPI
 
 
@@ -26,7 +26,7 @@ def front_reading(result: FrontResult) -> str:
                 continue
             direction = "rises" if c.rho > 0 else "falls"
             said.append(
-                f"against {label} {_rho(c)}: {strength(c)} monotone relation"
+                f"against {label} {rho_words(c)}: {strength(c)} monotone relation"
                 + (f" (accuracy {direction} with it)" if strength(c) != "no clear" else "")
             )
         lines.append(f"At {100 * fraction:g}% of the labels, the frozen linear probe's accuracy: " + "; ".join(said) + ".")

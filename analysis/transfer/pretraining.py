@@ -13,7 +13,7 @@ from rich.console import Console
 from analysis.cli import progress_bars
 from analysis.probe import chance
 from analysis.transfer.data import LABELS, SEEDS, check_fractions, checked_trial, load_parts
-from analysis.transfer.runs import Run, TrialInfo, _Reporter, pixel_runs, trial_runs
+from analysis.transfer.runs import Reporter, Run, TrialInfo, pixel_runs, trial_runs
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def compute(
     console.print(f"labelled train images per fraction: {described} of {len(parts.train):,}; {total} runs", highlight=False)
     infos, runs = [], []
     with progress_bars(console, quiet=quiet) as progress:
-        report = _Reporter(progress, total)
+        report = Reporter(progress, total)
         for trial in loaded:
             info, trial_run = trial_runs(trial, parts, report)
             infos.append(info)

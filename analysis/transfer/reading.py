@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analysis import probe
-from analysis.transfer.estimates import NOISE, _compared, _percent, _still_improving, budget, estimate, pays
+from analysis.transfer.estimates import NOISE, budget, compared, estimate, pays, percent, still_improving
 from analysis.transfer.pretraining import TransferResult
 from analysis.transfer.runs import METHODS, TrialInfo, epochs_for
 from cae.classifier import BATCH, DROPOUT, EVALUATIONS, HIDDEN, LR, WEIGHT_DECAY
@@ -20,14 +20,14 @@ def reading(result: TransferResult, info: TrialInfo) -> str:
     for fraction in result.fractions:
         e = {m: estimate(result, info.number, m, fraction) for m in METHODS}
         lines.append(
-            f"At {budget(result, fraction)}, fine-tuning the pretrained encoder reaches {_percent(e['finetune'])} against "
-            f"{_percent(e['scratch'])} from scratch: "
-            + _compared(e["finetune"], e["scratch"])
-            + f". Frozen, its code gives {_percent(e['linear'])} through a linear classifier and {_percent(e['mlp'])} through the MLP "
-            f"head; PCA's code of the same size {_percent(e['pca'])}, the pixels {_percent(e['pixels'])}. The frozen code against "
-            "PCA's: " + _compared(e["linear"], e["pca"]) + "."
+            f"At {budget(result, fraction)}, fine-tuning the pretrained encoder reaches {percent(e['finetune'])} against "
+            f"{percent(e['scratch'])} from scratch: "
+            + compared(e["finetune"], e["scratch"])
+            + f". Frozen, its code gives {percent(e['linear'])} through a linear classifier and {percent(e['mlp'])} through the MLP "
+            f"head; PCA's code of the same size {percent(e['pca'])}, the pixels {percent(e['pixels'])}. The frozen code against "
+            "PCA's: " + compared(e["linear"], e["pca"]) + "."
         )
-        unfinished = [METHODS[m] for m in ("mlp", "finetune", "scratch") if _still_improving(result, info.number, m, fraction)]
+        unfinished = [METHODS[m] for m in ("mlp", "finetune", "scratch") if still_improving(result, info.number, m, fraction)]
         if unfinished:
             lines.append(
                 f"({', '.join(unfinished)} kept its last epoch on every seed: still improving when the rule stopped it, "

@@ -64,7 +64,7 @@ def epochs_for(fraction: float) -> int:
     return min(MAX_EPOCHS, math.ceil(FULL_EPOCHS / math.sqrt(fraction) - 1e-9))
 
 
-class _Reporter:
+class Reporter:
     """One progress bar over every run; a line per run in logs (not a terminal) or none without a console."""
 
     def __init__(self, progress: Progress, total: int) -> None:
@@ -78,7 +78,7 @@ class _Reporter:
 
 
 def _linear_runs(
-    trial: int | None, method: str, train: Labelled, val: Labelled, test: Labelled, parts: Parts, report: _Reporter, name: str
+    trial: int | None, method: str, train: Labelled, val: Labelled, test: Labelled, parts: Parts, report: Reporter, name: str
 ) -> list[Run]:
     runs = []
     for (fraction, seed), rows in parts.subsets.items():
@@ -101,7 +101,7 @@ def _network_runs(
     val: Labelled,
     test: Labelled,
     parts: Parts,
-    report: _Reporter,
+    report: Reporter,
     name: str,
 ) -> list[Run]:
     runs = []
@@ -129,7 +129,7 @@ def _network_runs(
 
 
 def trial_runs(
-    loaded: LoadedTrial, parts: Parts, report: _Reporter, methods: Iterable[str] = ("linear", "mlp", "finetune", "scratch", "pca")
+    loaded: LoadedTrial, parts: Parts, report: Reporter, methods: Iterable[str] = ("linear", "mlp", "finetune", "scratch", "pca")
 ) -> tuple[TrialInfo, list[Run]]:
     """``methods`` (any of :data:`METHODS` but ``pixels``, which needs no trial) on ``loaded``'s encoder, at every subset of ``parts``.
 
@@ -173,6 +173,6 @@ def trial_runs(
     return info, runs
 
 
-def pixel_runs(parts: Parts, report: _Reporter) -> list[Run]:
+def pixel_runs(parts: Parts, report: Reporter) -> list[Run]:
     """The raw pixels + linear baseline at every subset: it needs no trial (its rows' trial is None)."""
     return _linear_runs(None, "pixels", *parts.through(pixels_of), parts, report, "pixels")
