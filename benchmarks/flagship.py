@@ -117,7 +117,7 @@ def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, An
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flagship", description=__doc__.split("\n\n")[0])
     parser.add_argument("--search-minutes", type=float, default=30)
     parser.add_argument("--search-subset", type=int, default=12000, help="images of the search (train, val and test together)")
@@ -168,58 +168,68 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these (each in its own process, e.g. with its own thread count); the others' studies are read "
         "(none: only the report, from the stored studies)",
     )
+    return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = _parser()
     args = parser.parse_args(argv)
     if "refit" in args.phases and len(args.refit_into) > 1:
         parser.error("--refit-into: expected one study for the refit phase (several are read only without it)")
-    console = Console(width=160)
+    return args
 
-    if "search" in args.phases:
-        study = search.optimize(
-            ROOT / "spaces" / "pareto.yaml",
-            trials=args.search_trials,
-            timeout=args.search_minutes * 60,
-            study_name=SEARCH,
-            storage=args.storage,
-            workers=args.search_workers,
-            overrides=[f"data.subset={args.search_subset}", *([f"train.epochs={args.search_epochs}"] if args.search_epochs else [])],
-            console=console,
-        )
-    else:
-        study = optuna.load_study(study_name=SEARCH, storage=args.storage or default_storage(SEARCH))
 
-    if "refit" in args.phases:
-        train_share = 0.8  # the space's split
-        refit_images = (args.refit_subset or 60_000) * train_share
-        epochs = args.refit_epochs or _refit_epochs(
-            study,
-            args.sizes,
-            args.refit_trials,
-            args.refit_best,
-            args.refit_within,
-            args.refit_minutes,
-            args.search_subset * train_share,
-            refit_images,
-        )
-        console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
-        refit = search.refit(
-            SEARCH,
-            latent=args.sizes,
-            trials=args.refit_trials,
-            best=args.refit_best,
-            within=args.refit_within,
-            epochs=epochs,
-            into=args.refit_into[0],
-            storage=args.storage,
-            workers=args.refit_workers,
-            overrides=[f"data.subset={args.refit_subset or 'null'}"],
-            console=console,
-        )
-        refits = [refit]
-    else:
-        refits = [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into]
-    wall = {"search": _wall_seconds(study), "refit": _wall_seconds(*refits)}
+def _search(args: argparse.Namespace, console: Console) -> optuna.Study:
+    """The search phase, or its stored study when the phase is not asked for."""
+    if "search" not in args.phases:
+        return optuna.load_study(study_name=SEARCH, storage=args.storage or default_storage(SEARCH))
+    return search.optimize(
+        ROOT / "spaces" / "pareto.yaml",
+        trials=args.search_trials,
+        timeout=args.search_minutes * 60,
+        study_name=SEARCH,
+        storage=args.storage,
+        workers=args.search_workers,
+        overrides=[f"data.subset={args.search_subset}", *([f"train.epochs={args.search_epochs}"] if args.search_epochs else [])],
+        console=console,
+    )
 
-    folder = args.out / "flagship"
+
+def _refits(args: argparse.Namespace, study: optuna.Study, console: Console) -> list[optuna.Study]:
+    """The refit phase's study, or the stored refits of ``--refit-into`` when the phase is not asked for."""
+    if "refit" not in args.phases:
+        return [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into]
+    train_share = 0.8  # the space's split
+    refit_images = (args.refit_subset or 60_000) * train_share
+    epochs = args.refit_epochs or _refit_epochs(
+        study,
+        args.sizes,
+        args.refit_trials,
+        args.refit_best,
+        args.refit_within,
+        args.refit_minutes,
+        args.search_subset * train_share,
+        refit_images,
+    )
+    console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
+    refit = search.refit(
+        SEARCH,
+        latent=args.sizes,
+        trials=args.refit_trials,
+        best=args.refit_best,
+        within=args.refit_within,
+        epochs=epochs,
+        into=args.refit_into[0],
+        storage=args.storage,
+        workers=args.refit_workers,
+        overrides=[f"data.subset={args.refit_subset or 'null'}"],
+        console=console,
+    )
+    return [refit]
+
+
+def _write_tables(folder: Path, study: optuna.Study, refits: list[optuna.Study]) -> None:
+    """Both studies' trials, every trial's validation curve and the anytime hypervolume, as CSV files in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     search.trials_table(study).to_csv(folder / "search_trials.csv", index=False)
     pd.concat([search.trials_table(r).assign(study=r.study_name) for r in refits]).to_csv(folder / "refit_trials.csv", index=False)
@@ -228,8 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         [{"study": s.study_name, "train_seconds": sec, "hypervolume": hv} for s in (study, *refits) for sec, hv in anytime_hypervolume(s)]
     )
     anytime.to_csv(folder / "anytime.csv", index=False)
+
+
+def _collect(args: argparse.Namespace, study: optuna.Study, refits: list[optuna.Study]) -> dict[str, Any]:
+    """``flagship.json``'s document: the machine, what each phase cost and found, and the refits at each size."""
+    wall = {"search": _wall_seconds(study), "refit": _wall_seconds(*refits)}
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
-    result = {
+    return {
         "machine": machine(),
         "search": {
             "subset": args.search_subset,
@@ -248,6 +263,16 @@ def main(argv: list[str] | None = None) -> int:
         },
         "at_sizes": _at_sizes(refits, args.sizes),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    console = Console(width=160)
+    study = _search(args, console)
+    refits = _refits(args, study, console)
+    folder = args.out / "flagship"
+    _write_tables(folder, study, refits)
+    result = _collect(args, study, refits)
     path = write_result("flagship", result, folder=args.out)
     console.print(pd.DataFrame(result["at_sizes"]).to_string(index=False), highlight=False)
     console.print(f"wrote {path} and {folder}/", highlight=False)
