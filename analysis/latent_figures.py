@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from analysis.latent_report import published_of
+from analysis.latent_report import not_drawn, published_of
 from analysis.power_law import left_out
 from cae.figures import new_figure, themed
 from cae.metrics import psnr
@@ -219,6 +219,7 @@ def plot(result: LatentAnalysis) -> Figure:
                 axis.xaxis.set_minor_locator(ticker.NullLocator())
         fig.tight_layout(rect=(0, 0, PANELS_WIDTH, 1))
         notes = [left_out(problem) for problem in (result.fit_problem, result.correlation_problem) if problem]
+        notes += [not_drawn(result)] if not_drawn(result) else []  # "ours: …; published: … — not drawn"
         _legend_beside(ax, notes)
         if gain_ax is not None:
             _legend_beside(gain_ax)

@@ -21,8 +21,8 @@ from analysis.published import (
     LINEAR_BOTTLENECK,
     LINEAR_BOTTLENECK_EPOCHS,
     LINEAR_BOTTLENECK_TRAIN_IMAGES,
-    long_trained_psnr,
-    published_points,
+    comparable,
+    linear_bottleneck_psnr,
 )
 from cae.metrics import psnr
 from search.runtime.storage import mask
@@ -38,13 +38,19 @@ LATENT_PARAMETERS = ("latent_channels", "latent_dim")  # the parameters that set
 
 
 def published_of(result: LatentAnalysis) -> pd.DataFrame:
-    """The published points of the study's dataset at its pixels (:func:`analysis.published.published_points`); often none."""
-    return published_points(result.data.dataset, shape=result.data.shape)
+    """The published points of the study's dataset measured as the study was (:func:`analysis.published.comparable`:
+    the same pixels, split and PSNR convention); often none."""
+    return comparable(result.data).points
 
 
 def published_psnr(result: LatentAnalysis) -> dict[int, float]:
-    """The published long-trained CAE's PSNR by latent size on the study's dataset at its pixels; often none."""
-    return long_trained_psnr(result.data.dataset, shape=result.data.shape)
+    """The published long-trained CAE's PSNR by latent size, measured as the study was; often none."""
+    return linear_bottleneck_psnr(published_of(result))
+
+
+def not_drawn(result: LatentAnalysis) -> str:
+    """How the study and the points published on its dataset were measured, where they differ: why none is drawn ("" if none differ)."""
+    return comparable(result.data).not_drawn
 
 
 def p_value(p: float) -> str:
@@ -235,6 +241,15 @@ def _training_compared(result: LatentAnalysis, points: pd.DataFrame) -> str:
 def _published_section(result: LatentAnalysis) -> list[str]:
     """The study beside the points published on its dataset at its pixels; nothing where there are none."""
     points = published_of(result)
+    if points.empty and not_drawn(result):
+        return [
+            "## Beside published results",
+            "",
+            f"Published results on {data_name(result.data)} are not set beside this study: {not_drawn(result)} (a comparison "
+            "needs the same pixels, split and convention: data.split: official, and python -m analysis.evaluate --on the "
+            "original images).",
+            "",
+        ]
     if points.empty:
         return []
     (split, convention), *_ = points[["split", "psnr_convention"]].drop_duplicates().itertuples(index=False)

@@ -16,8 +16,10 @@ output); :func:`plot` draws them; :func:`render` writes them to ``studies/<study
 - ``latent_vs_error.csv``: every trial (:func:`search.trials.table.trials_table`);
 - ``latent_vs_error.png``: error against latent size on log–log axes, complete and pruned trials,
   the power-law fit, the Pareto front, PCA's curve on the same split (the optimal linear code) and
-  the points published on the study's dataset at its pixels (:mod:`analysis.published`: CIFAR-10's
-  today; a study of other data, or of CIFAR-10 made gray or resized, draws none);
+  the points published on the study's dataset measured as the study was (:mod:`analysis.published`: the same
+  pixels, split and PSNR convention; CIFAR-10's today, on its original pixels and official test split). A study of
+  other data, or of CIFAR-10 made gray or resized, draws none; one of CIFAR-10 measured otherwise (its JPEG export,
+  a random split) draws none and says in the legend and the report how each side was measured;
 - ``latent_vs_error.md``: the answer in numbers (exponent b with its 95% interval, R², Spearman's
   ρ and p), the Pareto front with each trial's gain over PCA (``gain_db``), the published points
   beside this study's (where its data has any), and what else matters (Optuna's parameter importances, the error by value
@@ -185,8 +187,9 @@ def _importances(study: optuna.Study, complete: int) -> tuple[dict[str, float], 
 
 def _train_images(study: optuna.Study) -> int | None:
     data = recorded_data(study.user_attrs)
-    # without a subset the count depends on the source, which is not opened here
-    return split_sizes(data.subset, data.split)[0] if data.subset else None
+    # without a subset (or with the official split, whose shares follow the parts' sizes) the count depends on the
+    # source, which is not opened here
+    return split_sizes(data.subset, data.split)[0] if data.subset and not data.official else None
 
 
 def _image_values(study: optuna.Study) -> int | None:

@@ -1,11 +1,14 @@
 """Published reconstruction errors to set a study's curve beside, keyed by dataset and pixels (errors on pixels in [0, 1]).
 
-A published point compares with a study's trials only on the same images: the same dataset at the same
-pixels. Each point records its ``dataset``; its ``pixels`` (``original``: the dataset's own, e.g.
-CIFAR-10's 3 × 32 × 32, neither resized nor made gray); its ``split`` (``official``: the dataset's own
-test split); and its ``psnr_convention`` (``mean-mse``: 10·log10(1 / MSE) of the MSE averaged over the
-split, as :func:`cae.metrics.psnr` computes a study's). :func:`published_points` gives a study only its
-dataset's points, and none where its pixels are not the original ones.
+A published point compares with a study's trials only when both were measured the same way: the same
+dataset at the same pixels, on the same split, in the same PSNR convention. Each point records its
+``dataset``; its ``pixels`` (``original``: the dataset's own, e.g. CIFAR-10's 3 × 32 × 32, neither
+resized, made gray nor JPEG-compressed); its ``split`` (``official``: the dataset's own test split); and
+its ``psnr_convention`` (``mean-mse``: 10·log10(1 / MSE) of the MSE averaged over the split, as
+:func:`cae.metrics.psnr` computes a study's; ``mean-psnr``: the mean of per-image PSNRs, 0.6–1.1 dB
+higher on the same reconstructions). :func:`published_points` gives a study only its dataset's points
+at its shape; :func:`comparable` only those measured as the study was (a study's own measurement:
+:func:`measured`), and where it keeps none of them, the words that say how each side was measured.
 
 Today the points are CIFAR-10's: the UvA deep-learning tutorial's linear-bottleneck CAE and the
 assignment's reference CAE. A study of another dataset draws none.
@@ -13,10 +16,12 @@ assignment's reference CAE. A study of another dataset draws none.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from cae.metrics import psnr
-from cae.settings import Shape
+from cae.settings import DataDescription, Shape
 
 # How the linear-bottleneck points were trained: what a study's own training is compared with
 LINEAR_BOTTLENECK_EPOCHS = 500
@@ -71,5 +76,66 @@ def published_points(dataset: str = "cifar10", *, shape: Shape | None = None) ->
 def long_trained_psnr(dataset: str = "cifar10", *, shape: Shape | None = None) -> dict[int, float]:
     """The published long-trained CAE's test PSNR by latent size on ``dataset``: the points a front is judged against
     (empty for a dataset, or pixels, without them)."""
-    table = published_points(dataset, shape=shape)
-    return table[table["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"].to_dict()
+    return linear_bottleneck_psnr(published_points(dataset, shape=shape))
+
+
+def linear_bottleneck_psnr(points: pd.DataFrame) -> dict[int, float]:
+    """The long-trained linear-bottleneck CAE's PSNR by latent size among ``points`` (:data:`COLUMNS`)."""
+    return points[points["source"] == LINEAR_BOTTLENECK].set_index("latent_size")["psnr"].to_dict()
+
+
+PIXEL_WORDS = {"original": "original pixels", "JPEG export": "JPEG export"}
+SPLIT_WORDS = {"official": "official test split", "random": "random split"}
+CONVENTION_WORDS = {"mean-mse": "PSNR of the mean MSE", "mean-psnr": "mean of per-image PSNRs"}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How a figure was measured: on which pixels, which split, in which PSNR convention (the keys of the words above)."""
+
+    pixels: str
+    split: str
+    psnr_convention: str = "mean-mse"
+
+    def words(self, *, convention: bool = True) -> str:
+        """``JPEG export, random split, PSNR of the mean MSE``."""
+        said = [PIXEL_WORDS.get(self.pixels, self.pixels), SPLIT_WORDS.get(self.split, f"{self.split} split")]
+        return ", ".join(said + ([CONVENTION_WORDS.get(self.psnr_convention, self.psnr_convention)] if convention else []))
+
+
+def measured(data: DataDescription) -> Measurement:
+    """How a study on ``data`` measures its test errors: its pixels and split, PSNR of the mean MSE (:func:`cae.metrics.psnr`).
+
+    >>> measured(DataDescription(pixels="JPEG export")).words()
+    'JPEG export, random split, PSNR of the mean MSE'
+    """
+    return Measurement(data.pixels, data.split)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The published points a study may be set beside, and, where some were measured otherwise, why they are not drawn."""
+
+    points: pd.DataFrame  # in COLUMNS: the dataset's points at the study's shape, measured as the study was
+    not_drawn: str = ""  # "ours: …; published: … — not drawn", or "" where nothing was left out
+
+
+def comparable(data: DataDescription) -> Comparison:
+    """The points published on ``data``'s dataset at its shape that were measured as a study on ``data`` measures.
+
+    A study on CIFAR-10's JPEG export, split at random, gets none, and the words::
+
+        comparable(DataDescription(pixels="JPEG export")).not_drawn
+        # 'ours: JPEG export, random split, PSNR of the mean MSE; published: original pixels, official test split,
+        #  PSNR of the mean MSE — not drawn'
+    """
+    points = published_points(data.dataset, shape=data.shape)
+    ours = measured(data)
+    same = (points["pixels"] == ours.pixels) & (points["split"] == ours.split) & (points["psnr_convention"] == ours.psnr_convention)
+    left = points[~same]
+    if left.empty:
+        return Comparison(points.reset_index(drop=True))
+    theirs = "; ".join(
+        dict.fromkeys(Measurement(*row).words() for row in left[["pixels", "split", "psnr_convention"]].itertuples(index=False))
+    )
+    return Comparison(points[same].reset_index(drop=True), f"ours: {ours.words()}; published: {theirs} — not drawn")
