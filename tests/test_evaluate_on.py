@@ -39,13 +39,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from search.cli import main as search_main
 
     folder = tmp_path_factory.mktemp("evaluate-on")
-    old = Path.cwd()
-    os.chdir(folder)
-    try:
-        code = search_main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "data.subset=300", "--set", "train.epochs=1"])
-    finally:
-        os.chdir(old)
-    assert code == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert search_main(["run", str(SPACES / "tiny.yaml"), "--trials", "1", "--set", "data.subset=300", "--set", "train.epochs=1"]) == 0
     return folder
 
 
