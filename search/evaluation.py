@@ -178,7 +178,7 @@ def evaluate(
     pca, problem = _pca_mse(own.train.images, images, arch.latent_size)
     return Evaluation(
         trial=loaded.name,
-        images=f"{len(images):,} images of {source.description}" + (" (its test part)" if cfg.parts == ("test",) else ""),
+        images=f"{len(images):,} images of {source.description}" + (", its test part" if cfg.parts == ("test",) else ""),
         pixels=source.pixels,
         shape=want,
         trained_on=f"{len(own.train):,} training images of {own.source}",
