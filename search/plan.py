@@ -63,24 +63,11 @@ class Plan:
     fixed: TrialConfig | None  # a fixed space's one configuration
     grid: dict[str, list[Any]] | None  # the grid sampler's points, drawn once
     trials: int  # finished trials asked for
+    target: int  # the finished trials the run ends at: those asked for, at most the grid's points (the sampler stops there)
     done: int  # finished trials the study held when planned
     workers: int
     grace: int
     timeout: float | None
-
-    @property
-    def points(self) -> int | None:
-        """The grid's points (``None`` without a grid)."""
-        return None if self.grid is None else math.prod(map(len, self.grid.values()))
-
-    @property
-    def target(self) -> int:
-        """The finished trials the run ends at: those asked for, at most the grid's points (the grid sampler stops there)."""
-        return self.trials if self.points is None else min(self.trials, self.points)
-
-    @property
-    def work_left(self) -> bool:
-        return self.done < self.target
 
     def describe(self) -> list[Text | Table]:
         """What the run prints before its first trial: the study and its data, the fixed architecture, the grid's end."""
@@ -98,7 +85,7 @@ class Plan:
             lines.append(summary_table(self.fixed.architecture, title=f"architecture of {self.space.path}"))
         if self.target < self.trials:
             # the grid sampler stops the study once every point is finished; more trials would repeat points
-            lines.append(Text(f"the grid has {self.points} points: the study ends at {self.points} finished trials"))
+            lines.append(Text(f"the grid has {self.target} points: the study ends at {self.target} finished trials"))
         return lines
 
 
@@ -164,12 +151,13 @@ def plan(
         folder = record_artifact_dir(study, artifacts)  # before any worker starts: a folder other than the record is refused
     if isinstance(space.model, StartedModel):  # the child keeps what it started from: analysis never needs the parent
         study.set_user_attr("start", space.model.record)
-    planned = Plan(
-        space, study, url, storage is not None, folder, data, check.fixed, check.grid, trials, finished(study), workers, grace, timeout
-    )
-    if planned.work_left:  # a finished study is not refused for what it would have drawn next
+    target = trials if check.grid is None else min(trials, math.prod(map(len, check.grid.values())))
+    done = finished(study)
+    if done < target:  # a finished study is not refused for what it would have drawn next
         check_choices_kept(space, study, data.shape)
-    return planned
+    return Plan(
+        space, study, url, storage is not None, folder, data, check.fixed, check.grid, trials, target, done, workers, grace, timeout
+    )
 
 
 def _warning_line(console: Console) -> Report:

@@ -142,9 +142,10 @@ def optimize(
     """
     check_run_arguments("optimize", trials=trials, timeout=timeout, workers=workers, grace=grace)
     console = console or Console(quiet=not progress)
+    space = as_space(space, overrides)
     with quiet_optuna():
         planned = plan(
-            as_space(space, overrides),
+            space,
             trials=trials,
             timeout=timeout,
             study_name=study_name,
@@ -167,7 +168,7 @@ def execute(planned: Plan, console: Console) -> int:
     """Run ``planned``'s trials (in this process, or in its worker processes) and show the best; 0, or 1 when its trials
     kept failing (or every worker died)."""
     study, name = planned.study, planned.study.study_name
-    if not planned.work_left:
+    if planned.done >= planned.target:
         console.print(f"nothing to do: the study already holds {planned.done} finished trials (ask for more with --trials)")
         console.print(best_table(study))
         return 0

@@ -68,9 +68,22 @@ def checked(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES
     check_depth(space, shape)
     # built where the sampler is a grid, which refuses keys it cannot enumerate
     grid = grid_search_space(space, shape, tries) if space.study.sampler["type"] == "grid" else None
-    fixed = _buildable(space, shape, tries)
+    reason = ""
+    for seed in range(tries):
+        drawn: dict[str, Any] = {}
+        try:
+            config = sample(space, random_suggest(random.Random(seed), drawn), shape=shape)
+            break
+        except TaskError as error:
+            raise SpaceError(space.path, "task", f"expected a task these images allow: {error}") from None
+        except ArchitectureError as error:
+            reason = reason or str(error)
+        if not drawn:
+            raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
+    else:
+        raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
     check_components(space.study, space.path, grid)
-    return Checked(shape, fixed, grid)
+    return Checked(shape, None if drawn else config, grid)
 
 
 def check_space(space: Space, shape: Shape | None = None, tries: int = CHECK_SAMPLES) -> TrialConfig | None:
@@ -82,23 +95,6 @@ def check_space(space: Space, shape: Shape | None = None, tries: int = CHECK_SAM
     refused trial by trial, with their reason.
     """
     return checked(space, shape, tries).fixed
-
-
-def _buildable(space: Space, shape: Shape, tries: int) -> TrialConfig | None:
-    """A fixed space's configuration, or ``None`` for a space of which some of ``tries`` random draws can be built."""
-    reason = ""
-    for seed in range(tries):
-        drawn: dict[str, Any] = {}
-        try:
-            config = sample(space, random_suggest(random.Random(seed), drawn), shape=shape)
-            return None if drawn else config
-        except TaskError as error:
-            raise SpaceError(space.path, "task", f"expected a task these images allow: {error}") from None
-        except ArchitectureError as error:
-            reason = reason or str(error)
-        if not drawn:
-            raise SpaceError(space.path, "model", f"expected an architecture that can be built: {reason}")
-    raise SpaceError(space.path, "model", f"expected some architecture that can be built; none of {tries} random draws can ({reason})")
 
 
 def draw(space: Space, seed: int = 0, tries: int = CHECK_SAMPLES, *, shape: Shape | None = None) -> TrialConfig:

@@ -69,8 +69,8 @@ def test_a_grid_is_built_once_and_caps_the_trials(in_tmp: Path, monkeypatch: pyt
     monkeypatch.setattr(search.space_check, "grid_search_space", lambda *a, **k: built.append(1) or grid_search_space(*a, **k))
     planned = _plan(GRID, name="grid")
     assert len(built) == 1  # the check and the sampler read one grid
-    assert planned.grid == {"channels.0": [4, 6]} and planned.points == 2
-    assert (planned.trials, planned.target, planned.done, planned.work_left) == (5, 2, 0, True)
+    assert planned.grid == {"channels.0": [4, 6]}
+    assert (planned.trials, planned.target, planned.done) == (5, 2, 0)
     lines = _text(planned.describe()).splitlines()
     assert lines[0].startswith("study grid in sqlite:///studies/grid.db: 0 of 5 finished trials · ")
     assert lines[0].endswith("160 train / 20 val / 20 test images · the model sees 3 × 32 × 32")
