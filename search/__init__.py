@@ -38,6 +38,7 @@ _HOMES = {
     "LoadedTrial": "search.trials.trial_model",
     "Space": "search.space",
     "SpaceError": "search.space",
+    "DesignError": "search.selection",
     "StorageError": "search.runtime.storage",
     "StorageWriteError": "search.runtime.storage",
     "StudyStopped": "search.run",
