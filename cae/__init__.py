@@ -1,7 +1,7 @@
 """What a convolutional autoencoder is and how it trains: spec, builder, data, training. Pure PyTorch.
 
 The names below are imported on first use (PEP 562) rather than here, so that the torch-free
-modules (:mod:`cae.spec`, :mod:`cae.settings`, :mod:`cae.chroma_bins`) can be imported, and a bad
+modules (:mod:`cae.layers`, :mod:`cae.spec`, :mod:`cae.settings`, :mod:`cae.chroma_bins`) can be imported, and a bad
 space refused, without paying for torch.
 """
 
@@ -20,10 +20,10 @@ _HOMES = {
     "TrainConfig": "cae.settings",
     "Architecture": "cae.spec",
     "ArchitectureError": "cae.spec",
-    "Conv": "cae.spec",
-    "ConvTranspose": "cae.spec",
-    "MaxPool": "cae.spec",
-    "Upsample": "cae.spec",
+    "Conv": "cae.layers",
+    "ConvTranspose": "cae.layers",
+    "MaxPool": "cae.layers",
+    "Upsample": "cae.layers",
     "EpochReport": "cae.training",
     "NonFiniteLoss": "cae.training",
     "TrainResult": "cae.training",
