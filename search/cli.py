@@ -48,7 +48,7 @@ from search.runtime.storage import (
     study_dir,
     write_failure,
 )
-from search.selection import DesignError, Selection, child_name
+from search.selection import DesignError, Selection, child_name, epochs_per_size
 from search.space import Space, SpaceError, check_study_name, load_space
 
 EXIT_STOPPED = 1
@@ -136,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
         "refit",
         help="train chosen designs of a study longer, into a child study",
         description="Search short, then train long: the front, numbered trials, or the front's designs at exact latent sizes, "
-        "each trained for --epochs into a child study (resumable) that records each trial's lineage.",
+        "each trained for --epochs into a child study (resumable) that records each trial's lineage. It trains on the whole "
+        "training split of the study's data unless --set data.subset=N chooses a subset.",
     )
     refit.add_argument("--study", required=True, metavar="NAME", help="the finished study whose designs are trained again")
     refit.add_argument("--front", action="store_true", help="every design on the study's front")
@@ -164,7 +165,14 @@ def _parser() -> argparse.ArgumentParser:
         help="with --best: the cheapest per epoch of the trials within a factor 1+F of the best score (e.g. 0.005), "
         "so that a fixed refit budget buys it more epochs",
     )
-    refit.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs of each design")
+    refit.add_argument(
+        "--epochs",
+        type=positive_int,
+        nargs="+",
+        required=True,
+        metavar="E",
+        help="epochs of each design; or, with --latent, one per size in its order (e.g. --latent 64 128 256 --epochs 40 30 20)",
+    )
     refit.add_argument("--into", metavar="NAME", help="the child study (default NAME-refit)")
     refit.add_argument(
         "--storage", metavar="URL", help="the parent's storage, where the child is written too (default sqlite:///studies/NAME.db)"
@@ -260,12 +268,13 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
         front=args.front, trials=args.trials or (), latent=args.latent or (), best=args.best, within=args.within, call="command line"
     )
     child_name(args.study, args.into, "command line")
+    epochs = _epochs(args.epochs, args.latent or ())
     from search.refits import refit
 
     return _exit_code(
         lambda: refit(
             args.study,
-            epochs=args.epochs,
+            epochs=epochs,
             **dataclasses.asdict(selection),
             storage=args.storage,
             into=args.into,
@@ -275,6 +284,16 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
             console=console,
         )
     )
+
+
+def _epochs(epochs: list[int], latent: list[int]) -> int | dict[int, int]:
+    """``--epochs``: one number for every design, or one per ``--latent`` size in its order (refused in one line otherwise)."""
+    if len(epochs) == 1:
+        return epochs[0]
+    if len(epochs) != len(latent) or len(set(latent)) != len(latent):
+        sizes = f"--latent {' '.join(map(str, latent))}" if latent else "no --latent"
+        raise SpaceError("command line", "--epochs", f"expected one number, or one per size of --latent, got {len(epochs)} for {sizes}")
+    return epochs_per_size(dict(zip(latent, epochs, strict=True)), latent, "command line")
 
 
 def _exit_code(study_command: Callable[[], object]) -> int:

@@ -4,9 +4,12 @@ A search gives every trial a short budget; the designs it finds are worth more e
 spend on each. :func:`refit` takes the designs a :class:`~search.selection.Selection` picks (the study's
 front, trials by number, the front's nearest design at exact latent sizes such as ``latent=[64, 128, 256]``,
 the sizes published results are quoted at, or the design best against PCA), and trains each with ``epochs``
-into a child study, one trial per design. The child is an ordinary study (the same objectives, PCA on every trial, resumable, any storage,
-``--workers``): its space is written out with the designs as data (``model: {designs: [...]}``), so
-it never needs the parent again, and each trial records its ``lineage`` (parent study, trial, parameters).
+(one number, or one per asked size: ``epochs={64: 40, 128: 30, 256: 20}``) into a child study, one trial per design.
+It trains on the parent's data without its ``data.subset``: a search runs on a subset to be quick, its refit on
+the whole training split unless ``overrides`` choose a subset again. The child is an ordinary study (the same
+objectives, PCA on every trial, resumable, any storage, ``--workers``): its space is written out with the designs
+as data (``model: {designs: [...]}``), so it never needs the parent again, and each trial records its ``lineage``
+(parent study, trial, parameters).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -25,7 +28,7 @@ from rich.console import Console
 from cae.spec import Architecture, ArchitectureError, at_latent_size
 from search.run import check_epochs, check_run_arguments, optimize
 from search.runtime.storage import GRACE_SECONDS, StorageError, default_storage, load_study, mask
-from search.selection import DesignError, Selection, child_name
+from search.selection import DesignError, Selection, child_name, epochs_per_size
 from search.space import check_study_name
 from search.trials.objectives import best_val_mse, is_multi_objective, pareto_trials
 from search.trials.record import read_trial
@@ -168,8 +171,10 @@ def choose_designs(
     return selected_designs(study, Selection.of(front=front, trials=trials, latent=latent, best=best, within=within, call="choose_designs"))
 
 
-def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int, name: str) -> dict[str, Any]:
-    """The child study's space as a mapping: the parent's objectives and data, the designs, ``epochs`` each, no pruning.
+def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int | Mapping[int, int], name: str) -> dict[str, Any]:
+    """The child study's space as a mapping: the parent's objectives and data but its subset, the designs, ``epochs``
+    each (one number for all, written as ``train.epochs``; or by the size each design was asked at, written into each
+    design's own ``train``), no pruning.
 
     A grid over the designs runs each once, whichever worker takes it; no pruner, because every design
     was chosen to be trained to the end.
@@ -177,9 +182,12 @@ def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int,
     parent = recorded_space(study.user_attrs)
     if parent is None:
         raise DesignError(f"study {study.study_name} recorded no space, so its data and objectives are unknown")
-    # the parent's data as it was, resizing and conversion included: its designs were built for that shape
-    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(parent.data).items() if v is not None}
-    return {
+    # the parent's data as it was, resizing and conversion included (its designs were built for that shape), but not its
+    # subset: a search's subset buys it speed, while a refit is the long training of designs already chosen
+    data = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(parent.data).items() if v is not None and k != "subset"
+    }
+    space = {
         "study": {
             "name": name,
             "objectives": list(parent.study.objectives),
@@ -187,9 +195,35 @@ def refit_space(study: optuna.Study, designs: list[dict[str, Any]], epochs: int,
             "pruner": {"type": "none"},
         },
         "data": data,
-        "train": {"epochs": epochs},
-        "model": {"designs": designs},
     }
+    if not isinstance(epochs, Mapping):
+        return space | {"train": {"epochs": epochs}, "model": {"designs": designs}}
+    # each design's own train settings are what search.sample trains it with, where the space writes no train.epochs
+    sized = [d | {"train": d["train"] | {"epochs": epochs[d["lineage"]["latent_asked"]]}} for d in designs]
+    return space | {"model": {"designs": sized}}
+
+
+def design_epochs(raw: dict[str, Any]) -> list[int | None]:
+    """The epochs each design of a refit space (a mapping, as :func:`refit_space` writes it) is trained: the space's
+    ``train.epochs`` where it writes one, else each design's own."""
+    written = (raw.get("train") or {}).get("epochs")
+    designs = (raw.get("model") or {}).get("designs") or []
+    return [written if written is not None else (d.get("train") or {}).get("epochs") for d in designs]
+
+
+def epochs_words(raw: dict[str, Any]) -> str:
+    """``4`` (every design), or ``{64: 40, 128: 30}`` (by the size each was asked at): a refit space's epochs as
+    ``epochs=`` takes them."""
+    each = design_epochs(raw)
+    if len(set(each)) <= 1:
+        return str(each[0] if each else None)
+    sizes = [(d.get("lineage") or {}).get("latent_asked") for d in raw["model"]["designs"]]
+    return "{" + ", ".join(f"{size}: {e}" for size, e in dict(zip(sizes, each, strict=True)).items()) + "}"
+
+
+def _without_epochs(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """A refit space's designs but their epochs: what two refits of the same designs at other epochs share."""
+    return [d | {"train": {k: v for k, v in (d.get("train") or {}).items() if k != "epochs"}} for d in model.get("designs") or []]
 
 
 def _designs_words(raw: dict[str, Any]) -> str:
@@ -201,6 +235,11 @@ def _designs_words(raw: dict[str, Any]) -> str:
     else:
         chosen = f"trial{'s' * (len(lineages) != 1)} {', '.join(str(lineage.get('trial')) for lineage in lineages)}"
     return f"study {' and '.join(parents)}'s {chosen}"
+
+
+def _sizes(raw: dict[str, Any]) -> str:
+    """``64, 128, 256``: the sizes a refit space's designs were asked at, in its order."""
+    return ", ".join(str((d.get("lineage") or {}).get("latent_asked")) for d in raw["model"]["designs"])
 
 
 def _existing(name: str, url: str) -> optuna.Study | None:
@@ -222,9 +261,10 @@ def _in_recorded_order(child: optuna.Study, designs: list[dict[str, Any]]) -> li
     """``designs`` in the order ``child`` numbered them where it holds the same ones (a design is what it is, not where it
     was asked: ``--trial 1 0`` resumes the refit of ``--trial 0 1``); else as they are."""
     model = (_recorded(child) or {}).get("model")
-    recorded = model.get("designs") if isinstance(model, dict) else None
-    ours = [yaml.safe_dump(d, sort_keys=True) for d in yaml.safe_load(yaml.safe_dump(designs))]
-    theirs = [yaml.safe_dump(d, sort_keys=True) for d in recorded or []]
+    recorded = model if isinstance(model, dict) and isinstance(model.get("designs"), list) else {}
+    # without their epochs: a refit's per-size epochs are written into its designs only once they are ordered
+    ours = [yaml.safe_dump(d, sort_keys=True) for d in _without_epochs({"designs": yaml.safe_load(yaml.safe_dump(designs))})]
+    theirs = [yaml.safe_dump(d, sort_keys=True) for d in _without_epochs(recorded)]
     if sorted(ours) != sorted(theirs):
         return designs
     return [designs[ours.index(key)] for key in theirs]
@@ -244,12 +284,12 @@ def _check_same_refit(child: optuna.Study, url: str, space: dict[str, Any], over
         what = f"a search of {source}" if theirs is not None and source else "a study of no recorded refit space"
         count = f"{len(child.trials)} trial{'s' * (len(child.trials) != 1)}"
         raise StorageError(f"{where} is {what} with {count}, not a refit; give into= another name")
-    if theirs["model"] != ours["model"]:
+    if _without_epochs(theirs["model"]) != _without_epochs(ours["model"]):
         words, asked = _designs_words(theirs), _designs_words(ours)
         other = f"this refit trains {asked}" if words != asked else f"this refit's designs of {asked} differ (was that study run again?)"
         raise StorageError(f"{where} is the refit of {words}; {other}: give into= another name")
-    epochs, asked_epochs = (theirs.get("train") or {}).get("epochs"), ours["train"]["epochs"]
-    if epochs != asked_epochs:
+    if design_epochs(theirs) != design_epochs(ours):
+        epochs, asked_epochs = epochs_words(theirs), epochs_words(ours)
         raise StorageError(
             f"{where} is the refit of {_designs_words(ours)} at epochs={epochs}; this one asks epochs={asked_epochs}: "
             f"resume it with epochs={epochs}, or give into= another name"
@@ -276,7 +316,7 @@ def _designs_left(child: optuna.Study, designs: int) -> list[int]:
 def refit(
     study_name: str,
     *,
-    epochs: int,
+    epochs: int | Mapping[int, int],
     front: bool = False,
     trials: Sequence[int] = (),
     latent: Sequence[int] = (),
@@ -291,16 +331,19 @@ def refit(
     progress: bool = False,
     console: Console | None = None,
 ) -> optuna.Study:
-    """Train chosen designs of ``study_name`` for ``epochs`` each, into the child study ``into`` (default ``NAME-refit``).
+    """Train chosen designs of ``study_name`` for ``epochs`` each, into the child study ``into`` (default ``NAME-refit``),
+    on the parent's data without its subset (the whole training split) unless ``overrides`` say ``data.subset=N``.
 
-    Example: the front's designs at the sizes published results are quoted at, trained ten times longer::
+    Example: the front's designs at the sizes published results are quoted at, trained ten times longer, the
+    smaller codes longer still (they are cheaper per epoch)::
 
-        child = search.refit("pareto", latent=[64, 128, 256], epochs=40)
-        search.trials_table(child)[["latent_size", "test_psnr", "pca_psnr", "gain_db"]]
+        child = search.refit("pareto", latent=[64, 128, 256], epochs={64: 40, 128: 30, 256: 20})
+        search.trials_table(child)[["latent_size", "epochs", "test_psnr", "pca_psnr", "gain_db"]]
 
     Args:
         study_name: the finished study whose designs are trained again.
-        epochs: each design's epochs in the child study.
+        epochs: each design's epochs in the child study; or, with ``latent``, a mapping from each of those sizes to the
+            epochs of the designs built at it (the same keys as ``latent``, or it is refused).
         front: every design on the study's front; or ``trials``, numbers of completed trials; or
             ``latent``, sizes at which the front's nearest design is built with exactly that many values;
             or ``trials`` and ``latent`` together, each of those trials' designs at each of those sizes; or
@@ -311,16 +354,19 @@ def refit(
             (the same URL when given, else ``sqlite:///studies/INTO.db``).
         into: the child study's name. Calling again with the same arguments resumes it, training the designs it lacks;
             a study there that is not this refit (another study, other designs, other ``epochs``) is refused.
-        overrides, workers, timeout, grace, progress, console: as :func:`search.optimize`.
+        overrides: as :func:`search.optimize`: ``["data.subset=12000"]`` trains on a subset again.
+        workers, timeout, grace, progress, console: as :func:`search.optimize`.
 
     Returns:
         The child ``optuna.Study``; its trials carry ``lineage`` beside the usual records.
     """
     # every argument checked before the parent is read (a study of thousands of trials takes seconds to load)
     check_study_name(study_name, "refit", "study_name=")
-    check_epochs("refit", epochs)
+    for each in epochs.values() if isinstance(epochs, Mapping) else (epochs,):
+        check_epochs("refit", each)
     check_run_arguments("refit", timeout=timeout, workers=workers, grace=grace)
     selection = Selection.of(front=front, trials=trials, latent=latent, best=best, within=within)
+    epochs = epochs_per_size(epochs, selection.latent)
     name = child_name(study_name, into)
     parent, _ = load_study(study_name, storage or default_storage(study_name))
     designs = selected_designs(parent, selection)
@@ -332,15 +378,18 @@ def refit(
     # its YAML text, which worker processes and every resume parse again, and ``overrides`` edit that mapping before it
     # is parsed. A Space built beside the text would be a second rendering of the designs that nothing checks against it.
     space = refit_space(parent, designs, epochs, name)
-    record = {"study": study_name, "trials": [d["lineage"]["trial"] for d in designs], "epochs": epochs}
+    # per-size epochs as a list beside the trials: a study's attributes are JSON, whose keys are strings
+    each = design_epochs(space)
+    trained = [d["lineage"]["trial"] for d in designs]
+    record = {"study": study_name, "trials": trained, "epochs": epochs if isinstance(epochs, int) else each}
     if resumed is not None:
         _check_same_refit(resumed, url, space, overrides)
     if resumed is not None and not _designs_left(resumed, len(designs)):
         if resumed.user_attrs.get("refit_of") != record:  # stopped after its last trial, before it was written
             resumed.set_user_attr("refit_of", record)
+        trained = f"{epochs} epochs each" if isinstance(epochs, int) else f"{', '.join(map(str, each))} epochs at latent {_sizes(space)}"
         (console or Console(quiet=not progress)).print(
-            f"nothing to do: study {name} holds every design of this refit ({len(designs)}), trained {epochs} epochs each",
-            highlight=False,
+            f"nothing to do: study {name} holds every design of this refit ({len(designs)}), trained {trained}", highlight=False
         )
         return resumed
     child = optimize(

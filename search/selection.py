@@ -11,7 +11,7 @@ or Optuna: the command refuses a bad choice before it loads either.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,30 @@ class Selection:
         if not best and bool(front) == bool(trials or latent):  # the front alone, or trials and sizes (either or both)
             raise SpaceError(call, "front=", "expected one of front=, trials=N..., latent=D..., best=, or trials= or best= with latent=")
         return cls(bool(front), tuple(dict.fromkeys(trials)), tuple(dict.fromkeys(latent)), bool(best), float(within))
+
+
+def epochs_per_size(epochs: int | Mapping[int, int], latent: Sequence[int], call: str = "refit") -> int | dict[int, int]:
+    """``epochs`` as a refit trains them: one number for every design, or one per asked latent size (a mapping keyed by
+    exactly the sizes of ``latent``); a mapping whose numbers are all equal is that one number. :class:`SpaceError`
+    naming ``epochs=`` where the sizes do not match (the numbers' range is :func:`search.run.check_epochs`'s).
+
+    >>> epochs_per_size({64: 40, 128: 30}, [64, 128]), epochs_per_size({64: 9, 128: 9}, [64, 128])
+    ({64: 40, 128: 30}, 9)
+    >>> epochs_per_size({64: 40}, [64, 128])
+    Traceback (most recent call last):
+    search.space.messages.SpaceError: refit: epochs=: expected one number for each of latent=64, 128, got them for 64
+    """
+    if not isinstance(epochs, Mapping):
+        return epochs
+    if not latent:
+        raise SpaceError(call, "epochs=", "a number per latent size applies to latent=D...: give one number, or add latent=")
+    for value in epochs.values():
+        _check_whole(call, "epochs", value, 1)
+    if set(epochs) != set(latent):
+        asked, given = (", ".join(map(str, sizes)) for sizes in (latent, epochs))
+        raise SpaceError(call, "epochs=", f"expected one number for each of latent={asked}, got them for {given or 'none'}")
+    distinct = {epochs[size] for size in latent}
+    return int(distinct.pop()) if len(distinct) == 1 else {size: int(epochs[size]) for size in latent}
 
 
 def child_name(study_name: str, into: str | None, call: str = "refit") -> str:

@@ -21,6 +21,7 @@ from search.cli import main
 from search.refits import best_against_pca, choose_designs, front_trials
 
 QUICK = {"subset": 300}
+SUBSET = ["--set", f"data.subset={QUICK['subset']}"]  # a refit trains on the whole training split unless told
 SPACE = {
     "study": {"name": "api", "objectives": ["val_mse", "latent_size"], "sampler": {"type": "random", "seed": 1}},
     "data": QUICK,
@@ -119,7 +120,7 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_refit_at_exact_sizes_records_lineage_and_resumes(parent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(parent)
-    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes"]) == 0
+    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes", *SUBSET]) == 0
     child = optuna.load_study(study_name="api-sizes", storage="sqlite:///studies/api-sizes.db")
     done = child.get_trials(states=(TrialState.COMPLETE,))
     assert sorted(t.user_attrs["latent_size"] for t in done) == [64, 128]
@@ -133,7 +134,7 @@ def test_refit_at_exact_sizes_records_lineage_and_resumes(parent: Path, monkeypa
         assert len(trial.user_attrs["val_mse"]) == 2  # the refit's epochs, not the parent's 1
         assert trial.user_attrs["pca_mse"] > 0
     before = _rows(parent / "studies" / "api-sizes.db")
-    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes"]) == 0
+    assert main(["refit", "--study", "api", "--latent", "64", "128", "--epochs", "2", "--into", "api-sizes", *SUBSET]) == 0
     assert len(child.get_trials()) == 2 and _rows(parent / "studies" / "api-sizes.db") == before
 
 
@@ -146,7 +147,7 @@ def test_refit_of_numbered_trials_and_the_front(parent: Path, monkeypatch: pytes
     front = choose_designs(study, front=True)
     sizes = [d["lineage"]["latent"] for d in front]
     assert sizes == sorted(sizes) and {d["lineage"]["trial"] for d in front} == {t.number for t in front_trials(study)}
-    child = search.refit("api", trials=complete[:1], epochs=1, into="api-one")
+    child = search.refit("api", trials=complete[:1], epochs=1, into="api-one", overrides=SUBSET[1:])
     assert [t.user_attrs["lineage"]["trial"] for t in child.trials] == complete[:1]
     assert child.trials[0].user_attrs["architecture"] == study.trials[complete[0]].user_attrs["architecture"]
 
@@ -244,7 +245,7 @@ def test_latent_vs_error_sets_a_refit_beside_its_search(parent: Path, monkeypatc
 
     monkeypatch.chdir(parent)
     if not Path("studies/api-sizes.db").exists():
-        search.refit("api", latent=[64, 128], epochs=2, into="api-sizes")
+        search.refit("api", latent=[64, 128], epochs=2, into="api-sizes", overrides=SUBSET[1:])
     result = latent_vs_error.compute("api", refit="api-sizes")
     refit = result.refit
     assert sorted(refit.table["latent_size"]) == [64, 128] and (refit.table["parent_trial"] >= 0).all()
@@ -272,7 +273,7 @@ def test_latent_vs_error_sets_several_refits_beside_their_search(parent: Path, m
     monkeypatch.chdir(parent)
     for name, sizes, epochs in (("api-sizes", [64, 128], 2), ("api-short", [64], 1)):
         if not Path(f"studies/{name}.db").exists():
-            search.refit("api", latent=sizes, epochs=epochs, into=name)
+            search.refit("api", latent=sizes, epochs=epochs, into=name, overrides=SUBSET[1:])
     result = latent_vs_error.compute("api", refit=["api-short", "api-sizes"])
     assert [r.study for r in result.refits] == ["api-short", "api-sizes"] and result.refit is result.refits[0]
     assert [sorted(r.table["latent_size"]) for r in result.refits] == [[64], [64, 128]]
@@ -299,7 +300,7 @@ def test_refits_run_side_by_side_are_drawn_as_one(parent: Path, monkeypatch: pyt
     monkeypatch.chdir(parent)
     for name, sizes, epochs in (("api-sizes", [64, 128], 2), ("api-short", [64], 1)):
         if not Path(f"studies/{name}.db").exists():
-            search.refit("api", latent=sizes, epochs=epochs, into=name)
+            search.refit("api", latent=sizes, epochs=epochs, into=name, overrides=SUBSET[1:])
     children = [optuna.load_study(study_name=n, storage=f"sqlite:///studies/{n}.db") for n in ("api-short", "api-sizes")]
     result = latent_vs_error.compute("api", refit="api-short+api-sizes")
     (group,) = result.refits

@@ -78,7 +78,8 @@ def _designs(folder: Path, name: str = "X") -> Counter:
     return Counter(t.params["design"] for t in child.get_trials(states=FINISHED))
 
 
-REFIT = ["refit", "--study", "base", "--trial", "0", "1", "--into", "X"]
+SMALL = ["--set", "data.subset=300"]  # the parent's subset: a refit trains on the whole training split unless told
+REFIT = ["refit", "--study", "base", "--trial", "0", "1", *SMALL, "--into", "X"]
 
 
 def _one_line(err: str) -> str:
@@ -132,7 +133,7 @@ def test_the_same_designs_asked_in_another_order_are_the_same_refit(parent: Path
     assert _code([*REFIT, "--epochs", "1"]) == 0
     before = _rows(parent)
     capsys.readouterr()
-    assert _code(["refit", "--study", "base", "--trial", "1", "0", "--into", "X", "--epochs", "1"]) == 0
+    assert _code(["refit", "--study", "base", "--trial", "1", "0", *SMALL, "--into", "X", "--epochs", "1"]) == 0
     assert "nothing to do" in capsys.readouterr().out and _rows(parent) == before
 
 
@@ -150,15 +151,15 @@ def test_a_refit_resumed_trains_only_the_designs_it_lacks(parent: Path) -> None:
     base = optuna.load_study(study_name="base", storage="sqlite:///studies/base.db")
     designs = choose_designs(base, trials=[0, 1, 2])
     # a refit that stopped after its first design: the child holds one finished trial
-    search.optimize(refit_space(base, designs, 1, "X"), trials=1, study_name="X", storage="sqlite:///studies/X.db")
-    child = search.refit("base", trials=[0, 1, 2], epochs=1, into="X")
+    search.optimize(refit_space(base, designs, 1, "X"), trials=1, study_name="X", storage="sqlite:///studies/X.db", overrides=SMALL[1:])
+    child = search.refit("base", trials=[0, 1, 2], epochs=1, into="X", overrides=SMALL[1:])
     assert _designs(parent) == {0: 1, 1: 1, 2: 1} and len(child.trials) == 3
     assert child.user_attrs["refit_of"] == {"study": "base", "trials": [0, 1, 2], "epochs": 1}
 
 
 def test_a_refit_left_by_an_earlier_version_with_a_design_twice_is_refused(parent: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = optuna.load_study(study_name="base", storage="sqlite:///studies/base.db")
-    child = search.optimize(refit_space(base, choose_designs(base, trials=[0, 1]), 1, "X"), trials=1, study_name="X")
+    child = search.optimize(refit_space(base, choose_designs(base, trials=[0, 1]), 1, "X"), trials=1, study_name="X", overrides=SMALL[1:])
     done = child.trials[0]  # a handed-back design trained again under the other one's grid id: the other one never
     child.add_trial(create_trial(values=done.values, params=done.params, distributions=done.distributions, user_attrs=done.user_attrs))
     before = _rows(parent)
@@ -189,7 +190,8 @@ def test_an_interrupted_refit_resumed_trains_each_design_exactly_once(
 ) -> None:
     folder = tmp_path / "work"
     shutil.copytree(slow_parent, folder)
-    command = [sys.executable, "-m", "search", "refit", "--study", "base", "--trial", "0", "1", "2", "--epochs", "4", "--into", "X"]
+    command = [sys.executable, "-m", "search", "refit", "--study", "base", "--trial", "0", "1", "2", "--set", "data.subset=2000"]
+    command += ["--epochs", "4", "--into", "X"]
     url = f"sqlite:///{folder}/studies/X.db"
     signal_at(command, folder, url, "X", signum, trial, epochs)
     # the same refit with other epochs is refused, and leaves the interrupted one as it was
