@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
@@ -34,7 +35,7 @@ PARAMETERS_WIDTH = 40
 _STATE_STYLE = {TrialState.COMPLETE: "green", TrialState.PRUNED: "yellow", TrialState.FAIL: "red"}
 
 
-class quiet_optuna:  # named as a function, like warnings.catch_warnings: it is called, or entered
+class quiet_optuna(contextlib.AbstractContextManager):  # named as a function, like warnings.catch_warnings: called, or entered
     """Optuna's log quieted to errors and its experimental warnings hidden, from the call on: the display prints one
     line per trial, and Optuna's own log would repeat each, with tracebacks.
 
@@ -49,9 +50,6 @@ class quiet_optuna:  # named as a function, like warnings.catch_warnings: it is 
         self._filters.__enter__()  # the filters as they were, put back by __exit__
         optuna.logging.set_verbosity(logging.ERROR)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-    def __enter__(self) -> quiet_optuna:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         optuna.logging.set_verbosity(self._verbosity)
