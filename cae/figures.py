@@ -82,7 +82,7 @@ def reconstruction_rows(model: nn.Module, images: torch.Tensor) -> tuple[torch.T
     inputs = images.float() / 255
     outputs = reconstruct(model, images).cpu().float().contiguous()
     # decided by the task, not by channels: a gray reconstruction reads one channel too, and has no gray row to add
-    return (inputs, outputs) if task_of(model).name == "reconstruction" else (inputs, gray_as_rgb(inputs), outputs)
+    return (inputs, outputs) if task_of(model).reconstructs else (inputs, gray_as_rgb(inputs), outputs)
 
 
 def grid_scale(size: int) -> int:

@@ -57,6 +57,12 @@ class Task:
     # (output, RGB batch) → the training loss, for tasks whose loss is their own (train.loss is then unused)
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
+    @property
+    def reconstructs(self) -> bool:
+        """Whether the model's target is its own input (the autoencoder): PCA of the images is then its baseline, a
+        linear skip path can start from PCA, and it sees the images at their own channels. Otherwise it colorizes."""
+        return self.name == "reconstruction"
+
 
 TASKS: dict[str, Task] = {
     "reconstruction": Task("reconstruction", 3, 3, _same, _same, _output),

@@ -237,7 +237,7 @@ def fit(
         criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
         # The training error is on the image (RGB for a colorizer), like validation; for plain MSE
         # reconstruction that is the loss itself, and no second error is computed.
-        loss_is_rgb_mse = cfg.loss == "mse" and task.name == "reconstruction"
+        loss_is_rgb_mse = cfg.loss == "mse" and task.reconstructs
         shuffle = torch.Generator().manual_seed(cfg.seed)
         train = data.train.images
         n, batch = len(train), cfg.batch_size

@@ -49,17 +49,18 @@ if TYPE_CHECKING:
 MAX_SQLITE_WORKERS = 4
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
     """A run decided: its study made or resumed (its objectives, data, space and artifact folder recorded), its data
-    read and the space checked against it; nothing trained yet."""
+    read and the space checked against it; nothing trained yet. Not frozen for one reason: :func:`search.run.execute`
+    lets go of ``data`` (a whole dataset in memory) once worker processes that load their own take over."""
 
     space: Space  # its start (``start:``) read from the parent study
     study: optuna.Study
     url: str  # the storage's
     storage_named: bool  # storage= was given (the dashboard hint repeats it)
     artifacts: Path  # the folder the study records
-    data: Splits
+    data: Splits | None  # None once execute has handed the run to worker processes
     fixed: TrialConfig | None  # a fixed space's one configuration
     grid: dict[str, list[Any]] | None  # the grid sampler's points, drawn once
     trials: int  # finished trials asked for
@@ -72,6 +73,7 @@ class Plan:
     def describe(self) -> list[Text | Table]:
         """What the run prints before its first trial: the study and its data, the fixed architecture, the grid's end."""
         data = self.data
+        assert data is not None, "described before execute"
         lines: list[Text | Table] = [
             Text.assemble(
                 "study ",

@@ -187,6 +187,7 @@ def execute(planned: Plan, console: Console) -> int:
             code = serve(job, planned.space, planned.data, study, console)
         else:
             linear_baseline(planned.data, console)  # fitted once here and cached, so that the workers only read it
+            planned.data = None  # each worker loads its own
             code = run_workers(job, planned.workers, study, console)
     finally:
         console.print(best_table(study))

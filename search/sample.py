@@ -224,7 +224,7 @@ def _explicit(model: ExplicitModel, suggest: Suggest, shape: Shape) -> Architect
 def _check_input(architecture: Architecture, shape: Shape, what: str) -> None:
     """Refuse a stored design built for images of another shape than the data's."""
     # a colorizer reads the gray of RGB images: its input channel is not the data's
-    channels = architecture.in_channels if task_of_architecture(architecture).name == "reconstruction" else 3
+    channels = architecture.in_channels if task_of_architecture(architecture).reconstructs else 3
     if (channels, architecture.image_size) != (shape[0], shape[1]):
         had = f"{channels} × {architecture.image_size} × {architecture.image_size}"
         raise ArchitectureError(f"{what} was built for {had} images, but the data's are {' × '.join(map(str, shape))}")

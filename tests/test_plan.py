@@ -14,14 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 import search.space_check
-from cae.tasks import TASKS, adapt
+from cae.tasks import TASKS, adapt, task_of_architecture
 from search.display import quiet_optuna
 from search.factories import make_pruner
 from search.plan import Plan, plan
 from search.pruning.policy import NeverPrunes, ReadsCurves, Reports, epoch_policy
 from search.space import SpaceError, load_space
 from search.space_check import check_space
-from search.trials.objective import TaskRole
 from tests.conftest import SPACES
 
 SMALL = ["data.subset=200", "train.epochs=1"]
@@ -103,12 +102,13 @@ def test_the_pruning_policy_follows_the_study_s_pruner_and_objectives() -> None:
     assert isinstance(epoch_policy(several), NeverPrunes)
 
 
-def test_a_task_role_says_whether_the_model_reconstructs_its_input() -> None:
+def test_a_task_says_whether_the_model_reconstructs_its_input() -> None:
     arch = check_space(load_space(SPACES / "transposed.yaml"))
     assert arch is not None
-    assert TaskRole.of(arch.architecture) == TaskRole("reconstruction", reconstructs=True)
+    assert task_of_architecture(arch.architecture).reconstructs
     for name in ("colorization", "colorization_chroma"):
-        assert TaskRole.of(adapt(arch.architecture, TASKS[name])) == TaskRole(name, reconstructs=False)
+        task = task_of_architecture(adapt(arch.architecture, TASKS[name]))
+        assert task.name == name and not task.reconstructs
 
 
 def test_quiet_optuna_puts_the_verbosity_and_the_warning_filters_back() -> None:

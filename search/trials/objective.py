@@ -30,7 +30,6 @@ import math
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -50,7 +49,7 @@ from cae.metrics import gain_db
 from cae.pca import LinearCode, PcaBaseline, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
-from cae.tasks import task_of_architecture
+from cae.tasks import Task, task_of_architecture
 from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
 from search.display import FINISHED, Display
 from search.pruning.policy import EpochPolicy
@@ -86,21 +85,6 @@ def _as_tuple(values: float | tuple[float, ...]) -> tuple[float, ...]:
 
 class TrialFailed(Exception):
     """A trial ended without a result (refused or crashed); its reason is recorded on the trial."""
-
-
-@dataclass(frozen=True)
-class TaskRole:
-    """What a trial's task changes in how it is trained and judged, read once per trial from its :class:`~cae.tasks.Task`."""
-
-    name: str
-    # The model's target is its input (the image from itself): PCA of the images is its baseline, and a linear skip path
-    # starts from PCA. Otherwise it colorizes, and its colourfulness is measured.
-    reconstructs: bool
-
-    @classmethod
-    def of(cls, arch: Architecture) -> TaskRole:
-        task = task_of_architecture(arch)
-        return cls(task.name, reconstructs=task.targets is task.inputs)
 
 
 class Objective:
@@ -174,10 +158,10 @@ class Objective:
         """PCA of the training split, read once per process (fitted and cached with the baseline) rather than per trial."""
         return linear_code(self.data.train.images)
 
-    def _linear_baseline(self, trial: optuna.Trial, arch: Architecture, role: TaskRole) -> float | None:
+    def _linear_baseline(self, trial: optuna.Trial, arch: Architecture, task: Task) -> float | None:
         """Record PCA's test MSE at the trial's latent size (or why there is none); return it."""
-        if not role.reconstructs:
-            reason = f"{role.name}: the model does not reconstruct its input, so PCA of the images is no baseline for it"
+        if not task.reconstructs:
+            reason = f"{task.name}: the model does not reconstruct its input, so PCA of the images is no baseline for it"
         elif self.baseline is None:
             reason = "no PCA baseline was computed for this run"
         else:
@@ -198,8 +182,8 @@ class Objective:
         arch = config.architecture
         # a refit's trial names (lineage) the parent trial it trains again
         write_design(trial, arch, dataclasses.asdict(config.train), self.data.describe(), config.lineage)
-        role = TaskRole.of(arch)
-        pca = self._linear_baseline(trial, arch, role)
+        task = task_of_architecture(arch)  # read once: what the trial's task changes in how it is trained and judged
+        pca = self._linear_baseline(trial, arch, task)
         save_note(trial, f"```text\n{summary_text(arch, title=f'trial {trial.number}')}```\n")  # shown by optuna-dashboard
         if self.display:
             self.display.trial_started(trial.number, config.train.epochs, arch)
@@ -216,7 +200,7 @@ class Objective:
                 raise optuna.TrialPruned(reason)
 
         init = None
-        if arch.linear_skip and role.reconstructs:
+        if arch.linear_skip and task.reconstructs:
 
             def init(model: CAE) -> None:
                 start_from_linear_code(model, self.linear_code)
@@ -233,7 +217,7 @@ class Objective:
         except Exception as error:  # a crashed trial must not end the study; its traceback is kept
             self._fail(trial, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", traceback.format_exc())
         seconds = time.perf_counter() - started  # with the test pass (search.trials.front.compute_hours)
-        colorizer = not role.reconstructs
+        colorizer = not task.reconstructs
         write_result(
             trial,
             train_seconds=seconds,
