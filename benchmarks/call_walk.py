@@ -2,7 +2,7 @@
 
     python -m benchmarks.call_walk [--out benchmarks/results/call_walk.txt]
 
-Runs a one-trial, one-epoch study of ``spaces/tiny.yaml`` on 600 images in a temporary folder with a profile hook
+Runs a one-trial, one-epoch study of ``spaces/tiny.yaml`` (or ``--space``) on 600 images in a temporary folder with a profile hook
 that records every call of the project's own functions (``cae``, ``search``, ``analysis``; not module bodies, class
 bodies, comprehensions or lambdas) until the first training step (``fit`` calling ``cae.training.to_unit`` on its first
 batch). It reports two walks:
@@ -20,6 +20,7 @@ import inspect
 import os
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -58,7 +59,7 @@ def _reentries(files: list[str]) -> int:
     return count
 
 
-def walk() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def walk(space: Path = ROOT / "spaces" / "tiny.yaml") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The chain at the first training step and every project call before it."""
     import search
 
@@ -82,7 +83,6 @@ def walk() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             raise _Reached
 
     with tempfile.TemporaryDirectory() as folder:
-        space = ROOT / "spaces" / "tiny.yaml"
         storage = f"sqlite:///{folder}/walk.db"
         sys.setprofile(profile)
         try:
@@ -98,14 +98,16 @@ def walk() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def report(chain: list[tuple[str, str]], calls: list[tuple[str, str]]) -> str:
     first: dict[tuple[str, str], None] = dict.fromkeys(calls)
+    counts = Counter(calls)
     lines = [
         f"chain at the first training step: {len(chain)} functions, {len({f for f, _ in chain})} files, "
         f"{_reentries([f for f, _ in chain])} re-entries into a file already left",
         *(f"  {i:2d}. {f}:{name}" for i, (f, name) in enumerate(chain, 1)),
         "",
         f"walk before the first training step: {len(first)} project functions in {len({f for f, _ in calls})} files, "
-        f"{_reentries([f for f, _ in first])} re-entries into a file already left (in order of first call)",
-        *(f"  {f}:{name}" for f, name in first),
+        f"{_reentries([f for f, _ in first])} re-entries into a file already left (in order of first call); "
+        f"{len(calls)} calls, {sum(count for (f, _), count in counts.items() if f.startswith('search/'))} of them in search/",
+        *(f"  {f}:{name}" + (f" ×{counts[f, name]}" if counts[f, name] > 1 else "") for f, name in first),
     ]
     return "\n".join(lines) + "\n"
 
@@ -113,8 +115,9 @@ def report(chain: list[tuple[str, str]], calls: list[tuple[str, str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "call_walk.txt")
+    parser.add_argument("--space", type=Path, default=ROOT / "spaces" / "tiny.yaml", help="the space run (default spaces/tiny.yaml)")
     args = parser.parse_args(argv)
-    text = report(*walk())
+    text = report(*walk(args.space.resolve()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text.split("\n\n")[0].splitlines()[0])
