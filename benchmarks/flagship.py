@@ -1,29 +1,33 @@
-"""The flagship, search then refit, judged at the sizes people compare (64, 128, 256 values).
+"""The flagship as one command: search, then refit at the sizes people compare (64, 128, 256 values), within a budget.
 
-    python -m benchmarks.flagship [--search-minutes 30] [--search-subset 12000] [--refit-minutes 45] [--sizes 64 128 256]
+    python -m benchmarks.flagship --budget-minutes 150 [--sizes 64 128 256] [--split official] [--search-subset 12000]
 
-1. Search: ``spaces/pareto.yaml`` (two objectives, latent sizes on a grid of choices that holds 64, 128
-   and 256, multi-fidelity pruning by ``pareto_halving``) on a subset of the images for
-   ``--search-minutes``: many designs, each judged at rungs of 1, 3 and 9 epochs.
-2. Refit: the front's nearest design at each of ``--sizes``, built at exactly that size, trained on the
-   whole training split (48,000 images) for as many epochs as ``--refit-minutes`` allows, estimated from
-   each design's own epoch time in the search scaled by the images.
-3. What it found: test PSNR at each size beside PCA's at the same size on the same split and the
-   published long-trained CAE's, the compute each phase cost, and the hypervolume against training
-   seconds (``search.trials.front``), written to ``benchmarks/results/flagship.json`` and, as small tables,
-   ``benchmarks/results/flagship/`` (both studies' trials, every trial's validation curve, the anytime curve).
+1. Plan: ``--search-share`` of the minutes for the search, ``--reserve-share`` kept for the refit's setup and the
+   report, the rest for the refit (:mod:`benchmarks.flagship_plan`); printed before anything is spent.
+2. Search: ``spaces/pareto.yaml`` on ``--search-subset`` images of ``--split``, every trial ``--search-epochs`` (2)
+   epochs and no pruning (the replay's shortfall measure: a short fixed budget finds the full budget's designs, no
+   pruning rule does better at equal epochs), until its share of the minutes is spent.
+3. Refit: the front's nearest design at each of ``--sizes`` (or ``--refit-trials``, ``--refit-best``), built at exactly
+   that size, on the whole training split (``--refit-subset`` for fewer), each size's epochs from its design's epoch
+   time in the search scaled to the refit's images so that all sizes end within what is left of the budget.
+4. Report (:mod:`benchmarks.flagship_report`): a table per size of test PSNR on the study's own test split, the
+   official test split (JPEG export) and ``--originals`` (original pixels), each beside PCA of the same size on the
+   same images, in both PSNR conventions where measured anew; published points only beside the column measured as
+   they were; the issue's targets on the originals met or missed by how much; the wall time against the budget.
+   Written to ``benchmarks/results/flagship.json`` and ``benchmarks/results/flagship/`` (``flagship.md``, both
+   studies' trials, every trial's validation curve, the anytime curve).
 
 The studies are ``studies/flagship.db`` and ``studies/flagship-refit.db``: the command resumes them.
 ``--phases`` with nothing after it only writes the report from stored studies, and then ``--refit-into``
-may name several refits that ran side by side (e.g. one ``search refit`` per size, each with its own
-epochs: their wall time is counted once, from the first start to the last end).
+may name several refits that ran side by side (their wall time is counted once, from the first start to the last end).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import dataclasses
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +37,17 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 import search
-from analysis.published import long_trained_psnr
 from benchmarks.common import RESULTS, ROOT, machine, write_result
+from benchmarks.flagship_plan import Budget, RefitPlan, plan_refit, training_images
+from benchmarks.flagship_report import columns, markdown, measure, targets
 from search.refits import choose_designs
 from search.runtime.storage import default_storage
 from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
 from search.trials.record import read_trial
+from search.trials.start import recorded_data
 
 SEARCH, REFIT = "flagship", "flagship-refit"
-# Evaluation after each epoch (validation and, at the end, test images) on top of the training seconds.
-EVAL_MARGIN = 1.2
+ORIGINALS = ROOT.parent / "shared" / "data" / "cifar10-original-sample" / "test"  # 846 official test images, original pixels
 
 
 def _curves(study: optuna.Study) -> pd.DataFrame:
@@ -54,24 +59,13 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _refit_epochs(
-    parent: optuna.Study,
-    sizes: list[int],
-    trials: list[int],
-    best: bool,
-    within: float,
-    minutes: float,
-    search_images: int,
-    full_images: int,
-) -> int:
-    """Epochs per design so that the refit of every size fits ``minutes``, from the designs' own epoch times."""
-    designs = choose_designs(parent, latent=sizes, trials=trials, best=best, within=within)
-    per_epoch = []
-    for design in designs:
-        trial = parent.trials[design["lineage"]["trial"]]
-        seconds = read_trial(trial).epoch_seconds or ()
-        per_epoch.append(statistics.median(seconds) * full_images / search_images * EVAL_MARGIN)
-    return max(1, math.floor(minutes * 60 / sum(per_epoch)))
+def _search_epoch_seconds(parent: optuna.Study, args: argparse.Namespace) -> dict[int, float]:
+    """Each size's design's median training pass in the search (the trial it is built from, at that trial's size)."""
+    designs = choose_designs(parent, latent=args.sizes, trials=args.refit_trials, best=args.refit_best, within=args.refit_within)
+    return {
+        d["lineage"]["latent_asked"]: statistics.median(read_trial(parent.trials[d["lineage"]["trial"]]).epoch_seconds or [float("nan")])
+        for d in designs
+    }
 
 
 def _wall_seconds(*studies: optuna.Study) -> float:
@@ -83,49 +77,21 @@ def _wall_seconds(*studies: optuna.Study) -> float:
     return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
 
 
-def _at_sizes(refits: list[optuna.Study], sizes: list[int]) -> list[dict[str, Any]]:
-    published = long_trained_psnr()
-    complete = [(s.study_name, t) for s in refits for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    rows = []
-    for size in sizes:
-        found = [(name, t, r) for name, t in complete if (r := read_trial(t)).latent_size == size]
-        if not found:
-            rows.append({"latent": size, "test_psnr": None})
-            continue
-        name, trial, record = found[0]
-        lineage = record.lineage or {}
-        test_psnr = math.nan if record.test_psnr is None else record.test_psnr
-        pca = math.nan if record.pca_psnr is None else record.pca_psnr
-        target = max(published.get(size, -math.inf), pca + 0.5)
-        rows.append(
-            {
-                "latent": size,
-                "study": name,
-                "trial": trial.number,
-                "parent_trial": record.parent_trial,
-                "parent_latent": lineage.get("parent_latent"),
-                "epochs": record.epochs,
-                "test_psnr": record.test_psnr,
-                "pca_psnr": pca,
-                "gain_db": record.gain_db,
-                "published_psnr": published.get(size),
-                "target_psnr": target,
-                "short_by_db": max(0.0, target - test_psnr),
-                "train_hours": record.compute_seconds / 3600,
-            }
-        )
-    return rows
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flagship", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--search-minutes", type=float, default=30)
+    parser.add_argument("--budget-minutes", type=float, default=150, help="the wall time of the whole command (default 150)")
+    parser.add_argument("--search-share", type=float, default=1 / 3, help="the search's share of the budget (default a third)")
+    parser.add_argument(
+        "--reserve-share", type=float, default=0.08, help="kept for the refit's data and PCA and the report's evaluations (default 0.08)"
+    )
+    parser.add_argument("--split", choices=("official", "random"), default="official", help="data.split of the search and refit")
     parser.add_argument("--search-subset", type=int, default=12000, help="images of the search (train, val and test together)")
-    parser.add_argument("--search-trials", type=int, default=200, help="an upper bound; the minutes end the search first")
-    parser.add_argument("--search-epochs", type=int, help="the search's train.epochs, its largest budget (default the space's)")
+    parser.add_argument("--search-trials", type=int, default=200, help="an upper bound; the budget ends the search first")
+    parser.add_argument("--search-epochs", type=int, default=2, help="every search trial's epochs, none pruned (default 2)")
     parser.add_argument("--search-workers", type=int, default=1, metavar="K", help="worker processes of the search (default 1)")
-    parser.add_argument("--refit-minutes", type=float, default=45)
-    parser.add_argument("--refit-epochs", type=int, help="epochs per design (default: what --refit-minutes allows)")
+    parser.add_argument(
+        "--refit-epochs", type=int, nargs="+", metavar="E", help="epochs per design, or one per --sizes (default: what the budget allows)"
+    )
     parser.add_argument("--refit-subset", type=int, help="images of the refit (default: all of them)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument(
@@ -149,7 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         help="with --refit-best: the cheapest per epoch of the designs within a factor 1+F of the best (search refit --within)",
     )
     parser.add_argument(
-        "--refit-workers", type=int, default=1, metavar="K", help="worker processes of the refit, one thread each on two cores (default 1)"
+        "--refit-workers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="worker processes of the refit (default 1; the plan assumes the sizes train one after another)",
     )
     parser.add_argument(
         "--refit-into",
@@ -157,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[REFIT],
         metavar="NAME",
         help=f"the refit's study (default {REFIT}); without the refit phase, several refits that ran side by side can be read",
+    )
+    parser.add_argument(
+        "--originals",
+        type=Path,
+        default=ORIGINALS if ORIGINALS.is_dir() else None,
+        help=f"original-pixel test images to evaluate on (default {ORIGINALS} where it exists)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
@@ -176,7 +152,37 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if "refit" in args.phases and len(args.refit_into) > 1:
         parser.error("--refit-into: expected one study for the refit phase (several are read only without it)")
+    if args.refit_epochs and len(args.refit_epochs) not in (1, len(args.sizes)):
+        parser.error(f"--refit-epochs: expected one number, or one per size of --sizes ({len(args.sizes)}), got {len(args.refit_epochs)}")
+    try:
+        args.budget = Budget(args.budget_minutes, args.search_share, args.reserve_share)
+    except ValueError as error:
+        parser.error(str(error))
     return args
+
+
+def _search_overrides(args: argparse.Namespace) -> list[str]:
+    # every trial the same short budget, none pruned: "study.pruner.type=none" would keep pareto_halving's other keys
+    split = ["data.split=official"] if args.split == "official" else []
+    return [f"data.subset={args.search_subset}", "study.pruner={type: none}", f"train.epochs={args.search_epochs}", *split]
+
+
+def _plan_lines(args: argparse.Namespace) -> list[str]:
+    """What the command will spend, said before it spends anything."""
+    budget = args.budget
+    lines = [f"budget {budget.minutes:g} min on this machine ({args.split} split):"]
+    if "search" in args.phases:
+        lines.append(
+            f"  search {budget.search_seconds / 60:.1f} min: spaces/pareto.yaml on {args.search_subset:,} images, every trial "
+            f"{args.search_epochs} epochs, none pruned ({' '.join('--set ' + o for o in _search_overrides(args))})"
+        )
+    if "refit" in args.phases:
+        images = f"{args.refit_subset:,} images" if args.refit_subset else "the whole training split"
+        lines.append(
+            f"  refit what is left but {budget.reserve_seconds / 60:.1f} min kept for its setup and the report: sizes "
+            f"{' '.join(map(str, args.sizes))} on {images}, each size's epochs from its design's epoch time in the search"
+        )
+    return lines
 
 
 def _search(args: argparse.Namespace, console: Console) -> optuna.Study:
@@ -186,32 +192,38 @@ def _search(args: argparse.Namespace, console: Console) -> optuna.Study:
     return search.optimize(
         ROOT / "spaces" / "pareto.yaml",
         trials=args.search_trials,
-        timeout=args.search_minutes * 60,
+        timeout=args.budget.search_seconds,
         study_name=SEARCH,
         storage=args.storage,
         workers=args.search_workers,
-        overrides=[f"data.subset={args.search_subset}", *([f"train.epochs={args.search_epochs}"] if args.search_epochs else [])],
+        overrides=_search_overrides(args),
         console=console,
     )
 
 
-def _refits(args: argparse.Namespace, study: optuna.Study, console: Console) -> list[optuna.Study]:
-    """The refit phase's study, or the stored refits of ``--refit-into`` when the phase is not asked for."""
-    if "refit" not in args.phases:
-        return [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into]
-    train_share = 0.8  # the space's split
-    refit_images = (args.refit_subset or 60_000) * train_share
-    epochs = args.refit_epochs or _refit_epochs(
-        study,
-        args.sizes,
-        args.refit_trials,
-        args.refit_best,
-        args.refit_within,
-        args.refit_minutes,
-        args.search_subset * train_share,
-        refit_images,
+def _refit_plan(args: argparse.Namespace, study: optuna.Study, spent: float) -> RefitPlan:
+    """Each size's epochs within what the budget has left after ``spent`` seconds, from the search's epoch times."""
+    searched = recorded_data(study.user_attrs)
+    refit_data = dataclasses.replace(searched, subset=args.refit_subset)
+    return plan_refit(
+        _search_epoch_seconds(study, args),
+        search_images=training_images(searched),
+        refit_images=training_images(refit_data),
+        seconds=args.budget.refit_seconds(spent),
     )
-    console.print(f"refit: {epochs} epochs for each of the sizes {args.sizes}", highlight=False)
+
+
+def _refits(args: argparse.Namespace, study: optuna.Study, spent: float, console: Console) -> tuple[list[optuna.Study], RefitPlan | None]:
+    """The refit phase's study and its plan, or the stored refits of ``--refit-into`` when the phase is not asked for."""
+    if "refit" not in args.phases:
+        return [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into], None
+    plan = _refit_plan(args, study, spent)
+    for line in plan.lines():
+        console.print(line, highlight=False)
+    epochs: int | dict[int, int] = plan.epochs
+    if args.refit_epochs:
+        epochs = args.refit_epochs[0] if len(args.refit_epochs) == 1 else dict(zip(args.sizes, args.refit_epochs, strict=True))
+        console.print(f"refit: --refit-epochs {' '.join(map(str, args.refit_epochs))} instead of the plan's", highlight=False)
     refit = search.refit(
         SEARCH,
         latent=args.sizes,
@@ -222,10 +234,10 @@ def _refits(args: argparse.Namespace, study: optuna.Study, console: Console) -> 
         into=args.refit_into[0],
         storage=args.storage,
         workers=args.refit_workers,
-        overrides=[f"data.subset={args.refit_subset or 'null'}"],
+        overrides=[f"data.subset={args.refit_subset}"] if args.refit_subset else [],
         console=console,
     )
-    return [refit]
+    return [refit], plan
 
 
 def _write_tables(folder: Path, study: optuna.Study, refits: list[optuna.Study]) -> None:
@@ -240,14 +252,19 @@ def _write_tables(folder: Path, study: optuna.Study, refits: list[optuna.Study])
     anytime.to_csv(folder / "anytime.csv", index=False)
 
 
-def _collect(args: argparse.Namespace, study: optuna.Study, refits: list[optuna.Study]) -> dict[str, Any]:
-    """``flagship.json``'s document: the machine, what each phase cost and found, and the refits at each size."""
+def _collect(args: argparse.Namespace, study: optuna.Study, refits: list[optuna.Study], plan: RefitPlan | None) -> dict[str, Any]:
+    """``flagship.json``'s document but the report's: the machine, what each phase cost and found, the refit's plan."""
     wall = {"search": _wall_seconds(study), "refit": _wall_seconds(*refits)}
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in (TrialState.COMPLETE, TrialState.PRUNED)}
+    epochs = {
+        read_trial(t).latent_size: read_trial(t).epochs for r in refits for t in r.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
     return {
         "machine": machine(),
+        "split": args.split,
         "search": {
             "subset": args.search_subset,
+            "epochs_each": args.search_epochs,
             "wall_minutes": wall["search"] / 60,
             "train_hours": compute_hours(study),
             "trials": counts,
@@ -256,25 +273,52 @@ def _collect(args: argparse.Namespace, study: optuna.Study, refits: list[optuna.
         },
         "refit": {
             "studies": [r.study_name for r in refits],
-            "epochs": max((read_trial(t).epochs for r in refits for t in r.trials), default=0),
+            "epochs": epochs,
+            "plan": None if plan is None else [dataclasses.asdict(s) for s in plan.sizes],
+            "planned_minutes": None if plan is None else plan.planned_seconds / 60,
+            "allowed_minutes": None if plan is None else plan.seconds / 60,
             "wall_minutes": wall["refit"] / 60,
             "train_hours": sum(compute_hours(r) for r in refits),
             "hypervolume": study_hypervolume(*refits),
         },
-        "at_sizes": _at_sizes(refits, args.sizes),
     }
 
 
+def _wall_words(args: argparse.Namespace, result: dict[str, Any], wall: float) -> str:
+    phases = " + ".join(args.phases) or "the report alone"
+    within = "within" if wall <= args.budget.minutes * 60 else "OVER"
+    return (
+        f"Wall time {wall / 60:.1f} min for {phases}, {within} the budget of {args.budget.minutes:g} min "
+        f"(search {result['search']['wall_minutes']:.1f} min, refit {result['refit']['wall_minutes']:.1f} min, "
+        f"the rest setup and evaluation) on {result['machine'].get('cpu', 'this machine')}."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = _parse(argv)
     console = Console(width=160)
+    for line in _plan_lines(args):
+        console.print(line, highlight=False)
     study = _search(args, console)
-    refits = _refits(args, study, console)
+    refits, plan = _refits(args, study, time.monotonic() - started, console)
     folder = args.out / "flagship"
     _write_tables(folder, study, refits)
-    result = _collect(args, study, refits)
+    result = _collect(args, study, refits, plan)
+    rows = measure(refits, args.sizes, args.originals, args.storage)
+    judged = targets(rows)
+    wall = time.monotonic() - started
+    cols = columns(refits, args.originals)
+    result |= {
+        "budget": {"minutes": args.budget.minutes, "wall_minutes": wall / 60, "within": wall <= args.budget.minutes * 60},
+        "columns": [{"key": c.key, "title": c.title, "measured": c.measurement.words()} for c in cols],
+        "at_sizes": [r.to_dict() for r in rows],
+        "targets": judged,
+    }
     path = write_result("flagship", result, folder=args.out)
-    console.print(pd.DataFrame(result["at_sizes"]).to_string(index=False), highlight=False)
+    report = markdown(rows, cols, judged, _wall_words(args, result, wall))
+    (folder / "flagship.md").write_text(report)
+    console.print(report, highlight=False, markup=False)
     console.print(f"wrote {path} and {folder}/", highlight=False)
     return 0
 

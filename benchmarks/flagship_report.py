@@ -1,0 +1,216 @@
+"""The flagship's table: each size's refit network on three sets of images, beside PCA on the same images.
+
+(a) the study's own test split (as its trials recorded it: PSNR of the mean MSE), (b) the official test split of the
+JPEG export and (c) original-pixel test images (``search.evaluate``: both PSNR conventions, each named). A published
+point stands only beside the column measured as it was (:mod:`analysis.published`: the same pixels, split and
+convention), and the issue's targets are judged on (c): a PSNR at each size and a gain over PCA.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+import search
+from analysis.published import Measurement, published_points
+from cae.data import DataConfig, open_source
+from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, images_config
+from search.trials.record import read_trial, study_data
+
+# issue 31's aim on CIFAR-10's original pixels (PSNR of the mean MSE): a PSNR at each size, and a gain over PCA
+TARGET_PSNR = {64: 21.8, 128: 24.2, 256: 27.1}
+TARGET_GAIN_DB = 0.8
+OFFICIAL_TEST = "cifar10"  # a dataset's name: search.evaluate reads its test part under $CAE_DATA_DIR
+
+
+@dataclass(frozen=True)
+class Column:
+    """One set of images the networks are scored on, and how it is measured."""
+
+    key: str  # "own", "official", "originals"
+    title: str
+    measurement: Measurement  # in PSNR of the mean MSE; the evaluated columns give the mean of per-image PSNRs too
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A size's network and PCA on one column's images; per-image means where they were measured."""
+
+    images: str
+    psnr: float
+    pca_psnr: float | None
+    mean_psnr: float | None = None
+    pca_mean_psnr: float | None = None
+    published: float | None = None  # the published point measured as this column is, if any
+
+    @property
+    def gain_db(self) -> float | None:
+        return None if self.pca_psnr is None else self.psnr - self.pca_psnr
+
+
+@dataclass(frozen=True)
+class Row:
+    latent: int
+    study: str
+    trial: int
+    parent_trial: int | None
+    epochs: int
+    train_minutes: float
+    cells: dict[str, Cell]
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self) | {"cells": {k: asdict(c) | {"gain_db": c.gain_db} for k, c in self.cells.items()}}
+        return row
+
+
+def _cell(evaluation: Evaluation, published: float | None) -> Cell:
+    pca = evaluation.pca
+    return Cell(
+        images=evaluation.images,
+        psnr=evaluation.network.psnr_of_mean_mse,
+        pca_psnr=None if pca is None else pca.psnr_of_mean_mse,
+        mean_psnr=evaluation.network.mean_of_psnrs,
+        pca_mean_psnr=None if pca is None else pca.mean_of_psnrs,
+        published=published,
+    )
+
+
+def _published(measurement: Measurement, size: int) -> float | None:
+    """The published PSNR at ``size`` measured as ``measurement`` says, if there is one."""
+    points = published_points("cifar10", shape=(3, 32, 32))
+    same = points[
+        (points["pixels"] == measurement.pixels)
+        & (points["split"] == measurement.split)
+        & (points["psnr_convention"] == measurement.psnr_convention)
+        & (points["latent_size"] == size)
+    ]
+    return None if same.empty else float(same["psnr"].iloc[0])
+
+
+def _trial_at(refits: list[optuna.Study], size: int) -> tuple[optuna.Study, FrozenTrial] | None:
+    for study in refits:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if read_trial(trial).latent_size == size:
+                return study, trial
+    return None
+
+
+def columns(refits: list[optuna.Study], originals: Path | None) -> list[Column]:
+    """The columns of the table: the refit's own test split, the official test split (the JPEG export, where
+    ``$CAE_DATA_DIR`` holds it), the originals."""
+    own = study_data(refits[0])
+    official = open_source(DataConfig(dataset=OFFICIAL_TEST, parts=("test",))).pixels
+    cols = [
+        Column("own", f"own test split ({own.split})", Measurement(own.pixels, own.split)),
+        Column("official", f"official test split ({official})", Measurement(official, "official")),
+    ]
+    if originals is not None:
+        where = f"{originals.parent.name}/{originals.name}"
+        pixels = open_source(images_config(originals, DataConfig())).pixels
+        cols.append(Column("originals", f"{pixels} pixels ({where})", Measurement(pixels, "official")))
+    return cols
+
+
+def measure(refits: list[optuna.Study], sizes: list[int], originals: Path | None, storage: str | None = None) -> list[Row]:
+    """Each size's refit network scored on every column's images beside PCA, with published points where they match."""
+    rows = []
+    cols = {c.key: c for c in columns(refits, originals)}
+    for size in sizes:
+        found = _trial_at(refits, size)
+        if found is None:
+            continue
+        study, trial = found
+        record = read_trial(trial)
+        own = Cell(
+            images=f"{study.study_name}'s test split",
+            psnr=math.nan if record.test_psnr is None else record.test_psnr,
+            pca_psnr=record.pca_psnr,
+            published=_published(cols["own"].measurement, size),
+        )
+        cells = {"own": own}
+        evaluated = {"official": OFFICIAL_TEST, **({"originals": originals} if originals is not None else {})}
+        for key, data in evaluated.items():
+            evaluation = search.evaluate(trial, data=data, study=study, storage=storage)
+            cells[key] = _cell(evaluation, _published(Measurement(evaluation.pixels, "official"), size))
+        rows.append(Row(size, study.study_name, trial.number, record.parent_trial, record.epochs, record.compute_seconds / 60, cells))
+    return rows
+
+
+def targets(rows: list[Row]) -> list[dict[str, Any]]:
+    """The issue's targets on the originals at each size: the PSNR and the gain over PCA, met or missed by how much."""
+    judged = []
+    for row in rows:
+        cell = row.cells.get("originals")
+        if cell is None or row.latent not in TARGET_PSNR:
+            continue
+        psnr_short = TARGET_PSNR[row.latent] - cell.psnr
+        gain_short = TARGET_GAIN_DB - cell.gain_db if cell.gain_db is not None else math.nan
+        judged.append(
+            {
+                "latent": row.latent,
+                "psnr": cell.psnr,
+                "target_psnr": TARGET_PSNR[row.latent],
+                "psnr_short_db": max(0.0, psnr_short),
+                "gain_db": cell.gain_db,
+                "target_gain_db": TARGET_GAIN_DB,
+                "gain_short_db": max(0.0, gain_short),
+                "met": psnr_short <= 0 and gain_short <= 0,
+            }
+        )
+    return judged
+
+
+def _db(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def _judged(value: float, target: float, short: float, unit: str = "dB") -> str:
+    return f"{_db(value)} (target {target:.1f}: met)" if short <= 0 else f"{_db(value)} (target {target:.1f}: missed by {short:.2f} {unit})"
+
+
+def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], wall: str) -> str:
+    """The table as Markdown: each column's images and how they were measured, then the targets."""
+    lines = [
+        "# The flagship at 64 / 128 / 256 values",
+        "",
+        wall,
+        "",
+        f"Test PSNR in dB of the refit's network, then PCA of the same size on the same images: the **{MEAN_MSE}** "
+        f"(10·log10(1 / MSE averaged over the images)) in every column, and the **{MEAN_PSNR}** beside it where the images "
+        "were evaluated anew. A published point only beside a column measured as it was (pixels, split, convention).",
+        "",
+    ]
+    for col in cols:
+        lines.append(f"- **{col.title}**: {col.measurement.words(convention=False)}")
+    lines.append("")
+    header = ["latent", "epochs"]
+    for col in cols:
+        header += [f"{col.key}: CAE / PCA (mean MSE)", f"{col.key}: gain"]
+        if col.key != "own":
+            header.append(f"{col.key}: CAE / PCA (per-image mean)")
+        header.append(f"{col.key}: published")
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(row.latent), str(row.epochs)]
+        for col in cols:
+            cell = row.cells.get(col.key)
+            if cell is None:
+                cells += ["—"] * (4 if col.key != "own" else 3)
+                continue
+            cells += [f"{_db(cell.psnr)} / {_db(cell.pca_psnr)}", _db(cell.gain_db)]
+            if col.key != "own":
+                cells.append(f"{_db(cell.mean_psnr)} / {_db(cell.pca_mean_psnr)}")
+            cells.append(_db(cell.published) if cell.published is not None else "not measured so")
+        lines.append("| " + " | ".join(cells) + " |")
+    if judged:
+        lines += ["", f"Targets on the originals ({MEAN_MSE}):", ""]
+        for j in judged:
+            psnr = _judged(j["psnr"], j["target_psnr"], j["psnr_short_db"])
+            gain = _judged(j["gain_db"], j["target_gain_db"], j["gain_short_db"])
+            lines.append(f"- {j['latent']} values: PSNR {psnr}; over PCA {gain}")
+    return "\n".join(lines) + "\n"

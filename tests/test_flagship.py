@@ -1,0 +1,96 @@
+"""The flagship's budget: the plan's arithmetic from measured epoch seconds, images and minutes to each size's epochs,
+and its report's judgement (published points only beside the column measured as they were, the targets met or missed)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from analysis.published import Measurement
+from benchmarks.flagship import _parse, _search_overrides
+from benchmarks.flagship_plan import Budget, plan_refit
+from benchmarks.flagship_report import TARGET_GAIN_DB, Cell, Column, Row, markdown, targets
+
+
+def test_each_size_gets_an_equal_part_of_the_seconds_in_its_own_epochs() -> None:
+    # 64: 3 s a search epoch on 10,000 images, 6 s at 256; the refit's 45,000 images and a 1.2 margin make 16.2 s and 32.4 s
+    plan = plan_refit({64: 3.0, 256: 6.0}, search_images=10_000, refit_images=45_000, seconds=3600)
+    assert [s.epoch_seconds for s in plan.sizes] == pytest.approx([16.2, 32.4])
+    # 1,800 s each: 111 epochs (1,798.2 s) and 55 (1,782 s); the 19.8 s left buy 64 one more (16.2 s)
+    assert plan.epochs == {64: 112, 256: 55}
+    assert plan.planned_seconds == pytest.approx(112 * 16.2 + 55 * 32.4) and plan.planned_seconds <= 3600
+    assert "within the 60.0 min left" in plan.lines()[-1]
+
+
+def test_what_flooring_leaves_goes_to_the_size_with_fewest_epochs_that_fits() -> None:
+    plan = plan_refit({64: 1.0, 128: 1.0, 256: 2.0}, search_images=1, refit_images=1, seconds=10, margin=1.0)
+    # 3.33 s each: 3, 3 and 1 epochs (8 s); the 2 s left: 256 (fewest, fits) then nothing but 0 s
+    assert plan.epochs == {64: 3, 128: 3, 256: 2} and plan.planned_seconds == 10
+
+
+def test_a_budget_too_small_for_one_epoch_each_plans_one_and_says_it_is_over() -> None:
+    plan = plan_refit({64: 10.0, 128: 10.0}, search_images=100, refit_images=1000, seconds=60)
+    assert plan.epochs == {64: 1, 128: 1} and plan.planned_seconds == pytest.approx(240)
+    assert "OVER" in plan.lines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "kwargs"),
+    [({}, {}), ({64: 0.0}, {}), ({64: math.nan}, {}), ({64: 1.0}, {"search_images": 0}), ({64: 1.0}, {"seconds": -1})],
+)
+def test_the_plan_refuses_what_it_cannot_plan(seconds: dict, kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="plan_refit"):
+        plan_refit(seconds, **({"search_images": 10, "refit_images": 10, "seconds": 60} | kwargs))
+
+
+def test_the_budget_gives_the_search_its_share_and_the_refit_what_is_left_but_the_reserve() -> None:
+    budget = Budget(150, 1 / 3, 0.08)
+    assert budget.search_seconds == pytest.approx(3000) and budget.reserve_seconds == pytest.approx(720)
+    assert budget.refit_seconds(3200) == pytest.approx(9000 - 3200 - 720)  # the search ran over its share: the refit pays
+    assert budget.refit_seconds(9000) == 0
+    for bad in ((0, 0.3, 0.1), (150, 0, 0.1), (150, 0.6, 0.4), (math.inf, 0.3, 0.1)):
+        with pytest.raises(ValueError, match="budget"):
+            Budget(*bad)
+
+
+def test_the_command_searches_every_trial_at_a_short_fixed_budget_on_the_official_split() -> None:
+    args = _parse(["--budget-minutes", "90", "--search-subset", "6000"])
+    assert args.budget.search_seconds == pytest.approx(1800) and args.split == "official"
+    assert _search_overrides(args) == ["data.subset=6000", "study.pruner={type: none}", "train.epochs=2", "data.split=official"]
+    with pytest.raises(SystemExit):
+        _parse(["--sizes", "64", "128", "256", "--refit-epochs", "4", "3"])
+    with pytest.raises(SystemExit):
+        _parse(["--search-share", "0.95"])
+
+
+COLUMNS = [
+    Column("own", "own test split (official)", Measurement("JPEG export", "official")),
+    Column("official", "official test split (JPEG export)", Measurement("JPEG export", "official")),
+    Column("originals", "original pixels (test/)", Measurement("original", "official")),
+]
+
+
+def _row(latent: int, psnr: float, pca: float) -> Row:
+    cells = {
+        "own": Cell("own", psnr + 0.2, pca + 0.2),
+        "official": Cell("official", psnr + 0.2, pca + 0.2, psnr + 0.9, pca + 0.9),
+        "originals": Cell("846", psnr, pca, psnr + 0.7, pca + 0.7, published=21.5 if latent == 64 else None),
+    }
+    return Row(latent, "flagship-refit", 0, 3, 20, 12.0, cells)
+
+
+def test_the_targets_are_met_or_missed_by_how_much_and_the_published_point_stands_only_beside_the_originals() -> None:
+    rows = [_row(64, 21.9, 21.0), _row(128, 24.0, 23.0)]
+    judged = targets(rows)
+    assert judged[0]["met"] and judged[0]["psnr_short_db"] == 0 and judged[0]["gain_db"] == pytest.approx(0.9)
+    assert not judged[1]["met"] and judged[1]["psnr_short_db"] == pytest.approx(0.2) and judged[1]["gain_short_db"] == 0
+    assert TARGET_GAIN_DB == 0.8
+    text = markdown(rows, COLUMNS, judged, "Wall time 3.0 min.")
+    table = next(line for line in text.splitlines() if line.startswith("| 64 ")).strip("| ").split(" | ")
+    header = next(line for line in text.splitlines() if line.startswith("| latent")).strip("| ").split(" | ")
+    assert table[header.index("originals: published")] == "21.50"
+    assert table[header.index("official: published")] == table[header.index("own: published")] == "not measured so"
+    assert "- 64 values: PSNR 21.90 (target 21.8: met); over PCA 0.90 (target 0.8: met)" in text
+    assert "- 128 values: PSNR 24.00 (target 24.2: missed by 0.20 dB)" in text
+    assert "PSNR of the mean MSE" in text and "mean of per-image PSNRs" in text
