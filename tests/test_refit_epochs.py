@@ -17,24 +17,15 @@ from search.cli import main
 from search.refits import choose_designs, design_epochs, refit_space
 from search.space import SpaceError
 from search.trials.record import read_trial
+from tests.test_refit_into import _parent
 
-# a conv code on 16 × 16 maps: latent sizes are multiples of 256
-SPACE = {
-    "study": {"name": "base", "sampler": {"type": "random", "seed": 1}, "pruner": {"type": "none"}},
-    "data": {"subset": 300, "seed": 3},
-    "train": {"epochs": 1, "batch_size": 64, "lr": 0.005},
-    "model": {"depth": 1, "channels": {"int": [4, 8]}, "latent_channels": {"int": [2, 6]}, "downsample": "stride"},
-}
 SMALL = ["data.subset=300"]  # what the tests refit on: the parent's own subset, asked for
 
 
 @pytest.fixture(scope="module")
 def parent_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("parent")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        search.optimize(SPACE, trials=2)
-    return folder
+    """studies/base.db: three completed trials on 300 images, codes on 16 × 16 maps (latent sizes multiples of 256)."""
+    return _parent(tmp_path_factory, 300)
 
 
 @pytest.fixture
@@ -59,7 +50,7 @@ def _code(argv: list[str]) -> int:
 
 def test_a_refit_trains_on_the_parents_data_without_its_subset_unless_told(parent: optuna.Study) -> None:
     space = refit_space(parent, choose_designs(parent, trials=[0]), 1, "X")
-    assert "subset" not in space["data"] and space["data"]["seed"] == 3 and space["data"]["dataset"] == "cifar10"
+    assert "subset" not in space["data"] and space["data"]["split"] == [0.8, 0.1, 0.1] and space["data"]["dataset"] == "cifar10"
     assert search.space_from_dict(space).data.subset is None
     assert search.space_from_dict(space, overrides=SMALL).data.subset == 300
     lines = Console(record=True, width=300)
