@@ -386,7 +386,7 @@ def command_on(args: argparse.Namespace, console: Console) -> int:
     try:
         result = evaluate((args.study, args.trial), data=args.on, storage=args.storage)
     except DataError as error:  # about the images --on names (the trial's own data was read when it trained)
-        raise SpaceError("command line", "--on", error.message) from None
+        raise SpaceError("command line", "on=", error.message) from None  # the command words it as --on
     table = on_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}")
     for line in (on_words(result)[0], table, *on_words(result)[1:]):
         console.print(line, highlight=False, soft_wrap=True)
