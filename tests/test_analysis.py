@@ -108,7 +108,7 @@ def test_published_points_are_keyed_by_dataset_and_pixels() -> None:
         assert published_points(dataset).empty and long_trained_psnr(dataset) == {}, dataset
     for other_pixels in ((1, 32, 32), (3, 64, 64), (3, 28, 28)):  # CIFAR-10 made gray or resized is not what was published
         assert published_points("cifar10", shape=other_pixels).empty and long_trained_psnr("cifar10", shape=other_pixels) == {}
-    assert long_trained_psnr() == {64: 21.5, 128: 23.9, 256: 26.8, 384: 28.9}  # benchmarks.flagship's call
+    assert long_trained_psnr() == {64: 21.5, 128: 23.9, 256: 26.8, 384: 28.9}  # the defaults: CIFAR-10 at its own shape
 
 
 # ---------------------------------------------------------------- commands end to end
