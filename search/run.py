@@ -24,7 +24,7 @@ from search.display import best_table, finished, quiet_optuna
 from search.plan import Plan, plan
 from search.runtime.storage import GRACE_SECONDS, mask, study_dir
 from search.space import Space, SpaceError, load_space, space_from_dict
-from search.space.messages import show
+from search.space.messages import check_count, show
 from search.trials.best import best_trial
 from search.trials.record import read_trial
 
@@ -33,13 +33,6 @@ from search.trials.record import read_trial
 WORKERS_PER_CORE = 4
 # The shortest grace period: a trial beats every grace / 3 seconds (at least 1), and two missed beats are not death.
 MIN_GRACE = 2
-
-
-def check_count(call: str, name: str, value: Any, minimum: int, maximum: float = math.inf, unit: str = "") -> None:
-    """Refuse (:class:`SpaceError` naming ``name=`` of ``call``) a ``value`` that is not an integer from ``minimum`` to ``maximum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
-        bound = f"from {minimum} to {maximum:g}" if maximum < math.inf else f"≥ {minimum}"
-        raise SpaceError(call, f"{name}=", f"expected an integer {bound}{unit}, got {show(value)}")
 
 
 def usable_cores() -> int:

@@ -13,21 +13,14 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from search.space import SpaceError, check_study_name
-from search.space.messages import show
+from search.space.messages import check_count, show
 
 
 class DesignError(ValueError):
     """A design the parent study cannot give: no completed trial, no such trial, none that builds at a latent size,
     or no recorded space to train it in."""
-
-
-def _check_whole(call: str, name: str, value: Any, minimum: int) -> None:
-    # worded as search.run.check_count, which imports torch with the study runner
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not value >= minimum:
-        raise SpaceError(call, f"{name}=", f"expected an integer ≥ {minimum}, got {show(value)}")
 
 
 @dataclass(frozen=True)
@@ -66,9 +59,9 @@ class Selection:
         search.space.messages.SpaceError: refit: within=: applies to best=: add best= or drop within=
         """
         for size in latent:
-            _check_whole(call, "latent", size, 1)
+            check_count(call, "latent", size, 1)
         for number in trials:
-            _check_whole(call, "trials", number, 0)
+            check_count(call, "trials", number, 0)
         if isinstance(within, bool) or not isinstance(within, numbers.Real) or not 0 <= within <= 1:
             raise SpaceError(call, "within=", f"expected a fraction from 0 to 1, got {show(within)}")
         if within and not best:
@@ -96,7 +89,7 @@ def epochs_per_size(epochs: int | Mapping[int, int], latent: Sequence[int], call
     if not latent:
         raise SpaceError(call, "epochs=", "a number per latent size applies to latent=D...: give one number, or add latent=")
     for value in epochs.values():
-        _check_whole(call, "epochs", value, 1)
+        check_count(call, "epochs", value, 1)
     if set(epochs) != set(latent):
         asked, given = (", ".join(map(str, sizes)) for sizes in (latent, epochs))
         raise SpaceError(call, "epochs=", f"expected one number for each of latent={asked}, got them for {given or 'none'}")

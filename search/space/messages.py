@@ -5,6 +5,8 @@ with a "did you mean" for near misses.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -114,3 +116,10 @@ def show(value: Any, limit: int = SHOWN_CHARACTERS) -> str:
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
     return excerpt(repr(value), limit)
+
+
+def check_count(call: str, name: str, value: Any, minimum: int, maximum: float = math.inf, unit: str = "") -> None:
+    """Refuse (:class:`SpaceError` naming ``name=`` of ``call``) a ``value`` that is not an integer from ``minimum`` to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+        bound = f"from {minimum} to {maximum:g}" if maximum < math.inf else f"≥ {minimum}"
+        raise SpaceError(call, f"{name}=", f"expected an integer {bound}{unit}, got {show(value)}")
