@@ -32,7 +32,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from cae.data import DataConfig, DataError, data_shape, load_images, open_source
+from cae.data import DataConfig, DataError, fit_images, open_source
 from cae.datasets import DATASETS, IMAGEFOLDER, REGISTRY
 from cae.metrics import psnr
 from cae.pca import CHUNK_ROWS, linear_code, pca_reconstruct
@@ -168,12 +168,16 @@ def evaluate(
     cfg = images_config(data, loaded.data_config)
     arch = loaded.model.arch
     want = (arch.in_channels, arch.image_size, arch.image_size)
-    have = data_shape(cfg)
-    source = open_source(cfg)
-    if tuple(have) != want:
+    source = open_source(cfg)  # once: a folder is listed (and its cache checked) each time it is opened
+
+    def read(indices: torch.Tensor) -> torch.Tensor:  # as cae.data.load_images reads, from the source opened here
+        return fit_images(source.read(indices)[0], cfg.image_size, cfg.channels)
+
+    have = tuple(read(torch.tensor([0])).shape[1:])  # the first image's shape, before every image is read
+    if have != want:
         shown = " × ".join(map(str, have)), " × ".join(map(str, want))
         raise DataError("data", f"{source.description} holds {shown[0]} images; {loaded.name} was trained on {shown[1]}")
-    images = load_images(cfg, torch.arange(source.n)).images
+    images = read(torch.arange(source.n))
     own = loaded.data()
     pca, problem = _pca_mse(own.train.images, images, arch.latent_size)
     return Evaluation(
