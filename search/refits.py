@@ -387,9 +387,9 @@ def refit(
     if resumed is not None and not _designs_left(resumed, len(designs)):
         if resumed.user_attrs.get("refit_of") != record:  # stopped after its last trial, before it was written
             resumed.set_user_attr("refit_of", record)
-        trained = f"{epochs} epochs each" if isinstance(epochs, int) else f"{', '.join(map(str, each))} epochs at latent {_sizes(space)}"
+        how = f"{epochs} epochs each" if isinstance(epochs, int) else f"{', '.join(map(str, each))} epochs at latent {_sizes(space)}"
         (console or Console(quiet=not progress)).print(
-            f"nothing to do: study {name} holds every design of this refit ({len(designs)}), trained {trained}", highlight=False
+            f"nothing to do: study {name} holds every design of this refit ({len(designs)}), trained {how}", highlight=False
         )
         return resumed
     child = optimize(
