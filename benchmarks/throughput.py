@@ -1,6 +1,7 @@
 """Images per second of one training epoch: our loop against a bare loop and the tutorial pipeline.
 
     python -m benchmarks.throughput [--images 12000] [--batches 64 128 256] [--study NAME] [--device auto]
+    python -m benchmarks.throughput --networks flagship uva [--precisions fp32 bf16] [--ema 0 0.999] [--threads N] [--name NAME]
 
 Three pipelines train the same network (same seeded initial weights, Adam, lr 1e-3, MSE) on the
 same images, at each batch size:
@@ -16,7 +17,10 @@ Every measurement trains on ``--images`` images, the first ``--warmup`` batches 
 run measures the machine's float32 matrix-multiply rate (``torch.mm`` of 2048×2048 matrices) and
 counts the network's training FLOPs per image (``FlopCounterMode`` over forward and backward:
 convolutions and matrix products only), so that each rate is also a fraction of what the
-machine's matmul reaches. Results go to ``benchmarks/results/throughput.json``.
+machine's matmul reaches. Results go to ``benchmarks/results/<--name>.json`` (``throughput``).
+
+With ``--networks flagship uva``, only our loop runs, on the flagship refit's networks and the UvA-sized one, at each
+of ``--precisions``, ``--batches`` and ``--ema`` (:mod:`benchmarks.throughput_networks`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from torch.utils.data import DataLoader, Subset
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import best_architecture, machine, reference_architecture, sync, write_result
+from benchmarks.networks import GROUPS, NAMES
 from cae.builder import build
 from cae.data import DataConfig, ImageSet, Splits, load_images, resolve_root
 from cae.spec import Architecture
@@ -73,11 +78,12 @@ def chosen_indices(n_images: int, available: int, seed: int = SEED) -> torch.Ten
 
 
 def measure_ours(
-    arch: Architecture, images: ImageSet, batch: int, device: torch.device, warmup: int, *, epochs: int = 1, **options: Any
+    arch: Architecture, images: ImageSet, batch: int, device: torch.device, warmup: int, /, *, epochs: int = 1, **options: Any
 ) -> Measurement:
     """The last of ``epochs`` epochs of :func:`cae.training.fit`, timed from the end of its batch
     ``warmup`` to the end of its last batch; ``options`` are further
-    :class:`~cae.training.TrainConfig` fields (``precision="fp32"``). Two epochs measure a compiled
+    :class:`~cae.training.TrainConfig` fields (``precision="fp32"``; ``lr`` replaces :data:`LR`; ``warmup``, the
+    schedule's, is free to pass because the batches' is positional). Two epochs measure a compiled
     model once it has also compiled the epoch's last, smaller batch."""
     if warmup < 1:
         raise ValueError("warmup: expected at least one untimed batch")
@@ -96,7 +102,8 @@ def measure_ours(
     data = Splits(images, one, one, classes=(), source="benchmark")
     torch.manual_seed(SEED)
     model = build(arch)
-    fit(model, data, TrainConfig(epochs=epochs, batch_size=batch, lr=LR, seed=SEED, device=device.type, **options), on_batch=on_batch)
+    cfg = TrainConfig(**{"lr": LR, "seed": SEED, **options, "epochs": epochs, "batch_size": batch, "device": device.type})
+    fit(model, data, cfg, on_batch=on_batch)
     timed = len(images) - warmup * batch
     return Measurement("ours", batch, timed, marks[epochs * n_batches] - marks[first_timed])
 
@@ -183,6 +190,12 @@ def training_flops(model: torch.nn.Module, in_channels: int = 3, size: int = 32,
     return counter.get_total_flops() / batch
 
 
+def check_enough(images: int, warmup: int, batch: int) -> None:
+    """Refuse (``SystemExit``) a measurement with no timed part after its warm-up batches."""
+    if images < (warmup + 2) * batch:
+        raise SystemExit(f"--images {images}: too few for {warmup} warm-up batches of {batch} and a timed part")
+
+
 def measure_architecture(
     name: str,
     arch: Architecture,
@@ -197,8 +210,7 @@ def measure_architecture(
 ) -> list[Measurement]:
     rows = []
     for batch in batches:
-        if len(images) < (warmup + 2) * batch:
-            raise SystemExit(f"--images {len(images)}: too few for {warmup} warm-up batches of {batch} and a timed part")
+        check_enough(len(images), warmup, batch)
         rows.append(measure_ours(arch, images, batch, device, warmup))
         rows.append(measure_bare(arch, images.images, batch, device, warmup))
         if dataset is not None:
@@ -244,7 +256,7 @@ def table(title: str, rows: list[dict]) -> Table:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=12000, help="images per measurement (default 12000)")
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256])
@@ -255,10 +267,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tutorial-workers", type=int, default=TUTORIAL_WORKERS, help="DataLoader workers of the tutorial pipeline (2)")
     parser.add_argument("--no-tutorial", action="store_true", help="skip the tutorial pipeline")
     parser.add_argument("--matmul-size", type=int, default=2048, help="n of the n×n matrices of the matmul rate (2048)")
+    parser.add_argument(
+        "--networks", nargs="+", metavar="NAME", help=f"measure only our loop, on these networks ({', '.join((*GROUPS, *NAMES))})"
+    )
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"], help="with --networks (both)")
+    parser.add_argument("--ema", type=float, nargs="+", default=[0.0], metavar="DECAY", help="with --networks: train.ema values (0: off)")
+    parser.add_argument("--threads", type=int, help="torch threads for the whole run (default: torch's)")
+    parser.add_argument("--name", default="throughput", help="the result file's name (default throughput)")
     parser.add_argument("--out", type=Path, help="folder of the result file (default benchmarks/results)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import throughput_networks  # it times with this module's functions
+
+    args = _parser().parse_args(argv)
     console = Console()
     device = resolve_device(args.device)
+    threads = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        payload = throughput_networks.run(args, device, console) if args.networks else _pipelines(args, device, console)
+        path = write_result(args.name, payload, folder=args.out)
+    finally:
+        torch.set_num_threads(threads)  # main runs in-process too (tests): the caller's threads stay its own
+    console.print(f"written: {path}", highlight=False)
+    return 0
+
+
+def sampled_images(n_images: int, folder: Path) -> tuple[ImageSet, torch.Tensor]:
+    """``n_images`` seeded training images (:func:`chosen_indices` among ``folder``'s, or CIFAR-10's 50,000) and their indices."""
+    n_available = sum(1 for _ in folder.glob("*/*")) if folder.is_dir() else 50_000
+    indices = chosen_indices(n_images, n_available)
+    return load_images(DataConfig(), indices), indices  # the source's train/ part comes first: the same files
+
+
+def _pipelines(args: argparse.Namespace, device: torch.device, console: Console) -> dict[str, Any]:
+    """Without ``--networks``: the reference network (and ``--study``'s best) through all three pipelines."""
     folder = resolve_root(None) / "train"
     if not args.no_tutorial and not folder.is_dir():
         raise SystemExit(f"{folder}: the tutorial pipeline needs CIFAR-10 as class folders there (set CAE_DATA_DIR), or --no-tutorial")
@@ -266,9 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.study:
         architectures[f"best of {args.study}"] = best_architecture(args.study, args.storage)
 
-    n_available = sum(1 for _ in folder.glob("*/*")) if folder.is_dir() else 50_000
-    indices = chosen_indices(args.images, n_available)
-    images = load_images(DataConfig(), indices)  # the source's train/ part comes first: the same files
+    images, indices = sampled_images(args.images, folder)
     dataset = None if args.no_tutorial else tutorial_dataset(folder, indices)
     console.print(f"measuring the float32 matmul rate on {device} …")
     matmul = matmul_gflops(device, n=args.matmul_size)
@@ -325,21 +369,15 @@ def main(argv: list[str] | None = None) -> int:
         "lr": LR,
         "optimizer": "adam",
     }
-    path = write_result(
-        "throughput",
-        {
-            "machine": machine(device),
-            "settings": settings,
-            "matmul_gflops": matmul,
-            "matmul_gflops_bf16": matmul_bf16,
-            "ours_forward_precision": "bf16" if amp is not None else "fp32",
-            "architectures": results,
-            "targets": targets,
-        },
-        folder=args.out,
-    )
-    console.print(f"written: {path}", highlight=False)
-    return 0
+    return {
+        "machine": machine(device),
+        "settings": settings,
+        "matmul_gflops": matmul,
+        "matmul_gflops_bf16": matmul_bf16,
+        "ours_forward_precision": "bf16" if amp is not None else "fp32",
+        "architectures": results,
+        "targets": targets,
+    }
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def test_each_pipeline_trains_and_returns_a_positive_rate(tiny_splits, train_fol
     images = ImageSet(tiny_splits.train.images[:96], tiny_splits.train.labels[:96])
     cpu = torch.device("cpu")
     started = time.perf_counter()
-    ours = throughput.measure_ours(TINY, images, 16, cpu, warmup=2)
+    ours = throughput.measure_ours(TINY, images, 16, cpu, 2)
     bare = throughput.measure_bare(TINY, images.images, 16, cpu, warmup=2)
     indices = throughput.chosen_indices(96, 50_000)
     tutorial = throughput.measure_tutorial(TINY, throughput.tutorial_dataset(train_folder, indices), 16, cpu, 2, workers=0)
