@@ -258,6 +258,8 @@ def _published_section(result: LatentAnalysis) -> list[str]:
         f"PSNR {'of the mean MSE over the split' if convention == 'mean-mse' else convention}; this study's errors are on its "
         "own test split, PCA's on the same."
     )
+    if not_drawn(result):  # points of the dataset measured otherwise (COIN++'s per-image means): named, not tabled
+        where += f" Others were measured otherwise ({not_drawn(result)})."
     compared = _training_compared(result, points)
     return [
         "## Beside published results",

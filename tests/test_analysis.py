@@ -26,7 +26,7 @@ from analysis.power_law import (
     small_rank_correlation,
     strength,
 )
-from analysis.published import COLUMNS, long_trained_psnr, published_points
+from analysis.published import COIN_PLUS_PLUS, COLUMNS, LINEAR_BOTTLENECK, long_trained_psnr, published_points
 from cae.settings import DataDescription
 from search.display import state_counts
 from tests.conftest import SPACES
@@ -98,10 +98,12 @@ def test_published_points_convert_psnr_and_mse() -> None:
 
 def test_published_points_are_keyed_by_dataset_and_pixels() -> None:
     points = published_points("cifar10")
-    assert list(points.columns) == COLUMNS and len(points) == 5
-    # each point says on what it was measured: CIFAR-10's own pixels, its official test split, PSNR of the mean MSE
-    assert set(points["dataset"]) == {"cifar10"} and set(points["pixels"]) == {"original"}
-    assert set(points["split"]) == {"official"} and set(points["psnr_convention"]) == {"mean-mse"}
+    assert list(points.columns) == COLUMNS and len(points) == 8
+    # each point says on what it was measured: CIFAR-10's own pixels, its official test split, and its PSNR convention:
+    # the CAEs' PSNR of the mean MSE, COIN++'s mean of per-image PSNRs (set only beside a per-image figure: test_published)
+    assert set(points["dataset"]) == {"cifar10"} and set(points["pixels"]) == {"original"} and set(points["split"]) == {"official"}
+    conventions = points.groupby("psnr_convention")["source"].unique().map(set).to_dict()
+    assert conventions == {"mean-mse": {LINEAR_BOTTLENECK, "the assignment's reference CAE"}, "mean-psnr": {COIN_PLUS_PLUS}}
     assert published_points().equals(points)  # CIFAR-10 stays the default of the callers from before datasets
     assert published_points("cifar10", shape=(3, 32, 32)).equals(points)
     for dataset in ("mnist", "fashionmnist", "cifar100", "svhn", "stl10", "imagefolder"):
