@@ -2,8 +2,9 @@
 
 (a) the study's own test split (as its trials recorded it: PSNR of the mean MSE), (b) the official test split of the
 JPEG export and (c) original-pixel test images (``search.evaluate``: both PSNR conventions, each named). A published
-point stands only beside the column measured as it was (:mod:`analysis.published`: the same pixels, split and
-convention), and the issue's targets are judged on (c): a PSNR at each size and a gain over PCA.
+point stands only beside the figure measured as it was (:mod:`analysis.published`: the same pixels, split and
+convention: a mean of per-image PSNRs, as COIN++ published, beside a column's per-image mean), and the issue's targets
+are judged on (c): a PSNR at each size and a gain over PCA.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import search
-from analysis.published import Measurement, published_points
+from analysis.published import Measurement, points_beside
 from cae.data import DataConfig, open_source
 from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, images_config
 from search.trials.record import read_trial, study_data
@@ -46,7 +47,8 @@ class Cell:
     pca_psnr: float | None
     mean_psnr: float | None = None
     pca_mean_psnr: float | None = None
-    published: float | None = None  # the published point measured as this column is, if any
+    published: float | None = None  # the published point measured as this column is (PSNR of the mean MSE), if any
+    published_mean_psnr: float | None = None  # the published mean of per-image PSNRs on this column's pixels and split, if any
 
     @property
     def gain_db(self) -> float | None:
@@ -68,28 +70,24 @@ class Row:
         return row
 
 
-def _cell(evaluation: Evaluation, published: float | None) -> Cell:
-    pca = evaluation.pca
+def _cell(evaluation: Evaluation, size: int) -> Cell:
+    pca, pixels = evaluation.pca, evaluation.pixels
     return Cell(
         images=evaluation.images,
         psnr=evaluation.network.psnr_of_mean_mse,
         pca_psnr=None if pca is None else pca.psnr_of_mean_mse,
         mean_psnr=evaluation.network.mean_of_psnrs,
         pca_mean_psnr=None if pca is None else pca.mean_of_psnrs,
-        published=published,
+        published=published_at(Measurement(pixels, "official"), size),
+        published_mean_psnr=published_at(Measurement(pixels, "official", "mean-psnr"), size),
     )
 
 
-def _published(measurement: Measurement, size: int) -> float | None:
+def published_at(measurement: Measurement, size: int) -> float | None:
     """The published PSNR at ``size`` measured as ``measurement`` says, if there is one."""
-    points = published_points("cifar10", shape=(3, 32, 32))
-    same = points[
-        (points["pixels"] == measurement.pixels)
-        & (points["split"] == measurement.split)
-        & (points["psnr_convention"] == measurement.psnr_convention)
-        & (points["latent_size"] == size)
-    ]
-    return None if same.empty else float(same["psnr"].iloc[0])
+    points = points_beside(measurement, "cifar10", shape=(3, 32, 32)).points
+    at = points[points["latent_size"] == size]
+    return None if at.empty else float(at["psnr"].iloc[0])
 
 
 def _trial_at(refits: list[optuna.Study], size: int) -> tuple[optuna.Study, FrozenTrial] | None:
@@ -130,13 +128,13 @@ def measure(refits: list[optuna.Study], sizes: list[int], originals: Path | None
             images=f"{study.study_name}'s test split",
             psnr=math.nan if record.test_psnr is None else record.test_psnr,
             pca_psnr=record.pca_psnr,
-            published=_published(cols["own"].measurement, size),
+            published=published_at(cols["own"].measurement, size),
         )
         cells = {"own": own}
         evaluated = {"official": OFFICIAL_TEST, **({"originals": originals} if originals is not None else {})}
         for key, data in evaluated.items():
             evaluation = search.evaluate(trial, data=data, study=study, storage=storage)
-            cells[key] = _cell(evaluation, _published(Measurement(evaluation.pixels, "official"), size))
+            cells[key] = _cell(evaluation, size)
         rows.append(Row(size, study.study_name, trial.number, record.parent_trial, record.epochs, record.compute_seconds / 60, cells))
     return rows
 
@@ -182,7 +180,9 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
         "",
         f"Test PSNR in dB of the refit's network, then PCA of the same size on the same images: the **{MEAN_MSE}** "
         f"(10·log10(1 / MSE averaged over the images)) in every column, and the **{MEAN_PSNR}** beside it where the images "
-        "were evaluated anew. A published point only beside a column measured as it was (pixels, split, convention).",
+        "were evaluated anew. A published point only beside a figure measured as it was (pixels, split, convention): "
+        "one of the mean MSE in the column's *published* cell, a published mean of per-image PSNRs in brackets after "
+        "the per-image figure.",
         "",
     ]
     for col in cols:
@@ -190,10 +190,9 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
     lines.append("")
     header = ["latent", "epochs"]
     for col in cols:
-        header += [f"{col.key}: CAE / PCA (mean MSE)", f"{col.key}: gain"]
+        header += [f"{col.key}: CAE / PCA (mean MSE)", f"{col.key}: gain", f"{col.key}: published"]
         if col.key != "own":
             header.append(f"{col.key}: CAE / PCA (per-image mean)")
-        header.append(f"{col.key}: published")
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row.latent), str(row.epochs)]
@@ -202,10 +201,11 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
             if cell is None:
                 cells += ["—"] * (4 if col.key != "own" else 3)
                 continue
-            cells += [f"{_db(cell.psnr)} / {_db(cell.pca_psnr)}", _db(cell.gain_db)]
+            published = _db(cell.published) if cell.published is not None else "not measured so"
+            cells += [f"{_db(cell.psnr)} / {_db(cell.pca_psnr)}", _db(cell.gain_db), published]
             if col.key != "own":
-                cells.append(f"{_db(cell.mean_psnr)} / {_db(cell.pca_mean_psnr)}")
-            cells.append(_db(cell.published) if cell.published is not None else "not measured so")
+                alike = f" (published {_db(cell.published_mean_psnr)})" if cell.published_mean_psnr is not None else ""
+                cells.append(f"{_db(cell.mean_psnr)} / {_db(cell.pca_mean_psnr)}{alike}")
         lines.append("| " + " | ".join(cells) + " |")
     if judged:
         lines += ["", f"Targets on the originals ({MEAN_MSE}):", ""]

@@ -10,7 +10,7 @@ import pytest
 from analysis.published import Measurement
 from benchmarks.flagship import _parse, _search_overrides
 from benchmarks.flagship_plan import Budget, plan_refit
-from benchmarks.flagship_report import TARGET_GAIN_DB, Cell, Column, Row, markdown, targets
+from benchmarks.flagship_report import TARGET_GAIN_DB, Cell, Column, Row, markdown, published_at, targets
 
 
 def test_each_size_gets_an_equal_part_of_the_seconds_in_its_own_epochs() -> None:
@@ -71,11 +71,15 @@ COLUMNS = [
 ]
 
 
+PUBLISHED = {64: 21.5, 128: 23.9}  # the linear-bottleneck CAE's, of the mean MSE
+COIN = {128: 24.67}  # COIN++'s mean of per-image PSNRs; none at 64
+
+
 def _row(latent: int, psnr: float, pca: float) -> Row:
     cells = {
         "own": Cell("own", psnr + 0.2, pca + 0.2),
         "official": Cell("official", psnr + 0.2, pca + 0.2, psnr + 0.9, pca + 0.9),
-        "originals": Cell("846", psnr, pca, psnr + 0.7, pca + 0.7, published=21.5 if latent == 64 else None),
+        "originals": Cell("846", psnr, pca, psnr + 0.7, pca + 0.7, published=PUBLISHED[latent], published_mean_psnr=COIN.get(latent)),
     }
     return Row(latent, "flagship-refit", 0, 3, 20, 12.0, cells)
 
@@ -94,3 +98,28 @@ def test_the_targets_are_met_or_missed_by_how_much_and_the_published_point_stand
     assert "- 64 values: PSNR 21.90 (target 21.8: met); over PCA 0.90 (target 0.8: met)" in text
     assert "- 128 values: PSNR 24.00 (target 24.2: missed by 0.20 dB)" in text
     assert "PSNR of the mean MSE" in text and "mean of per-image PSNRs" in text
+
+
+def test_a_published_per_image_mean_stands_beside_the_per_image_figure_of_the_originals_only() -> None:
+    rows = [_row(64, 21.9, 21.0), _row(128, 24.0, 23.0)]
+    text = markdown(rows, COLUMNS, targets(rows), "Wall time 3.0 min.")
+    header = next(line for line in text.splitlines() if line.startswith("| latent")).strip("| ").split(" | ")
+    lines = {line.strip("| ").split(" | ")[0]: line.strip("| ").split(" | ") for line in text.splitlines() if line.startswith("| ")}
+    at = {latent: lines[str(latent)] for latent in (64, 128)}
+    per_image, of_mean_mse = header.index("originals: CAE / PCA (per-image mean)"), header.index("originals: published")
+    assert at[128][per_image] == "24.70 / 23.70 (published 24.67)" and at[128][of_mean_mse] == "23.90"
+    assert at[64][per_image] == "22.60 / 21.70" and at[64][of_mean_mse] == "21.50"  # COIN++ published nothing at 64
+    assert at[128][header.index("official: CAE / PCA (per-image mean)")] == "24.90 / 23.90"  # the JPEG export: not measured so
+    # the JSON carries both published values, each named by its convention
+    cell = rows[1].to_dict()["cells"]["originals"]
+    assert (cell["published"], cell["published_mean_psnr"]) == (23.9, 24.67)
+    assert rows[0].to_dict()["cells"]["originals"]["published_mean_psnr"] is None
+    assert rows[1].to_dict()["cells"]["official"]["published_mean_psnr"] is None
+
+
+def test_the_report_takes_each_published_value_from_the_points_measured_as_its_figure() -> None:
+    assert published_at(Measurement("original", "official"), 128) == 23.9
+    assert published_at(Measurement("original", "official", "mean-psnr"), 128) == 24.67
+    assert published_at(Measurement("original", "official", "mean-psnr"), 64) is None  # no COIN++ point at 64
+    assert published_at(Measurement("JPEG export", "official", "mean-psnr"), 128) is None
+    assert published_at(Measurement("JPEG export", "official"), 128) is None
