@@ -161,6 +161,7 @@ class TrainConfig:
     weight_decay: float = option(0.0, minimum=0.0)
     momentum: float = option(0.9, minimum=0.0)
     loss: Loss = "mse"
+    ema: float = option(0.0, minimum=0.0, maximum=0.99999)
     # what a study may not search: the seed makes trials comparable, the rest is the machine's
     seed: int = option(0, minimum=0, tunable=False)
     device: Device = option("auto", tunable=False)

@@ -9,6 +9,10 @@ float32. On a GPU the three image sets are moved there once per run, and during 
 its fastest convolutions for the fixed batch shape. What each choice gained, measured:
 ``docs/results.md`` (the code's choices) and ``benchmarks/README.md``.
 
+With ``ema`` set, the weights validated, kept and tested are an average of the trained ones (:mod:`cae.averaging`),
+and every epoch also validates the trained weights themselves (``raw_val_mse``): what the average bought, measured in
+the same run.
+
 A per-epoch callback sees every epoch's train and validation MSE; it may raise any exception to
 stop training (the search raises Optuna's ``TrialPruned`` through it), which propagates unchanged::
 
@@ -28,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cae.averaging import WeightAverage
 from cae.builder import CAE, build
 from cae.data import Splits
 from cae.metrics import psnr
@@ -54,6 +59,7 @@ class EpochReport:
     train_mse: float
     val_mse: float
     seconds: float  # wall time of the epoch's training pass
+    raw_val_mse: float | None = None  # with train.ema: the trained weights' validation MSE (val_mse is the average's)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class TrainResult:
     train_mse: list[float] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    raw_val_mse: list[float] = field(default_factory=list)  # with train.ema: the trained weights', beside the average's
     test_mse: float = math.nan
     test_psnr: float = math.nan
     precision: str = "fp32"  # what the forward pass ran in: "fp32", or "bf16" (``precision: auto`` resolved)
@@ -208,8 +215,9 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on ``data.train`` for ``cfg.epochs`` epochs, then measure it on ``data.test``.
 
-    The model ends with the weights of its best validation epoch (:class:`TrainResult`), so that a trial's objective
-    (best validation MSE), its test error and its saved weights all describe the same model.
+    The model ends with the weights of its best validation epoch (with ``cfg.ema``, the average's at that epoch;
+    :class:`TrainResult`), so that a trial's objective (best validation MSE), its test error and its saved weights
+    all describe the same model.
     What it learns (reconstruction, or colours from gray) follows from its architecture's
     channels (:func:`cae.tasks.task_of`); every error is on the image it produces (RGB for a colorizer).
 
@@ -234,6 +242,8 @@ def fit(
     with cudnn_benchmark(device.type == "cuda"):
         forward = torch.compile(model) if cfg.compile else model  # the same parameters; evaluation stays eager
         optimizer = make_optimizer(model, cfg)
+        average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+        kept = model if average is None else average.model  # the weights validated, kept and tested
         criterion = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}[cfg.loss]
         # The training error is on the image (RGB for a colorizer), like validation; for plain MSE
         # reconstruction that is the loss itself, and no second error is computed.
@@ -260,6 +270,8 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if average is not None:
+                    average.update(model)
                 rate.after_batch()
                 with torch.no_grad():
                     rgb = None if loss_is_rgb_mse else task.to_rgb(inputs, out)
@@ -270,7 +282,8 @@ def fit(
             seconds = time.perf_counter() - start
             if not math.isfinite(train_mse):
                 raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
-            val_mse = evaluate(model, data.val.images)
+            val_mse = evaluate(kept, data.val.images)
+            raw_val_mse = None if average is None else evaluate(model, data.val.images)
             if not math.isfinite(val_mse):
                 # A finite training loss is measured before each step: the last step can still throw the weights to
                 # infinity. Raised before the epoch is reported, so that no NaN reaches the curves or a pruner.
@@ -279,10 +292,12 @@ def fit(
             result.train_mse.append(train_mse)
             result.val_mse.append(val_mse)
             result.epoch_seconds.append(seconds)
+            if raw_val_mse is not None:
+                result.raw_val_mse.append(raw_val_mse)
             if result.best_epoch == epoch:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             if on_epoch is not None:
-                on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds))
+                on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds, raw_val_mse))
         model.load_state_dict(best_state)
         result.test_mse = evaluate(model, data.test.images)
         if not math.isfinite(result.test_mse):

@@ -190,7 +190,7 @@ class Objective:
         curves = Curves()
 
         def on_epoch(report: EpochReport) -> None:
-            curves.add(report.train_mse, report.val_mse, report.seconds)
+            curves.add(report.train_mse, report.val_mse, report.seconds, report.raw_val_mse)
             write_epoch(trial, curves, time.perf_counter() - started)  # seconds so far: a pruned trial's compute counts too
             if self.display:
                 self.display.epoch(report)

@@ -12,7 +12,8 @@ A trial records, as Optuna user attributes (JSON values):
   (C, H, W) and, for a refit, ``lineage`` (the parent trial it trains again): :func:`write_design`;
 - ``pca_mse``, PCA's test MSE at the trial's latent size, or ``pca_reason``: :func:`write_baseline`;
 - every epoch, ``train_mse``, ``val_mse`` and ``epoch_seconds`` (one entry per finished epoch, so that a
-  pruned trial keeps its curves) and ``train_seconds`` (the training's wall time so far): :func:`write_epoch`;
+  pruned trial keeps its curves), with ``train.ema`` also ``raw_val_mse`` (the trained weights' validation error,
+  ``val_mse`` being the average's), and ``train_seconds`` (the training's wall time so far): :func:`write_epoch`;
 - once finished, ``best_epoch``, ``test_mse``, ``test_psnr``, ``precision``, ``gain_db`` (against PCA),
   ``train_seconds`` with the test pass, and for a colorizer ``colourfulness_ratio`` and
   ``val_colourfulness_ratio``: :func:`write_result`;
@@ -65,12 +66,15 @@ class Curves:
     train_mse: list[float] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    raw_val_mse: list[float] = field(default_factory=list)  # with train.ema only
 
-    def add(self, train_mse: float, val_mse: float, seconds: float) -> None:
-        """One more finished epoch."""
+    def add(self, train_mse: float, val_mse: float, seconds: float, raw_val_mse: float | None = None) -> None:
+        """One more finished epoch (``raw_val_mse``: the trained weights' error where ``val_mse`` is their average's)."""
         self.train_mse.append(train_mse)
         self.val_mse.append(val_mse)
         self.epoch_seconds.append(seconds)
+        if raw_val_mse is not None:
+            self.raw_val_mse.append(raw_val_mse)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class TrialRecord:
     train_mse: tuple[float, ...] | None = None
     val_mse: tuple[float, ...] | None = None
     epoch_seconds: tuple[float, ...] | None = None
+    raw_val_mse: tuple[float, ...] | None = None
     train_seconds: float | None = None
     pca_mse: float | None = None
     pca_reason: str | None = None
@@ -212,6 +217,7 @@ def parse_record(attrs: Mapping[str, Any]) -> TrialRecord:
         train_mse=_curve(attrs.get("train_mse")),
         val_mse=_curve(attrs.get("val_mse")),
         epoch_seconds=_curve(attrs.get("epoch_seconds")),
+        raw_val_mse=_curve(attrs.get("raw_val_mse")),
         train_seconds=_float(attrs.get("train_seconds")),
         pca_mse=_float(attrs.get("pca_mse")),
         pca_reason=_str(attrs.get("pca_reason")),
@@ -276,6 +282,8 @@ def write_epoch(trial: _Writable, curves: Curves, train_seconds: float) -> None:
     trial.set_user_attr("train_mse", curves.train_mse)
     trial.set_user_attr("val_mse", curves.val_mse)
     trial.set_user_attr("epoch_seconds", curves.epoch_seconds)
+    if curves.raw_val_mse:
+        trial.set_user_attr("raw_val_mse", curves.raw_val_mse)
     trial.set_user_attr("train_seconds", train_seconds)
 
 
