@@ -33,13 +33,18 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import yaml
 from optuna.trial import TrialState
 from rich.console import Console
 
 import search
 from benchmarks.common import RESULTS, ROOT, machine, write_result
-from benchmarks.flagship_plan import Budget, RefitPlan, plan_refit, training_images
+from benchmarks.flagship_calibration import TIMED_BATCHES, WARM_BATCHES, pass_cost
+from benchmarks.flagship_plan import Budget, RefitPlan, plan_epochs, training_indices
 from benchmarks.flagship_report import columns, markdown, measure, targets
+from cae.data import load_images
+from cae.settings import TrainConfig
+from cae.spec import Architecture
 from search.refits import choose_designs
 from search.runtime.storage import default_storage
 from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
@@ -59,13 +64,26 @@ def _curves(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _search_epoch_seconds(parent: optuna.Study, args: argparse.Namespace) -> dict[int, float]:
-    """Each size's design's median training pass in the search (the trial it is built from, at that trial's size)."""
+def _designs(parent: optuna.Study, args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """The design the refit will train at each size, as ``search.refit`` chooses it."""
     designs = choose_designs(parent, latent=args.sizes, trials=args.refit_trials, best=args.refit_best, within=args.refit_within)
+    return {d["lineage"]["latent_asked"]: d for d in designs}
+
+
+def _search_epoch_seconds(parent: optuna.Study, designs: dict[int, dict[str, Any]]) -> dict[int, float]:
+    """Each size's design's median training pass in the search (the trial it is built from, at that trial's size)."""
     return {
-        d["lineage"]["latent_asked"]: statistics.median(read_trial(parent.trials[d["lineage"]["trial"]]).epoch_seconds or [float("nan")])
-        for d in designs
+        size: statistics.median(read_trial(parent.trials[d["lineage"]["trial"]]).epoch_seconds or [float("nan")])
+        for size, d in designs.items()
     }
+
+
+def _refit_train(design: dict[str, Any], refit_set: list[str]) -> TrainConfig:
+    """The training the refit gives ``design``: its own settings but what ``--refit-set train.KEY=VALUE`` writes."""
+    written = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in refit_set)}
+    train = design["train"] | {k.removeprefix("train."): v for k, v in written.items() if k.startswith("train.")}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in train.items() if k in known})
 
 
 def _wall_seconds(*studies: optuna.Study) -> float:
@@ -93,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "--refit-epochs", type=int, nargs="+", metavar="E", help="epochs per design, or one per --sizes (default: what the budget allows)"
     )
     parser.add_argument("--refit-subset", type=int, help="images of the refit (default: all of them)")
+    parser.add_argument(
+        "--refit-set",
+        action="append",
+        default=[],
+        metavar="train.KEY=VALUE",
+        help="the refit's training but this setting (as search refit --set; e.g. train.ema=0.999); timed and planned with it",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument(
         "--refit-trials",
@@ -201,23 +226,35 @@ def _search(args: argparse.Namespace, console: Console) -> optuna.Study:
     )
 
 
-def _refit_plan(args: argparse.Namespace, study: optuna.Study, spent: float) -> RefitPlan:
-    """Each size's epochs within what the budget has left after ``spent`` seconds, from the search's epoch times."""
-    searched = recorded_data(study.user_attrs)
-    refit_data = dataclasses.replace(searched, subset=args.refit_subset)
-    return plan_refit(
-        _search_epoch_seconds(study, args),
-        search_images=training_images(searched),
-        refit_images=training_images(refit_data),
-        seconds=args.budget.refit_seconds(spent),
+def _refit_plan(args: argparse.Namespace, study: optuna.Study, started: float, console: Console) -> RefitPlan:
+    """Each size's epochs within what the budget has left once each design's epoch is timed on the refit's images."""
+    refit_data = dataclasses.replace(recorded_data(study.user_attrs), subset=args.refit_subset)
+    designs = _designs(study, args)
+    train, val, _ = training_indices(refit_data)
+    n_train, n_val = len(train), len(val)
+    sample_cfgs = {size: _refit_train(d, args.refit_set) for size, d in designs.items()}
+    needed = max(((WARM_BATCHES + TIMED_BATCHES) * cfg.batch_size for cfg in sample_cfgs.values()), default=0)
+    sample = load_images(refit_data, train[:needed]).images
+    console.print(f"refit: timing each design on {len(sample):,} of its training images", highlight=False)
+    epoch = {
+        size: pass_cost(Architecture.from_dict(d["architecture"]), sample_cfgs[size], sample).epoch_seconds(
+            n_train, n_val, averaged=sample_cfgs[size].ema > 0
+        )
+        for size, d in designs.items()
+    }
+    return plan_epochs(
+        epoch,
+        refit_images=n_train,
+        seconds=args.budget.refit_seconds(time.monotonic() - started),
+        search_epoch_seconds=_search_epoch_seconds(study, designs),
     )
 
 
-def _refits(args: argparse.Namespace, study: optuna.Study, spent: float, console: Console) -> tuple[list[optuna.Study], RefitPlan | None]:
+def _refits(args: argparse.Namespace, study: optuna.Study, started: float, console: Console) -> tuple[list[optuna.Study], RefitPlan | None]:
     """The refit phase's study and its plan, or the stored refits of ``--refit-into`` when the phase is not asked for."""
     if "refit" not in args.phases:
         return [optuna.load_study(study_name=name, storage=args.storage or default_storage(name)) for name in args.refit_into], None
-    plan = _refit_plan(args, study, spent)
+    plan = _refit_plan(args, study, started, console)
     for line in plan.lines():
         console.print(line, highlight=False)
     epochs: int | dict[int, int] = plan.epochs
@@ -234,7 +271,7 @@ def _refits(args: argparse.Namespace, study: optuna.Study, spent: float, console
         into=args.refit_into[0],
         storage=args.storage,
         workers=args.refit_workers,
-        overrides=[f"data.subset={args.refit_subset}"] if args.refit_subset else [],
+        overrides=([f"data.subset={args.refit_subset}"] if args.refit_subset else []) + args.refit_set,
         console=console,
     )
     return [refit], plan
@@ -301,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in _plan_lines(args):
         console.print(line, highlight=False)
     study = _search(args, console)
-    refits, plan = _refits(args, study, time.monotonic() - started, console)
+    refits, plan = _refits(args, study, started, console)
     folder = args.out / "flagship"
     _write_tables(folder, study, refits)
     result = _collect(args, study, refits, plan)

@@ -3,10 +3,11 @@
 The search's trials all train a short fixed budget (the replay's shortfall measure: every design 2 epochs, no pruning,
 finds the full budget's designs at 64 / 128 / 256 values, and no pruning rule does as well at equal epochs), for
 its share of the minutes. The refit gets what is left but a reserve (its data and PCA on the whole training split,
-and the report's evaluations on other images): each size an equal part of it, in epochs of that size's design as the
-search timed them, scaled from the search's training images to the refit's. Everything here is arithmetic on measured
-seconds, so it can be checked without training anything; :func:`training_images` counts a data setting's training
-split without reading an image.
+and the report's evaluations on other images): each size an equal part of it, in epochs of that size's design. An
+epoch's cost is measured before the refit (:mod:`benchmarks.flagship_calibration` times each design's passes as the
+refit will run them: :func:`plan_epochs`), or scaled from the search's epoch times to the refit's images
+(:func:`plan_refit`). Everything here is arithmetic on measured seconds, so it can be checked without training
+anything; :func:`training_indices` draws a data setting's splits without reading an image.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cae.data import DataConfig, official_indices, open_source, split_indices
+import torch
+
+from cae.data import DataConfig, open_source, split_parts
 
 # One epoch of a refit costs its training pass and its validation pass (the search's epoch_seconds is the training
 # pass alone), and the last epoch tests: about a fifth on top, as the earlier flagship runs measured.
@@ -59,8 +62,8 @@ class SizePlan:
     """One size's refit: its design's measured epoch, that epoch on the refit's images, and the epochs it gets."""
 
     latent: int
-    search_epoch_seconds: float  # the design's median training pass in the search, on the search's images
-    epoch_seconds: float  # one refit epoch: scaled to the refit's images, evaluation included
+    search_epoch_seconds: float | None  # the design's median training pass in the search, on the search's images
+    epoch_seconds: float  # one refit epoch, evaluation included: measured by calibration, or scaled from the search's
     epochs: int
 
     @property
@@ -73,7 +76,7 @@ class RefitPlan:
     """Each size's epochs within ``seconds``: what the refit will train and what that should cost."""
 
     seconds: float
-    search_images: int
+    search_images: int | None  # None where the epochs were measured, not scaled from the search's
     refit_images: int
     sizes: tuple[SizePlan, ...]
 
@@ -87,13 +90,13 @@ class RefitPlan:
 
     def lines(self) -> list[str]:
         """What the command prints before the refit spends anything."""
-        head = (
-            f"refit: {self.seconds / 60:.1f} min left for {len(self.sizes)} sizes on {self.refit_images:,} training images "
-            f"(the search's epochs were on {self.search_images:,})"
-        )
+        measured = self.search_images is None
+        how = "each epoch timed on this machine beforehand" if measured else f"the search's epochs were on {self.search_images:,}"
+        head = f"refit: {self.seconds / 60:.1f} min left for {len(self.sizes)} sizes on {self.refit_images:,} training images ({how})"
         rows = [
-            f"  latent {s.latent}: an epoch took {s.search_epoch_seconds:.1f} s in the search, ≈ {s.epoch_seconds:.1f} s here "
-            f"→ {s.epochs} epochs ≈ {s.seconds / 60:.1f} min"
+            f"  latent {s.latent}: "
+            + ("" if s.search_epoch_seconds is None else f"an epoch took {s.search_epoch_seconds:.1f} s in the search, ")
+            + f"{'measured' if measured else '≈'} {s.epoch_seconds:.1f} s here → {s.epochs} epochs ≈ {s.seconds / 60:.1f} min"
             for s in self.sizes
         ]
         within = "within" if self.planned_seconds <= self.seconds else "OVER (one epoch each at least)"
@@ -129,6 +132,29 @@ def plan_refit(
     epoch = {size: s * scale for size, s in search_epoch_seconds.items()}
     if any(not (e > 0 and math.isfinite(e)) for e in epoch.values()):
         raise ValueError(f"plan_refit: expected measured epoch seconds > 0, got {dict(search_epoch_seconds)}")
+    return _allocated(epoch, seconds, search_epoch_seconds, search_images, refit_images)
+
+
+def plan_epochs(
+    epoch_seconds: Mapping[int, float], *, refit_images: int, seconds: float, search_epoch_seconds: Mapping[int, float] | None = None
+) -> RefitPlan:
+    """Epochs per size so that all sizes end within ``seconds``, trained one after another, from each size's refit epoch
+    as measured on this machine (``search_epoch_seconds``, where given, are only reported beside it).
+
+    >>> plan_epochs({64: 24.0, 256: 48.0}, refit_images=45_000, seconds=960).epochs
+    {64: 20, 256: 10}
+    """
+    if not epoch_seconds or any(not (e > 0 and math.isfinite(e)) for e in epoch_seconds.values()) or not seconds >= 0:
+        raise ValueError(f"plan_epochs: expected measured epoch seconds > 0 and seconds ≥ 0, got {dict(epoch_seconds)}, {seconds}")
+    searched = {size: (search_epoch_seconds or {}).get(size) for size in epoch_seconds}
+    return _allocated(dict(epoch_seconds), seconds, searched, None, refit_images)
+
+
+def _allocated(
+    epoch: dict[int, float], seconds: float, searched: Mapping[int, float | None], search_images: int | None, refit_images: int
+) -> RefitPlan:
+    """Each size an equal part of ``seconds`` in whole epochs of ``epoch[size]`` seconds (at least one), what flooring leaves
+    an epoch at a time to the size with the fewest epochs that still fits it."""
     share = seconds / len(epoch)
     epochs = {size: max(1, math.floor(share / e)) for size, e in epoch.items()}
     left = seconds - sum(epoch[size] * n for size, n in epochs.items())
@@ -136,13 +162,10 @@ def plan_refit(
         size = min(fits, key=lambda s: (epochs[s], s))
         epochs[size] += 1
         left -= epoch[size]
-    sizes = tuple(SizePlan(size, search_epoch_seconds[size], epoch[size], epochs[size]) for size in search_epoch_seconds)
+    sizes = tuple(SizePlan(size, searched[size], epoch[size], epochs[size]) for size in epoch)
     return RefitPlan(seconds, search_images, refit_images, sizes)
 
 
-def training_images(cfg: DataConfig) -> int:
-    """How many images ``cfg``'s training split holds, counted from the files without reading an image."""
-    source = open_source(cfg)
-    if cfg.official:
-        return len(official_indices(source.part_sizes, cfg.val, cfg.seed, cfg.subset)[0])
-    return len(split_indices(source.n, cfg.split, cfg.seed, cfg.subset)[0])
+def training_indices(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``cfg``'s train, validation and test indices, as :func:`cae.data.load_splits` draws them."""
+    return split_parts(open_source(cfg), cfg)

@@ -239,13 +239,17 @@ def load_images(cfg: DataConfig, indices: torch.Tensor) -> ImageSet:
     return ImageSet(fit_images(images, cfg.image_size, cfg.channels), labels)
 
 
+def split_parts(source: Source, cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The indices of ``cfg``'s train, validation and test images in ``source`` (``cfg`` opened), identical on every call."""
+    if cfg.official:
+        return official_indices(source.part_sizes, cfg.val, cfg.seed, cfg.subset)
+    return split_indices(source.n, cfg.split, cfg.seed, cfg.subset)
+
+
 def load_splits(cfg: DataConfig) -> Splits:
     """The train/validation/test split of ``cfg``'s images, identical on every call."""
     source = open_source(cfg)
-    if cfg.official:
-        parts = official_indices(source.part_sizes, cfg.val, cfg.seed, cfg.subset)
-    else:
-        parts = split_indices(source.n, cfg.split, cfg.seed, cfg.subset)
+    parts = split_parts(source, cfg)
     images, labels = source.read(torch.cat(parts))
     images = fit_images(images, cfg.image_size, cfg.channels)
     sets, start = [], 0

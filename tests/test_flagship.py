@@ -8,9 +8,12 @@ import math
 import pytest
 
 from analysis.published import Measurement
-from benchmarks.flagship import _parse, _search_overrides
-from benchmarks.flagship_plan import Budget, plan_refit
+from benchmarks.flagship import _parse, _refit_train, _search_overrides
+from benchmarks.flagship_calibration import PassCost, pass_cost
+from benchmarks.flagship_plan import Budget, plan_epochs, plan_refit
 from benchmarks.flagship_report import TARGET_GAIN_DB, Cell, Column, Row, markdown, published_at, targets
+from cae.settings import TrainConfig
+from cae.spec import Architecture, Conv, MaxPool, Upsample
 
 
 def test_each_size_gets_an_equal_part_of_the_seconds_in_its_own_epochs() -> None:
@@ -123,3 +126,40 @@ def test_the_report_takes_each_published_value_from_the_points_measured_as_its_f
     assert published_at(Measurement("original", "official", "mean-psnr"), 64) is None  # no COIN++ point at 64
     assert published_at(Measurement("JPEG export", "official", "mean-psnr"), 128) is None
     assert published_at(Measurement("JPEG export", "official"), 128) is None
+
+
+def test_measured_epochs_are_planned_as_measured_and_said_so() -> None:
+    plan = plan_epochs({64: 24.0, 256: 48.0}, refit_images=45_000, seconds=960, search_epoch_seconds={64: 5.0})
+    assert plan.epochs == {64: 20, 256: 10} and plan.planned_seconds == 960
+    lines = plan.lines()
+    assert "timed on this machine beforehand" in lines[0]
+    assert "an epoch took 5.0 s in the search, measured 24.0 s here" in lines[1] and "measured 48.0 s here" in lines[2]
+    for bad in ({}, {64: 0.0}, {64: math.inf}):
+        with pytest.raises(ValueError, match="plan_epochs"):
+            plan_epochs(bad, refit_images=10, seconds=60)
+
+
+def test_an_epoch_costs_its_training_pass_and_one_validation_pass_or_two_with_averaged_weights() -> None:
+    cost = PassCost(train=0.001, evaluate=0.0002)
+    assert cost.epoch_seconds(45_000, 5_000, averaged=False) == pytest.approx(45 + 1)
+    assert cost.epoch_seconds(45_000, 5_000, averaged=True) == pytest.approx(45 + 2)
+
+
+def test_calibration_times_a_design_as_the_refit_trains_it(tiny_splits) -> None:
+    arch = Architecture(encoder=(Conv(4), MaxPool(), Conv(4)), decoder=(Upsample(), Conv(3, activation="none")))
+    cfg = TrainConfig(batch_size=16, device="cpu", epochs=30)
+    cost = pass_cost(arch, cfg, tiny_splits.train.images)
+    assert 0 < cost.evaluate < cost.train < 1  # a training step costs more than a forward pass, and neither a second an image
+    assert pass_cost(arch, cfg, tiny_splits.train.images[:100]).train > 0  # fewer images than it trains: repeated
+    with pytest.raises(ValueError, match="calibration"):
+        pass_cost(arch, cfg, tiny_splits.train.images[:0])
+
+
+def test_the_refit_trains_each_design_as_it_was_but_what_refit_set_writes() -> None:
+    design = {"train": {"epochs": 2, "lr": 0.002, "batch_size": 128, "schedule": "onecycle", "unknown_key": 1}}
+    cfg = _refit_train(design, ["train.ema=0.999", "data.subset=100"])
+    assert (cfg.ema, cfg.lr, cfg.batch_size, cfg.schedule) == (0.999, 0.002, 128, "onecycle")
+    assert _parse(["--refit-set", "train.ema=0.999", "--refit-set", "train.batch_size=256"]).refit_set == [
+        "train.ema=0.999",
+        "train.batch_size=256",
+    ]
