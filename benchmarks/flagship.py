@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--search-subset", type=int, default=12000, help="images of the search (train, val and test together)")
     parser.add_argument("--search-trials", type=int, default=200, help="an upper bound; the budget ends the search first")
     parser.add_argument("--search-epochs", type=int, default=2, help="every search trial's epochs, none pruned (default 2)")
+    parser.add_argument(
+        "--search-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spaces/pareto.yaml but this setting (as search run --set; e.g. model.latent_channels=32), after the command's own",
+    )
     parser.add_argument("--search-workers", type=int, default=1, metavar="K", help="worker processes of the search (default 1)")
     parser.add_argument(
         "--refit-epochs", type=int, nargs="+", metavar="E", help="epochs per design, or one per --sizes (default: what the budget allows)"
@@ -189,7 +196,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _search_overrides(args: argparse.Namespace) -> list[str]:
     # every trial the same short budget, none pruned: "study.pruner.type=none" would keep pareto_halving's other keys
     split = ["data.split=official"] if args.split == "official" else []
-    return [f"data.subset={args.search_subset}", "study.pruner={type: none}", f"train.epochs={args.search_epochs}", *split]
+    own = [f"data.subset={args.search_subset}", "study.pruner={type: none}", f"train.epochs={args.search_epochs}", *split]
+    return own + args.search_set
 
 
 def _plan_lines(args: argparse.Namespace) -> list[str]:

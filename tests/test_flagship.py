@@ -61,6 +61,8 @@ def test_the_command_searches_every_trial_at_a_short_fixed_budget_on_the_officia
     args = _parse(["--budget-minutes", "90", "--search-subset", "6000"])
     assert args.budget.search_seconds == pytest.approx(1800) and args.split == "official"
     assert _search_overrides(args) == ["data.subset=6000", "study.pruner={type: none}", "train.epochs=2", "data.split=official"]
+    more = _parse(["--search-set", "model.latent_channels=32"])
+    assert _search_overrides(more)[-1] == "model.latent_channels=32"
     with pytest.raises(SystemExit):
         _parse(["--sizes", "64", "128", "256", "--refit-epochs", "4", "3"])
     with pytest.raises(SystemExit):
