@@ -8,8 +8,10 @@
    epochs and no pruning (the replay's shortfall measure: a short fixed budget finds the full budget's designs, no
    pruning rule does better at equal epochs), until its share of the minutes is spent.
 3. Refit: the front's nearest design at each of ``--sizes`` (or ``--refit-trials``, ``--refit-best``), built at exactly
-   that size, on the whole training split (``--refit-subset`` for fewer), each size's epochs from its design's epoch
-   time in the search scaled to the refit's images so that all sizes end within what is left of the budget.
+   that size, on the whole training split (``--refit-subset`` for fewer), its training as the search's but what
+   ``--refit-set`` writes. Each design's passes are first timed on the refit's images as the refit will run them
+   (:mod:`benchmarks.flagship_calibration`), and each size gets the epochs that end all sizes within what is left of
+   the budget. ``--search-set`` changes the searched space (e.g. ``model.latent_channels=32``).
 4. Report (:mod:`benchmarks.flagship_report`): a table per size of test PSNR on the study's own test split, the
    official test split (JPEG export) and ``--originals`` (original pixels), each beside PCA of the same size on the
    same images, in both PSNR conventions where measured anew; published points only beside the column measured as
@@ -213,7 +215,7 @@ def _plan_lines(args: argparse.Namespace) -> list[str]:
         images = f"{args.refit_subset:,} images" if args.refit_subset else "the whole training split"
         lines.append(
             f"  refit what is left but {budget.reserve_seconds / 60:.1f} min kept for its setup and the report: sizes "
-            f"{' '.join(map(str, args.sizes))} on {images}, each size's epochs from its design's epoch time in the search"
+            f"{' '.join(map(str, args.sizes))} on {images}, each size's epochs from its design's epoch, timed here before the refit"
         )
     return lines
 
