@@ -3,7 +3,7 @@
     python -m benchmarks.levers [--sizes 64 256] [--epochs 8] [--subset 24000] [--levers base wide fp32 batch256 flips]
 
 Each size's network is the design the 95-minute flagship run refitted there (``spaces/pareto.yaml`` with that
-search trial's ``refine_depth`` and ``lr``, built at exactly the size; :data:`DESIGNS`), trained on the official split
+search trial's parameters, built at exactly the size: :func:`benchmarks.networks.flagship`), trained on the official split
 of the JPEG export (``--subset`` images in all, the 846 original-pixel test images never among them) from PCA's code,
 as a refit trains it. Every lever is one change to that training:
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,23 +37,15 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import ROOT, machine, write_result
+from benchmarks.networks import FLAGSHIP_SIZES, PARETO_SPACE, flagship, space_config
 from cae.data import DataConfig, load_splits, open_source
 from cae.metrics import psnr
 from cae.pca import linear_code, start_from_linear_code
 from cae.settings import TrainConfig
-from cae.spec import Architecture, widen
+from cae.spec import Architecture, at_latent_size, widen
 from cae.training import evaluate, train
 from search.evaluation import images_config
-from search.space import load_space
-from search.space_check import check_space
 
-# The 95-minute flagship run's refit designs (benchmarks/results/like-for-like/flagship: refit_trials.csv names each
-# size's parent trial, search_trials.csv its parameters).
-DESIGNS: dict[int, dict[str, Any]] = {
-    64: {"trial": 41, "refine_depth": 2, "lr": 0.001425},
-    128: {"trial": 49, "refine_depth": 1, "lr": 0.001438},
-    256: {"trial": 122, "refine_depth": 1, "lr": 0.001135},
-}
 LEVERS = ("base", "wide", "fp32", "batch256", "latent32", "blocks2")
 # the levers that are a change to the space: its overrides
 SPACE_LEVERS = {"latent32": ["model.latent_channels=32"], "blocks2": ["model.blocks=2"]}
@@ -60,13 +53,11 @@ ORIGINALS = ROOT.parent / "shared" / "data" / "cifar10-original-sample" / "test"
 EMA = 0.999
 
 
-def design(size: int, more: list[str] | None = None) -> tuple[Architecture, TrainConfig]:
-    """The flagship refit's network and training at ``size`` values, from ``spaces/pareto.yaml`` (and ``more`` overrides)."""
-    chosen = DESIGNS[size]
-    overrides = [f"model.latent_dim={size}", f"model.refine_depth={chosen['refine_depth']}", f"train.lr={chosen['lr']}", *(more or [])]
-    config = check_space(load_space(ROOT / "spaces" / "pareto.yaml", overrides))
-    assert config is not None, "pareto.yaml with these overrides is expected to be fixed"
-    return config.architecture, config.train
+def design(size: int, more: Sequence[str] = ()) -> tuple[Architecture, TrainConfig]:
+    """The flagship refit's network and training at ``size`` values (:func:`benchmarks.networks.flagship`), with ``more``
+    overrides of ``spaces/pareto.yaml``."""
+    config = space_config(PARETO_SPACE, flagship(size).params, more)
+    return at_latent_size(config.architecture, size), config.train
 
 
 def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float) -> tuple[Architecture, TrainConfig]:
@@ -85,7 +76,7 @@ def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float) -> tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.levers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], choices=sorted(DESIGNS))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256], choices=FLAGSHIP_SIZES)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--subset", type=int, default=24000, help="images of the official split, train, val and test together")
     parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=LEVERS)
@@ -110,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for name in args.levers:
-            arch, cfg = design(size, SPACE_LEVERS.get(name))
+            arch, cfg = design(size, SPACE_LEVERS.get(name, ()))
             pulled, pulled_cfg = lever(name, arch, replace(cfg, epochs=args.epochs), args.width)
             started = time.perf_counter()
             model, result = train(pulled, data, pulled_cfg, init=lambda m: start_from_linear_code(m, code))

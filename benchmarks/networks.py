@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,14 +39,15 @@ class Network:
     config: TrialConfig  # what the space builds from them: the architecture and its training settings
 
 
-def space_config(space: Path, params: dict[str, Any]) -> TrialConfig:
-    """The configuration ``space`` builds from a trial's ``params``, as a study's trial builds it (``ValueError`` for one missing)."""
+def space_config(space: Path, params: dict[str, Any], overrides: Sequence[str] = ()) -> TrialConfig:
+    """The configuration ``space`` (with ``overrides``, as ``--set`` writes them) builds from a trial's ``params``, as a
+    study's trial builds it (``ValueError`` for one missing)."""
     import optuna
 
     from search.sample import optuna_suggest, sample
     from search.space import load_space
 
-    return sample(load_space(space), optuna_suggest(optuna.trial.FixedTrial(params)))
+    return sample(load_space(space, list(overrides)), optuna_suggest(optuna.trial.FixedTrial(params)))
 
 
 def _rows(path: Path) -> dict[int, dict[str, str]]:
