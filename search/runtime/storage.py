@@ -26,7 +26,7 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,8 +36,9 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage, RDBStorage
 
 from search.runtime.journal import JournalDamaged, Report, open_journal, warn
-from search.runtime.liveness import stale_trial_retry
+from search.runtime.liveness import silence_reason, stale_trial_retry
 from search.space.messages import excerpt
+from search.trials.record import write_stored_reason
 
 STUDIES = Path("studies")
 # A trial whose worker stops beating (killed, machine lost) for GRACE_SECONDS is marked failed
@@ -302,7 +303,18 @@ def _sqlite_connector(url: str, read_only: bool = False) -> Callable[[], sqlite3
 
 class _RDBStorage(RDBStorage):
     """Optuna's RDB storage, whose heartbeat thread outlives a disk that stopped taking writes quietly: the trial's
-    own next write stops the run in one line (:func:`writing`), where the thread would print a traceback."""
+    own next write stops the run in one line (:func:`writing`), where the thread would print a traceback; and whose
+    stale trials carry their ``reason`` from the moment they are found stale."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # Optuna's own check, before every trial of study.optimize, fails what this returns without a word, and a
+        # finished trial takes no attributes: a trial that went stale between our check (search.runtime.liveness)
+        # and Optuna's was failed with no reason (seen in CI). So the reason is written here, while it still runs.
+        stale = super()._get_stale_trial_ids(study_id)
+        for trial_id in stale:
+            with suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker failed it first
+                write_stored_reason(self, trial_id, silence_reason(self.get_trial(trial_id), self.grace_period))
+        return stale
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
