@@ -1,6 +1,6 @@
 """The flagship's levers, each measured against the refit as it trains today, in one process on the same images.
 
-    python -m benchmarks.levers [--sizes 64 256] [--epochs 8] [--subset 24000] [--levers base wide fp32 batch256 flips]
+    python -m benchmarks.levers [--sizes 64 256] [--epochs 8] [--subset 24000] [--levers base wide fp32 batch256 lr_low]
 
 Each size's network is the design the 95-minute flagship run refitted there (``spaces/pareto.yaml`` with that
 search trial's parameters, built at exactly the size: :func:`benchmarks.networks.flagship`), trained on the official split
@@ -12,6 +12,8 @@ as a refit trains it. Every lever is one change to that training:
 - ``wide``: every hidden convolution's channels × ``--width`` (the vocabulary the searched design lacked);
 - ``fp32``: the forward pass in float32 where ``auto`` chose bfloat16 (what bfloat16 costs in dB);
 - ``batch256``: batch 256 at the learning rate × √2;
+- ``lr_low`` and ``lr_high``: the learning rate ÷ and × ``--lr-factor`` (3): the search chose it from 2-epoch trials,
+  near the low end of its range, and a refit trains 25 to 70 epochs;
 - ``latent32``: the encoder's last convolution 32 channels instead of 8 (``model.latent_channels``): its nonlinear path
   reaches the dense code through 4 × 4 × 8 = 128 values, fewer than a 256-value code holds;
 - ``blocks2``: two convolutions per stage (``model.blocks``), deeper at every resolution.
@@ -46,7 +48,7 @@ from cae.spec import Architecture, at_latent_size, widen
 from cae.training import evaluate, train
 from search.evaluation import images_config
 
-LEVERS = ("base", "wide", "fp32", "batch256", "latent32", "blocks2")
+LEVERS = ("base", "wide", "fp32", "batch256", "lr_low", "lr_high", "latent32", "blocks2")
 # the levers that are a change to the space: its overrides
 SPACE_LEVERS = {"latent32": ["model.latent_channels=32"], "blocks2": ["model.blocks=2"]}
 ORIGINALS = ROOT.parent / "shared" / "data" / "cifar10-original-sample" / "test"
@@ -60,7 +62,7 @@ def design(size: int, more: Sequence[str] = ()) -> tuple[Architecture, TrainConf
     return at_latent_size(config.architecture, size), config.train
 
 
-def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float) -> tuple[Architecture, TrainConfig]:
+def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float, lr_factor: float = 3.0) -> tuple[Architecture, TrainConfig]:
     """``arch`` and ``cfg`` with lever ``name`` pulled (the base keeps both, averaging on)."""
     cfg = replace(cfg, ema=EMA)
     if name == "wide":
@@ -69,6 +71,8 @@ def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float) -> tupl
         return arch, replace(cfg, precision="fp32")
     if name == "batch256":
         return arch, replace(cfg, batch_size=256, lr=cfg.lr * math.sqrt(2))
+    if name in ("lr_low", "lr_high"):
+        return arch, replace(cfg, lr=cfg.lr / lr_factor if name == "lr_low" else cfg.lr * lr_factor)
     if name == "base" or name in SPACE_LEVERS:
         return arch, cfg
     raise ValueError(f"--levers: expected some of {', '.join(LEVERS)}, got {name!r}")
@@ -81,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", type=int, default=24000, help="images of the official split, train, val and test together")
     parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=LEVERS)
     parser.add_argument("--width", type=float, default=1.5, help="the wide lever's factor on every hidden convolution (1.5)")
+    parser.add_argument("--lr-factor", type=float, default=3.0, help="lr_low divides the learning rate by it, lr_high multiplies (3)")
     parser.add_argument("--originals", type=Path, default=ORIGINALS)
     parser.add_argument("--name", default="levers", help="the result file's name (default levers)")
     parser.add_argument("--out", type=Path, help="folder of the result file (default benchmarks/results)")
@@ -97,12 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(originals):,} original-pixel test images; {args.epochs} epochs each",
         highlight=False,
     )
-    settings = {"epochs": args.epochs, "subset": args.subset, "width": args.width, "ema": EMA, "train_images": len(data.train)}
+    settings = {
+        "epochs": args.epochs,
+        "subset": args.subset,
+        "width": args.width,
+        "lr_factor": args.lr_factor,
+        "ema": EMA,
+        "train_images": len(data.train),
+    }
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for name in args.levers:
             arch, cfg = design(size, SPACE_LEVERS.get(name, ()))
-            pulled, pulled_cfg = lever(name, arch, replace(cfg, epochs=args.epochs), args.width)
+            pulled, pulled_cfg = lever(name, arch, replace(cfg, epochs=args.epochs), args.width, args.lr_factor)
             started = time.perf_counter()
             model, result = train(pulled, data, pulled_cfg, init=lambda m: start_from_linear_code(m, code))
             rows.append(
@@ -112,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     "n_params": pulled.n_params,
                     "precision": result.precision,
                     "batch": pulled_cfg.batch_size,
+                    "lr": pulled_cfg.lr,
                     "epoch_seconds": sum(result.epoch_seconds) / len(result.epoch_seconds),
                     "wall_seconds": time.perf_counter() - started,
                     "val_psnr_trained": psnr(result.raw_val_mse[-1]),

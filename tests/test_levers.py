@@ -27,6 +27,8 @@ def test_each_lever_changes_one_thing_and_keeps_averaging_on() -> None:
     assert lever("fp32", arch, cfg, 1.5)[1] == replace(base_cfg, precision="fp32")
     batch = lever("batch256", arch, cfg, 1.5)[1]
     assert batch.batch_size == 256 and batch.lr == pytest.approx(cfg.lr * math.sqrt(2))
+    assert lever("lr_low", arch, cfg, 1.5, 3.0)[1] == replace(base_cfg, lr=cfg.lr / 3)
+    assert lever("lr_high", arch, cfg, 1.5, 2.0)[1] == replace(base_cfg, lr=cfg.lr * 2)
     with pytest.raises(ValueError, match="--levers"):
         lever("sharper", arch, cfg, 1.5)
 
