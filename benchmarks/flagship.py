@@ -11,7 +11,8 @@
    that size, on the whole training split (``--refit-subset`` for fewer), its training as the search's but what
    ``--refit-set`` writes. Each design's passes are first timed on the refit's images as the refit will run them
    (:mod:`benchmarks.flagship_calibration`), and each size gets the epochs that end all sizes within what is left of
-   the budget. ``--search-set`` changes the searched space (e.g. ``model.latent_channels=32``).
+   the budget. The searched networks have two convolutions per stage (``model.blocks=2``: measured, see
+   ``docs/results.md``); ``--search-set`` changes the searched space (e.g. ``model.blocks=1``, the space's own).
 4. Report (:mod:`benchmarks.flagship_report`): a table per size of test PSNR on the study's own test split, the
    official test split (JPEG export) and ``--originals`` (original pixels), each beside PCA of the same size on the
    same images, in both PSNR conventions where measured anew; published points only beside the column measured as
@@ -199,7 +200,9 @@ def _search_overrides(args: argparse.Namespace) -> list[str]:
     # every trial the same short budget, none pruned: "study.pruner.type=none" would keep pareto_halving's other keys
     split = ["data.split=official"] if args.split == "official" else []
     own = [f"data.subset={args.search_subset}", "study.pruner={type: none}", f"train.epochs={args.search_epochs}", *split]
-    return own + args.search_set
+    # two convolutions per stage: the one lever of benchmarks.levers worth its cost (+0.22 dB at 256 values in 8 epochs
+    # for 1.7x a step, where 2x the width gave +0.03 and twice the epochs +0.05; docs/results.md, like for like)
+    return [*own, "model.blocks=2", *args.search_set]
 
 
 def _plan_lines(args: argparse.Namespace) -> list[str]:

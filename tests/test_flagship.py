@@ -60,7 +60,8 @@ def test_the_budget_gives_the_search_its_share_and_the_refit_what_is_left_but_th
 def test_the_command_searches_every_trial_at_a_short_fixed_budget_on_the_official_split() -> None:
     args = _parse(["--budget-minutes", "90", "--search-subset", "6000"])
     assert args.budget.search_seconds == pytest.approx(1800) and args.split == "official"
-    assert _search_overrides(args) == ["data.subset=6000", "study.pruner={type: none}", "train.epochs=2", "data.split=official"]
+    own = ["data.subset=6000", "study.pruner={type: none}", "train.epochs=2", "data.split=official", "model.blocks=2"]
+    assert _search_overrides(args) == own
     more = _parse(["--search-set", "model.latent_channels=32"])
     assert _search_overrides(more)[-1] == "model.latent_channels=32"
     with pytest.raises(SystemExit):
