@@ -16,7 +16,12 @@ as a refit trains it. Every lever is one change to that training:
   near the low end of its range, and a refit trains 25 to 70 epochs;
 - ``latent32``: the encoder's last convolution 32 channels instead of 8 (``model.latent_channels``): its nonlinear path
   reaches the dense code through 4 × 4 × 8 = 128 values, fewer than a 256-value code holds;
-- ``blocks2``: two convolutions per stage (``model.blocks``), deeper at every resolution.
+- ``blocks2``: two convolutions per stage (``model.blocks``), deeper at every resolution; ``blocks3`` three;
+- ``residual2``: three convolutions per stage as ``blocks3``, the last two a residual block (``model.residual``);
+- ``flip``: a random half of every training batch mirrored left to right (``train.flip``).
+
+``--space-set`` changes every lever's design alike (``model.blocks=2``: the levers of the flagship's networks as
+it searches them now).
 
 Reported per size and lever: validation PSNR of the trained weights and of their average at the last epoch, PSNR
 of the kept weights on the original-pixel test images, seconds per epoch, and each one's difference from ``base``.
@@ -48,9 +53,14 @@ from cae.spec import Architecture, at_latent_size, widen
 from cae.training import evaluate, train
 from search.evaluation import images_config
 
-LEVERS = ("base", "wide", "fp32", "batch256", "lr_low", "lr_high", "latent32", "blocks2")
+LEVERS = ("base", "wide", "fp32", "batch256", "lr_low", "lr_high", "latent32", "blocks2", "blocks3", "residual2", "flip")
 # the levers that are a change to the space: its overrides
-SPACE_LEVERS = {"latent32": ["model.latent_channels=32"], "blocks2": ["model.blocks=2"]}
+SPACE_LEVERS = {
+    "latent32": ["model.latent_channels=32"],
+    "blocks2": ["model.blocks=2"],
+    "blocks3": ["model.blocks=3"],
+    "residual2": ["model.blocks=2", "model.residual=true"],
+}
 ORIGINALS = ROOT.parent / "shared" / "data" / "cifar10-original-sample" / "test"
 EMA = 0.999
 
@@ -71,6 +81,8 @@ def lever(name: str, arch: Architecture, cfg: TrainConfig, width: float, lr_fact
         return arch, replace(cfg, precision="fp32")
     if name == "batch256":
         return arch, replace(cfg, batch_size=256, lr=cfg.lr * math.sqrt(2))
+    if name == "flip":
+        return arch, replace(cfg, flip=True)
     if name in ("lr_low", "lr_high"):
         return arch, replace(cfg, lr=cfg.lr / lr_factor if name == "lr_low" else cfg.lr * lr_factor)
     if name == "base" or name in SPACE_LEVERS:
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=LEVERS)
     parser.add_argument("--width", type=float, default=1.5, help="the wide lever's factor on every hidden convolution (1.5)")
     parser.add_argument("--lr-factor", type=float, default=3.0, help="lr_low divides the learning rate by it, lr_high multiplies (3)")
+    parser.add_argument("--space-set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides of every lever's design")
     parser.add_argument("--originals", type=Path, default=ORIGINALS)
     parser.add_argument("--name", default="levers", help="the result file's name (default levers)")
     parser.add_argument("--out", type=Path, help="folder of the result file (default benchmarks/results)")
@@ -107,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         "subset": args.subset,
         "width": args.width,
         "lr_factor": args.lr_factor,
+        "space_set": args.space_set,
         "ema": EMA,
         "train_images": len(data.train),
     }
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
         for name in args.levers:
-            arch, cfg = design(size, SPACE_LEVERS.get(name, ()))
+            arch, cfg = design(size, [*args.space_set, *SPACE_LEVERS.get(name, ())])
             pulled, pulled_cfg = lever(name, arch, replace(cfg, epochs=args.epochs), args.width, args.lr_factor)
             started = time.perf_counter()
             model, result = train(pulled, data, pulled_cfg, init=lambda m: start_from_linear_code(m, code))

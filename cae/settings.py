@@ -162,6 +162,9 @@ class TrainConfig:
     momentum: float = option(0.9, minimum=0.0)
     loss: Loss = "mse"
     ema: float = option(0.0, minimum=0.0, maximum=0.99999)
+    # mirror a random half of every training batch left to right: twice the images a network sees for the price of
+    # none (a photograph's mirror image is as likely as the photograph; a digit's or a letter's is not, so off)
+    flip: bool = False
     # what a study may not search: the seed makes trials comparable, the rest is the machine's
     seed: int = option(0, minimum=0, tunable=False)
     device: Device = option("auto", tunable=False)

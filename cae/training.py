@@ -249,6 +249,8 @@ def fit(
         # reconstruction that is the loss itself, and no second error is computed.
         loss_is_rgb_mse = cfg.loss == "mse" and task.reconstructs
         shuffle = torch.Generator().manual_seed(cfg.seed)
+        # its own stream, so that turning flips on leaves the order of the images as it was
+        mirror = torch.Generator().manual_seed(cfg.seed + 1)
         train = data.train.images
         n, batch = len(train), cfg.batch_size
         n_batches = math.ceil(n / batch)
@@ -262,6 +264,9 @@ def fit(
             order = torch.randperm(n, generator=shuffle).to(device)
             for step, first in enumerate(range(0, n, batch), start=1):
                 x = to_unit(train[order[first : first + batch]])
+                if cfg.flip:
+                    flipped = (torch.rand(len(x), generator=mirror) < 0.5).to(device)
+                    x = torch.where(flipped[:, None, None, None], x.flip(-1), x)
                 inputs = task.inputs(x).contiguous(memory_format=torch.channels_last)  # a no-op for reconstruction
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     out = forward(inputs)

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.levers import design, lever
+from benchmarks.levers import SPACE_LEVERS, design, lever
 from benchmarks.levers import main as levers
+from cae.layers import Residual
 from cae.spec import widen
 
 
@@ -17,6 +18,11 @@ def test_the_designs_are_the_95_minute_runs_refit_networks() -> None:
     assert design(64)[0].n_params == 561_291 and design(256)[0].n_params == 1_728_843  # refit_trials.csv's counts
     wider_code = design(256, ["model.latent_channels=32"])[0]
     assert wider_code.latent_size == 256 and wider_code.n_params > 1_728_843
+    two, three, residual = (design(128, SPACE_LEVERS[name])[0] for name in ("blocks2", "blocks3", "residual2"))
+    assert design(128)[0].n_params < two.n_params < residual.n_params < three.n_params
+    # the residual lever's stages: a convolution, then one residual block of two more
+    assert sum(isinstance(layer, Residual) for layer in residual.encoder) == 3
+    assert not any(isinstance(layer, Residual) for layer in three.encoder)
 
 
 def test_each_lever_changes_one_thing_and_keeps_averaging_on() -> None:
@@ -29,6 +35,7 @@ def test_each_lever_changes_one_thing_and_keeps_averaging_on() -> None:
     assert batch.batch_size == 256 and batch.lr == pytest.approx(cfg.lr * math.sqrt(2))
     assert lever("lr_low", arch, cfg, 1.5, 3.0)[1] == replace(base_cfg, lr=cfg.lr / 3)
     assert lever("lr_high", arch, cfg, 1.5, 2.0)[1] == replace(base_cfg, lr=cfg.lr * 2)
+    assert lever("flip", arch, cfg, 1.5)[1] == replace(base_cfg, flip=True)
     with pytest.raises(ValueError, match="--levers"):
         lever("sharper", arch, cfg, 1.5)
 
