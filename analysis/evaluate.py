@@ -1,6 +1,6 @@
 """How good is one trained network: its errors on every split, its pictures and its learning curves.
 
-    python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR] [--on ROOT|DATASET]
+    python -m analysis.evaluate --study recon [--trial N] [--storage URL] [--out DIR] [--on ROOT|DATASET [--fit-steps S]]
 
 or from Python::
 
@@ -31,7 +31,8 @@ window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` write
 
 ``--on ROOT|DATASET`` measures the trial on other images instead (:func:`search.evaluate`: a folder, or a
 dataset's test part): the network and PCA of its latent size on every one of them, MSE and PSNR in both
-conventions, each named, written to ``evaluate-on-NAME.csv`` and ``.json``.
+conventions, each named, written to ``evaluate-on-NAME.csv`` and ``.json``. ``--fit-steps S`` adds the network from
+each image's code fitted to its decoder by S gradient steps (:mod:`cae.code_fit`; ``--fit-lr``): one more row.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
 from analysis.cli import output_dir, print_written, run, trial_parser
+from cae.code_fit import CodeFit
 from cae.data import DataError
 from cae.figures import DPI, curves_figure, reconstruction_figure, reconstruction_rows
 from cae.metrics import psnr
 from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
+from search.command_line import number_flag
 from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, evaluate
 from search.space import SpaceError
 from search.trials.record import read_trial
@@ -348,7 +351,9 @@ def render(result: EvaluateResult, out: Path) -> dict[str, Path]:
 
 def on_table(result: Evaluation) -> pd.DataFrame:
     """The network and PCA of its latent size on the same images: MSE and PSNR in both conventions, each named."""
-    rows = [("network", result.network)] + ([(f"PCA, {result.latent_size:,} components", result.pca)] if result.pca else [])
+    rows = [("network", result.network)]
+    rows += [(f"network, {result.fit}", result.fitted)] if result.fitted else []
+    rows += [(f"PCA, {result.latent_size:,} components", result.pca)] if result.pca else []
     return pd.DataFrame(
         [
             {"model": name, "images": s.images, "MSE": s.mse, f"{MEAN_MSE} dB": s.psnr_of_mean_mse, f"{MEAN_PSNR} dB": s.mean_of_psnrs}
@@ -366,7 +371,11 @@ def on_words(result: Evaluation) -> list[str]:
     gains = result.gains_db
     if gains is None:
         return [*said, f"no PCA: {result.pca_problem}"]
-    return [*said, f"network over PCA: {gains[0]:+.2f} dB ({MEAN_MSE}), {gains[1]:+.2f} dB ({MEAN_PSNR})"]
+    said.append(f"network over PCA: {gains[0]:+.2f} dB ({MEAN_MSE}), {gains[1]:+.2f} dB ({MEAN_PSNR})")
+    fitted = result.fitted_gains_db
+    if fitted is not None:
+        said.append(f"network from {result.fit} over PCA: {fitted[0]:+.2f} dB ({MEAN_MSE}), {fitted[1]:+.2f} dB ({MEAN_PSNR})")
+    return said
 
 
 def render_on(result: Evaluation, out: Path, name: str) -> dict[str, Path]:
@@ -384,7 +393,10 @@ def _on_name(on: str) -> str:
 
 def command_on(args: argparse.Namespace, console: Console) -> int:
     try:
-        result = evaluate((args.study, args.trial), data=args.on, storage=args.storage)
+        fit = None if args.fit_steps is None else CodeFit(args.fit_steps, args.fit_lr)
+        if fit is not None:
+            console.print(f"{fit.words()}: each image takes {fit.steps} decoder passes, forward and back", highlight=False)
+        result = evaluate((args.study, args.trial), data=args.on, storage=args.storage, fit=fit)
     except DataError as error:  # about the images --on names (the trial's own data was read when it trained)
         raise SpaceError("command line", "on=", error.message) from None  # the command words it as --on
     table = on_table(result).to_string(index=False, float_format=lambda v: f"{v:.5g}")
@@ -398,6 +410,8 @@ def command_on(args: argparse.Namespace, console: Console) -> int:
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
+    if args.fit_steps is not None and args.on is None:
+        raise SpaceError("command line", "fit_steps=", "expected on= as well: codes are fitted on the images it names")
     if args.on is not None:
         return command_on(args, console)
     result = compute(args.study, storage=args.storage, trial=args.trial, console=console)
@@ -416,6 +430,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ROOT|DATASET",
         help="measure the trial on other images instead: a folder (of a train/ and test/ export, its test/), or a dataset's test part; "
         "both PSNR conventions, beside PCA of the trial's latent size",
+    )
+    parser.add_argument(
+        "--fit-steps",
+        type=number_flag(int, "a whole number of steps ≥ 0", inclusive=True),
+        metavar="S",
+        help="with --on: also score the network from each image's code fitted to its decoder by S Adam steps (cae.code_fit)",
+    )
+    parser.add_argument(
+        "--fit-lr",
+        type=number_flag(float, "a learning rate > 0"),
+        default=CodeFit(0).lr,
+        metavar="LR",
+        help="the code's learning rate (default %(default)g)",
     )
     return run(command, parser, argv)
 

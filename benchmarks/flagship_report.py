@@ -4,7 +4,9 @@
 JPEG export and (c) original-pixel test images (``search.evaluate``: both PSNR conventions, each named). A published
 point stands only beside the figure measured as it was (:mod:`analysis.published`: the same pixels, split and
 convention: a mean of per-image PSNRs, as COIN++ published, beside a column's per-image mean), and the issue's targets
-are judged on (c): a PSNR at each size and a gain over PCA.
+are judged on (c): a PSNR at each size and a gain over PCA. With a :class:`~cae.code_fit.CodeFit`, (c) is also
+measured with each image's code fitted to the decoder (the same code size and decoder), and the targets judged on both:
+the encoder's one pass is what the published CAE did, so only it stands beside the published point.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 import search
 from analysis.published import Measurement, points_beside
+from cae.code_fit import CodeFit
 from cae.data import DataConfig, open_source
 from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, images_config
 from search.trials.record import read_trial, study_data
@@ -49,6 +52,12 @@ class Cell:
     pca_mean_psnr: float | None = None
     published: float | None = None  # the published point measured as this column is (PSNR of the mean MSE), if any
     published_mean_psnr: float | None = None  # the published mean of per-image PSNRs on this column's pixels and split, if any
+    fitted_psnr: float | None = None  # the network from each image's fitted code (cae.code_fit), where measured
+    fitted_mean_psnr: float | None = None
+
+    @property
+    def fitted_gain_db(self) -> float | None:
+        return None if self.pca_psnr is None or self.fitted_psnr is None else self.fitted_psnr - self.pca_psnr
 
     @property
     def gain_db(self) -> float | None:
@@ -66,8 +75,8 @@ class Row:
     cells: dict[str, Cell]
 
     def to_dict(self) -> dict[str, Any]:
-        row = asdict(self) | {"cells": {k: asdict(c) | {"gain_db": c.gain_db} for k, c in self.cells.items()}}
-        return row
+        cells = {k: asdict(c) | {"gain_db": c.gain_db, "fitted_gain_db": c.fitted_gain_db} for k, c in self.cells.items()}
+        return asdict(self) | {"cells": cells}
 
 
 def _cell(evaluation: Evaluation, size: int) -> Cell:
@@ -80,6 +89,8 @@ def _cell(evaluation: Evaluation, size: int) -> Cell:
         pca_mean_psnr=None if pca is None else pca.mean_of_psnrs,
         published=published_at(Measurement(pixels, "official"), size),
         published_mean_psnr=published_at(Measurement(pixels, "official", "mean-psnr"), size),
+        fitted_psnr=None if evaluation.fitted is None else evaluation.fitted.psnr_of_mean_mse,
+        fitted_mean_psnr=None if evaluation.fitted is None else evaluation.fitted.mean_of_psnrs,
     )
 
 
@@ -114,8 +125,11 @@ def columns(refits: list[optuna.Study], originals: Path | None) -> list[Column]:
     return cols
 
 
-def measure(refits: list[optuna.Study], sizes: list[int], originals: Path | None, storage: str | None = None) -> list[Row]:
-    """Each size's refit network scored on every column's images beside PCA, with published points where they match."""
+def measure(
+    refits: list[optuna.Study], sizes: list[int], originals: Path | None, storage: str | None = None, *, fit: CodeFit | None = None
+) -> list[Row]:
+    """Each size's refit network scored on every column's images beside PCA, with published points where they match;
+    on the originals also from codes fitted as ``fit`` says, where given."""
     rows = []
     cols = {c.key: c for c in columns(refits, originals)}
     for size in sizes:
@@ -133,34 +147,40 @@ def measure(refits: list[optuna.Study], sizes: list[int], originals: Path | None
         cells = {"own": own}
         evaluated = {"official": OFFICIAL_TEST, **({"originals": originals} if originals is not None else {})}
         for key, data in evaluated.items():
-            evaluation = search.evaluate(trial, data=data, study=study, storage=storage)
+            evaluation = search.evaluate(trial, data=data, study=study, storage=storage, fit=fit if key == "originals" else None)
             cells[key] = _cell(evaluation, size)
         rows.append(Row(size, study.study_name, trial.number, record.parent_trial, record.epochs, record.compute_seconds / 60, cells))
     return rows
 
 
 def targets(rows: list[Row]) -> list[dict[str, Any]]:
-    """The issue's targets on the originals at each size: the PSNR and the gain over PCA, met or missed by how much."""
+    """The issue's targets on the originals at each size: the PSNR and the gain over PCA, met or missed by how much;
+    once for the encoder's codes (``codes: encoder``) and once for fitted codes where measured (``codes: fitted``)."""
     judged = []
     for row in rows:
         cell = row.cells.get("originals")
         if cell is None or row.latent not in TARGET_PSNR:
             continue
-        psnr_short = TARGET_PSNR[row.latent] - cell.psnr
-        gain_short = TARGET_GAIN_DB - cell.gain_db if cell.gain_db is not None else math.nan
-        judged.append(
-            {
-                "latent": row.latent,
-                "psnr": cell.psnr,
-                "target_psnr": TARGET_PSNR[row.latent],
-                "psnr_short_db": max(0.0, psnr_short),
-                "gain_db": cell.gain_db,
-                "target_gain_db": TARGET_GAIN_DB,
-                "gain_short_db": max(0.0, gain_short),
-                "met": psnr_short <= 0 and gain_short <= 0,
-            }
-        )
+        judged.append(_judge(row.latent, "encoder", cell.psnr, cell.gain_db))
+        if cell.fitted_psnr is not None:
+            judged.append(_judge(row.latent, "fitted", cell.fitted_psnr, cell.fitted_gain_db))
     return judged
+
+
+def _judge(latent: int, codes: str, psnr: float, gain_db: float | None) -> dict[str, Any]:
+    psnr_short = TARGET_PSNR[latent] - psnr
+    gain_short = TARGET_GAIN_DB - gain_db if gain_db is not None else math.nan
+    return {
+        "latent": latent,
+        "codes": codes,
+        "psnr": psnr,
+        "target_psnr": TARGET_PSNR[latent],
+        "psnr_short_db": max(0.0, psnr_short),
+        "gain_db": gain_db,
+        "target_gain_db": TARGET_GAIN_DB,
+        "gain_short_db": max(0.0, gain_short),
+        "met": psnr_short <= 0 and gain_short <= 0,
+    }
 
 
 def _db(value: float | None) -> str:
@@ -171,8 +191,9 @@ def _judged(value: float, target: float, short: float, unit: str = "dB") -> str:
     return f"{_db(value)} (target {target:.1f}: met)" if short <= 0 else f"{_db(value)} (target {target:.1f}: missed by {short:.2f} {unit})"
 
 
-def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], wall: str) -> str:
-    """The table as Markdown: each column's images and how they were measured, then the targets."""
+def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], wall: str, fit: CodeFit | None = None) -> str:
+    """The table as Markdown: each column's images and how they were measured, then the targets (for fitted codes too,
+    where ``fit`` says how they were fitted)."""
     lines = [
         "# The flagship at 64 / 128 / 256 values",
         "",
@@ -187,12 +208,21 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
     ]
     for col in cols:
         lines.append(f"- **{col.title}**: {col.measurement.words(convention=False)}")
+    fitted = fit is not None and any(r.cells.get("originals") and r.cells["originals"].fitted_psnr is not None for r in rows)
+    if fitted:
+        lines.append(
+            f"- **originals, fitted codes**: the same images and decoder, each image's code {fit.words()[len('codes ') :]} from the "
+            "encoder's (cae.code_fit): the same code size. The published CAE encodes in one pass, so its point stands beside "
+            "the encoder's figure only."
+        )
     lines.append("")
     header = ["latent", "epochs"]
     for col in cols:
         header += [f"{col.key}: CAE / PCA (mean MSE)", f"{col.key}: gain", f"{col.key}: published"]
         if col.key != "own":
             header.append(f"{col.key}: CAE / PCA (per-image mean)")
+    if fitted:
+        header += ["originals, fitted codes: CAE (mean MSE)", "fitted: gain", "fitted: CAE (per-image mean)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row.latent), str(row.epochs)]
@@ -206,11 +236,15 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
             if col.key != "own":
                 alike = f" (published {_db(cell.published_mean_psnr)})" if cell.published_mean_psnr is not None else ""
                 cells.append(f"{_db(cell.mean_psnr)} / {_db(cell.pca_mean_psnr)}{alike}")
+        if fitted:
+            cell = row.cells.get("originals")
+            cells += ["—"] * 3 if cell is None else [_db(cell.fitted_psnr), _db(cell.fitted_gain_db), _db(cell.fitted_mean_psnr)]
         lines.append("| " + " | ".join(cells) + " |")
     if judged:
         lines += ["", f"Targets on the originals ({MEAN_MSE}):", ""]
         for j in judged:
             psnr = _judged(j["psnr"], j["target_psnr"], j["psnr_short_db"])
             gain = _judged(j["gain_db"], j["target_gain_db"], j["gain_short_db"])
-            lines.append(f"- {j['latent']} values: PSNR {psnr}; over PCA {gain}")
+            codes = "the encoder's codes" if j["codes"] == "encoder" else "fitted codes"
+            lines.append(f"- {j['latent']} values, {codes}: PSNR {psnr}; over PCA {gain}")
     return "\n".join(lines) + "\n"

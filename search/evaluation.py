@@ -5,6 +5,9 @@
     result = search.evaluate(("recon", 12), data="../shared/data/cifar10-original-sample/test")
     result.network.psnr_of_mean_mse, result.network.mean_of_psnrs, result.pca.psnr_of_mean_mse
 
+``fit=CodeFit(steps)`` (:mod:`cae.code_fit`) also scores the network from each image's code fitted to its decoder by
+gradient steps, as ``result.fitted``: the same code size and decoder, a better code than the encoder's one pass.
+
 "PSNR" means two things in the literature, and they differ by most of a dB on the same reconstructions:
 the **PSNR of the mean MSE**, 10·log10(1 / MSE averaged over the images) (this project's, and the UvA
 tutorial's), and the **mean of per-image PSNRs** (COIN++'s), which is never lower (Jensen). Every
@@ -32,6 +35,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from cae.code_fit import CodeFit, FittedCodes
 from cae.data import DataConfig, DataError, fit_images, open_source
 from cae.datasets import DATASETS, IMAGEFOLDER, REGISTRY
 from cae.metrics import psnr
@@ -80,13 +84,24 @@ class Evaluation:
     network: Scores
     pca: Scores | None  # None where PCA has no code of the latent's size (see pca_problem)
     pca_problem: str = ""
+    fitted: Scores | None = None  # the network from each image's fitted code (cae.code_fit), where asked for
+    fit: str = ""  # how the codes were fitted, in words
 
     @property
     def gains_db(self) -> tuple[float, float] | None:
         """The network over PCA in dB, in each convention (PSNR of the mean MSE, mean of per-image PSNRs); ``None`` without PCA."""
         if self.pca is None:
             return None
-        return (self.network.psnr_of_mean_mse - self.pca.psnr_of_mean_mse, self.network.mean_of_psnrs - self.pca.mean_of_psnrs)
+        return _gains(self.network, self.pca)
+
+    @property
+    def fitted_gains_db(self) -> tuple[float, float] | None:
+        """As :attr:`gains_db`, for the network from fitted codes; ``None`` without PCA or fitted codes."""
+        return None if self.pca is None or self.fitted is None else _gains(self.fitted, self.pca)
+
+
+def _gains(network: Scores, pca: Scores) -> tuple[float, float]:
+    return (network.psnr_of_mean_mse - pca.psnr_of_mean_mse, network.mean_of_psnrs - pca.mean_of_psnrs)
 
 
 def _loaded(trial: Any, study: str | optuna.Study | None, storage: str | None) -> LoadedTrial:
@@ -157,12 +172,15 @@ def evaluate(
     *,
     study: str | optuna.Study | None = None,
     storage: str | None = None,
+    fit: CodeFit | None = None,
 ) -> Evaluation:
     """Reconstruct every image ``data`` names with ``trial``'s network and with PCA of its latent size, and score both.
 
     ``trial``: a :class:`~search.trials.trial_model.LoadedTrial`, ``(study, number)`` (a study's name or an
     ``optuna.Study``, in ``storage`` where given), or a ``FrozenTrial`` with ``study=``. ``data``: see the module.
-    Raises :class:`~cae.data.DataError` (key ``data``) for images of another shape than the trial's, naming both.
+    ``fit``: also score the network from each image's code fitted to its decoder (:mod:`cae.code_fit`), as
+    ``Evaluation.fitted``. Raises :class:`~cae.data.DataError` (key ``data``) for images of another shape than the
+    trial's, naming both.
     """
     loaded = _loaded(trial, study, storage)
     cfg = images_config(data, loaded.data_config)
@@ -190,4 +208,6 @@ def evaluate(
         network=Scores.of(_network_mse(loaded.model, images)),
         pca=None if pca is None else Scores.of(pca),
         pca_problem=problem,
+        fitted=None if fit is None else Scores.of(_network_mse(FittedCodes(loaded.model, fit), images)),
+        fit="" if fit is None else fit.words(),
     )

@@ -13,6 +13,7 @@ from PIL import Image
 
 import search
 from analysis import evaluate as evaluate_command
+from cae.code_fit import CodeFit, FittedCodes
 from cae.data import DataError
 from cae.pca import fit_pca, pca_reconstruct
 from cae.training import reconstruct
@@ -97,3 +98,30 @@ def test_the_command_on_the_846_originals_names_both_conventions(trained: Path, 
     assert f"{MEAN_MSE} dB" in out and f"{MEAN_PSNR} dB" in out and "PCA, " in out
     assert f"dB ({MEAN_MSE}), " in out and f"dB ({MEAN_PSNR})" in out  # the gain over PCA, each convention named
     assert (tmp_path / "evaluate-on-cifar10-original-sample-test.csv").is_file()
+
+
+def test_fitted_codes_are_scored_beside_the_encoders(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(trained)
+    images = _two_images(tmp_path / "two")
+    result = search.evaluate(("tiny", 0), data=str(tmp_path / "two"), fit=CodeFit(20))
+    loaded = search.load_trial("tiny", trial=0)
+    fitted = (reconstruct(FittedCodes(loaded.model, CodeFit(20)), images).double() - images.double() / 255).square().flatten(1).mean(1)
+    assert result.fitted is not None and result.fitted.mse == pytest.approx(fitted.mean().item(), rel=1e-6)
+    assert result.fitted.mse < result.network.mse  # the same decoder from better codes
+    assert result.fitted_gains_db[0] == pytest.approx(result.fitted.psnr_of_mean_mse - result.pca.psnr_of_mean_mse)
+    assert result.fit == "codes fitted per image (20 Adam steps at 0.01)"
+    assert search.evaluate(("tiny", 0), data=str(tmp_path / "two")).fitted is None
+
+
+def test_the_command_fits_codes_only_on_the_images_it_names(trained: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(trained)
+    assert evaluate_command.main(["--study", "tiny", "--fit-steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: command line: --fit-steps: expected --on as well: codes are fitted on the images it names")
+        and err.count("\n") == 1
+    )
+    _two_images(tmp_path / "two")
+    assert evaluate_command.main(["--study", "tiny", "--on", str(tmp_path / "two"), "--fit-steps", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "network, codes fitted per image (3 Adam steps at 0.01)" in out and "network from codes fitted per image" in out

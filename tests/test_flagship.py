@@ -3,15 +3,17 @@ and its report's judgement (published points only beside the column measured as 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from analysis.published import Measurement
-from benchmarks.flagship import _parse, _refit_train, _search_overrides
+from benchmarks.flagship import _parse, _refit_overrides, _refit_train, _search_overrides
 from benchmarks.flagship_calibration import PassCost, pass_cost
 from benchmarks.flagship_plan import Budget, plan_epochs, plan_refit
 from benchmarks.flagship_report import TARGET_GAIN_DB, Cell, Column, Row, markdown, published_at, targets
+from cae.code_fit import CodeFit
 from cae.settings import TrainConfig
 from cae.spec import Architecture, Conv, MaxPool, Upsample
 
@@ -64,6 +66,10 @@ def test_the_command_searches_every_trial_at_a_short_fixed_budget_on_the_officia
     assert _search_overrides(args) == own
     more = _parse(["--search-set", "model.latent_channels=32"])
     assert _search_overrides(more)[-1] == "model.latent_channels=32"
+    # the refit mirrors a random half of every batch unless told otherwise: the last setting wins
+    assert _refit_overrides(args) == ["train.flip=true"]
+    unflipped = _refit_overrides(_parse(["--refit-set", "train.flip=false"]))
+    assert not _refit_train({"train": {"lr": 0.002}}, unflipped).flip and _refit_train({"train": {}}, _refit_overrides(args)).flip
     with pytest.raises(SystemExit):
         _parse(["--sizes", "64", "128", "256", "--refit-epochs", "4", "3"])
     with pytest.raises(SystemExit):
@@ -101,8 +107,9 @@ def test_the_targets_are_met_or_missed_by_how_much_and_the_published_point_stand
     header = next(line for line in text.splitlines() if line.startswith("| latent")).strip("| ").split(" | ")
     assert table[header.index("originals: published")] == "21.50"
     assert table[header.index("official: published")] == table[header.index("own: published")] == "not measured so"
-    assert "- 64 values: PSNR 21.90 (target 21.8: met); over PCA 0.90 (target 0.8: met)" in text
-    assert "- 128 values: PSNR 24.00 (target 24.2: missed by 0.20 dB)" in text
+    assert "- 64 values, the encoder's codes: PSNR 21.90 (target 21.8: met); over PCA 0.90 (target 0.8: met)" in text
+    assert "- 128 values, the encoder's codes: PSNR 24.00 (target 24.2: missed by 0.20 dB)" in text
+    assert "fitted" not in text  # no codes were fitted: no such column, no such target
     assert "PSNR of the mean MSE" in text and "mean of per-image PSNRs" in text
 
 
@@ -166,3 +173,18 @@ def test_the_refit_trains_each_design_as_it_was_but_what_refit_set_writes() -> N
         "train.ema=0.999",
         "train.batch_size=256",
     ]
+
+
+def test_fitted_codes_are_judged_on_their_own_and_the_published_point_stays_beside_the_encoders() -> None:
+    rows = [_row(128, 24.0, 23.0)]
+    rows[0].cells["originals"] = dataclasses.replace(rows[0].cells["originals"], fitted_psnr=24.5, fitted_mean_psnr=25.2)
+    judged = targets(rows)
+    assert [(j["codes"], j["met"]) for j in judged] == [("encoder", False), ("fitted", True)]
+    assert judged[1]["gain_db"] == pytest.approx(1.5) and judged[0]["psnr_short_db"] == pytest.approx(0.2)
+    text = markdown(rows, COLUMNS, judged, "Wall time 3.0 min.", CodeFit(30))
+    header = next(line for line in text.splitlines() if line.startswith("| latent")).strip("| ").split(" | ")
+    row = next(line for line in text.splitlines() if line.startswith("| 128 ")).strip("| ").split(" | ")
+    assert row[header.index("originals, fitted codes: CAE (mean MSE)")] == "24.50" and row[header.index("fitted: gain")] == "1.50"
+    assert row[header.index("originals: published")] == "23.90" and "fitted: published" not in header
+    assert "- 128 values, fitted codes: PSNR 24.50 (target 24.2: met); over PCA 1.50 (target 0.8: met)" in text
+    assert "(30 Adam steps at 0.01)" in text and rows[0].to_dict()["cells"]["originals"]["fitted_gain_db"] == pytest.approx(1.5)

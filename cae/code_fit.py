@@ -1,0 +1,92 @@
+"""Each image's code fitted to the decoder: gradient steps on the latent, starting from the encoder's code.
+
+An encoder is one forward guess at the code its decoder reconstructs best (an *amortised* inference); the code that
+minimises an image's error under the same decoder is usually better. COIN++ fits its codes per image this way; here
+the decoder stays the network's own and only the code moves, so it keeps its size (``latent_size`` values an image)::
+
+    >>> from cae.spec import Architecture, Conv, Dense, Reshape
+    >>> model = build(Architecture(encoder=(Conv(4, stride=2), Dense(16)),
+    ...                            decoder=(Dense(3 * 32 * 32), Reshape(3, 32))))
+    >>> x = torch.rand(2, 3, 32, 32)
+    >>> codes = fit_codes(model, x, CodeFit(steps=5))
+    >>> codes.shape == model.encode(x).shape
+    True
+
+The decoder's weights are not changed and get no gradients. PCA needs no such step: its code is already the
+least-squares optimum of its linear decoder. Each image's code is fitted on its own error alone (Adam is per
+coordinate and the loss a sum over images), so a code does not depend on the batch it was fitted in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cae.builder import CAE, build  # noqa: F401  (build: the docstring's example)
+
+
+@dataclass(frozen=True)
+class CodeFit:
+    """How each image's code is fitted: ``steps`` of Adam at learning rate ``lr`` on the image's MSE."""
+
+    steps: int
+    lr: float = 0.01
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"steps: expected a whole number of steps >= 0, got {self.steps!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr: expected a learning rate > 0, got {self.lr!r}")
+
+    def words(self) -> str:
+        return f"codes fitted per image ({self.steps} Adam steps at {self.lr:g})"
+
+
+def fit_codes(model: CAE, x: torch.Tensor, fit: CodeFit) -> torch.Tensor:
+    """The codes of images ``x`` (floats in [0, 1]) that ``fit.steps`` Adam steps on each image's MSE reach from the encoder's.
+
+    The model is used in evaluation mode (batch norm with its running statistics) and its weights stay as they are.
+    Works inside ``torch.inference_mode`` and ``torch.no_grad`` too: the steps need gradients of the code only.
+    """
+    model.eval()
+    # an evaluation loop may run in inference mode; its tensors cannot take part in autograd, their clones can
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x.clone()
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            with torch.no_grad():
+                start = model.encode(x)
+            if fit.steps == 0:
+                return start
+            code = start.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([code], lr=fit.lr)
+            for _ in range(fit.steps):
+                optimizer.zero_grad(set_to_none=True)
+                # a sum of per-image losses: each code's gradient is its own image's alone
+                (model.decode(code) - x).square().flatten(1).mean(1).sum().backward()
+                optimizer.step()
+            return code.detach()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+
+class FittedCodes(nn.Module):
+    """``model`` whose forward pass decodes each image's fitted code (:func:`fit_codes`) instead of the encoder's.
+
+    It keeps ``model``'s ``arch``, so whatever reads a model's task and shape (``cae.training.rgb_batches``,
+    ``cae.training.evaluate``) measures it as it measures ``model``.
+    """
+
+    def __init__(self, model: CAE, fit: CodeFit) -> None:
+        super().__init__()
+        self.model, self.fit, self.arch = model, fit, model.arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code = fit_codes(self.model, x, self.fit)
+        with torch.no_grad():
+            return self.model.decode(code)
