@@ -83,3 +83,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=os.environ.copy()
     )
+
+
+def train_key_space(key: str, value: str) -> str:
+    """A space file's text: the smallest network, one epoch, and ``train.KEY: VALUE`` (as YAML writes it)."""
+    return f"""
+study: {{name: {key}}}
+train: {{epochs: 1, {key}: {value}}}
+model: {{depth: 1, channels: 4, latent_channels: 2}}
+"""

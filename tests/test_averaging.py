@@ -13,6 +13,7 @@ from cae.training import evaluate, train
 from search.space import load_space
 from search.space.messages import SpaceError
 from search.trials.record import Curves, parse_record, write_epoch
+from tests.conftest import train_key_space
 
 SMALL = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12)),
@@ -92,17 +93,9 @@ def test_a_trial_records_the_trained_weights_curve_beside_the_average() -> None:
 
 def test_a_space_sets_ema_and_a_bad_one_is_refused(tmp_path) -> None:
     good = tmp_path / "ema.yaml"
-    good.write_text(_space("0.999"))
+    good.write_text(train_key_space("ema", "0.999"))
     assert load_space(good).train["ema"] == 0.999
     bad = tmp_path / "bad.yaml"
-    bad.write_text(_space("1.5"))
+    bad.write_text(train_key_space("ema", "1.5"))
     with pytest.raises(SpaceError, match=r"train\.ema"):
         load_space(bad)
-
-
-def _space(ema: str) -> str:
-    return f"""
-study: {{name: ema}}
-train: {{epochs: 1, ema: {ema}}}
-model: {{depth: 1, channels: 4, latent_channels: 2}}
-"""

@@ -13,6 +13,7 @@ from cae.spec import Architecture, Conv, MaxPool, Upsample
 from cae.training import train
 from search.space import load_space
 from search.space.messages import SpaceError
+from tests.conftest import train_key_space
 
 SMALL = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12)),
@@ -48,17 +49,9 @@ def test_about_half_the_images_are_mirrored_and_the_order_is_kept(tiny_splits) -
 
 def test_flip_is_a_train_key_and_a_bad_value_is_refused(tmp_path) -> None:
     good = tmp_path / "flip.yaml"
-    good.write_text(_space("true"))
+    good.write_text(train_key_space("flip", "true"))
     assert load_space(good).train["flip"] is True
     bad = tmp_path / "bad.yaml"
-    bad.write_text(_space("sometimes"))
+    bad.write_text(train_key_space("flip", "sometimes"))
     with pytest.raises(SpaceError, match=r"train\.flip"):
         load_space(bad)
-
-
-def _space(flip: str) -> str:
-    return f"""
-study: {{name: flip}}
-train: {{epochs: 1, flip: {flip}}}
-model: {{depth: 1, channels: 4, latent_channels: 2}}
-"""
