@@ -211,7 +211,7 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
     fitted = fit is not None and any(r.cells.get("originals") and r.cells["originals"].fitted_psnr is not None for r in rows)
     if fitted:
         lines.append(
-            f"- **originals, fitted codes**: the same images and decoder, each image's code {fit.words()[len('codes ') :]} from the "
+            f"- **originals, fitted codes**: the same images and decoder, each image's code fitted ({fit.steps_words()}) from the "
             "encoder's (cae.code_fit): the same code size. The published CAE encodes in one pass, so its point stands beside "
             "the encoder's figure only."
         )

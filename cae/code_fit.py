@@ -4,6 +4,7 @@ An encoder is one forward guess at the code its decoder reconstructs best (an *a
 minimises an image's error under the same decoder is usually better. COIN++ fits its codes per image this way; here
 the decoder stays the network's own and only the code moves, so it keeps its size (``latent_size`` values an image)::
 
+    >>> from cae.builder import build
     >>> from cae.spec import Architecture, Conv, Dense, Reshape
     >>> model = build(Architecture(encoder=(Conv(4, stride=2), Dense(16)),
     ...                            decoder=(Dense(3 * 32 * 32), Reshape(3, 32))))
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cae.builder import CAE, build  # noqa: F401  (build: the docstring's example)
+from cae.builder import CAE
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,11 @@ class CodeFit:
         if not self.lr > 0:
             raise ValueError(f"lr: expected a learning rate > 0, got {self.lr!r}")
 
+    def steps_words(self) -> str:
+        return f"{self.steps} Adam steps at {self.lr:g}"
+
     def words(self) -> str:
-        return f"codes fitted per image ({self.steps} Adam steps at {self.lr:g})"
+        return f"codes fitted per image ({self.steps_words()})"
 
 
 def fit_codes(model: CAE, x: torch.Tensor, fit: CodeFit) -> torch.Tensor:
@@ -54,25 +58,19 @@ def fit_codes(model: CAE, x: torch.Tensor, fit: CodeFit) -> torch.Tensor:
     # an evaluation loop may run in inference mode; its tensors cannot take part in autograd, their clones can
     with torch.inference_mode(False), torch.enable_grad():
         x = x.clone()
-        frozen = [p for p in model.parameters() if p.requires_grad]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            with torch.no_grad():
-                start = model.encode(x)
-            if fit.steps == 0:
-                return start
-            code = start.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([code], lr=fit.lr)
-            for _ in range(fit.steps):
-                optimizer.zero_grad(set_to_none=True)
-                # a sum of per-image losses: each code's gradient is its own image's alone
-                (model.decode(code) - x).square().flatten(1).mean(1).sum().backward()
-                optimizer.step()
-            return code.detach()
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
+        with torch.no_grad():
+            code = model.encode(x)
+        if fit.steps == 0:
+            return code
+        code.requires_grad_(True)
+        optimizer = torch.optim.Adam([code], lr=fit.lr)
+        for _ in range(fit.steps):
+            # a sum of per-image losses: each code's gradient is its own image's alone. autograd.grad, not backward:
+            # only the code's gradient is computed, and the weights' .grad stay untouched without freezing them
+            loss = (model.decode(code) - x).square().flatten(1).mean(1).sum()
+            (code.grad,) = torch.autograd.grad(loss, code)
+            optimizer.step()
+        return code.detach()
 
 
 class FittedCodes(nn.Module):
