@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cae.code_fit import CodeFit
 from cae.data import DataError
 from cae.spec import ArchitectureError
 from search.command_line import EXIT_BAD_INPUT, EXIT_INTERRUPTED, OneLineParser, flag_words, number_flag, parser_flags
@@ -43,6 +44,14 @@ def trial_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = study_parser(prog, description)
     parser.add_argument("--trial", type=nonnegative_int, metavar="N", help="the trial to look at (default: the best)")
     return parser
+
+
+def add_fit_flags(parser: argparse.ArgumentParser, *, steps: int | None, steps_help: str) -> None:
+    """``--fit-steps S`` and ``--fit-lr LR``: codes fitted per image to a network's decoder (:mod:`cae.code_fit`)."""
+    kind = number_flag(int, "a whole number of steps ≥ 0", inclusive=True)
+    parser.add_argument("--fit-steps", type=kind, default=steps, metavar="S", help=steps_help)
+    lr = number_flag(float, "a learning rate > 0")
+    parser.add_argument("--fit-lr", type=lr, default=CodeFit(0).lr, metavar="LR", help="the code's learning rate (default %(default)g)")
 
 
 def output_dir(args: argparse.Namespace) -> Path:

@@ -32,7 +32,9 @@ window 11×11, σ 1.5, data range 1, averaged over images). :func:`render` write
 ``--on ROOT|DATASET`` measures the trial on other images instead (:func:`search.evaluate`: a folder, or a
 dataset's test part): the network and PCA of its latent size on every one of them, MSE and PSNR in both
 conventions, each named, written to ``evaluate-on-NAME.csv`` and ``.json``. ``--fit-steps S`` adds the network from
-each image's code fitted to its decoder by S gradient steps (:mod:`cae.code_fit`; ``--fit-lr``): one more row.
+each image's code fitted to its decoder by S gradient steps (:mod:`cae.code_fit`; ``--fit-lr``): one more row. A network
+started from PCA's code (``model.linear_skip``) gets a row for its decoder from PCA's code alone, and a line that splits
+its gain over PCA into its decoder's share and its encoder's.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from rich.console import Console
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure  # the root import is deprecated in torchmetrics 1.x
 
-from analysis.cli import output_dir, print_written, run, trial_parser
+from analysis.cli import add_fit_flags, output_dir, print_written, run, trial_parser
 from cae.code_fit import CodeFit
 from cae.data import DataError
 from cae.figures import DPI, curves_figure, reconstruction_figure, reconstruction_rows
@@ -59,7 +61,6 @@ from cae.metrics import psnr
 from cae.settings import DataDescription, Shape
 from cae.tasks import task_of
 from cae.training import EVAL_BATCH, rgb_batches
-from search.command_line import number_flag
 from search.evaluation import MEAN_MSE, MEAN_PSNR, Evaluation, evaluate
 from search.space import SpaceError
 from search.trials.record import read_trial
@@ -353,6 +354,7 @@ def on_table(result: Evaluation) -> pd.DataFrame:
     """The network and PCA of its latent size on the same images: MSE and PSNR in both conventions, each named."""
     rows = [("network", result.network)]
     rows += [(f"network, {result.fit}", result.fitted)] if result.fitted else []
+    rows += [("network's decoder from PCA's code", result.linear_code)] if result.linear_code else []
     rows += [(f"PCA, {result.latent_size:,} components", result.pca)] if result.pca else []
     return pd.DataFrame(
         [
@@ -375,6 +377,13 @@ def on_words(result: Evaluation) -> list[str]:
     fitted = result.fitted_gains_db
     if fitted is not None:
         said.append(f"network from {result.fit} over PCA: {fitted[0]:+.2f} dB ({MEAN_MSE}), {fitted[1]:+.2f} dB ({MEAN_PSNR})")
+    shares = result.shares_db
+    if shares is not None:
+        said.append(
+            f"of the network's {gains[0]:+.2f} dB over PCA ({MEAN_MSE}), its decoder from PCA's code gives {shares['decoder']:+.2f} "
+            f"and its encoder's correction of the code {shares['encoder']:+.2f}"
+            + (f"; fitted codes add {shares['fitted']:+.2f} more: what the encoder's one pass leaves" if "fitted" in shares else "")
+        )
     return said
 
 
@@ -431,18 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the trial on other images instead: a folder (of a train/ and test/ export, its test/), or a dataset's test part; "
         "both PSNR conventions, beside PCA of the trial's latent size",
     )
-    parser.add_argument(
-        "--fit-steps",
-        type=number_flag(int, "a whole number of steps ≥ 0", inclusive=True),
-        metavar="S",
-        help="with --on: also score the network from each image's code fitted to its decoder by S Adam steps (cae.code_fit)",
-    )
-    parser.add_argument(
-        "--fit-lr",
-        type=number_flag(float, "a learning rate > 0"),
-        default=CodeFit(0).lr,
-        metavar="LR",
-        help="the code's learning rate (default %(default)g)",
+    add_fit_flags(
+        parser,
+        steps=None,
+        steps_help="with --on: also score the network from each image's code fitted to its decoder by S Adam steps (cae.code_fit)",
     )
     return run(command, parser, argv)
 

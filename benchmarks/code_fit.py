@@ -15,16 +15,12 @@ import argparse
 import time
 from pathlib import Path
 
-import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 
-from benchmarks.common import RESULTS, machine, write_result
+from benchmarks.common import RESULTS, complete_trials, machine, write_result
 from cae.code_fit import CodeFit, FittedCodes
 from cae.metrics import psnr
 from cae.training import evaluate
-from search.runtime.storage import default_storage
-from search.trials.trial_model import load_trial
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,16 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     console = Console()
-    study = optuna.load_study(study_name=args.study, storage=args.storage or default_storage(args.study))
-    rows, validation = [], {}  # a refit's trials share their data: read it once
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        loaded = load_trial(args.study, args.storage, trial.number)
-        key = repr(loaded.data_config)
-        if key not in validation:
-            validation[key] = loaded.data().val.images[: args.images]
-        images = validation[key]
+    rows = []
+    for loaded, splits in complete_trials(args.study, args.storage):
+        images = splits.val.images[: args.images]
         encoder = evaluate(loaded.model, images)
-        row = {"trial": trial.number, "latent": loaded.model.arch.latent_size, "images": len(images), "encoder_psnr": psnr(encoder)}
+        row = {"trial": loaded.trial.number, "latent": loaded.model.arch.latent_size, "images": len(images), "encoder_psnr": psnr(encoder)}
         for steps in args.steps:
             started = time.perf_counter()
             mse = evaluate(FittedCodes(loaded.model, CodeFit(steps, args.lr)), images)

@@ -11,9 +11,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from cae.data import Splits
+    from search.trials.trial_model import LoadedTrial
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -109,3 +113,22 @@ def best_architecture(study: str, storage: str | None = None):
     if best is None:
         raise ValueError(f"study {study} has no completed trial")
     return read_trial(best).architecture
+
+
+def complete_trials(study: str, storage: str | None = None) -> Iterator[tuple[LoadedTrial, Splits]]:
+    """``(LoadedTrial, Splits)`` for each complete trial of ``study``, its data read once for all trials that share it
+    (a refit's do): what a benchmark of a refit's networks measures them on (:mod:`search.trials.trial_model`)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search.runtime.storage import default_storage
+    from search.trials.trial_model import load_trial
+
+    loaded_study = optuna.load_study(study_name=study, storage=storage or default_storage(study))
+    splits: dict[str, Splits] = {}
+    for trial in loaded_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        loaded = load_trial(study, storage, trial.number)
+        key = repr(loaded.data_config)
+        if key not in splits:
+            splits[key] = loaded.data()
+        yield loaded, splits[key]

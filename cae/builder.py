@@ -147,9 +147,14 @@ class CAE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The latent code of images in [0, 1]."""
         z = self.encoder(x * 2 - 1 if self.centred else x)
-        if self.arch.linear_skip:
-            z = z + self.skip_in(x.flatten(1)).reshape(z.shape)
-        return z
+        return z + self.linear_encode(x) if self.arch.linear_skip else z
+
+    def linear_encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of a ``linear_skip`` model's linear path alone, without the encoder's correction: PCA's code for a
+        model started from it (:func:`cae.pca.start_from_linear_code` freezes that path)."""
+        if not self.arch.linear_skip:
+            raise ValueError("linear_encode: expected a linear_skip model, which has a linear path")
+        return self.skip_in(x.flatten(1)).reshape(len(x), *self.arch.latent_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images in the [0, 1] scale of the input (exactly in [0, 1] for sigmoid and tanh outputs)."""

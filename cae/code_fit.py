@@ -1,4 +1,7 @@
-"""Each image's code fitted to the decoder: gradient steps on the latent, starting from the encoder's code.
+"""Codes other than the encoder's, decoded by the same decoder: each image's code fitted to it by gradient steps on the
+latent, starting from the encoder's code (:class:`FittedCodes`); and a ``linear_skip`` model's linear code alone, PCA's,
+without the encoder's correction (:class:`LinearCodes`). Between them they split a network's gain over PCA into what its
+decoder adds to PCA's code, what its encoder adds to that, and what its encoder leaves on the table.
 
 An encoder is one forward guess at the code its decoder reconstructs best (an *amortised* inference); the code that
 minimises an image's error under the same decoder is usually better. COIN++ fits its codes per image this way; here
@@ -88,3 +91,18 @@ class FittedCodes(nn.Module):
         code = fit_codes(self.model, x, self.fit)
         with torch.no_grad():
             return self.model.decode(code)
+
+
+class LinearCodes(nn.Module):
+    """A ``linear_skip`` ``model`` whose forward pass decodes the linear path's code alone (:meth:`cae.builder.CAE.linear_encode`):
+    PCA's code through the trained decoder, so its error against PCA's is the decoder's share of the network's gain
+    and the network's against it the encoder's. Keeps ``model``'s ``arch``, as :class:`FittedCodes` does."""
+
+    def __init__(self, model: CAE) -> None:
+        super().__init__()
+        if not model.arch.linear_skip:
+            raise ValueError("LinearCodes: expected a linear_skip model, which has a linear code")
+        self.model, self.arch = model, model.arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(self.model.linear_encode(x))

@@ -6,7 +6,9 @@
     result.network.psnr_of_mean_mse, result.network.mean_of_psnrs, result.pca.psnr_of_mean_mse
 
 ``fit=CodeFit(steps)`` (:mod:`cae.code_fit`) also scores the network from each image's code fitted to its decoder by
-gradient steps, as ``result.fitted``: the same code size and decoder, a better code than the encoder's one pass.
+gradient steps, as ``result.fitted``: the same code size and decoder, a better code than the encoder's one pass. A
+``linear_skip`` network is also scored from PCA's code alone through its decoder (``result.linear_code``), which splits
+its gain over PCA into its decoder's share and its encoder's (:attr:`Evaluation.shares_db`).
 
 "PSNR" means two things in the literature, and they differ by most of a dB on the same reconstructions:
 the **PSNR of the mean MSE**, 10·log10(1 / MSE averaged over the images) (this project's, and the UvA
@@ -35,7 +37,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from cae.code_fit import CodeFit, FittedCodes
+from cae.code_fit import CodeFit, FittedCodes, LinearCodes
 from cae.data import DataConfig, DataError, fit_images, open_source
 from cae.datasets import DATASETS, IMAGEFOLDER, REGISTRY
 from cae.metrics import psnr
@@ -86,6 +88,7 @@ class Evaluation:
     pca_problem: str = ""
     fitted: Scores | None = None  # the network from each image's fitted code (cae.code_fit), where asked for
     fit: str = ""  # how the codes were fitted, in words
+    linear_code: Scores | None = None  # a linear_skip network's decoder from PCA's code alone (cae.code_fit.LinearCodes)
 
     @property
     def gains_db(self) -> tuple[float, float] | None:
@@ -98,6 +101,22 @@ class Evaluation:
     def fitted_gains_db(self) -> tuple[float, float] | None:
         """As :attr:`gains_db`, for the network from fitted codes; ``None`` without PCA or fitted codes."""
         return None if self.pca is None or self.fitted is None else _gains(self.fitted, self.pca)
+
+    @property
+    def shares_db(self) -> dict[str, float] | None:
+        """Where a ``linear_skip`` network's gain over PCA comes from, in dB of the PSNR of the mean MSE: ``decoder``
+        (PCA's code through the trained decoder, over PCA), ``encoder`` (the encoder's code over PCA's, both decoded),
+        and, where codes were fitted, ``fitted`` (fitted codes over the encoder's: what its one pass leaves).
+        ``None`` without PCA or without a linear code."""
+        if self.pca is None or self.linear_code is None:
+            return None
+        shares = {
+            "decoder": self.linear_code.psnr_of_mean_mse - self.pca.psnr_of_mean_mse,
+            "encoder": self.network.psnr_of_mean_mse - self.linear_code.psnr_of_mean_mse,
+        }
+        if self.fitted is not None:
+            shares["fitted"] = self.fitted.psnr_of_mean_mse - self.network.psnr_of_mean_mse
+        return shares
 
 
 def _gains(network: Scores, pca: Scores) -> tuple[float, float]:
@@ -179,8 +198,8 @@ def evaluate(
     ``trial``: a :class:`~search.trials.trial_model.LoadedTrial`, ``(study, number)`` (a study's name or an
     ``optuna.Study``, in ``storage`` where given), or a ``FrozenTrial`` with ``study=``. ``data``: see the module.
     ``fit``: also score the network from each image's code fitted to its decoder (:mod:`cae.code_fit`), as
-    ``Evaluation.fitted``. Raises :class:`~cae.data.DataError` (key ``data``) for images of another shape than the
-    trial's, naming both.
+    ``Evaluation.fitted``. A ``linear_skip`` network is also scored from PCA's code alone, as ``Evaluation.linear_code``.
+    Raises :class:`~cae.data.DataError` (key ``data``) for images of another shape than the trial's, naming both.
     """
     loaded = _loaded(trial, study, storage)
     cfg = images_config(data, loaded.data_config)
@@ -210,4 +229,5 @@ def evaluate(
         pca_problem=problem,
         fitted=None if fit is None else Scores.of(_network_mse(FittedCodes(loaded.model, fit), images)),
         fit="" if fit is None else fit.words(),
+        linear_code=Scores.of(_network_mse(LinearCodes(loaded.model), images)) if arch.linear_skip else None,
     )

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from cae.builder import build
-from cae.code_fit import CodeFit, FittedCodes, fit_codes
+from cae.code_fit import CodeFit, FittedCodes, LinearCodes, fit_codes
+from cae.pca import fit_pca, pca_reconstruct, start_from_linear_code
 from cae.spec import Architecture, Conv, Dense, Reshape
 
 
@@ -60,3 +61,29 @@ def test_an_images_code_does_not_depend_on_the_batch_it_is_fitted_in() -> None:
 def test_a_bad_fit_is_refused(steps, lr, said: str) -> None:
     with pytest.raises(ValueError, match=said):
         CodeFit(steps, lr)
+
+
+def test_the_linear_code_decodes_as_pca_whatever_the_encoder_adds() -> None:
+    """``LinearCodes``: a network started from PCA (``linear_skip``) decodes PCA's code alone, without its encoder's correction."""
+    arch = Architecture(
+        encoder=(Conv(4, stride=2), Conv(4, stride=2)),
+        decoder=(Conv(4), Conv(3, activation="none")),
+        image_size=8,
+        output="none",
+        linear_skip=True,
+    )
+    generator = torch.Generator().manual_seed(2)
+    train, test = (torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=generator) for n in (300, 20))
+    code = fit_pca(train)
+    torch.manual_seed(0)
+    model = build(arch)
+    start_from_linear_code(model, code)
+    pca, x = pca_reconstruct(code, test, arch.latent_size), test.float() / 255
+    with torch.no_grad():
+        assert torch.allclose(LinearCodes(model)(x).clamp(0, 1), pca, atol=2e-4)  # the linear path's code is PCA's
+        [conv for conv in model.encoder.modules() if isinstance(conv, torch.nn.Conv2d)][-1].weight.fill_(0.05)
+        model.decoder[-1].weight.fill_(0.01)  # a decoder that reads the code: the encoder's correction now shows
+        assert not torch.allclose(model(x), LinearCodes(model)(x), atol=1e-3)
+        assert torch.allclose(model.encode(x) - model.encoder(x), model.linear_encode(x), atol=1e-6)
+    with pytest.raises(ValueError, match="expected a linear_skip model"):
+        LinearCodes(_linear_decoder())

@@ -13,7 +13,7 @@ from PIL import Image
 
 import search
 from analysis import evaluate as evaluate_command
-from cae.code_fit import CodeFit, FittedCodes
+from cae.code_fit import CodeFit, FittedCodes, LinearCodes
 from cae.data import DataError
 from cae.pca import fit_pca, pca_reconstruct
 from cae.training import reconstruct
@@ -125,3 +125,38 @@ def test_the_command_fits_codes_only_on_the_images_it_names(trained: Path, tmp_p
     assert evaluate_command.main(["--study", "tiny", "--on", str(tmp_path / "two"), "--fit-steps", "3", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "network, codes fitted per image (3 Adam steps at 0.01)" in out and "network from codes fitted per image" in out
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding studies/pareto.db with one complete trial of a small network started from PCA's code (linear_skip)."""
+    from search.cli import main as search_main
+
+    folder = tmp_path_factory.mktemp("evaluate-started")
+    small = ("data.subset=600", "train.epochs=1", "model.channels=[4, 8, 8]", "model.latent_dim=16", "model.refine_depth=1")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert search_main(["run", str(SPACES / "pareto.yaml"), "--trials", "1", *(a for s in small for a in ("--set", s))]) == 0
+    return folder
+
+
+def test_a_network_started_from_pca_splits_its_gain_into_its_decoders_and_its_encoders(
+    started: Path, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(started)
+    images = _two_images(tmp_path / "two")
+    result = search.evaluate(("pareto", 0), data=str(tmp_path / "two"), fit=CodeFit(5))
+    loaded = search.load_trial("pareto", trial=0)
+    linear = (reconstruct(LinearCodes(loaded.model), images).double() - images.double() / 255).square().flatten(1).mean(1)
+    assert result.linear_code is not None and result.linear_code.mse == pytest.approx(linear.mean().item(), rel=1e-6)
+    shares = result.shares_db
+    assert shares["decoder"] == pytest.approx(result.linear_code.psnr_of_mean_mse - result.pca.psnr_of_mean_mse)
+    assert shares["decoder"] + shares["encoder"] == pytest.approx(result.gains_db[0])  # the two shares are the whole gain
+    assert shares["fitted"] == pytest.approx(result.fitted.psnr_of_mean_mse - result.network.psnr_of_mean_mse)
+    assert evaluate_command.main(["--study", "pareto", "--on", str(tmp_path / "two"), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "network's decoder from PCA's code" in out and f"its decoder from PCA's code gives {shares['decoder']:+.2f}" in out
+    assert "fitted codes add" not in out  # no codes fitted, no share for them
+    monkeypatch.chdir(trained)  # a network not started from PCA has no linear code to split its gain by
+    plain = search.evaluate(("tiny", 0), data=str(tmp_path / "two"))
+    assert plain.linear_code is None and plain.shares_db is None
