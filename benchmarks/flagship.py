@@ -11,7 +11,8 @@
    that size, on the whole training split (``--refit-subset`` for fewer), its training as the search's but a random
    half of every batch mirrored (``train.flip=true``) and what ``--refit-set`` writes. Each design's passes are first
    timed on the refit's images as the refit will run them (:mod:`benchmarks.flagship_calibration`), and each size gets
-   the epochs that end all sizes within what is left of the budget. The searched networks have two convolutions per
+   the epochs that end all sizes within what is left of the budget; a deadline at the budget's end less its reserve
+   stops a size that runs long after its last epoch that fits (``search refit --deadline``). The searched networks have two convolutions per
    stage (``model.blocks=2``: measured, see ``docs/results.md``); ``--search-set`` changes the searched space (e.g.
    ``model.blocks=1``, the space's own).
 4. Report (:mod:`benchmarks.flagship_report`): a table per size of test PSNR on the study's own test split, the
@@ -44,6 +45,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 import search
+from analysis.cli import add_fit_flags
 from benchmarks.common import RESULTS, ROOT, machine, write_result
 from benchmarks.flagship_calibration import TIMED_BATCHES, WARM_BATCHES, pass_cost
 from benchmarks.flagship_plan import Budget, RefitPlan, plan_epochs, training_indices
@@ -52,7 +54,6 @@ from cae.code_fit import CodeFit
 from cae.data import load_images
 from cae.settings import TrainConfig
 from cae.spec import Architecture
-from search.command_line import number_flag
 from search.refits import choose_designs
 from search.runtime.storage import default_storage
 from search.trials.front import anytime_hypervolume, compute_hours, study_hypervolume
@@ -185,15 +186,12 @@ def _parser() -> argparse.ArgumentParser:
         default=ORIGINALS if ORIGINALS.is_dir() else None,
         help=f"original-pixel test images to evaluate on (default {ORIGINALS} where it exists)",
     )
-    parser.add_argument(
-        "--fit-steps",
-        type=number_flag(int, "a whole number of steps ≥ 0", inclusive=True),
-        default=FIT_STEPS,
-        metavar="S",
-        help=f"on the originals, also score each network from codes fitted to its decoder by S Adam steps (cae.code_fit; "
+    add_fit_flags(
+        parser,
+        steps=FIT_STEPS,
+        steps_help=f"on the originals, also score each network from codes fitted to its decoder by S Adam steps (cae.code_fit; "
         f"default {FIT_STEPS}, 0: none)",
     )
-    parser.add_argument("--fit-lr", type=number_flag(float, "a learning rate > 0"), default=CodeFit(0).lr, metavar="LR")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--storage", help="default sqlite:///studies/flagship.db and sqlite:///studies/flagship-refit.db")
     parser.add_argument(
@@ -310,6 +308,9 @@ def _refits(args: argparse.Namespace, study: optuna.Study, started: float, conso
         storage=args.storage,
         workers=args.refit_workers,
         overrides=([f"data.subset={args.refit_subset}"] if args.refit_subset else []) + _refit_overrides(args),
+        # the plan's epochs can still run long where the machine slows down (it did by 21 min once): each size ends by
+        # the budget's end less its reserve, after its last epoch that fits, and the report says which stopped
+        deadline=max(args.budget.refit_seconds(time.monotonic() - started), 1.0),
         console=console,
     )
     return [refit], plan

@@ -54,6 +54,7 @@ class Cell:
     published_mean_psnr: float | None = None  # the published mean of per-image PSNRs on this column's pixels and split, if any
     fitted_psnr: float | None = None  # the network from each image's fitted code (cae.code_fit), where measured
     fitted_mean_psnr: float | None = None
+    linear_psnr: float | None = None  # the network's decoder from PCA's code alone (cae.code_fit.LinearCodes), where it has one
 
     @property
     def fitted_gain_db(self) -> float | None:
@@ -73,6 +74,7 @@ class Row:
     epochs: int
     train_minutes: float
     cells: dict[str, Cell]
+    stopped: str | None = None  # why its training ended before its planned epochs (the refit's deadline), where it did
 
     def to_dict(self) -> dict[str, Any]:
         cells = {k: asdict(c) | {"gain_db": c.gain_db, "fitted_gain_db": c.fitted_gain_db} for k, c in self.cells.items()}
@@ -91,6 +93,7 @@ def _cell(evaluation: Evaluation, size: int) -> Cell:
         published_mean_psnr=published_at(Measurement(pixels, "official", "mean-psnr"), size),
         fitted_psnr=None if evaluation.fitted is None else evaluation.fitted.psnr_of_mean_mse,
         fitted_mean_psnr=None if evaluation.fitted is None else evaluation.fitted.mean_of_psnrs,
+        linear_psnr=None if evaluation.linear_code is None else evaluation.linear_code.psnr_of_mean_mse,
     )
 
 
@@ -149,7 +152,8 @@ def measure(
         for key, data in evaluated.items():
             evaluation = search.evaluate(trial, data=data, study=study, storage=storage, fit=fit if key == "originals" else None)
             cells[key] = _cell(evaluation, size)
-        rows.append(Row(size, study.study_name, trial.number, record.parent_trial, record.epochs, record.compute_seconds / 60, cells))
+        minutes = record.compute_seconds / 60
+        rows.append(Row(size, study.study_name, trial.number, record.parent_trial, record.epochs, minutes, cells, record.stopped))
     return rows
 
 
@@ -189,6 +193,24 @@ def _db(value: float | None) -> str:
 
 def _judged(value: float, target: float, short: float, unit: str = "dB") -> str:
     return f"{_db(value)} (target {target:.1f}: met)" if short <= 0 else f"{_db(value)} (target {target:.1f}: missed by {short:.2f} {unit})"
+
+
+def _shares(rows: list[Row]) -> list[str]:
+    """Where each size's gain over PCA on the originals comes from (search.Evaluation.shares_db), for networks started from
+    PCA's code: its decoder from PCA's code, its encoder's correction of the code, and what fitted codes add."""
+    said = []
+    for row in rows:
+        cell = row.cells.get("originals")
+        if cell is None or cell.linear_psnr is None or cell.gain_db is None:
+            continue
+        fitted = "" if cell.fitted_psnr is None else f"; fitted codes add {cell.fitted_psnr - cell.psnr:+.2f} more"
+        said.append(
+            f"- {row.latent} values, {cell.gain_db:+.2f} dB: {cell.linear_psnr - cell.pca_psnr:+.2f} from the decoder on PCA's "
+            f"code, {cell.psnr - cell.linear_psnr:+.2f} from the encoder's correction of the code{fitted}"
+        )
+    if not said:
+        return []
+    return ["", f"Where the gain over PCA on the originals comes from ({MEAN_MSE}; cae.code_fit.LinearCodes):", "", *said]
 
 
 def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], wall: str, fit: CodeFit | None = None) -> str:
@@ -240,6 +262,9 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
             cell = row.cells.get("originals")
             cells += ["—"] * 3 if cell is None else [_db(cell.fitted_psnr), _db(cell.fitted_gain_db), _db(cell.fitted_mean_psnr)]
         lines.append("| " + " | ".join(cells) + " |")
+    stopped = [f"- {row.latent} values: {row.stopped}" for row in rows if row.stopped]
+    lines += ["", "Stopped by the refit's deadline (the budget held; the best epoch's weights kept):", "", *stopped] if stopped else []
+    lines += _shares(rows)
     if judged:
         lines += ["", f"Targets on the originals ({MEAN_MSE}):", ""]
         for j in judged:

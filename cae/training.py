@@ -52,6 +52,13 @@ class NonFiniteLoss(ArithmeticError):
     """Training diverged: a NaN or infinite loss, validation error or test error."""
 
 
+class StopTraining(Exception):
+    """Raised by ``fit``'s ``on_epoch`` to end training after the epoch it was told of, as if that were the last: the
+    best epoch's weights are kept and tested, and the result says why (``TrainResult.stopped``, the exception's words).
+    A wall-clock deadline is one reason (:mod:`search.trials.objective`); a pruned trial is another matter (its
+    exception goes through)."""
+
+
 @dataclass(frozen=True)
 class EpochReport:
     epoch: int  # 1-based
@@ -78,6 +85,7 @@ class TrainResult:
     test_mse: float = math.nan
     test_psnr: float = math.nan
     precision: str = "fp32"  # what the forward pass ran in: "fp32", or "bf16" (``precision: auto`` resolved)
+    stopped: str = ""  # why training ended before its epochs, where it did (StopTraining's words)
     keep_last: bool = False
 
     @property
@@ -222,7 +230,8 @@ def fit(
     channels (:func:`cae.tasks.task_of`); every error is on the image it produces (RGB for a colorizer).
 
     Args:
-        on_epoch: called after every epoch with its report; an exception raised there stops training.
+        on_epoch: called after every epoch with its report; an exception raised there stops training, and
+            :class:`StopTraining` ends it as if that epoch were the last (the best weights kept and tested).
         on_batch: called after every batch with (batches done, batches per epoch), for progress bars.
 
     Raises:
@@ -302,7 +311,11 @@ def fit(
             if result.best_epoch == epoch:
                 best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             if on_epoch is not None:
-                on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds, raw_val_mse))
+                try:
+                    on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds, raw_val_mse))
+                except StopTraining as stop:
+                    result.stopped = str(stop) or f"stopped after epoch {epoch} of {cfg.epochs}"
+                    break
         model.load_state_dict(best_state)
         result.test_mse = evaluate(model, data.test.images)
         if not math.isfinite(result.test_mse):

@@ -63,6 +63,11 @@ __all__ = [  # the shared helpers live in search.command_line; their old import 
     "positive_int",
 ]
 
+DEADLINE_HELP = (
+    "after S seconds no trial starts, and every running trial ends its training after the last epoch that ends in time, "
+    "keeping its best epoch's weights"
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m search", description="Architecture search for convolutional autoencoders.")
@@ -80,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="finished (completed or pruned) trials the study should hold (default 100)",
     )
     run.add_argument("--timeout", type=positive_float, metavar="S", help="stop starting new trials after S seconds")
+    run.add_argument(
+        "--deadline",
+        type=positive_float,
+        metavar="S",
+        help=DEADLINE_HELP,
+    )
     run.add_argument("--study", metavar="NAME", help="study name (default: the space's study.name, else its file name)")
     run.add_argument(
         "--storage",
@@ -179,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     refit.add_argument("--workers", type=positive_int, default=1, metavar="K", help="worker processes on this machine (default 1)")
     refit.add_argument("--timeout", type=positive_float, metavar="S", help="stop starting new trials after S seconds")
+    refit.add_argument(
+        "--deadline",
+        type=positive_float,
+        metavar="S",
+        help=DEADLINE_HELP,
+    )
     refit.add_argument(
         "--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE", help="override an entry of the child's space"
     )
@@ -281,6 +298,7 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
             overrides=args.overrides,
             workers=args.workers,
             timeout=args.timeout,
+            deadline=args.deadline,
             console=console,
         )
     )
@@ -352,6 +370,7 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
                     space,
                     trials=args.trials,
                     timeout=args.timeout,
+                    deadline=args.deadline,
                     study_name=args.study,
                     storage=args.storage,
                     workers=args.workers,

@@ -69,6 +69,7 @@ class Plan:
     workers: int
     grace: int
     timeout: float | None
+    deadline: float | None = None  # a wall-clock time (time.time()): trials stop training by it, and none starts after it
 
     def describe(self) -> list[Text | Table]:
         """What the run prints before its first trial: the study and its data, the fixed architecture, the grid's end."""
@@ -96,6 +97,7 @@ def plan(
     *,
     trials: int,
     timeout: float | None,
+    deadline: float | None = None,
     study_name: str | None,
     storage: str | None,
     workers: int,
@@ -158,7 +160,21 @@ def plan(
     if done < target:  # a finished study is not refused for what it would have drawn next
         check_choices_kept(space, study, data.shape)
     return Plan(
-        space, study, url, storage is not None, folder, data, check.fixed, check.grid, trials, target, done, workers, grace, timeout
+        space,
+        study,
+        url,
+        storage is not None,
+        folder,
+        data,
+        check.fixed,
+        check.grid,
+        trials,
+        target,
+        done,
+        workers,
+        grace,
+        timeout,
+        deadline,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -327,6 +328,7 @@ def refit(
     overrides: Sequence[str] = (),
     workers: int = 1,
     timeout: float | None = None,
+    deadline: float | None = None,
     grace: int = GRACE_SECONDS,
     progress: bool = False,
     console: Console | None = None,
@@ -355,7 +357,8 @@ def refit(
         into: the child study's name. Calling again with the same arguments resumes it, training the designs it lacks;
             a study there that is not this refit (another study, other designs, other ``epochs``) is refused.
         overrides: as :func:`search.optimize`: ``["data.subset=12000"]`` trains on a subset again.
-        workers, timeout, grace, progress, console: as :func:`search.optimize`.
+        workers, timeout, deadline, grace, progress, console: as :func:`search.optimize`; ``deadline`` ends every design's
+            training by that many seconds from the call, each keeping its best epoch (``stopped`` says where it stopped).
 
     Returns:
         The child ``optuna.Study``; its trials carry ``lineage`` beside the usual records.
@@ -364,7 +367,8 @@ def refit(
     check_study_name(study_name, "refit", "study_name=")
     for each in epochs.values() if isinstance(epochs, Mapping) else (epochs,):
         check_epochs("refit", each)
-    check_run_arguments("refit", timeout=timeout, workers=workers, grace=grace)
+    check_run_arguments("refit", timeout=timeout, workers=workers, grace=grace, deadline=deadline)
+    until = None if deadline is None else time.time() + deadline
     selection = Selection.of(front=front, trials=trials, latent=latent, best=best, within=within)
     epochs = epochs_per_size(epochs, selection.latent)
     name = child_name(study_name, into)
@@ -400,6 +404,7 @@ def refit(
         overrides=tuple(overrides),
         workers=workers,
         timeout=timeout,
+        deadline=None if until is None else max(until - time.time(), 1e-3),
         grace=grace,
         progress=progress,
         console=console,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,16 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def check_run_arguments(call: str, *, trials: Any = 1, timeout: Any = None, workers: Any = 1, grace: Any = GRACE_SECONDS) -> None:
+def check_run_arguments(
+    call: str, *, trials: Any = 1, timeout: Any = None, workers: Any = 1, grace: Any = GRACE_SECONDS, deadline: Any = None
+) -> None:
     """Refuse (:class:`SpaceError`, a ``ValueError``, naming the parameter) arguments of ``call`` (``optimize``, ``refit``)
     that the command line's flags would refuse too, before anything is read or created."""
     check_count(call, "trials", trials, 1)
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0):
         raise SpaceError(call, "timeout=", f"expected a number of seconds > 0, or None for no limit, got {show(timeout)}")
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, numbers.Real) or not deadline > 0):
+        raise SpaceError(call, "deadline=", f"expected a number of seconds > 0, or None for no limit, got {show(deadline)}")
     cores = usable_cores()
     check_count(
         call, "workers", workers, 1, WORKERS_PER_CORE * cores, f" ({WORKERS_PER_CORE} for each of the {cores} cores this process may use)"
@@ -96,6 +101,7 @@ def optimize(
     *,
     trials: int,
     timeout: float | None = None,
+    deadline: float | None = None,
     study_name: str | None = None,
     storage: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
@@ -116,6 +122,9 @@ def optimize(
         space: a space file, a mapping in the same form, or a parsed :class:`~search.space.Space`.
         trials: finished trials the study should hold; a resumed study runs only the remainder.
         timeout: seconds after which no new trial starts.
+        deadline: seconds after which no new trial starts and every running trial ends its training, after the last
+            epoch that its previous epoch's length says will end in time; it keeps its best epoch's weights, completes,
+            and records why it stopped (``stopped``). A budget held to: a refit that must end by a time.
         study_name: default the space's ``study.name``.
         storage: an Optuna storage URL or a journal file path; default ``sqlite:///studies/NAME.db``.
         overrides: ``key.path=value`` assignments, as ``--set`` on the command line.
@@ -133,7 +142,8 @@ def optimize(
         SpaceError: a bad space; StorageError: a storage that cannot hold this study; DataError: no images;
         StudyStopped: trials kept failing (finished trials are kept).
     """
-    check_run_arguments("optimize", trials=trials, timeout=timeout, workers=workers, grace=grace)
+    check_run_arguments("optimize", trials=trials, timeout=timeout, workers=workers, grace=grace, deadline=deadline)
+    until = None if deadline is None else time.time() + deadline  # from the call: reading the data counts against it
     console = console or Console(quiet=not progress)
     space = as_space(space, overrides)
     with quiet_optuna():
@@ -141,6 +151,7 @@ def optimize(
             space,
             trials=trials,
             timeout=timeout,
+            deadline=until,
             study_name=study_name,
             storage=storage,
             workers=workers,
@@ -173,7 +184,15 @@ def execute(planned: Plan, console: Console) -> int:
         space_file.parent.mkdir(parents=True, exist_ok=True)
         space_file.write_text(planned.space.text)
     job = Job(
-        str(space_file), tuple(planned.space.overrides), name, planned.url, planned.target, planned.timeout, planned.grace, planned.grid
+        str(space_file),
+        tuple(planned.space.overrides),
+        name,
+        planned.url,
+        planned.target,
+        planned.timeout,
+        planned.grace,
+        planned.grid,
+        planned.deadline,
     )
     try:
         if planned.workers == 1:

@@ -37,6 +37,7 @@ OPTIMIZE = [
     ({"trials": 1, "timeout": -5}, "timeout=: expected a number of seconds > 0, or None for no limit, got -5"),
     ({"trials": 1, "timeout": 0}, "timeout=: expected a number of seconds > 0, or None for no limit, got 0"),
     ({"trials": 1, "timeout": math.nan}, "timeout=: expected a number of seconds > 0, or None for no limit, got nan"),
+    ({"trials": 1, "deadline": 0}, "deadline=: expected a number of seconds > 0, or None for no limit, got 0"),
     ({"trials": 1, "workers": 0}, f"workers=: expected an integer from 1 to {MOST_WORKERS}{PER_CORE}, got 0"),
     (
         {"trials": 1, "workers": TOO_MANY},
@@ -64,6 +65,7 @@ REFIT = [
     ({"epochs": 2, "trials": [-1]}, "trials=: expected an integer ≥ 0, got -1"),
     ({"epochs": 2, "front": True, "workers": 0}, f"workers=: expected an integer from 1 to {MOST_WORKERS}{PER_CORE}, got 0"),
     ({"epochs": 2, "front": True, "timeout": -1}, "timeout=: expected a number of seconds > 0, or None for no limit, got -1"),
+    ({"epochs": 2, "front": True, "deadline": True}, "deadline=: expected a number of seconds > 0, or None for no limit, got True"),
     ({"epochs": 2, "best": True, "within": math.nan}, "within=: expected a fraction from 0 to 1, got nan"),
 ]
 

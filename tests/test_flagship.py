@@ -188,3 +188,23 @@ def test_fitted_codes_are_judged_on_their_own_and_the_published_point_stays_besi
     assert row[header.index("originals: published")] == "23.90" and "fitted: published" not in header
     assert "- 128 values, fitted codes: PSNR 24.50 (target 24.2: met); over PCA 1.50 (target 0.8: met)" in text
     assert "(30 Adam steps at 0.01)" in text and rows[0].to_dict()["cells"]["originals"]["fitted_gain_db"] == pytest.approx(1.5)
+
+
+def test_the_gain_over_pca_is_split_into_the_decoders_share_and_the_encoders_where_the_network_has_a_linear_code() -> None:
+    rows = [_row(64, 21.9, 21.0), _row(128, 24.0, 23.0)]
+    rows[1].cells["originals"] = dataclasses.replace(rows[1].cells["originals"], linear_psnr=23.8, fitted_psnr=24.5)
+    text = markdown(rows, COLUMNS, targets(rows), "Wall time 3.0 min.", CodeFit(30))
+    assert "Where the gain over PCA on the originals comes from" in text
+    said = "- 128 values, +1.00 dB: +0.80 from the decoder on PCA's code, +0.20 from the encoder's correction of the code"
+    assert said + "; fitted codes add +0.50 more" in text
+    assert "- 64 values, +" not in text  # measured without a linear code: no split
+    assert rows[1].to_dict()["cells"]["originals"]["linear_psnr"] == 23.8
+    assert "comes from" not in markdown(rows[:1], COLUMNS, targets(rows[:1]), "Wall time 3.0 min.")
+
+
+def test_a_size_stopped_by_the_refits_deadline_is_said_so() -> None:
+    rows = [_row(64, 21.9, 21.0), dataclasses.replace(_row(128, 24.0, 23.0), stopped="stopped after epoch 9 of 12 by the run's deadline")]
+    text = markdown(rows, COLUMNS, targets(rows), "Wall time 3.0 min.")
+    assert "Stopped by the refit's deadline" in text and "- 128 values: stopped after epoch 9 of 12 by the run's deadline" in text
+    assert "- 64 values: stopped" not in text and rows[1].to_dict()["stopped"].startswith("stopped after epoch 9")
+    assert "deadline" not in markdown(rows[:1], COLUMNS, targets(rows[:1]), "Wall time 3.0 min.")

@@ -11,7 +11,7 @@ from torch import nn
 from cae.builder import build
 from cae.checkpoint import load_checkpoint, save_checkpoint
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, MaxPool, Upsample
-from cae.training import NonFiniteLoss, TrainConfig, check_loss, cudnn_benchmark, evaluate, fit, psnr, train
+from cae.training import NonFiniteLoss, StopTraining, TrainConfig, check_loss, cudnn_benchmark, evaluate, fit, psnr, train
 
 REFERENCE = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
@@ -55,6 +55,21 @@ def test_an_exception_in_the_epoch_callback_stops_training(tiny_splits) -> None:
     with pytest.raises(Stop):
         train(REFERENCE, tiny_splits, TrainConfig(epochs=5, device="cpu"), on_epoch=stop_after_first)
     assert seen == [1]
+
+
+def test_stop_training_ends_after_the_epoch_as_if_it_were_the_last(tiny_splits) -> None:
+    seen = []
+
+    def stop_after_second(report) -> None:
+        seen.append(report.epoch)
+        if report.epoch == 2:
+            raise StopTraining("the deadline")
+
+    model, result = train(REFERENCE, tiny_splits, TrainConfig(epochs=5, device="cpu"), on_epoch=stop_after_second)
+    assert seen == [1, 2] and len(result.val_mse) == len(result.train_mse) == 2
+    assert result.stopped == "the deadline" and result.best_epoch in (1, 2)
+    assert result.test_mse == pytest.approx(evaluate(model, tiny_splits.test.images))  # the kept weights, tested
+    assert train(REFERENCE, tiny_splits, TrainConfig(epochs=1, device="cpu"))[1].stopped == ""  # not stopped: nothing said
 
 
 def test_the_model_ends_with_its_best_validation_weights(tiny_splits) -> None:

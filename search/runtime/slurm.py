@@ -112,7 +112,7 @@ def _check_clients() -> None:
 def worker_command(args: argparse.Namespace, space: Space) -> list[str]:
     """The ``python -m search run`` that every array task runs: the flags given, paths made absolute, less ``--slurm``."""
     command = [sys.executable, "-m", "search", "run", str(Path(space.path).resolve()), "--trials", str(args.trials)]
-    for flag, value in (("--timeout", args.timeout), ("--study", args.study), ("--storage", args.storage)):
+    for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline), ("--study", args.study), ("--storage", args.storage)):
         if value is not None:
             command += [flag, str(value)]
     command += ["--workers", str(args.workers), "--grace", str(args.grace)]

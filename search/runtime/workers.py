@@ -10,6 +10,7 @@ trial is failed after the grace period and retried with the same parameters).
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import random
@@ -71,6 +72,7 @@ class Job:
     timeout: float | None
     grace: int
     grid: dict[str, list[Any]] | None = None  # the grid sampler's points, drawn once by the command
+    deadline: float | None = None  # a wall-clock time (time.time()) by which trials stop training and none starts
 
 
 @dataclass
@@ -253,6 +255,13 @@ def linear_baseline(data: Splits, console: Console) -> PcaBaseline:
     return pca_baseline(data.train.images, data.test.images, on_progress=lambda line: console.print(line, highlight=False))
 
 
+def _seconds_left(job: Job) -> float | None:
+    """How long trials may still start: the job's timeout from now, cut short by its deadline."""
+    if job.deadline is None:
+        return job.timeout
+    return min(job.timeout or math.inf, max(job.deadline - time.time(), 0.0))
+
+
 def join_study(job: Job, space: Space) -> optuna.Study:
     """The study as a worker process opens it, with the space's pruner: ``optuna.load_study`` alone would
     give it Optuna's default MedianPruner, under which a multi-objective study never prunes and a
@@ -282,6 +291,7 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
         trials=job.trials,
         heartbeat=heartbeat_seconds(job.grace),
         baseline=linear_baseline(data, console),
+        deadline=job.deadline,
     )
     with display, stopping_on():
         work(
@@ -289,7 +299,7 @@ def serve(job: Job, space: Space, data: Splits, study: optuna.Study, console: Co
             objective,
             job.trials,
             grace=job.grace,
-            timeout=job.timeout,
+            timeout=_seconds_left(job),
             callbacks=[guard, display.trial_finished],
             stopping=lambda: bool(guard.reason),
             console=console,
@@ -410,7 +420,7 @@ def run_workers(job: Job, workers: int, study: optuna.Study, console: Console) -
         # Ctrl-C: the workers handed their trials back; this process's own KeyboardInterrupt can be lost (raised in a
         # garbage collection's weakref callback, Python only prints it), and the command must still say interrupted
         raise KeyboardInterrupt
-    if done < job.trials and job.timeout is None:
+    if done < job.trials and job.timeout is None and job.deadline is None:
         console.print(f"[red]incomplete:[/] {done} of {job.trials} finished trials, and no worker is left; run the same command again")
         return 1
     return 0

@@ -50,7 +50,7 @@ from cae.pca import LinearCode, PcaBaseline, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import Task, task_of_architecture
-from cae.training import EpochReport, NonFiniteLoss, reconstruct, to_unit, train
+from cae.training import EpochReport, NonFiniteLoss, StopTraining, reconstruct, to_unit, train
 from search.display import FINISHED, Display
 from search.pruning.policy import EpochPolicy
 from search.runtime.liveness import Heartbeat
@@ -102,10 +102,12 @@ class Objective:
         trials: int | None = None,
         heartbeat: float = 60,
         baseline: PcaBaseline | None = None,
+        deadline: float | None = None,
     ) -> None:
         """``artifacts``: the folder the study records for its artifacts (the store writes there, and each trial's files
         are named there for a person); ``pruning``: how a trial asks to stop after each epoch (the study's policy,
-        :func:`search.pruning.policy.epoch_policy`)."""
+        :func:`search.pruning.policy.epoch_policy`); ``deadline``: a wall-clock time (``time.time()``) by which every
+        trial's training ends, after the last epoch that its previous epoch's length says will end before it."""
         self.space = space
         self.data = data
         self.folder = artifacts
@@ -116,6 +118,7 @@ class Objective:
         self.trials = trials
         self.heartbeat = heartbeat
         self.baseline = baseline
+        self.deadline = deadline
         self._bins: dict[int, ChromaBins] = {}
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -173,6 +176,16 @@ class Objective:
         write_baseline(trial, None, reason)
         return None
 
+    def _check_deadline(self, report: EpochReport, seconds: float) -> None:
+        """Stop the training after this epoch where another as long as it would end past the deadline."""
+        if self.deadline is None or report.epoch >= report.epochs:
+            return
+        if time.time() + seconds > self.deadline:
+            raise StopTraining(
+                f"stopped after epoch {report.epoch} of {report.epochs} by the run's deadline: another epoch ({seconds:.0f} s) "
+                "would have ended past it"
+            )
+
     def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             config = sample(self.space, optuna_suggest(trial), self.bins_for, shape=self.data.shape)
@@ -198,6 +211,9 @@ class Objective:
             if reason:
                 write_reason(trial, reason)
                 raise optuna.TrialPruned(reason)
+            nonlocal ended
+            seconds, ended = time.perf_counter() - ended, time.perf_counter()  # the epoch with its validation pass
+            self._check_deadline(report, seconds)
 
         init = None
         if arch.linear_skip and task.reconstructs:
@@ -205,7 +221,7 @@ class Objective:
             def init(model: CAE) -> None:
                 start_from_linear_code(model, self.linear_code)
 
-        started = time.perf_counter()
+        started = ended = time.perf_counter()
         try:
             model, result = train(
                 arch, self.data, config.train, on_epoch=on_epoch, on_batch=self.display.batch if self.display else None, init=init
@@ -225,6 +241,7 @@ class Objective:
             test_mse=result.test_mse,
             test_psnr=result.test_psnr,
             precision=result.precision,  # what precision: auto became on this machine
+            stopped=result.stopped or None,
             gain_db=None if pca is None else gain_db(pca, result.test_mse),
             val_colourfulness_ratio=self.colourfulness(model, "val") if colorizer else None,
             colourfulness_ratio=self.colourfulness(model, "test") if colorizer else None,

@@ -108,6 +108,7 @@ class TrialRecord:
     val_colourfulness_ratio: float | None = None
     reason: str | None = None
     artifact_error: str | None = None
+    stopped: str | None = None  # why a complete trial trained fewer epochs than it was set (cae.training.StopTraining)
 
     @cached_property
     def architecture(self) -> Architecture | None:
@@ -230,6 +231,7 @@ def parse_record(attrs: Mapping[str, Any]) -> TrialRecord:
         val_colourfulness_ratio=_float(attrs.get("val_colourfulness_ratio")),
         reason=_str(attrs.get("reason")),
         artifact_error=_str(attrs.get("artifact_error")),
+        stopped=_str(attrs.get("stopped")),
     )
 
 
@@ -298,9 +300,11 @@ def write_result(
     gain_db: float | None = None,
     val_colourfulness_ratio: float | None = None,
     colourfulness_ratio: float | None = None,
+    stopped: str | None = None,
 ) -> None:
     """A finished trial's result: the training's seconds with the test pass, the kept epoch and its test errors, the
-    precision ``auto`` became, the gain over PCA where there is a PCA error, a colorizer's colourfulness ratios."""
+    precision ``auto`` became, the gain over PCA where there is a PCA error, a colorizer's colourfulness ratios, and why
+    its training stopped before its epochs where it did."""
     trial.set_user_attr("train_seconds", train_seconds)
     trial.set_user_attr("best_epoch", best_epoch)
     trial.set_user_attr("test_mse", test_mse)
@@ -312,6 +316,8 @@ def write_result(
         trial.set_user_attr("val_colourfulness_ratio", val_colourfulness_ratio)
     if colourfulness_ratio is not None:
         trial.set_user_attr("colourfulness_ratio", colourfulness_ratio)
+    if stopped is not None:
+        trial.set_user_attr("stopped", stopped)
 
 
 def write_reason(trial: _Writable, reason: str) -> None:
