@@ -182,7 +182,7 @@ class Objective:
             return
         if time.time() + seconds > self.deadline:
             raise StopTraining(
-                f"stopped after epoch {report.epoch} of {report.epochs} by the run's deadline: another epoch ({seconds:.0f} s) "
+                f"stopped after epoch {report.epoch} of {report.epochs} by the run's deadline: another epoch ({seconds:.3g} s) "
                 "would have ended past it"
             )
 
