@@ -33,9 +33,9 @@ from cae.builder import CAE
 from cae.code_fit import CodeFit, FittedCodes, LinearCodes
 from cae.data import ImageSet, Splits
 from cae.metrics import psnr
-from cae.pca import linear_code, pca_reconstruct
 from cae.settings import TrainConfig
 from cae.training import evaluate, fit
+from search.evaluation import pca_image_mse
 from search.trials.trial_model import LoadedTrial
 
 
@@ -61,10 +61,11 @@ class EncoderOnly(nn.Module):
 
 
 def _pca_psnr(loaded: LoadedTrial, splits: Splits) -> float:
-    code = linear_code(splits.train.images)
-    images = splits.val.images
-    rebuilt = pca_reconstruct(code, images, loaded.model.arch.latent_size)
-    return psnr((rebuilt.double() - images.double() / 255).square().mean().item())
+    """PCA of the trial's size on its validation images, measured as search.evaluate measures it."""
+    per_image, problem = pca_image_mse(splits.train.images, splits.val.images, loaded.model.arch.latent_size)
+    if per_image is None:
+        raise ValueError(problem)
+    return psnr(per_image.mean().item())
 
 
 def probe(loaded: LoadedTrial, splits: Splits, args: argparse.Namespace, console: Console) -> dict[str, Any]:

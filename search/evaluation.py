@@ -170,8 +170,9 @@ def _network_mse(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([(out - x).square().flatten(1).double().mean(1).cpu() for x, out in rgb_batches(model, images)])
 
 
-def _pca_mse(train: torch.Tensor, images: torch.Tensor, latent: int) -> tuple[torch.Tensor | None, str]:
-    """Each image's MSE against PCA's reconstruction from ``latent`` components fitted on ``train``; or ``None`` and why not."""
+def pca_image_mse(train: torch.Tensor, images: torch.Tensor, latent: int) -> tuple[torch.Tensor | None, str]:
+    """Each image's MSE (float64) against PCA's reconstruction from ``latent`` components fitted on ``train`` (uint8 images
+    both; the reconstruction clamped to [0, 1], as a network's is); or ``None`` and why not."""
     values = math.prod(images.shape[1:])
     if latent >= values:
         return None, f"a latent of {latent:,} values holds the whole image ({values:,} values): PCA at that size copies it"
@@ -216,7 +217,7 @@ def evaluate(
         raise DataError("data", f"{source.description} holds {shown[0]} images; {loaded.name} was trained on {shown[1]}")
     images = read(torch.arange(source.n))
     own = loaded.data()
-    pca, problem = _pca_mse(own.train.images, images, arch.latent_size)
+    pca, problem = pca_image_mse(own.train.images, images, arch.latent_size)
     return Evaluation(
         trial=loaded.name,
         images=f"{len(images):,} images of {source.description}" + (", its test part" if cfg.parts == ("test",) else ""),
