@@ -58,4 +58,6 @@ def test_networks_mode_writes_a_row_per_network_precision_batch_and_ema(tmp_path
         assert row["images/s"] > 0 and row["timed images"] == 256 - 64 and row["training FLOPs per image"] == flops
         assert row["GFLOP/s"] == pytest.approx(row["images/s"] * flops / 1e9)
         assert row["share of matmul rate"] == pytest.approx(row["GFLOP/s"] / stored["matmul_gflops"][row["precision"]])
-        assert 0 < row["share of matmul rate"] <= 1
+        # no upper bound: a share is a ratio of two timings, and on a 256-image run with one thread the network can
+        # outrun the timed matmul (1.36 once, on an AMD EPYC with bfloat16): timings are not asserted
+        assert row["share of matmul rate"] > 0
