@@ -309,7 +309,7 @@ def _refits(args: argparse.Namespace, study: optuna.Study, started: float, conso
         workers=args.refit_workers,
         overrides=([f"data.subset={args.refit_subset}"] if args.refit_subset else []) + _refit_overrides(args),
         # the plan's epochs can still run long where the machine slows down (it did by 21 min once): each size ends by
-        # the budget's end less its reserve, after its last epoch that fits, and the report says which stopped
+        # the budget's end less its reserve, its plan shortened to the epochs that fit, and the report says which
         deadline=max(args.budget.refit_seconds(time.monotonic() - started), 1.0),
         console=console,
     )

@@ -263,7 +263,8 @@ def markdown(rows: list[Row], cols: list[Column], judged: list[dict[str, Any]], 
             cells += ["—"] * 3 if cell is None else [_db(cell.fitted_psnr), _db(cell.fitted_gain_db), _db(cell.fitted_mean_psnr)]
         lines.append("| " + " | ".join(cells) + " |")
     stopped = [f"- {row.latent} values: {row.stopped}" for row in rows if row.stopped]
-    lines += ["", "Stopped by the refit's deadline (the budget held; the best epoch's weights kept):", "", *stopped] if stopped else []
+    said = "Shortened or stopped by the refit's deadline (the budget held; the best epoch's weights kept):"
+    lines += ["", said, "", *stopped] if stopped else []
     lines += _shares(rows)
     if judged:
         lines += ["", f"Targets on the originals ({MEAN_MSE}):", ""]

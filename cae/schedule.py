@@ -3,6 +3,7 @@
     lr = LearningRate(optimizer, "cosine", epochs=10, steps_per_epoch=375, warmup=0.5)
     lr.after_batch()           # after every optimizer step
     lr.after_epoch(val_mse)    # after every epoch's validation
+    lr.anneal(until=2250)      # end sooner (a deadline): from the rate now to zero by step 2,250
 
 - ``constant``: the configured rate throughout (after the warm-up);
 - ``cosine``: from the configured rate down to zero along half a cosine (Loshchilov & Hutter);
@@ -43,6 +44,7 @@ class LearningRate:
         self.optimizer = optimizer
         self.step = 0
         self.plateau: ReduceLROnPlateau | None = None
+        self.annealing: tuple[int, int, list[float]] | None = None  # (from step, until step, rates then): anneal()
         if name == "onecycle" and self.total >= MIN_ONECYCLE_STEPS:
             lr = [group["lr"] for group in optimizer.param_groups]
             # OneCycleLR divides by the length of each phase: both need two steps at least
@@ -72,9 +74,23 @@ class LearningRate:
             for group, base in zip(self.optimizer.param_groups, self.base, strict=True):
                 group["lr"] = base * min(1.0, (self.step + 1) / (self.warm + 1))
 
+    def anneal(self, *, until: int) -> None:
+        """End sooner, at step ``until``: from the rate it has now down to zero along half a cosine, for the schedules that
+        end near zero (``onecycle``, ``cosine``); ``constant`` and ``plateau`` go on as they are. What a run that must
+        stop early (a deadline) does instead of stopping at a one-cycle schedule's peak rate."""
+        if self.name not in ("onecycle", "cosine") or until <= self.step:
+            return
+        self.annealing = (self.step, until, [group["lr"] for group in self.optimizer.param_groups])
+        self.scheduler = None
+
     def after_batch(self) -> None:
         self.step += 1
-        if self.scheduler is not None and self.step < self.total:  # OneCycleLR refuses steps past its total
+        if self.annealing is not None:
+            start, until, rates = self.annealing
+            factor = 0.5 * (1 + math.cos(math.pi * min(1.0, (self.step - start) / (until - start))))
+            for group, rate in zip(self.optimizer.param_groups, rates, strict=True):
+                group["lr"] = rate * factor
+        elif self.scheduler is not None and self.step < self.total:  # OneCycleLR refuses steps past its total
             self.scheduler.step()
         elif self.plateau is not None:
             self._warm_up()

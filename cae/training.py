@@ -59,10 +59,22 @@ class StopTraining(Exception):
     exception goes through)."""
 
 
+class ShortenTraining(Exception):
+    """Raised by ``fit``'s ``on_epoch`` to end training after ``epochs`` epochs in all, fewer than planned, with the
+    learning rate annealed from where it is to the end of those epochs (:meth:`cae.schedule.LearningRate.anneal`).
+    Stopping at a one-cycle schedule's peak keeps weights trained at a high rate; a shortened plan ends annealed, as a
+    planned one does. ``epochs`` at or before the epoch told of stops there, as :class:`StopTraining` does; the result
+    says why (``TrainResult.stopped``, the exception's words)."""
+
+    def __init__(self, epochs: int, why: str) -> None:
+        super().__init__(why)
+        self.epochs = epochs
+
+
 @dataclass(frozen=True)
 class EpochReport:
     epoch: int  # 1-based
-    epochs: int
+    epochs: int  # the epochs planned in all: train.epochs, or fewer once shortened (ShortenTraining)
     train_mse: float
     val_mse: float
     seconds: float  # wall time of the epoch's training pass
@@ -85,7 +97,7 @@ class TrainResult:
     test_mse: float = math.nan
     test_psnr: float = math.nan
     precision: str = "fp32"  # what the forward pass ran in: "fp32", or "bf16" (``precision: auto`` resolved)
-    stopped: str = ""  # why training ended before its epochs, where it did (StopTraining's words)
+    stopped: str = ""  # why training ended before its epochs, where it did (StopTraining's or ShortenTraining's words)
     keep_last: bool = False
 
     @property
@@ -230,8 +242,9 @@ def fit(
     channels (:func:`cae.tasks.task_of`); every error is on the image it produces (RGB for a colorizer).
 
     Args:
-        on_epoch: called after every epoch with its report; an exception raised there stops training, and
-            :class:`StopTraining` ends it as if that epoch were the last (the best weights kept and tested).
+        on_epoch: called after every epoch with its report; an exception raised there stops training,
+            :class:`StopTraining` ends it as if that epoch were the last (the best weights kept and tested), and
+            :class:`ShortenTraining` plans fewer epochs in all, the learning rate annealed over those left.
         on_batch: called after every batch with (batches done, batches per epoch), for progress bars.
 
     Raises:
@@ -266,7 +279,10 @@ def fit(
         rate = LearningRate(optimizer, cfg.schedule, epochs=cfg.epochs, steps_per_epoch=n_batches, warmup=cfg.warmup)
         result = TrainResult(precision="fp32" if amp is None else "bf16", keep_last=task.loss is not None)
         best_state: dict[str, torch.Tensor] = {}
+        last = cfg.epochs  # the epochs planned, fewer once shortened
         for epoch in range(1, cfg.epochs + 1):
+            if epoch > last:
+                break
             model.train()
             start = time.perf_counter()
             squared = torch.zeros((), dtype=torch.float64, device=device)
@@ -312,10 +328,17 @@ def fit(
                 best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             if on_epoch is not None:
                 try:
-                    on_epoch(EpochReport(epoch, cfg.epochs, train_mse, val_mse, seconds, raw_val_mse))
+                    on_epoch(EpochReport(epoch, last, train_mse, val_mse, seconds, raw_val_mse))
                 except StopTraining as stop:
                     result.stopped = str(stop) or f"stopped after epoch {epoch} of {cfg.epochs}"
                     break
+                except ShortenTraining as short:
+                    result.stopped = str(short) or f"shortened to {short.epochs} of {cfg.epochs} epochs"
+                    if short.epochs <= epoch:
+                        break
+                    if short.epochs < last:
+                        last = short.epochs
+                        rate.anneal(until=last * n_batches)
         model.load_state_dict(best_state)
         result.test_mse = evaluate(model, data.test.images)
         if not math.isfinite(result.test_mse):

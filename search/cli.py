@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable
 
@@ -64,8 +65,8 @@ __all__ = [  # the shared helpers live in search.command_line; their old import 
 ]
 
 DEADLINE_HELP = (
-    "after S seconds no trial starts, and every running trial ends its training after the last epoch that ends in time, "
-    "keeping its best epoch's weights"
+    "after S seconds no trial starts, and every running trial trains only the epochs that end in time, keeping its best "
+    "epoch's weights: where fewer than planned, its learning rate is annealed over them (one-cycle and cosine schedules)"
 )
 
 
@@ -90,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
         type=positive_float,
         metavar="S",
         help=DEADLINE_HELP,
+    )
+    run.add_argument(
+        "--deadline-at",
+        type=positive_float,
+        metavar="T",
+        help="--deadline as a wall-clock time, T seconds since 1970 (date +%%s): what each task of a --slurm array is given, "
+        "so that a task that waited in the queue, or was requeued, has only what is left",
     )
     run.add_argument("--study", metavar="NAME", help="study name (default: the space's study.name, else its file name)")
     run.add_argument(
@@ -304,6 +312,13 @@ def _refit(args: argparse.Namespace, console: Console) -> int:
     )
 
 
+def _run_deadline(args: argparse.Namespace) -> float | None:
+    """``run``'s deadline in seconds from now (<= 0 where ``--deadline-at`` has passed), or None for none."""
+    if args.deadline is not None and args.deadline_at is not None:
+        raise SpaceError("command line", "--deadline-at", "expected --deadline S or --deadline-at T, not both")
+    return args.deadline if args.deadline_at is None else args.deadline_at - time.time()
+
+
 def _epochs(epochs: list[int], latent: list[int]) -> int | dict[int, int]:
     """``--epochs``: one number for every design, or one per ``--latent`` size in its order (refused in one line otherwise)."""
     if len(epochs) == 1:
@@ -361,8 +376,14 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
         if args.command == "run":
             # a bad space is refused here, before the study runner imports torch (seconds) for the data
             space = load_space(args.space, args.overrides)
+            deadline = _run_deadline(args)
             if args.slurm is not None or args.slurm_opts:
                 return _slurm(args, space, console)
+            if deadline is not None and deadline <= 0:
+                console.print(
+                    f"the deadline (--deadline-at {args.deadline_at:.0f}) passed before this run started: no trial starts", highlight=False
+                )
+                return 0
             from search.run import optimize
 
             return _exit_code(
@@ -370,7 +391,7 @@ def _command(args: argparse.Namespace, flags: dict[str, str], console: Console) 
                     space,
                     trials=args.trials,
                     timeout=args.timeout,
-                    deadline=args.deadline,
+                    deadline=deadline,
                     study_name=args.study,
                     storage=args.storage,
                     workers=args.workers,

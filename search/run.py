@@ -122,9 +122,10 @@ def optimize(
         space: a space file, a mapping in the same form, or a parsed :class:`~search.space.Space`.
         trials: finished trials the study should hold; a resumed study runs only the remainder.
         timeout: seconds after which no new trial starts.
-        deadline: seconds after which no new trial starts and every running trial ends its training, after the last
-            epoch that its previous epoch's length says will end in time; it keeps its best epoch's weights, completes,
-            and records why it stopped (``stopped``). A budget held to: a refit that must end by a time.
+        deadline: seconds after which no new trial starts and every running trial has ended its training: after each
+            epoch a trial plans only the epochs that its last epoch's length says end in time (fewer than planned, its
+            one-cycle or cosine learning rate annealed over them; none, and it stops there); it keeps its best epoch's
+            weights, completes, and records why (``stopped``). A budget held to: a refit that must end by a time.
         study_name: default the space's ``study.name``.
         storage: an Optuna storage URL or a journal file path; default ``sqlite:///studies/NAME.db``.
         overrides: ``key.path=value`` assignments, as ``--set`` on the command line.

@@ -258,3 +258,13 @@ def test_training_options_give_finite_losses_close_to_float32(tiny_splits, optio
     assert all(math.isfinite(v) for v in other.train_mse + other.val_mse + [other.test_mse])
     assert other.val_mse[-1] == pytest.approx(base.val_mse[-1], rel=0.05)
     assert other.test_mse == pytest.approx(base.test_mse, rel=0.05)
+
+
+@pytest.mark.slow
+def test_deadline_benchmark_trains_each_way_to_the_epochs_left(tmp_path: Path) -> None:
+    from benchmarks import deadline
+
+    assert deadline.main(["--subset", "900", "--epochs", "3", "--left", "2", "--at", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "deadline.json").read_text())["rows"]
+    assert [(r["way"], r["epochs_trained"]) for r in rows] == [("stopped", 2), ("shortened at 1", 2), ("planned", 2)]
+    assert rows[-1]["against_planned_db"] == 0.0 and all(math.isfinite(r["val_psnr"]) for r in rows)

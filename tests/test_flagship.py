@@ -205,6 +205,7 @@ def test_the_gain_over_pca_is_split_into_the_decoders_share_and_the_encoders_whe
 def test_a_size_stopped_by_the_refits_deadline_is_said_so() -> None:
     rows = [_row(64, 21.9, 21.0), dataclasses.replace(_row(128, 24.0, 23.0), stopped="stopped after epoch 9 of 12 by the run's deadline")]
     text = markdown(rows, COLUMNS, targets(rows), "Wall time 3.0 min.")
-    assert "Stopped by the refit's deadline" in text and "- 128 values: stopped after epoch 9 of 12 by the run's deadline" in text
+    assert "Shortened or stopped by the refit's deadline" in text
+    assert "- 128 values: stopped after epoch 9 of 12 by the run's deadline" in text
     assert "- 64 values: stopped" not in text and rows[1].to_dict()["stopped"].startswith("stopped after epoch 9")
     assert "deadline" not in markdown(rows[:1], COLUMNS, targets(rows[:1]), "Wall time 3.0 min.")

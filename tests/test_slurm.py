@@ -10,6 +10,7 @@ import os
 import signal
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,27 @@ def test_submits_one_array_of_the_same_run_command_and_says_how_to_watch_it(
         "-m", "search", "run", TINY, "--trials", "9", "--storage", SERVER, "--workers", "1", "--grace", "180",
         "--artifacts", str(in_tmp / "shared"), "--set", "data.subset=300",
     ]  # fmt: skip
+
+
+def _submitted_command(in_tmp: Path) -> list[str]:
+    (pickle,) = sorted((in_tmp / "studies" / "tiny" / "slurm").glob("**/*_submitted.pkl"))[:1]
+    return submitit.core.utils.DelayedSubmission.load(pickle).function.command
+
+
+def test_a_deadline_reaches_every_task_as_the_wall_clock_time_it_ends(fake_sbatch: Path, in_tmp: Path) -> None:
+    # in seconds it would count from each task's start, however long the task waited in the queue
+    before = time.time()
+    assert search(["run", TINY, "--storage", SERVER, "--deadline", "600", "--slurm", "2"]) == 0
+    command = _submitted_command(in_tmp)
+    assert "--deadline" not in command
+    at = float(command[command.index("--deadline-at") + 1])
+    assert before + 600 <= at <= time.time() + 600
+
+
+def test_a_deadline_at_is_passed_on_as_given(fake_sbatch: Path, in_tmp: Path) -> None:
+    assert search(["run", TINY, "--storage", SERVER, "--deadline-at", "4102444800", "--slurm", "2"]) == 0
+    command = _submitted_command(in_tmp)
+    assert command[command.index("--deadline-at") + 1] == "4102444800.0"
 
 
 def test_a_worker_names_its_slurm_job_and_array_task(monkeypatch: pytest.MonkeyPatch) -> None:

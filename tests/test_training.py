@@ -11,7 +11,7 @@ from torch import nn
 from cae.builder import build
 from cae.checkpoint import load_checkpoint, save_checkpoint
 from cae.spec import Architecture, ArchitectureError, Conv, ConvTranspose, MaxPool, Upsample
-from cae.training import NonFiniteLoss, StopTraining, TrainConfig, check_loss, cudnn_benchmark, evaluate, fit, psnr, train
+from cae.training import NonFiniteLoss, ShortenTraining, StopTraining, TrainConfig, check_loss, cudnn_benchmark, evaluate, fit, psnr, train
 
 REFERENCE = Architecture(
     encoder=(Conv(8), MaxPool(), Conv(12), MaxPool(), Conv(16)),
@@ -70,6 +70,25 @@ def test_stop_training_ends_after_the_epoch_as_if_it_were_the_last(tiny_splits) 
     assert result.stopped == "the deadline" and result.best_epoch in (1, 2)
     assert result.test_mse == pytest.approx(evaluate(model, tiny_splits.test.images))  # the kept weights, tested
     assert train(REFERENCE, tiny_splits, TrainConfig(epochs=1, device="cpu"))[1].stopped == ""  # not stopped: nothing said
+
+
+def test_shorten_training_plans_fewer_epochs_and_says_why(tiny_splits) -> None:
+    seen = []
+
+    def shorten_after_first(report) -> None:
+        seen.append((report.epoch, report.epochs))
+        if report.epoch == 1:
+            raise ShortenTraining(3, "the deadline leaves 3")
+
+    model, result = train(REFERENCE, tiny_splits, TrainConfig(epochs=6, device="cpu"), on_epoch=shorten_after_first)
+    assert seen == [(1, 6), (2, 3), (3, 3)]  # told the new plan after it
+    assert len(result.val_mse) == 3 and result.stopped == "the deadline leaves 3"
+    assert result.test_mse == pytest.approx(evaluate(model, tiny_splits.test.images))
+
+    def shorten_to_now(report) -> None:
+        raise ShortenTraining(report.epoch, "none fit")
+
+    assert len(train(REFERENCE, tiny_splits, TrainConfig(epochs=4, device="cpu"), on_epoch=shorten_to_now)[1].val_mse) == 1
 
 
 def test_the_model_ends_with_its_best_validation_weights(tiny_splits) -> None:

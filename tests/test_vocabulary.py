@@ -306,6 +306,37 @@ def test_onecycle_peaks_at_the_configured_rate_after_its_warmup() -> None:
     assert rates[0] < 0.01 / 10 and rates[-1] < 0.01 / 100
 
 
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_a_schedule_shortened_at_its_peak_anneals_to_zero_by_its_new_end(name: str) -> None:
+    # a deadline that leaves 2 of 4 epochs (cae.training.ShortenTraining): stopping there would keep the peak's weights
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    rate = LearningRate(optimizer, name, epochs=4, steps_per_epoch=10, warmup=1)
+    for _ in range(12):
+        optimizer.step()
+        rate.after_batch()
+    at = rate.lr
+    assert at > 0.005  # near the peak
+    rate.anneal(until=20)
+    seen = []
+    for _ in range(8):
+        optimizer.step()
+        rate.after_batch()
+        seen.append(rate.lr)
+    assert all(b < a for a, b in itertools.pairwise([at, *seen]))
+    assert seen[0] == pytest.approx(at * 0.5 * (1 + math.cos(math.pi / 8)))
+    assert seen[-1] == pytest.approx(0.0, abs=1e-12)  # annealed at step 20, not 40
+
+
+def test_a_constant_rate_is_not_annealed_by_a_shortened_plan() -> None:
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    rate = LearningRate(optimizer, "constant", epochs=4, steps_per_epoch=10)
+    rate.anneal(until=5)
+    for _ in range(10):
+        optimizer.step()
+        rate.after_batch()
+    assert rate.lr == pytest.approx(0.01)
+
+
 def test_plateau_halves_the_rate_when_validation_stalls() -> None:
     rates = _rates("plateau", epochs=5, val=[1.0, 0.5, 0.5, 0.5, 0.5])
     per_epoch = [rates[i * 10] for i in range(5)]

@@ -127,6 +127,26 @@ def test_four_workers_on_sqlite_finish_exactly_n(tmp_path: Path) -> None:
     assert logs == [f"worker-{i}.log" for i in range(4)]
 
 
+def test_two_workers_with_a_deadline_stop_their_trials_in_time_and_complete_them(tmp_path: Path) -> None:
+    from search.trials.record import read_trial
+
+    started = time.time()
+    endless = ["--set", "data.subset=300", "--set", "train.epochs=2000", "--set", "study.pruner={type: none}"]
+    process = start("--trials", "2", "--workers", "2", "--deadline", "20", *endless, cwd=tmp_path)
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/studies/tiny.db")
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, out
+    for trial in trials:
+        record = read_trial(trial)
+        assert record.stopped is not None and "by the run's deadline" in record.stopped, record.stopped
+        assert 1 <= record.epochs < 2000 and record.test_mse is not None
+        # each trial's training ended by the deadline: only its test pass and upload come after it
+        assert trial.datetime_start.timestamp() < started + 20
+        assert trial.datetime_complete.timestamp() < started + 20 + 15, (trial.datetime_complete, started)
+
+
 def test_more_sqlite_workers_are_refused_pointing_to_a_journal_file(in_tmp: Path, capsys) -> None:
     assert main(["run", TINY, "--trials", "8", "--workers", "5"]) == 2
     err = capsys.readouterr().err.strip()

@@ -112,7 +112,10 @@ def _check_clients() -> None:
 def worker_command(args: argparse.Namespace, space: Space) -> list[str]:
     """The ``python -m search run`` that every array task runs: the flags given, paths made absolute, less ``--slurm``."""
     command = [sys.executable, "-m", "search", "run", str(Path(space.path).resolve()), "--trials", str(args.trials)]
-    for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline), ("--study", args.study), ("--storage", args.storage)):
+    # a deadline in seconds would count from each task's own start, however long it waited in the queue: the tasks get
+    # the wall-clock time it ends at instead, the same for all of them and for a requeued task
+    deadline_at = args.deadline_at if args.deadline is None else time.time() + args.deadline
+    for flag, value in (("--timeout", args.timeout), ("--deadline-at", deadline_at), ("--study", args.study), ("--storage", args.storage)):
         if value is not None:
             command += [flag, str(value)]
     command += ["--workers", str(args.workers), "--grace", str(args.grace)]

@@ -50,7 +50,7 @@ from cae.pca import LinearCode, PcaBaseline, linear_code, start_from_linear_code
 from cae.spec import ArchitectureError
 from cae.summary import summary_text
 from cae.tasks import Task, task_of_architecture
-from cae.training import EpochReport, NonFiniteLoss, StopTraining, reconstruct, to_unit, train
+from cae.training import EpochReport, NonFiniteLoss, ShortenTraining, StopTraining, reconstruct, to_unit, train
 from search.display import FINISHED, Display
 from search.pruning.policy import EpochPolicy
 from search.runtime.liveness import Heartbeat
@@ -177,14 +177,23 @@ class Objective:
         return None
 
     def _check_deadline(self, report: EpochReport, seconds: float) -> None:
-        """Stop the training after this epoch where another as long as it would end past the deadline."""
+        """Plan only the epochs that end by the deadline, each as long as this one: none, and the training stops after
+        this epoch; fewer than planned, and it ends after them with its learning rate annealed over them."""
         if self.deadline is None or report.epoch >= report.epochs:
             return
-        if time.time() + seconds > self.deadline:
+        fit = max(0, math.floor((self.deadline - time.time()) / seconds)) if seconds > 0 else report.epochs
+        if report.epoch + fit >= report.epochs:
+            return
+        if fit == 0:
             raise StopTraining(
                 f"stopped after epoch {report.epoch} of {report.epochs} by the run's deadline: another epoch ({seconds:.3g} s) "
                 "would have ended past it"
             )
+        raise ShortenTraining(
+            report.epoch + fit,
+            f"shortened to {report.epoch + fit} of {report.epochs} epochs after epoch {report.epoch} by the run's deadline: "
+            f"at {seconds:.3g} s an epoch no more end in time; the learning rate annealed over them",
+        )
 
     def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
