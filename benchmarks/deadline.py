@@ -35,18 +35,12 @@ from cae.pca import linear_code, start_from_linear_code
 from cae.training import EpochReport, ShortenTraining, StopTraining, train
 
 
-def stop_after(epoch: int) -> Callable[[EpochReport], None]:
+def raising_after(epoch: int, stop: Exception) -> Callable[[EpochReport], None]:
+    """An ``on_epoch`` that raises ``stop`` (a StopTraining or a ShortenTraining) after epoch ``epoch``."""
+
     def on_epoch(report: EpochReport) -> None:
         if report.epoch == epoch:
-            raise StopTraining(f"stopped after epoch {epoch}")
-
-    return on_epoch
-
-
-def shorten_at(epoch: int, left: int) -> Callable[[EpochReport], None]:
-    def on_epoch(report: EpochReport) -> None:
-        if report.epoch == epoch:
-            raise ShortenTraining(left, f"shortened to {left} after epoch {epoch}")
+            raise stop
 
     return on_epoch
 
@@ -68,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     arch, cfg = design(args.size, ["model.blocks=2"])
     cfg = replace(cfg, flip=True)
     ways: list[tuple[str, int, Callable[[EpochReport], None] | None]] = [
-        ("stopped", args.epochs, stop_after(args.left)),
-        *((f"shortened at {at}", args.epochs, shorten_at(at, args.left)) for at in args.at),
+        ("stopped", args.epochs, raising_after(args.left, StopTraining(f"stopped after epoch {args.left}"))),
+        *(
+            (f"shortened at {at}", args.epochs, raising_after(at, ShortenTraining(args.left, f"shortened to {args.left} after epoch {at}")))
+            for at in args.at
+        ),
         ("planned", args.left, None),
     ]
     rows: list[dict[str, Any]] = []

@@ -39,6 +39,13 @@ def fake_sbatch(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
+def _submitted_worker(in_tmp: Path) -> Worker:
+    """The first array task's worker, as submitit pickled it for the fake ``sbatch``."""
+    pickles = sorted((in_tmp / "studies" / "tiny" / "slurm").glob("**/*_submitted.pkl"))
+    assert pickles, list((in_tmp / "studies").rglob("*"))
+    return submitit.core.utils.DelayedSubmission.load(pickles[0]).function
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
@@ -100,9 +107,7 @@ def test_submits_one_array_of_the_same_run_command_and_says_how_to_watch_it(
         assert line in script, script
     assert "#SBATCH --job-name=cae-tiny" in script
     assert f"\nexec {sys.executable} -u -m submitit.core._submit" in script and "srun" not in script
-    pickles = sorted((in_tmp / "studies" / "tiny" / "slurm").glob("**/*_submitted.pkl"))
-    assert pickles, list((in_tmp / "studies").rglob("*"))
-    worker = submitit.core.utils.DelayedSubmission.load(pickles[0]).function
+    worker = _submitted_worker(in_tmp)
     assert isinstance(worker, Worker) and worker.cwd == str(in_tmp)
     assert worker.command[1:] == [
         "-m", "search", "run", TINY, "--trials", "9", "--storage", SERVER, "--workers", "1", "--grace", "180",
@@ -110,16 +115,11 @@ def test_submits_one_array_of_the_same_run_command_and_says_how_to_watch_it(
     ]  # fmt: skip
 
 
-def _submitted_command(in_tmp: Path) -> list[str]:
-    (pickle,) = sorted((in_tmp / "studies" / "tiny" / "slurm").glob("**/*_submitted.pkl"))[:1]
-    return submitit.core.utils.DelayedSubmission.load(pickle).function.command
-
-
 def test_a_deadline_reaches_every_task_as_the_wall_clock_time_it_ends(fake_sbatch: Path, in_tmp: Path) -> None:
     # in seconds it would count from each task's start, however long the task waited in the queue
     before = time.time()
     assert search(["run", TINY, "--storage", SERVER, "--deadline", "600", "--slurm", "2"]) == 0
-    command = _submitted_command(in_tmp)
+    command = _submitted_worker(in_tmp).command
     assert "--deadline" not in command
     at = float(command[command.index("--deadline-at") + 1])
     assert before + 600 <= at <= time.time() + 600
@@ -127,7 +127,7 @@ def test_a_deadline_reaches_every_task_as_the_wall_clock_time_it_ends(fake_sbatc
 
 def test_a_deadline_at_is_passed_on_as_given(fake_sbatch: Path, in_tmp: Path) -> None:
     assert search(["run", TINY, "--storage", SERVER, "--deadline-at", "4102444800", "--slurm", "2"]) == 0
-    command = _submitted_command(in_tmp)
+    command = _submitted_worker(in_tmp).command
     assert command[command.index("--deadline-at") + 1] == "4102444800.0"
 
 
